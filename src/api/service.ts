@@ -1,0 +1,349 @@
+import { once } from 'node:events';
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  Direction,
+  type AppendRequest,
+  type AppendResponse,
+  type CreateStreamRequest,
+  type CreateStreamResponse,
+  type DeleteSnapshotRequest,
+  type DeleteSnapshotResponse,
+  type DescribeStreamRequest,
+  type DescribeStreamResponse,
+  type Entry,
+  type Event,
+  type EventHorizonServer,
+  type GetSnapshotRequest,
+  type GetSnapshotResponse,
+  type ListChildrenRequest,
+  type ListChildrenResponse,
+  type PutSnapshotRequest,
+  type PutSnapshotResponse,
+  type ReadRequest,
+  type ReadResponse,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { EntryCodec } from '../codec/entry-codec';
+import type { PayloadCodec } from '../codec/payload-codec';
+import type { Limits } from '../config/config';
+import { ROOT, ancestorsOf, parentOf } from '../model/stream-path';
+import { Hub } from '../realtime/hub';
+import { subscription } from '../realtime/subscription';
+import { ShuttingDownError, StreamAlreadyExistsError, StreamNotFoundError } from '../store/errors';
+import type { EventStore, ReadDirection, Version } from '../store/port';
+import { toStatus } from './errors';
+import {
+  Violations,
+  checkPerspective,
+  checkRequestId,
+  checkStream,
+  checkVersion,
+  contentTypeOf,
+  pageSize,
+  prepareEvents,
+} from './validation';
+
+/** Event types the server itself writes. */
+export const STREAM_STARTED = '$stream.started';
+export const CHILD_CREATED = '$stream.child-created';
+
+/** A read page stops before this many payload bytes, to stay well inside gRPC's 4 MiB message. */
+const MAX_PAGE_BYTES = 3 * 1024 * 1024;
+/** Entries per store read while a subscriber catches up. */
+const CATCH_UP_PAGE = 500;
+const LAST_VERSION = (1n << 63n) - 1n;
+
+export interface ServiceOptions {
+  store: EventStore;
+  entries: EntryCodec;
+  payloads: PayloadCodec;
+  hub: Hub;
+  limits: Limits;
+  heartbeatIntervalMs: number;
+  subscriberBufferEntries: number;
+  logger: Logger;
+}
+
+/**
+ * The EventHorizon gRPC service: validate → call the store → map errors. It depends only on the
+ * store port, the codecs and the realtime hub.
+ */
+export class EventHorizonService {
+  /** Aborts every open subscription when the server shuts down. */
+  private readonly shutdown = new AbortController();
+
+  constructor(private readonly options: ServiceOptions) {}
+
+  /** The grpc-js implementation object. */
+  handlers(): EventHorizonServer {
+    return {
+      createStream: this.unary('CreateStream', (request: CreateStreamRequest) => this.createStream(request)),
+      append: this.unary('Append', (request: AppendRequest) => this.append(request)),
+      read: this.unary('Read', (request: ReadRequest) => this.read(request)),
+      putSnapshot: this.unary('PutSnapshot', (request: PutSnapshotRequest) => this.putSnapshot(request)),
+      getSnapshot: this.unary('GetSnapshot', (request: GetSnapshotRequest) => this.getSnapshot(request)),
+      deleteSnapshot: this.unary('DeleteSnapshot', (request: DeleteSnapshotRequest) => this.deleteSnapshot(request)),
+      describeStream: this.unary('DescribeStream', (request: DescribeStreamRequest) => this.describeStream(request)),
+      listChildren: this.unary('ListChildren', (request: ListChildrenRequest) => this.listChildren(request)),
+      subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) => void this.subscribe(call),
+    };
+  }
+
+  /** Ends every subscription with UNAVAILABLE so that clients resume elsewhere. */
+  closeSubscriptions(): void {
+    this.shutdown.abort();
+  }
+
+  private unary<Req, Res>(name: string, handle: (request: Req) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      handle(call.request).then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(this.fail(name, error)),
+      );
+    };
+  }
+
+  private fail(method: string, error: unknown) {
+    const statusObject = toStatus(error);
+    if (statusObject.unexpected) this.options.logger.error({ err: error, method }, 'unexpected error');
+    return statusObject;
+  }
+
+  async createStream(request: CreateStreamRequest): Promise<CreateStreamResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    const events =
+      request.events.length > 0 ? prepareEvents(violations, 'events', request.events, this.options.limits) : [];
+    violations.throwIfAny();
+    if (request.stream === ROOT) throw new StreamAlreadyExistsError(ROOT);
+
+    const created: string[] = [];
+    if (request.createParents) {
+      for (const ancestor of ancestorsOf(request.stream)) {
+        if (ancestor === ROOT || (await this.options.store.describe(ancestor))) continue;
+        try {
+          await this.createOne(ancestor, []);
+          created.push(ancestor);
+        } catch (error) {
+          // Another caller created it meanwhile: just as good.
+          if (!(error instanceof StreamAlreadyExistsError)) throw error;
+        }
+      }
+    }
+    const headVersion = await this.createOne(request.stream, events);
+    created.push(request.stream);
+    return { head: { stream: request.stream, version: headVersion }, created };
+  }
+
+  /** Creates one stream whose parent exists, and tells the subscribers of both. */
+  private async createOne(stream: string, initialEvents: Event[]): Promise<Version> {
+    const parent = parentOf(stream);
+    const recordedAt = new Date();
+    const started = [systemEvent(STREAM_STARTED, { stream, parent })];
+    const childCreated = [systemEvent(CHILD_CREATED, { child: stream })];
+    const { entries } = this.options;
+    const result = await this.options.store.createStream({
+      stream,
+      parent,
+      recordedAt,
+      startedPayload: entries.encode(started),
+      childCreatedPayload: entries.encode(childCreated),
+      ...(initialEvents.length > 0 ? { initialPayload: entries.encode(initialEvents) } : {}),
+    });
+    const { hub } = this.options;
+    hub.publish(parent, { version: result.parentVersion, events: childCreated, recordedAt });
+    hub.publish(stream, { version: 0n, events: started, recordedAt });
+    if (initialEvents.length > 0) hub.publish(stream, { version: 1n, events: initialEvents, recordedAt });
+    return result.headVersion;
+  }
+
+  async append(request: AppendRequest): Promise<AppendResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkVersion(violations, 'expected_version', request.expectedVersion);
+    checkRequestId(violations, 'request_id', request.requestId);
+    const events = prepareEvents(violations, 'events', request.events, this.options.limits);
+    violations.throwIfAny();
+
+    const recordedAt = new Date();
+    const result = await this.options.store.append({
+      stream: request.stream,
+      payload: this.options.entries.encode(events),
+      recordedAt,
+      ...(request.expectedVersion !== undefined ? { expectedVersion: request.expectedVersion } : {}),
+      ...(request.requestId !== '' ? { requestId: request.requestId } : {}),
+    });
+    if (!result.deduplicated) {
+      this.options.hub.publish(request.stream, { version: result.version, events, recordedAt });
+    }
+    return { cursor: { stream: request.stream, version: result.version }, deduplicated: result.deduplicated };
+  }
+
+  async read(request: ReadRequest): Promise<ReadResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkVersion(violations, 'from_version', request.fromVersion);
+    const limit = pageSize(violations, 'limit', request.limit);
+    violations.throwIfAny();
+    const direction: ReadDirection = request.direction === Direction.DIRECTION_BACKWARD ? 'backward' : 'forward';
+    const from = request.fromVersion ?? (direction === 'forward' ? 0n : LAST_VERSION);
+    const page = await this.readEntries(request.stream, from, direction, limit);
+    return { entries: page.entries, more: page.more, nextVersion: page.nextVersion, headVersion: page.headVersion };
+  }
+
+  private async readEntries(stream: string, fromVersion: Version, direction: ReadDirection, limit: number) {
+    const page = await this.options.store.read(stream, { fromVersion, direction, limit, maxBytes: MAX_PAGE_BYTES });
+    const entries = page.entries.map((stored) => this.options.entries.decode(stored));
+    const last = entries[entries.length - 1];
+    const step = direction === 'forward' ? 1n : -1n;
+    const nextVersion = last ? last.version + step : fromVersion;
+    return { entries, more: page.more, nextVersion, headVersion: page.headVersion };
+  }
+
+  async subscribe(call: ServerWritableStream<SubscribeRequest, SubscribeResponse>): Promise<void> {
+    const request = call.request;
+    const lifetime = new AbortController();
+    const onShutdown = () => lifetime.abort();
+    this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    call.on('cancelled', () => lifetime.abort());
+    try {
+      if (this.shutdown.signal.aborted) throw new ShuttingDownError();
+      const violations = new Violations();
+      checkStream(violations, 'stream', request.stream);
+      checkVersion(violations, 'from_version', request.fromVersion);
+      violations.throwIfAny();
+      if (!(await this.options.store.describe(request.stream))) throw new StreamNotFoundError(request.stream);
+
+      const messages = subscription({
+        stream: request.stream,
+        fromVersion: request.fromVersion ?? 0n,
+        hub: this.options.hub,
+        readPage: async (from) => this.readEntries(request.stream, from, 'forward', CATCH_UP_PAGE),
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+        bufferEntries: this.options.subscriberBufferEntries,
+        signal: lifetime.signal,
+      });
+      for await (const message of messages) {
+        if (!call.write(message)) {
+          // Flow control: wait until the client has read, or the call ends.
+          await once(call, 'drain', { signal: lifetime.signal }).catch(() => undefined);
+        }
+        if (lifetime.signal.aborted) break;
+      }
+      if (this.shutdown.signal.aborted && !call.cancelled) throw new ShuttingDownError();
+      call.end();
+    } catch (error) {
+      if (!call.cancelled) call.emit('error', this.fail('Subscribe', error));
+    } finally {
+      this.shutdown.signal.removeEventListener('abort', onShutdown);
+      lifetime.abort();
+    }
+  }
+
+  async putSnapshot(request: PutSnapshotRequest): Promise<PutSnapshotResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkPerspective(violations, 'perspective', request.perspective);
+    checkVersion(violations, 'version', request.version);
+    const contentType = contentTypeOf(violations, 'content_type', request.contentType);
+    const { limits } = this.options;
+    if (request.data.byteLength > limits.maxSnapshotBytes) {
+      violations.add('data', `must be at most max_snapshot_bytes = ${limits.maxSnapshotBytes} bytes`);
+    }
+    violations.throwIfAny();
+    const result = await this.options.store.putSnapshot(request.stream, {
+      perspective: request.perspective,
+      version: request.version,
+      payload: this.options.payloads.seal(request.data),
+      contentType,
+      storedAt: new Date(),
+    });
+    return { stored: result.stored, storedVersion: result.storedVersion };
+  }
+
+  async getSnapshot(request: GetSnapshotRequest): Promise<GetSnapshotResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkPerspective(violations, 'perspective', request.perspective);
+    const limit = pageSize(violations, 'limit', request.limit);
+    violations.throwIfAny();
+    const record = await this.options.store.getSnapshot(request.stream, request.perspective);
+    const snapshot = record && {
+      perspective: record.perspective,
+      version: record.version,
+      data: Buffer.from(this.options.payloads.open(record.payload)),
+      contentType: record.contentType,
+      storedAt: record.storedAt,
+    };
+    if (!request.entriesAfter) return { snapshot, entries: [], more: false, nextVersion: 0n };
+    const from = snapshot ? snapshot.version + 1n : 0n;
+    const page = await this.readEntries(request.stream, from, 'forward', limit);
+    return { snapshot, entries: page.entries, more: page.more, nextVersion: page.nextVersion };
+  }
+
+  async deleteSnapshot(request: DeleteSnapshotRequest): Promise<DeleteSnapshotResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkPerspective(violations, 'perspective', request.perspective);
+    violations.throwIfAny();
+    return { deleted: await this.options.store.deleteSnapshot(request.stream, request.perspective) };
+  }
+
+  async describeStream(request: DescribeStreamRequest): Promise<DescribeStreamResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    violations.throwIfAny();
+    const info = await this.options.store.describe(request.stream);
+    if (!info) throw new StreamNotFoundError(request.stream);
+    return {
+      stream: info.path,
+      headVersion: info.headVersion,
+      createdAt: info.createdAt,
+      childCount: info.childCount,
+      bytesStored: info.bytesStored,
+      snapshotPerspectives: await this.options.store.listPerspectives(request.stream),
+    };
+  }
+
+  async listChildren(request: ListChildrenRequest): Promise<ListChildrenResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    const limit = pageSize(violations, 'limit', request.limit);
+    const after = request.pageToken === '' ? undefined : decodePageToken(request.pageToken);
+    if (after === null) violations.add('page_token', 'is not a token returned by ListChildren');
+    violations.throwIfAny();
+    const children = await this.options.store.listChildren(request.stream, after ?? undefined, limit + 1);
+    const more = children.length > limit;
+    const page = more ? children.slice(0, limit) : children;
+    const last = page[page.length - 1];
+    return { children: page, nextPageToken: more && last ? encodePageToken(last) : '' };
+  }
+}
+
+/** The root's entry 0, written once when the store is first initialised. */
+export function rootStartedEvents(): Event[] {
+  return [systemEvent(STREAM_STARTED, { stream: ROOT })];
+}
+
+function systemEvent(type: string, data: Record<string, string>): Event {
+  return {
+    id: crypto.randomUUID(),
+    type,
+    data: Buffer.from(JSON.stringify(data)),
+    contentType: 'application/json',
+    metadata: {},
+    occurredAt: undefined,
+  };
+}
+
+/** Page tokens are opaque to clients: the last path of the page, base64url-encoded. */
+function encodePageToken(lastPath: string): string {
+  return Buffer.from(lastPath, 'utf8').toString('base64url');
+}
+
+function decodePageToken(token: string): string | null {
+  const decoded = Buffer.from(token, 'base64url').toString('utf8');
+  return decoded.startsWith('/') && encodePageToken(decoded) === token ? decoded : null;
+}

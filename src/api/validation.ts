@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { Limits } from '../config/config';
+import { isSystemPath, streamPathProblem } from '../model/stream-path';
+import { InvalidArgumentError, LimitExceededError, type FieldViolation } from '../store/errors';
+
+/**
+ * Request validation. Each check names the field and the rule it broke; all violations of a
+ * request are reported together, before anything is written.
+ */
+
+export const DEFAULT_CONTENT_TYPE = 'application/json';
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(\s*;\s*[^;\s]+=[^;]+)*$/;
+const JSON_MEDIA_TYPE = /^application\/(?:[A-Za-z0-9!#$&^_.-]+\+)?json(?:\s*;.*)?$/i;
+
+/** Collects violations while checking a request, then throws them together. */
+export class Violations {
+  private readonly found: FieldViolation[] = [];
+
+  add(field: string, description: string): void {
+    this.found.push({ field, description });
+  }
+
+  throwIfAny(): void {
+    if (this.found.length > 0) throw new InvalidArgumentError(this.found);
+  }
+}
+
+/** Checks a stream path. System streams ("/$/...") are reserved for the server itself. */
+export function checkStream(violations: Violations, field: string, stream: string): void {
+  const problem = streamPathProblem(stream);
+  if (problem) violations.add(field, problem);
+  else if (isSystemPath(stream)) violations.add(field, 'the top-level segment "$" is reserved for system streams');
+}
+
+/** Checks a version field: a non-negative int64. */
+export function checkVersion(violations: Violations, field: string, version: bigint | undefined): void {
+  if (version !== undefined && version < 0n) violations.add(field, 'must be >= 0');
+}
+
+/** Checks a page size and returns the one to use. */
+export function pageSize(violations: Violations, field: string, limit: number): number {
+  if (limit > MAX_PAGE_SIZE) violations.add(field, `must be between 0 and ${MAX_PAGE_SIZE} (0 means ${DEFAULT_PAGE_SIZE})`);
+  return limit === 0 ? DEFAULT_PAGE_SIZE : Math.min(limit, MAX_PAGE_SIZE);
+}
+
+/** Checks a perspective name. */
+export function checkPerspective(violations: Violations, field: string, perspective: string): void {
+  if (perspective === '') violations.add(field, 'is required');
+  else if (perspective.length > 256 || !PRINTABLE_ASCII.test(perspective)) {
+    violations.add(field, 'must be 1..256 printable ASCII characters');
+  }
+}
+
+/** Checks a request id (empty means none). */
+export function checkRequestId(violations: Violations, field: string, requestId: string): void {
+  if (requestId !== '' && (requestId.length > 128 || !PRINTABLE_ASCII.test(requestId))) {
+    violations.add(field, 'must be at most 128 printable ASCII characters');
+  }
+}
+
+/** Checks a content type and returns it, defaulted. */
+export function contentTypeOf(violations: Violations, field: string, contentType: string): string {
+  if (contentType === '') return DEFAULT_CONTENT_TYPE;
+  if (contentType.length > 256 || !MEDIA_TYPE.test(contentType)) {
+    violations.add(field, 'must be a media type such as application/json');
+  }
+  return contentType;
+}
+
+/**
+ * Checks the events of an append and returns them ready to store: ids generated where missing,
+ * content types defaulted. Size limits are RESOURCE_EXHAUSTED, other rules INVALID_ARGUMENT.
+ */
+export function prepareEvents(violations: Violations, field: string, events: Event[], limits: Limits): Event[] {
+  if (events.length === 0) {
+    violations.add(field, 'must hold at least one event');
+    return [];
+  }
+  if (events.length > limits.maxEventsPerEntry) {
+    throw new LimitExceededError(field, 'max_events_per_entry', limits.maxEventsPerEntry, events.length);
+  }
+  const ids = new Set<string>();
+  let entryBytes = 0;
+  const prepared = events.map((event, index) => {
+    const at = `${field}[${index}]`;
+    if (event.type === '') violations.add(`${at}.type`, 'is required');
+    else if (event.type.length > 256 || !PRINTABLE_ASCII.test(event.type)) {
+      violations.add(`${at}.type`, 'must be 1..256 printable ASCII characters');
+    } else if (event.type.startsWith('$')) violations.add(`${at}.type`, 'types starting with "$" are reserved for system events');
+
+    let id = event.id;
+    if (id === '') id = randomUUID();
+    else if (id.length > 128 || !PRINTABLE_ASCII.test(id)) violations.add(`${at}.id`, 'must be at most 128 printable ASCII characters');
+    if (ids.has(id)) violations.add(`${at}.id`, 'must be unique within the entry');
+    ids.add(id);
+
+    const contentType = contentTypeOf(violations, `${at}.content_type`, event.contentType);
+    if (event.data.byteLength > 0 && JSON_MEDIA_TYPE.test(contentType) && !isJson(event.data)) {
+      violations.add(`${at}.data`, `must be valid JSON for content_type ${contentType}`);
+    }
+
+    let eventBytes = event.data.byteLength;
+    for (const [key, value] of Object.entries(event.metadata)) {
+      if (key === '' || key.length > 128) violations.add(`${at}.metadata`, 'keys must be 1..128 characters');
+      eventBytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+    }
+    if (eventBytes > limits.maxEventBytes) {
+      throw new LimitExceededError(`${at}`, 'max_event_bytes', limits.maxEventBytes, eventBytes);
+    }
+    entryBytes += eventBytes;
+    return { ...event, id, contentType };
+  });
+  if (entryBytes > limits.maxEntryBytes) {
+    throw new LimitExceededError(field, 'max_entry_bytes', limits.maxEntryBytes, entryBytes);
+  }
+  return prepared;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isJson(data: Uint8Array): boolean {
+  try {
+    JSON.parse(utf8.decode(data));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,104 @@
+import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+
+/**
+ * A bounded queue of live entries for one subscriber. When the subscriber falls more than
+ * `capacity` entries behind, the queue drops everything and marks itself overflowed: the
+ * subscriber then reads what it missed from the store. Memory per subscriber stays bounded and
+ * no entry is lost, because the store has them all.
+ */
+export class LiveFeed {
+  private queue: Entry[] = [];
+  private head = 0;
+  private wake: (() => void) | undefined;
+  overflowed = false;
+
+  constructor(readonly stream: string, private readonly capacity: number) {}
+
+  push(entry: Entry): void {
+    if (!this.overflowed) {
+      if (this.queue.length - this.head >= this.capacity) {
+        this.overflowed = true;
+        this.queue = [];
+        this.head = 0;
+      } else {
+        this.queue.push(entry);
+      }
+    }
+    this.wake?.();
+  }
+
+  /** The next queued entry, if any. */
+  shift(): Entry | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const entry = this.queue[this.head];
+    this.queue[this.head++] = undefined as unknown as Entry; // let the entry be collected
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    return entry;
+  }
+
+  /** Forgets the overflow: the caller has re-read the store and takes live entries again. */
+  reset(): void {
+    this.overflowed = false;
+    this.queue = [];
+    this.head = 0;
+  }
+
+  /** Resolves true when something arrives, false after `timeoutMs` or when `signal` aborts. */
+  wait(timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    if (this.head < this.queue.length || this.overflowed) return Promise.resolve(true);
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (arrived: boolean) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.wake = undefined;
+        resolve(arrived);
+      };
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.wake = () => done(true);
+    });
+  }
+}
+
+/** Fans committed entries out to the live feeds of each stream's subscribers. */
+export class Hub {
+  private readonly feeds = new Map<string, Set<LiveFeed>>();
+
+  register(stream: string, capacity: number): LiveFeed {
+    const feed = new LiveFeed(stream, capacity);
+    let set = this.feeds.get(stream);
+    if (!set) this.feeds.set(stream, (set = new Set()));
+    set.add(feed);
+    return feed;
+  }
+
+  unregister(feed: LiveFeed): void {
+    const set = this.feeds.get(feed.stream);
+    if (!set) return;
+    set.delete(feed);
+    if (set.size === 0) this.feeds.delete(feed.stream);
+  }
+
+  /** Delivers a committed entry to the stream's subscribers. Call in version order per stream. */
+  publish(stream: string, entry: Entry): void {
+    const set = this.feeds.get(stream);
+    if (!set) return;
+    for (const feed of set) feed.push(entry);
+  }
+
+  /** Streams with at least one live subscriber here. */
+  subscribedStreams(): IterableIterator<string> {
+    return this.feeds.keys();
+  }
+
+  subscriberCount(): number {
+    let count = 0;
+    for (const set of this.feeds.values()) count += set.size;
+    return count;
+  }
+}

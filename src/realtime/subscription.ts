@@ -1,0 +1,74 @@
+import type { Entry, SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { Hub } from './hub';
+
+/** Reads stored entries from `fromVersion` on, a page at a time. */
+export type PageReader = (fromVersion: bigint) => Promise<{ entries: Entry[]; more: boolean }>;
+
+export interface SubscriptionOptions {
+  stream: string;
+  fromVersion: bigint;
+  hub: Hub;
+  readPage: PageReader;
+  heartbeatIntervalMs: number;
+  bufferEntries: number;
+  /** Fires on client cancel, deadline or server shutdown. */
+  signal: AbortSignal;
+}
+
+/**
+ * One subscription: stored entries from `fromVersion` up to the head, then `caught_up`, then
+ * live entries, as an async generator (the consumer pulls, so back-pressure is natural).
+ *
+ * No gap and no duplicate: the live feed is registered before the store is read, so every entry
+ * committed after that read is also in the feed; the feed is de-duplicated against the next
+ * expected version, and anything missing (after an overflow, or a gap) is read from the store.
+ */
+export async function* subscription(options: SubscriptionOptions): AsyncGenerator<SubscribeResponse> {
+  const { hub, signal } = options;
+  const feed = hub.register(options.stream, options.bufferEntries);
+  let next = options.fromVersion;
+
+  /** Delivers stored entries from `next` until the store has no more. */
+  async function* catchUp(): AsyncGenerator<SubscribeResponse> {
+    for (;;) {
+      const page = await options.readPage(next);
+      for (const entry of page.entries) {
+        if (signal.aborted) return;
+        if (entry.version < next) continue;
+        next = entry.version + 1n;
+        yield { message: { $case: 'entry', value: entry } };
+      }
+      if (!page.more || page.entries.length === 0) return;
+    }
+  }
+
+  try {
+    yield* catchUp();
+    if (signal.aborted) return;
+    yield { message: { $case: 'caughtUp', value: { version: next - 1n } } };
+
+    while (!signal.aborted) {
+      if (feed.overflowed) {
+        feed.reset();
+        yield* catchUp();
+        continue;
+      }
+      const entry = feed.shift();
+      if (!entry) {
+        const arrived = await feed.wait(options.heartbeatIntervalMs, signal);
+        if (!arrived && !signal.aborted) yield { message: { $case: 'heartbeat', value: { time: new Date() } } };
+        continue;
+      }
+      if (entry.version < next) continue; // already delivered from the store
+      if (entry.version > next) {
+        // Something between was not in the feed: the store has it.
+        yield* catchUp();
+        if (entry.version !== next) continue;
+      }
+      next = entry.version + 1n;
+      yield { message: { $case: 'entry', value: entry } };
+    }
+  } finally {
+    hub.unregister(feed);
+  }
+}

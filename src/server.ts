@@ -1,0 +1,107 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
+import { EventHorizonService, rootStartedEvents } from './api/service';
+import { EntryCodec } from './codec/entry-codec';
+import { loadZstd } from './codec/compression';
+import { PayloadCodec } from './codec/payload-codec';
+import type { ServerConfig } from './config/config';
+import { Hub } from './realtime/hub';
+import { createStore } from './store/factory';
+import type { EventStore } from './store/port';
+
+export const SERVICE_NAME = 'eventhorizon.v1.EventHorizon';
+
+export interface RunningServer {
+  /** The bound port (useful with port 0). */
+  port: number;
+  /** host:port clients can dial. */
+  address: string;
+  store: EventStore;
+  /** Graceful stop: refuse new calls, end subscriptions with UNAVAILABLE, finish in-flight calls. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  config: ServerConfig;
+  logger: Logger;
+  /** Use this store instead of building the configured one (tests of other stores). */
+  store?: EventStore;
+}
+
+/** Starts the gRPC server: the API, health checks and reflection, on the configured address. */
+export async function startServer({ config, logger, store: given }: StartOptions): Promise<RunningServer> {
+  const zstd = await loadZstd();
+  // Decoding refuses anything larger than an entry or snapshot may be, with room for framing.
+  const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
+  const payloads = new PayloadCodec(zstd, maxDecoded);
+  const entries = new EntryCodec(payloads);
+  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir });
+  await store.init(entries.encode(rootStartedEvents()), new Date());
+
+  const service = new EventHorizonService({
+    store,
+    entries,
+    payloads,
+    hub: new Hub(),
+    limits: config.limits,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    subscriberBufferEntries: config.subscriberBufferEntries,
+    logger,
+  });
+
+  const server = new grpc.Server({
+    // Requests may be a little larger than one entry's events (field framing, metadata).
+    'grpc.max_receive_message_length': config.limits.maxEntryBytes + 1024 * 1024,
+    'grpc.max_send_message_length': 8 * 1024 * 1024,
+    // Find clients that vanished without closing their subscriptions.
+    'grpc.keepalive_time_ms': 60_000,
+    'grpc.keepalive_timeout_ms': 20_000,
+  });
+  server.addService(EventHorizonServiceDefinition, service.handlers());
+
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+
+  const reflected = protoLoader.loadSync([...API_PROTO_FILES, healthProtoPath], {
+    includeDirs: [PROTO_ROOT],
+    keepCase: true,
+  });
+  new ReflectionService(reflected).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
+  });
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  const address = `${host}:${port}`;
+  logger.info({ address, store: config.store, dataDir: config.dataDir }, 'serving');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = 10_000): Promise<void> => {
+    stopping ??= (async () => {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      service.closeSubscriptions();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await store.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { port, address, store, stop };
+}

@@ -1,0 +1,109 @@
+/**
+ * Domain errors. Stores and the service throw these; `src/api/errors.ts` is the one place that
+ * turns them into gRPC statuses, so every store reports the same condition the same way.
+ */
+
+export abstract class DomainError extends Error {
+  /** Stable UPPER_SNAKE_CASE reason, sent to clients in google.rpc.ErrorInfo. */
+  abstract readonly reason: string;
+  /** Facts about the error, sent to clients in ErrorInfo metadata. */
+  metadata(): Record<string, string> {
+    return {};
+  }
+}
+
+export class StreamNotFoundError extends DomainError {
+  readonly reason = 'STREAM_NOT_FOUND';
+  constructor(readonly stream: string) {
+    super(`stream ${stream} does not exist`);
+  }
+  override metadata(): Record<string, string> {
+    return { stream: this.stream };
+  }
+}
+
+export class ParentNotFoundError extends DomainError {
+  readonly reason = 'PARENT_NOT_FOUND';
+  constructor(readonly stream: string, readonly parent: string) {
+    super(`parent ${parent} of stream ${stream} does not exist (set create_parents to create it)`);
+  }
+  override metadata(): Record<string, string> {
+    return { stream: this.stream, parent: this.parent };
+  }
+}
+
+export class StreamAlreadyExistsError extends DomainError {
+  readonly reason = 'STREAM_ALREADY_EXISTS';
+  constructor(readonly stream: string) {
+    super(`stream ${stream} already exists`);
+  }
+  override metadata(): Record<string, string> {
+    return { stream: this.stream };
+  }
+}
+
+export class WrongExpectedVersionError extends DomainError {
+  readonly reason = 'WRONG_EXPECTED_VERSION';
+  constructor(readonly stream: string, readonly expectedVersion: bigint, readonly actualVersion: bigint) {
+    super(`stream ${stream} is at version ${actualVersion}, not the expected ${expectedVersion}`);
+  }
+  override metadata(): Record<string, string> {
+    return {
+      stream: this.stream,
+      expected_version: this.expectedVersion.toString(),
+      actual_version: this.actualVersion.toString(),
+    };
+  }
+}
+
+export class SnapshotAheadOfStreamError extends DomainError {
+  readonly reason = 'SNAPSHOT_AHEAD_OF_STREAM';
+  constructor(readonly stream: string, readonly version: bigint, readonly headVersion: bigint) {
+    super(`snapshot version ${version} is past the head ${headVersion} of stream ${stream}`);
+  }
+  override metadata(): Record<string, string> {
+    return { stream: this.stream, version: this.version.toString(), head_version: this.headVersion.toString() };
+  }
+}
+
+/** A configured limit was exceeded (events per entry, bytes per event, ...). */
+export class LimitExceededError extends DomainError {
+  readonly reason = 'LIMIT_EXCEEDED';
+  constructor(readonly field: string, readonly limit: string, readonly max: number, readonly actual: number) {
+    super(`${field}: ${actual} exceeds the limit ${limit} = ${max}`);
+  }
+  override metadata(): Record<string, string> {
+    return { field: this.field, limit: this.limit, max: String(this.max), actual: String(this.actual) };
+  }
+}
+
+/** One invalid field of a request and the rule it broke. */
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+export class InvalidArgumentError extends DomainError {
+  readonly reason = 'INVALID_ARGUMENT';
+  constructor(readonly violations: FieldViolation[]) {
+    super(violations.map((v) => `${v.field}: ${v.description}`).join('; '));
+  }
+}
+
+/** Stored data cannot be decoded (unknown format, corrupt or oversized payload). */
+export class CorruptDataError extends DomainError {
+  readonly reason = 'CORRUPT_DATA';
+}
+
+/** The storage backend cannot be reached or is overloaded; the caller may retry. */
+export class StoreUnavailableError extends DomainError {
+  readonly reason = 'STORE_UNAVAILABLE';
+}
+
+/** The server is shutting down; clients should reconnect (possibly elsewhere). */
+export class ShuttingDownError extends DomainError {
+  readonly reason = 'SHUTTING_DOWN';
+  constructor() {
+    super('the server is shutting down');
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The storage port: everything the service needs from a store, and nothing more. Payloads are
+ * opaque bytes produced by `src/codec/`; stores never look inside them. Every operation is one
+ * atomic write or one consistent read, so an implementation on DynamoDB needs one write request
+ * per append.
+ *
+ * Stores throw the domain errors of `./errors.ts` (StreamNotFoundError, WrongExpectedVersionError,
+ * ...) and nothing store-specific for conditions a client can cause.
+ */
+
+export type Version = bigint;
+
+/** One stored entry: its version, commit time and encoded events. */
+export interface StoredEntry {
+  version: Version;
+  recordedAt: Date;
+  payload: Uint8Array;
+}
+
+export interface StreamInfo {
+  path: string;
+  headVersion: Version;
+  createdAt: Date;
+  childCount: bigint;
+  /** Sum of the stored payload sizes of the stream's entries. */
+  bytesStored: bigint;
+}
+
+export interface CreateStreamCommand {
+  stream: string;
+  parent: string;
+  recordedAt: Date;
+  /** Entry 0 of the new stream (the `$stream.started` event). */
+  startedPayload: Uint8Array;
+  /** The parent's new entry (the `$stream.child-created` event). */
+  childCreatedPayload: Uint8Array;
+  /** Optional entry 1 of the new stream: its initial events. */
+  initialPayload?: Uint8Array;
+}
+
+export interface CreateStreamResult {
+  /** The new stream's head: 0, or 1 with initial events. */
+  headVersion: Version;
+  /** The version of the parent's `$stream.child-created` entry. */
+  parentVersion: Version;
+}
+
+export interface AppendCommand {
+  stream: string;
+  payload: Uint8Array;
+  recordedAt: Date;
+  /** When set, the stream's head must be exactly this version. */
+  expectedVersion?: Version;
+  /** When set, a committed append with the same id is returned instead of writing again. */
+  requestId?: string;
+}
+
+export interface AppendResult {
+  version: Version;
+  recordedAt: Date;
+  /** True when the request id was already committed and nothing was written. */
+  deduplicated: boolean;
+}
+
+export type ReadDirection = 'forward' | 'backward';
+
+export interface ReadQuery {
+  /** First version to return, inclusive; clamped to the stream's range. */
+  fromVersion: Version;
+  direction: ReadDirection;
+  /** At most this many entries (at least one is returned when any exists). */
+  limit: number;
+  /** Stop before the page's payloads exceed this many bytes (at least one entry is returned). */
+  maxBytes: number;
+}
+
+export interface ReadPage {
+  entries: StoredEntry[];
+  /** Whether entries exist past this page in the direction read. */
+  more: boolean;
+  headVersion: Version;
+}
+
+export interface SnapshotRecord {
+  perspective: string;
+  version: Version;
+  payload: Uint8Array;
+  contentType: string;
+  storedAt: Date;
+}
+
+export interface PutSnapshotResult {
+  stored: boolean;
+  /** The version of the snapshot stored after the call. */
+  storedVersion: Version;
+}
+
+/** What a store supports, as data, so the service never asks which store it has. */
+export interface StoreFeatures {
+  /** Appends made by other processes are visible only by polling (the realtime hub tails them). */
+  sharedWithOtherProcesses: boolean;
+}
+
+export interface EventStore {
+  readonly features: StoreFeatures;
+
+  /** Prepares the store and creates the root stream when missing, with `rootPayload` as entry 0. */
+  init(rootPayload: Uint8Array, recordedAt: Date): Promise<void>;
+
+  /** Creates a stream and records it in its parent, atomically. */
+  createStream(command: CreateStreamCommand): Promise<CreateStreamResult>;
+
+  /** Appends one entry atomically at head + 1. */
+  append(command: AppendCommand): Promise<AppendResult>;
+
+  /** Reads one page of entries. Throws StreamNotFoundError for a missing stream. */
+  read(stream: string, query: ReadQuery): Promise<ReadPage>;
+
+  /** The stream's summary, or undefined when it does not exist. */
+  describe(stream: string): Promise<StreamInfo | undefined>;
+
+  /** Up to `limit` children of an existing stream, in byte order, after `after` when given. */
+  listChildren(stream: string, after: string | undefined, limit: number): Promise<string[]>;
+
+  /** Stores the snapshot when newer than the stored one. Throws SnapshotAheadOfStreamError. */
+  putSnapshot(stream: string, snapshot: SnapshotRecord): Promise<PutSnapshotResult>;
+
+  getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined>;
+
+  /** Deletes a snapshot; returns whether one existed. */
+  deleteSnapshot(stream: string, perspective: string): Promise<boolean>;
+
+  listPerspectives(stream: string): Promise<string[]>;
+
+  /** Whether the backend answers (for health checks). */
+  ping(): Promise<boolean>;
+
+  /** Finishes pending writes and releases resources. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,35 @@
+/** The embedded store's schema. Statements are idempotent so start-up can always run them. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS streams (
+  id           INTEGER PRIMARY KEY,
+  path         TEXT    NOT NULL UNIQUE,
+  parent_id    INTEGER REFERENCES streams (id),
+  head         INTEGER NOT NULL,
+  created_at   INTEGER NOT NULL,
+  child_count  INTEGER NOT NULL DEFAULT 0,
+  bytes_stored INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS streams_by_parent ON streams (parent_id, path);
+
+CREATE TABLE IF NOT EXISTS entries (
+  stream_id   INTEGER NOT NULL REFERENCES streams (id),
+  version     INTEGER NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  request_id  TEXT,
+  payload     BLOB    NOT NULL,
+  PRIMARY KEY (stream_id, version)
+) WITHOUT ROWID;
+-- Request ids are kept for the stream's whole life: idempotency has no window on this store.
+CREATE UNIQUE INDEX IF NOT EXISTS entries_by_request_id ON entries (stream_id, request_id)
+  WHERE request_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS snapshots (
+  stream_id    INTEGER NOT NULL REFERENCES streams (id),
+  perspective  TEXT    NOT NULL,
+  version      INTEGER NOT NULL,
+  content_type TEXT    NOT NULL,
+  payload      BLOB    NOT NULL,
+  stored_at    INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, perspective)
+) WITHOUT ROWID;
+`;

@@ -1,0 +1,332 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  SnapshotAheadOfStreamError,
+  StreamAlreadyExistsError,
+  StreamNotFoundError,
+  ParentNotFoundError,
+  WrongExpectedVersionError,
+} from '../errors';
+import type {
+  AppendCommand,
+  AppendResult,
+  CreateStreamCommand,
+  CreateStreamResult,
+  EventStore,
+  PutSnapshotResult,
+  ReadPage,
+  ReadQuery,
+  SnapshotRecord,
+  StoredEntry,
+  StreamInfo,
+} from '../port';
+import { SCHEMA } from './schema';
+
+export interface SqliteStoreOptions {
+  /** Folder of the database file; created when missing. ":memory:" keeps everything in memory. */
+  dataDir: string;
+}
+
+interface StreamRow {
+  id: bigint;
+  head: bigint;
+}
+
+interface EntryRow {
+  version: bigint;
+  recorded_at: bigint;
+  payload: Buffer;
+}
+
+/** A write waiting for the next group commit. */
+interface PendingWrite {
+  apply: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The embedded store: one SQLite database in WAL mode with `synchronous=FULL`, so an acknowledged
+ * write has been fsynced and survives `kill -9`.
+ *
+ * Writes are group-committed: every write requested while the event loop is busy joins a queue,
+ * and the queue is applied in one transaction (one fsync) on the next turn of the loop. Each
+ * write runs in its own savepoint, so one failing append does not undo its neighbours.
+ */
+export class SqliteStore implements EventStore {
+  readonly features = { sharedWithOtherProcesses: false };
+  private readonly db: Database.Database;
+  private readonly statements;
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    const file = options.dataDir === ':memory:' ? ':memory:' : databaseFile(options.dataDir);
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.defaultSafeIntegers(true);
+    this.db.exec(SCHEMA);
+    this.statements = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      streamByPath: db.prepare<[string], StreamRow>('SELECT id, head FROM streams WHERE path = ?'),
+      describe: db.prepare<[string], { head: bigint; created_at: bigint; child_count: bigint; bytes_stored: bigint }>(
+        'SELECT head, created_at, child_count, bytes_stored FROM streams WHERE path = ?',
+      ),
+      insertStream: db.prepare<[string, bigint | null, bigint, bigint]>(
+        'INSERT INTO streams (path, parent_id, head, created_at) VALUES (?, ?, ?, ?)',
+      ),
+      advanceHead: db.prepare<[bigint, number, bigint]>(
+        'UPDATE streams SET head = ?, bytes_stored = bytes_stored + ? WHERE id = ?',
+      ),
+      countChild: db.prepare<[bigint]>('UPDATE streams SET child_count = child_count + 1 WHERE id = ?'),
+      insertEntry: db.prepare<[bigint, bigint, bigint, string | null, Uint8Array]>(
+        'INSERT INTO entries (stream_id, version, recorded_at, request_id, payload) VALUES (?, ?, ?, ?, ?)',
+      ),
+      entryByRequestId: db.prepare<[bigint, string], { version: bigint; recorded_at: bigint }>(
+        'SELECT version, recorded_at FROM entries WHERE stream_id = ? AND request_id = ?',
+      ),
+      readForward: db.prepare<[bigint, bigint, number], EntryRow>(
+        'SELECT version, recorded_at, payload FROM entries WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?',
+      ),
+      readBackward: db.prepare<[bigint, bigint, number], EntryRow>(
+        'SELECT version, recorded_at, payload FROM entries WHERE stream_id = ? AND version <= ? ORDER BY version DESC LIMIT ?',
+      ),
+      children: db.prepare<[bigint, string, number], { path: string }>(
+        'SELECT path FROM streams WHERE parent_id = ? AND path > ? ORDER BY path LIMIT ?',
+      ),
+      snapshotVersion: db.prepare<[bigint, string], { version: bigint }>(
+        'SELECT version FROM snapshots WHERE stream_id = ? AND perspective = ?',
+      ),
+      upsertSnapshot: db.prepare<[bigint, string, bigint, string, Uint8Array, bigint]>(
+        `INSERT INTO snapshots (stream_id, perspective, version, content_type, payload, stored_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (stream_id, perspective) DO UPDATE SET
+           version = excluded.version, content_type = excluded.content_type,
+           payload = excluded.payload, stored_at = excluded.stored_at`,
+      ),
+      getSnapshot: db.prepare<
+        [bigint, string],
+        { version: bigint; content_type: string; payload: Buffer; stored_at: bigint }
+      >('SELECT version, content_type, payload, stored_at FROM snapshots WHERE stream_id = ? AND perspective = ?'),
+      deleteSnapshot: db.prepare<[bigint, string]>('DELETE FROM snapshots WHERE stream_id = ? AND perspective = ?'),
+      perspectives: db.prepare<[bigint], { perspective: string }>(
+        'SELECT perspective FROM snapshots WHERE stream_id = ? ORDER BY perspective',
+      ),
+    };
+  }
+
+  async init(rootPayload: Uint8Array, recordedAt: Date): Promise<void> {
+    await this.write(() => {
+      if (this.statements.streamByPath.get('/')) return;
+      const root = this.statements.insertStream.run('/', null, 0n, millis(recordedAt));
+      this.statements.insertEntry.run(BigInt(root.lastInsertRowid), 0n, millis(recordedAt), null, rootPayload);
+      this.statements.advanceHead.run(0n, rootPayload.byteLength, BigInt(root.lastInsertRowid));
+    });
+  }
+
+  createStream(command: CreateStreamCommand): Promise<CreateStreamResult> {
+    return this.write(() => {
+      const s = this.statements;
+      if (s.streamByPath.get(command.stream)) throw new StreamAlreadyExistsError(command.stream);
+      const parent = s.streamByPath.get(command.parent);
+      if (!parent) throw new ParentNotFoundError(command.stream, command.parent);
+      const at = millis(command.recordedAt);
+
+      const parentVersion = parent.head + 1n;
+      s.insertEntry.run(parent.id, parentVersion, at, null, command.childCreatedPayload);
+      s.advanceHead.run(parentVersion, command.childCreatedPayload.byteLength, parent.id);
+      s.countChild.run(parent.id);
+
+      const childId = BigInt(s.insertStream.run(command.stream, parent.id, 0n, at).lastInsertRowid);
+      s.insertEntry.run(childId, 0n, at, null, command.startedPayload);
+      s.advanceHead.run(0n, command.startedPayload.byteLength, childId);
+      let headVersion = 0n;
+      if (command.initialPayload) {
+        headVersion = 1n;
+        s.insertEntry.run(childId, 1n, at, null, command.initialPayload);
+        s.advanceHead.run(1n, command.initialPayload.byteLength, childId);
+      }
+      return { headVersion, parentVersion };
+    });
+  }
+
+  append(command: AppendCommand): Promise<AppendResult> {
+    return this.write(() => {
+      const s = this.statements;
+      const stream = s.streamByPath.get(command.stream);
+      if (!stream) throw new StreamNotFoundError(command.stream);
+      if (command.requestId !== undefined) {
+        // Checked before the expected version: the retry of a committed append finds the head
+        // moved on, and must still get its original cursor rather than a conflict.
+        const earlier = s.entryByRequestId.get(stream.id, command.requestId);
+        if (earlier) {
+          return { version: earlier.version, recordedAt: new Date(Number(earlier.recorded_at)), deduplicated: true };
+        }
+      }
+      if (command.expectedVersion !== undefined && command.expectedVersion !== stream.head) {
+        throw new WrongExpectedVersionError(command.stream, command.expectedVersion, stream.head);
+      }
+      const version = stream.head + 1n;
+      s.insertEntry.run(stream.id, version, millis(command.recordedAt), command.requestId ?? null, command.payload);
+      s.advanceHead.run(version, command.payload.byteLength, stream.id);
+      return { version, recordedAt: command.recordedAt, deduplicated: false };
+    });
+  }
+
+  async read(stream: string, query: ReadQuery): Promise<ReadPage> {
+    const found = this.mustFind(stream);
+    const forward = query.direction === 'forward';
+    const statement = forward ? this.statements.readForward : this.statements.readBackward;
+    // One row more than asked tells whether more exist without a second query.
+    const rows = statement.all(found.id, query.fromVersion, query.limit + 1);
+    const entries: StoredEntry[] = [];
+    let bytes = 0;
+    let more = false;
+    for (const row of rows) {
+      if (entries.length === query.limit || (entries.length > 0 && bytes + row.payload.byteLength > query.maxBytes)) {
+        more = true;
+        break;
+      }
+      bytes += row.payload.byteLength;
+      entries.push({ version: row.version, recordedAt: new Date(Number(row.recorded_at)), payload: row.payload });
+    }
+    return { entries, more, headVersion: found.head };
+  }
+
+  async describe(stream: string): Promise<StreamInfo | undefined> {
+    const row = this.statements.describe.get(stream);
+    if (!row) return undefined;
+    return {
+      path: stream,
+      headVersion: row.head,
+      createdAt: new Date(Number(row.created_at)),
+      childCount: row.child_count,
+      bytesStored: row.bytes_stored,
+    };
+  }
+
+  async listChildren(stream: string, after: string | undefined, limit: number): Promise<string[]> {
+    const found = this.mustFind(stream);
+    return this.statements.children.all(found.id, after ?? '', limit).map((row) => row.path);
+  }
+
+  putSnapshot(stream: string, snapshot: SnapshotRecord): Promise<PutSnapshotResult> {
+    return this.write(() => {
+      const s = this.statements;
+      const found = this.mustFind(stream);
+      if (snapshot.version > found.head) throw new SnapshotAheadOfStreamError(stream, snapshot.version, found.head);
+      const existing = s.snapshotVersion.get(found.id, snapshot.perspective);
+      if (existing && existing.version >= snapshot.version) return { stored: false, storedVersion: existing.version };
+      s.upsertSnapshot.run(
+        found.id,
+        snapshot.perspective,
+        snapshot.version,
+        snapshot.contentType,
+        snapshot.payload,
+        millis(snapshot.storedAt),
+      );
+      return { stored: true, storedVersion: snapshot.version };
+    });
+  }
+
+  async getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined> {
+    const found = this.mustFind(stream);
+    const row = this.statements.getSnapshot.get(found.id, perspective);
+    if (!row) return undefined;
+    return {
+      perspective,
+      version: row.version,
+      contentType: row.content_type,
+      payload: row.payload,
+      storedAt: new Date(Number(row.stored_at)),
+    };
+  }
+
+  deleteSnapshot(stream: string, perspective: string): Promise<boolean> {
+    return this.write(() => {
+      const found = this.mustFind(stream);
+      return this.statements.deleteSnapshot.run(found.id, perspective).changes > 0;
+    });
+  }
+
+  async listPerspectives(stream: string): Promise<string[]> {
+    const found = this.mustFind(stream);
+    return this.statements.perspectives.all(found.id).map((row) => row.perspective);
+  }
+
+  async ping(): Promise<boolean> {
+    return !this.closed && this.db.open;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.flush();
+    this.db.close();
+  }
+
+  private mustFind(stream: string): StreamRow {
+    const found = this.statements.streamByPath.get(stream);
+    if (!found) throw new StreamNotFoundError(stream);
+    return found;
+  }
+
+  /** Queues a write for the next group commit. */
+  private write<T>(apply: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ apply, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Applies every queued write in one transaction: one fsync for the whole group. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.db.transaction(() => {
+        for (const write of batch) {
+          try {
+            // A nested better-sqlite3 transaction is a savepoint: a failing write undoes only itself.
+            outcomes.push({ ok: true, value: this.db.transaction(write.apply)() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): nothing of the group was written.
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    batch.forEach((write, index) => {
+      const outcome = outcomes[index];
+      if (outcome?.ok) write.resolve(outcome.value);
+      else write.reject(outcome?.error);
+    });
+  }
+}
+
+function databaseFile(dataDir: string): string {
+  fs.mkdirSync(dataDir, { recursive: true });
+  return path.join(dataDir, 'eventhorizon.sqlite');
+}
+
+function millis(date: Date): bigint {
+  return BigInt(date.getTime());
+}

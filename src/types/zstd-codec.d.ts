@@ -1,0 +1,18 @@
+// zstd-codec ships no type declarations; these cover the part of its API the codec uses.
+declare module 'zstd-codec' {
+  export interface ZstdSimple {
+    /** Compresses a whole buffer into one frame that records its content size. */
+    compress(content: Uint8Array, level?: number): Uint8Array | null;
+    /** Decompresses one frame; null when the frame is invalid or does not record its size. */
+    decompress(compressed: Uint8Array): Uint8Array | null;
+  }
+  export interface ZstdGeneric {
+    /** The content size a frame declares, or null when unknown or invalid. */
+    contentSize(compressed: Uint8Array): number | null;
+  }
+  export interface ZstdBinding {
+    Simple: new () => ZstdSimple;
+    Generic: new () => ZstdGeneric;
+  }
+  export const ZstdCodec: { run(callback: (zstd: ZstdBinding) => void): void };
+}
