@@ -1,0 +1,285 @@
+import assert from 'node:assert/strict';
+import {
+  ParentNotFoundError,
+  SnapshotAheadOfStreamError,
+  StreamAlreadyExistsError,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+} from '../../src/store/errors';
+import type { EventStore, ReadQuery } from '../../src/store/port';
+
+/** Builds a fresh, empty store; `dispose` releases it. */
+export interface StoreFactory {
+  create(): Promise<EventStore>;
+  dispose?(store: EventStore): Promise<void>;
+}
+
+const at = new Date('2026-01-02T03:04:05.678Z');
+const bytes = (text: string) => new Uint8Array(Buffer.from(text));
+const text = (payload: Uint8Array) => Buffer.from(payload).toString();
+const forward = (fromVersion = 0n, limit = 100): ReadQuery => ({ fromVersion, direction: 'forward', limit, maxBytes: 1 << 20 });
+
+/**
+ * The storage conformance suite: every store implementation runs it, so the embedded and the
+ * DynamoDB store cannot drift apart. It speaks to the port directly, with opaque payloads.
+ */
+export function runStoreConformance(name: string, factory: StoreFactory): void {
+  describe(`store conformance: ${name}`, function () {
+    let store: EventStore;
+
+    beforeEach(async () => {
+      store = await factory.create();
+      await store.init(bytes('root'), at);
+    });
+    afterEach(async () => {
+      if (factory.dispose) await factory.dispose(store);
+      else await store.close();
+    });
+
+    async function create(stream: string, parent = stream.slice(0, stream.lastIndexOf('/')) || '/', initial?: string) {
+      return store.createStream({
+        stream,
+        parent,
+        recordedAt: at,
+        startedPayload: bytes(`started ${stream}`),
+        childCreatedPayload: bytes(`child ${stream}`),
+        ...(initial ? { initialPayload: bytes(initial) } : {}),
+      });
+    }
+
+    describe('init and create', () => {
+      it('creates the root once, with entry 0', async () => {
+        await store.init(bytes('root again'), at);
+        const page = await store.read('/', forward());
+        assert.deepEqual(page.entries.map((e) => [e.version, text(e.payload)]), [[0n, 'root']]);
+        assert.equal(page.headVersion, 0n);
+      });
+
+      it('writes the child entry 0 and the parent entry together', async () => {
+        const result = await create('/a');
+        assert.deepEqual(result, { headVersion: 0n, parentVersion: 1n });
+        const child = await store.read('/a', forward());
+        assert.deepEqual(child.entries.map((e) => [e.version, text(e.payload)]), [[0n, 'started /a']]);
+        assert.equal(child.entries[0]?.recordedAt.getTime(), at.getTime());
+        const root = await store.read('/', forward());
+        assert.deepEqual(root.entries.map((e) => text(e.payload)), ['root', 'child /a']);
+        const info = await store.describe('/');
+        assert.equal(info?.childCount, 1n);
+      });
+
+      it('writes initial events as entry 1', async () => {
+        const result = await create('/b', '/', 'first');
+        assert.equal(result.headVersion, 1n);
+        const page = await store.read('/b', forward());
+        assert.deepEqual(page.entries.map((e) => text(e.payload)), ['started /b', 'first']);
+      });
+
+      it('refuses an existing stream and leaves its parent untouched', async () => {
+        await create('/a');
+        await assert.rejects(create('/a'), StreamAlreadyExistsError);
+        assert.equal((await store.describe('/'))?.headVersion, 1n);
+        assert.equal((await store.describe('/'))?.childCount, 1n);
+      });
+
+      it('refuses a missing parent and writes nothing', async () => {
+        await assert.rejects(create('/x/y', '/x'), ParentNotFoundError);
+        assert.equal(await store.describe('/x/y'), undefined);
+      });
+
+      it('creates many children of one parent concurrently, all recorded', async () => {
+        await create('/p');
+        const results = await Promise.all(Array.from({ length: 25 }, (_, i) => create(`/p/c${i}`, '/p')));
+        const parentVersions = results.map((r) => r.parentVersion).sort((x, y) => (x < y ? -1 : 1));
+        assert.deepEqual(parentVersions, Array.from({ length: 25 }, (_, i) => BigInt(i + 1)));
+        assert.equal((await store.describe('/p'))?.childCount, 25n);
+      });
+    });
+
+    describe('append', () => {
+      beforeEach(() => create('/s'));
+
+      it('appends at head + 1 and reports the version', async () => {
+        const first = await store.append({ stream: '/s', payload: bytes('one'), recordedAt: at });
+        const second = await store.append({ stream: '/s', payload: bytes('two'), recordedAt: at });
+        assert.equal(first.version, 1n);
+        assert.equal(second.version, 2n);
+        assert.equal(first.deduplicated, false);
+        assert.equal((await store.describe('/s'))?.headVersion, 2n);
+      });
+
+      it('refuses a missing stream', async () => {
+        await assert.rejects(store.append({ stream: '/nope', payload: bytes('x'), recordedAt: at }), StreamNotFoundError);
+      });
+
+      it('checks the expected version and reports the actual head', async () => {
+        await store.append({ stream: '/s', payload: bytes('one'), recordedAt: at, expectedVersion: 0n });
+        await assert.rejects(
+          store.append({ stream: '/s', payload: bytes('two'), recordedAt: at, expectedVersion: 0n }),
+          (error: unknown) => error instanceof WrongExpectedVersionError && error.actualVersion === 1n,
+        );
+        await assert.rejects(
+          store.append({ stream: '/s', payload: bytes('far'), recordedAt: at, expectedVersion: 5n }),
+          (error: unknown) => error instanceof WrongExpectedVersionError && error.actualVersion === 1n,
+        );
+        assert.equal((await store.describe('/s'))?.headVersion, 1n);
+      });
+
+      it('returns the original cursor for a retried request id, even after the head moved', async () => {
+        const original = await store.append({ stream: '/s', payload: bytes('one'), recordedAt: at, requestId: 'r1', expectedVersion: 0n });
+        await store.append({ stream: '/s', payload: bytes('two'), recordedAt: at });
+        const retry = await store.append({ stream: '/s', payload: bytes('one'), recordedAt: new Date(), requestId: 'r1', expectedVersion: 0n });
+        assert.equal(retry.version, original.version);
+        assert.equal(retry.deduplicated, true);
+        assert.equal(retry.recordedAt.getTime(), at.getTime());
+        const page = await store.read('/s', forward());
+        assert.deepEqual(page.entries.map((e) => text(e.payload)), ['started /s', 'one', 'two']);
+      });
+
+      it('lets exactly one of 20 racing writers win each version, without gaps', async () => {
+        const writers = 20;
+        const rounds = 5;
+        const winners: bigint[] = [];
+        for (let round = 0; round < rounds; round++) {
+          const head = (await store.describe('/s'))?.headVersion ?? -1n;
+          const outcomes = await Promise.allSettled(
+            Array.from({ length: writers }, (_, w) =>
+              store.append({ stream: '/s', payload: bytes(`r${round}w${w}`), recordedAt: at, expectedVersion: head }),
+            ),
+          );
+          const won = outcomes.filter((o) => o.status === 'fulfilled');
+          assert.equal(won.length, 1, `round ${round}: one winner`);
+          for (const o of outcomes) {
+            if (o.status === 'rejected') assert.ok(o.reason instanceof WrongExpectedVersionError);
+          }
+          winners.push((won[0] as PromiseFulfilledResult<{ version: bigint }>).value.version);
+        }
+        assert.deepEqual(winners, [1n, 2n, 3n, 4n, 5n]);
+        const page = await store.read('/s', forward());
+        assert.deepEqual(page.entries.map((e) => e.version), [0n, 1n, 2n, 3n, 4n, 5n]);
+      });
+
+      it('counts the bytes stored', async () => {
+        const before = (await store.describe('/s'))?.bytesStored ?? 0n;
+        await store.append({ stream: '/s', payload: bytes('12345'), recordedAt: at });
+        assert.equal((await store.describe('/s'))?.bytesStored, before + 5n);
+      });
+    });
+
+    describe('read', () => {
+      beforeEach(async () => {
+        await create('/r');
+        for (let i = 1; i <= 10; i++) await store.append({ stream: '/r', payload: bytes(`e${i}`), recordedAt: at });
+      });
+
+      it('pages forwards with a more flag', async () => {
+        const first = await store.read('/r', forward(0n, 4));
+        assert.deepEqual(first.entries.map((e) => e.version), [0n, 1n, 2n, 3n]);
+        assert.equal(first.more, true);
+        assert.equal(first.headVersion, 10n);
+        const last = await store.read('/r', forward(8n, 4));
+        assert.deepEqual(last.entries.map((e) => e.version), [8n, 9n, 10n]);
+        assert.equal(last.more, false);
+      });
+
+      it('pages backwards', async () => {
+        const page = await store.read('/r', { fromVersion: 10n, direction: 'backward', limit: 3, maxBytes: 1 << 20 });
+        assert.deepEqual(page.entries.map((e) => e.version), [10n, 9n, 8n]);
+        assert.equal(page.more, true);
+        const fromFar = await store.read('/r', { fromVersion: 1n << 62n, direction: 'backward', limit: 1, maxBytes: 1 << 20 });
+        assert.deepEqual(fromFar.entries.map((e) => e.version), [10n]);
+        const end = await store.read('/r', { fromVersion: 1n, direction: 'backward', limit: 5, maxBytes: 1 << 20 });
+        assert.deepEqual(end.entries.map((e) => e.version), [1n, 0n]);
+        assert.equal(end.more, false);
+      });
+
+      it('returns nothing past the head', async () => {
+        const page = await store.read('/r', forward(11n));
+        assert.deepEqual(page.entries, []);
+        assert.equal(page.more, false);
+      });
+
+      it('stops a page at maxBytes, but always returns at least one entry', async () => {
+        const page = await store.read('/r', { fromVersion: 1n, direction: 'forward', limit: 100, maxBytes: 5 });
+        assert.deepEqual(page.entries.map((e) => e.version), [1n, 2n]);
+        assert.equal(page.more, true);
+        const tiny = await store.read('/r', { fromVersion: 1n, direction: 'forward', limit: 100, maxBytes: 1 });
+        assert.deepEqual(tiny.entries.map((e) => e.version), [1n]);
+      });
+
+      it('refuses a missing stream', async () => {
+        await assert.rejects(store.read('/missing', forward()), StreamNotFoundError);
+      });
+    });
+
+    describe('describe and children', () => {
+      it('describes a stream', async () => {
+        await create('/d');
+        const info = await store.describe('/d');
+        assert.equal(info?.path, '/d');
+        assert.equal(info?.headVersion, 0n);
+        assert.equal(info?.createdAt.getTime(), at.getTime());
+        assert.equal(info?.childCount, 0n);
+        assert.equal(info?.bytesStored, BigInt('started /d'.length));
+        assert.equal(await store.describe('/missing'), undefined);
+      });
+
+      it('lists children in byte order, page by page', async () => {
+        await create('/t');
+        for (const name of ['b', 'a', 'c', 'a-1', 'Z']) await create(`/t/${name}`, '/t');
+        await create('/t/a/deep', '/t/a');
+        assert.deepEqual(await store.listChildren('/t', undefined, 10), ['/t/Z', '/t/a', '/t/a-1', '/t/b', '/t/c']);
+        assert.deepEqual(await store.listChildren('/t', '/t/a', 2), ['/t/a-1', '/t/b']);
+        assert.deepEqual(await store.listChildren('/t/c', undefined, 10), []);
+        await assert.rejects(store.listChildren('/missing', undefined, 10), StreamNotFoundError);
+      });
+    });
+
+    describe('snapshots', () => {
+      beforeEach(async () => {
+        await create('/n');
+        for (let i = 1; i <= 5; i++) await store.append({ stream: '/n', payload: bytes(`e${i}`), recordedAt: at });
+      });
+      const snap = (version: bigint, data: string) => ({
+        perspective: 'view:v1',
+        version,
+        payload: bytes(data),
+        contentType: 'application/json',
+        storedAt: at,
+      });
+
+      it('stores only newer snapshots', async () => {
+        assert.deepEqual(await store.putSnapshot('/n', snap(3n, 'three')), { stored: true, storedVersion: 3n });
+        assert.deepEqual(await store.putSnapshot('/n', snap(2n, 'two')), { stored: false, storedVersion: 3n });
+        assert.deepEqual(await store.putSnapshot('/n', snap(3n, 'three again')), { stored: false, storedVersion: 3n });
+        const got = await store.getSnapshot('/n', 'view:v1');
+        assert.equal(got && text(got.payload), 'three');
+        assert.equal(got?.version, 3n);
+        assert.deepEqual(await store.putSnapshot('/n', snap(5n, 'five')), { stored: true, storedVersion: 5n });
+        assert.equal(text((await store.getSnapshot('/n', 'view:v1'))?.payload ?? bytes('')), 'five');
+      });
+
+      it('refuses a snapshot past the head', async () => {
+        await assert.rejects(store.putSnapshot('/n', snap(6n, 'six')), SnapshotAheadOfStreamError);
+      });
+
+      it('lists, gets and deletes per perspective', async () => {
+        await store.putSnapshot('/n', snap(1n, 'one'));
+        await store.putSnapshot('/n', { ...snap(2n, 'other'), perspective: 'other:v2' });
+        assert.deepEqual(await store.listPerspectives('/n'), ['other:v2', 'view:v1']);
+        assert.equal(await store.getSnapshot('/n', 'nothing'), undefined);
+        assert.equal(await store.deleteSnapshot('/n', 'view:v1'), true);
+        assert.equal(await store.deleteSnapshot('/n', 'view:v1'), false);
+        assert.deepEqual(await store.listPerspectives('/n'), ['other:v2']);
+      });
+
+      it('refuses snapshots of a missing stream', async () => {
+        await assert.rejects(store.putSnapshot('/missing', snap(0n, 'x')), StreamNotFoundError);
+        await assert.rejects(store.getSnapshot('/missing', 'view:v1'), StreamNotFoundError);
+      });
+    });
+
+    it('answers ping while open', async () => {
+      assert.equal(await store.ping(), true);
+    });
+  });
+}

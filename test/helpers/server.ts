@@ -1,0 +1,134 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import pino from 'pino';
+import * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { EventHorizonClient, type DeepPartial } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { BadRequest, ErrorInfo } from '../../clients/ts/src/gen/google/rpc/error_details';
+import { Status } from '../../clients/ts/src/gen/google/rpc/status';
+import { DEFAULT_CONFIG, DEFAULT_LIMITS, type ServerConfig } from '../../src/config/config';
+import { startServer, type RunningServer } from '../../src/server';
+import type { EventStore } from '../../src/store/port';
+
+export interface TestServer {
+  server: RunningServer;
+  client: EventHorizonClient;
+  address: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Makes a fresh temporary folder, removed by the caller. */
+export function tempDir(prefix = 'eh-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Starts the real server on a free loopback port, with its own data folder, and a real gRPC
+ * client connected to it.
+ */
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+  store?: () => EventStore,
+): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tempDir();
+  const config: ServerConfig = {
+    ...DEFAULT_CONFIG,
+    listen: '127.0.0.1:0',
+    dataDir,
+    logLevel: 'silent',
+    ...overrides,
+    limits: { ...DEFAULT_LIMITS, ...overrides.limits },
+  };
+  const server = await startServer({ config, logger: pino({ level: 'silent' }), ...(store ? { store: store() } : {}) });
+  const client = new EventHorizonClient(server.address, credentials.createInsecure());
+  return {
+    server,
+    client,
+    address: server.address,
+    dataDir,
+    async stop() {
+      client.close();
+      await server.stop(1000);
+      if (!overrides.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+
+/** Calls a unary method of a grpc-js client and returns a promise of its response. */
+export function call<Req, Res>(
+  method: (request: Req, callback: Callback<Res>) => unknown,
+  request: Req,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method(request, (error, response) => (error ? reject(error) : resolve(response)));
+  });
+}
+
+/** Promise-returning unary methods of the API; requests may omit fields (proto defaults). */
+export function api(client: EventHorizonClient) {
+  const bind =
+    <Req, Res>(
+      codec: { fromPartial(partial: DeepPartial<Req>): Req },
+      method: (request: Req, callback: Callback<Res>) => unknown,
+    ) =>
+    (request: DeepPartial<Req>): Promise<Res> =>
+      call(method.bind(client), codec.fromPartial(request));
+  return {
+    createStream: bind(pb.CreateStreamRequest, client.createStream),
+    append: bind(pb.AppendRequest, client.append),
+    read: bind(pb.ReadRequest, client.read),
+    putSnapshot: bind(pb.PutSnapshotRequest, client.putSnapshot),
+    getSnapshot: bind(pb.GetSnapshotRequest, client.getSnapshot),
+    deleteSnapshot: bind(pb.DeleteSnapshotRequest, client.deleteSnapshot),
+    describeStream: bind(pb.DescribeStreamRequest, client.describeStream),
+    listChildren: bind(pb.ListChildrenRequest, client.listChildren),
+  };
+}
+
+export type Api = ReturnType<typeof api>;
+
+/** A JSON event for tests. */
+export function jsonEvent(type: string, data: unknown, extra: DeepPartial<pb.Event> = {}): DeepPartial<pb.Event> {
+  return { type, data: Buffer.from(JSON.stringify(data)), ...extra };
+}
+
+/** The parsed JSON data of an event. */
+export function dataOf(event: pb.Event): unknown {
+  return JSON.parse(Buffer.from(event.data).toString('utf8'));
+}
+
+/** The ErrorInfo and BadRequest details of a failed call. */
+export function detailsOf(error: unknown): { code: number; reason?: string; metadata: Record<string, string>; violations: Array<{ field: string; description: string }> } {
+  const serviceError = error as ServiceError;
+  const raw = serviceError.metadata?.get('grpc-status-details-bin')[0];
+  const result = { code: serviceError.code, metadata: {} as Record<string, string>, violations: [] as Array<{ field: string; description: string }>, reason: undefined as string | undefined };
+  if (!(raw instanceof Buffer)) return result;
+  for (const detail of Status.decode(raw).details) {
+    if (detail.typeUrl.endsWith('google.rpc.ErrorInfo')) {
+      const info = ErrorInfo.decode(detail.value);
+      result.reason = info.reason;
+      result.metadata = info.metadata;
+    } else if (detail.typeUrl.endsWith('google.rpc.BadRequest')) {
+      result.violations = BadRequest.decode(detail.value).fieldViolations.map((v) => ({ field: v.field, description: v.description }));
+    }
+  }
+  return result;
+}
+
+/** Asserts that a promise rejects with a gRPC status code, and returns the error's details. */
+export async function rejection(promise: Promise<unknown>, code: number): Promise<ReturnType<typeof detailsOf>> {
+  try {
+    await promise;
+  } catch (error) {
+    const details = detailsOf(error);
+    if (details.code !== code) {
+      throw new Error(`expected status ${code}, got ${details.code}: ${(error as Error).message}`);
+    }
+    return details;
+  }
+  throw new Error(`expected status ${code}, but the call succeeded`);
+}
