@@ -149,7 +149,7 @@ export class EventHorizonService {
       parent,
       recordedAt,
       startedPayload: entries.encode(started),
-      childCreatedPayload: entries.encode(childCreated),
+      childCreatedPayload: () => entries.encode(childCreated),
       ...(initialEvents.length > 0 ? { initialPayload: entries.encode(initialEvents) } : {}),
     });
     const { hub } = this.options;
@@ -168,9 +168,10 @@ export class EventHorizonService {
     violations.throwIfAny();
 
     const recordedAt = new Date();
+    const encoded = this.options.entries.encode(events);
     const result = await this.options.store.append({
       stream: request.stream,
-      payload: this.options.entries.encode(events),
+      payload: () => encoded,
       recordedAt,
       ...(request.expectedVersion !== undefined ? { expectedVersion: request.expectedVersion } : {}),
       ...(request.requestId !== '' ? { requestId: request.requestId } : {}),

@@ -26,14 +26,21 @@ export interface StreamInfo {
   bytesStored: bigint;
 }
 
+/**
+ * Builds an entry's stored payload once its version is known. Stores call it exactly when they
+ * assign the version (and again if a retry lands on another version), so that the payload can be
+ * bound to its position (encryption's associated data).
+ */
+export type PayloadAt = (version: Version) => Uint8Array;
+
 export interface CreateStreamCommand {
   stream: string;
   parent: string;
   recordedAt: Date;
   /** Entry 0 of the new stream (the `$stream.started` event). */
   startedPayload: Uint8Array;
-  /** The parent's new entry (the `$stream.child-created` event). */
-  childCreatedPayload: Uint8Array;
+  /** The parent's new entry (the `$stream.child-created` event), at the parent's next version. */
+  childCreatedPayload: PayloadAt;
   /** Optional entry 1 of the new stream: its initial events. */
   initialPayload?: Uint8Array;
 }
@@ -47,7 +54,7 @@ export interface CreateStreamResult {
 
 export interface AppendCommand {
   stream: string;
-  payload: Uint8Array;
+  payload: PayloadAt;
   recordedAt: Date;
   /** When set, the stream's head must be exactly this version. */
   expectedVersion?: Version;

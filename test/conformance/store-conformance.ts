@@ -36,13 +36,18 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       else await store.close();
     });
 
-    async function create(stream: string, parent = stream.slice(0, stream.lastIndexOf('/')) || '/', initial?: string) {
+    async function create(
+      stream: string,
+      parent = stream.slice(0, stream.lastIndexOf('/')) || '/',
+      initial?: string,
+      childCreated: (version: bigint) => string = () => `child ${stream}`,
+    ) {
       return store.createStream({
         stream,
         parent,
         recordedAt: at,
         startedPayload: bytes(`started ${stream}`),
-        childCreatedPayload: bytes(`child ${stream}`),
+        childCreatedPayload: (version) => bytes(childCreated(version)),
         ...(initial ? { initialPayload: bytes(initial) } : {}),
       });
     }
@@ -99,8 +104,8 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       beforeEach(() => create('/s'));
 
       it('appends at head + 1 and reports the version', async () => {
-        const first = await store.append({ stream: '/s', payload: bytes('one'), recordedAt: at });
-        const second = await store.append({ stream: '/s', payload: bytes('two'), recordedAt: at });
+        const first = await store.append({ stream: '/s', payload: () => bytes('one'), recordedAt: at });
+        const second = await store.append({ stream: '/s', payload: () => bytes('two'), recordedAt: at });
         assert.equal(first.version, 1n);
         assert.equal(second.version, 2n);
         assert.equal(first.deduplicated, false);
@@ -108,26 +113,26 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       });
 
       it('refuses a missing stream', async () => {
-        await assert.rejects(store.append({ stream: '/nope', payload: bytes('x'), recordedAt: at }), StreamNotFoundError);
+        await assert.rejects(store.append({ stream: '/nope', payload: () => bytes('x'), recordedAt: at }), StreamNotFoundError);
       });
 
       it('checks the expected version and reports the actual head', async () => {
-        await store.append({ stream: '/s', payload: bytes('one'), recordedAt: at, expectedVersion: 0n });
+        await store.append({ stream: '/s', payload: () => bytes('one'), recordedAt: at, expectedVersion: 0n });
         await assert.rejects(
-          store.append({ stream: '/s', payload: bytes('two'), recordedAt: at, expectedVersion: 0n }),
+          store.append({ stream: '/s', payload: () => bytes('two'), recordedAt: at, expectedVersion: 0n }),
           (error: unknown) => error instanceof WrongExpectedVersionError && error.actualVersion === 1n,
         );
         await assert.rejects(
-          store.append({ stream: '/s', payload: bytes('far'), recordedAt: at, expectedVersion: 5n }),
+          store.append({ stream: '/s', payload: () => bytes('far'), recordedAt: at, expectedVersion: 5n }),
           (error: unknown) => error instanceof WrongExpectedVersionError && error.actualVersion === 1n,
         );
         assert.equal((await store.describe('/s'))?.headVersion, 1n);
       });
 
       it('returns the original cursor for a retried request id, even after the head moved', async () => {
-        const original = await store.append({ stream: '/s', payload: bytes('one'), recordedAt: at, requestId: 'r1', expectedVersion: 0n });
-        await store.append({ stream: '/s', payload: bytes('two'), recordedAt: at });
-        const retry = await store.append({ stream: '/s', payload: bytes('one'), recordedAt: new Date(), requestId: 'r1', expectedVersion: 0n });
+        const original = await store.append({ stream: '/s', payload: () => bytes('one'), recordedAt: at, requestId: 'r1', expectedVersion: 0n });
+        await store.append({ stream: '/s', payload: () => bytes('two'), recordedAt: at });
+        const retry = await store.append({ stream: '/s', payload: () => bytes('one'), recordedAt: new Date(), requestId: 'r1', expectedVersion: 0n });
         assert.equal(retry.version, original.version);
         assert.equal(retry.deduplicated, true);
         assert.equal(retry.recordedAt.getTime(), at.getTime());
@@ -143,7 +148,7 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           const head = (await store.describe('/s'))?.headVersion ?? -1n;
           const outcomes = await Promise.allSettled(
             Array.from({ length: writers }, (_, w) =>
-              store.append({ stream: '/s', payload: bytes(`r${round}w${w}`), recordedAt: at, expectedVersion: head }),
+              store.append({ stream: '/s', payload: () => bytes(`r${round}w${w}`), recordedAt: at, expectedVersion: head }),
             ),
           );
           const won = outcomes.filter((o) => o.status === 'fulfilled');
@@ -158,9 +163,26 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         assert.deepEqual(page.entries.map((e) => e.version), [0n, 1n, 2n, 3n, 4n, 5n]);
       });
 
+      it('builds each payload for the version it is stored at', async () => {
+        await store.append({ stream: '/s', payload: () => bytes('one'), recordedAt: at });
+        const seen: bigint[] = [];
+        const result = await store.append({
+          stream: '/s',
+          payload: (version) => (seen.push(version), bytes(`at ${version}`)),
+          recordedAt: at,
+        });
+        assert.equal(result.version, 2n);
+        assert.equal(seen[seen.length - 1], 2n);
+        const page = await store.read('/s', forward(2n));
+        assert.equal(text(page.entries[0]?.payload ?? bytes('')), 'at 2');
+        await create('/s/child', '/s', undefined, (v) => `child at ${v}`);
+        const parent = await store.read('/s', forward(3n));
+        assert.equal(text(parent.entries[0]?.payload ?? bytes('')), 'child at 3');
+      });
+
       it('counts the bytes stored', async () => {
         const before = (await store.describe('/s'))?.bytesStored ?? 0n;
-        await store.append({ stream: '/s', payload: bytes('12345'), recordedAt: at });
+        await store.append({ stream: '/s', payload: () => bytes('12345'), recordedAt: at });
         assert.equal((await store.describe('/s'))?.bytesStored, before + 5n);
       });
     });
@@ -168,7 +190,7 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     describe('read', () => {
       beforeEach(async () => {
         await create('/r');
-        for (let i = 1; i <= 10; i++) await store.append({ stream: '/r', payload: bytes(`e${i}`), recordedAt: at });
+        for (let i = 1; i <= 10; i++) await store.append({ stream: '/r', payload: () => bytes(`e${i}`), recordedAt: at });
       });
 
       it('pages forwards with a more flag', async () => {
@@ -237,7 +259,7 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     describe('snapshots', () => {
       beforeEach(async () => {
         await create('/n');
-        for (let i = 1; i <= 5; i++) await store.append({ stream: '/n', payload: bytes(`e${i}`), recordedAt: at });
+        for (let i = 1; i <= 5; i++) await store.append({ stream: '/n', payload: () => bytes(`e${i}`), recordedAt: at });
       });
       const snap = (version: bigint, data: string) => ({
         perspective: 'view:v1',

@@ -141,8 +141,9 @@ export class SqliteStore implements EventStore {
       const at = millis(command.recordedAt);
 
       const parentVersion = parent.head + 1n;
-      s.insertEntry.run(parent.id, parentVersion, at, null, command.childCreatedPayload);
-      s.advanceHead.run(parentVersion, command.childCreatedPayload.byteLength, parent.id);
+      const childCreated = command.childCreatedPayload(parentVersion);
+      s.insertEntry.run(parent.id, parentVersion, at, null, childCreated);
+      s.advanceHead.run(parentVersion, childCreated.byteLength, parent.id);
       s.countChild.run(parent.id);
 
       const childId = BigInt(s.insertStream.run(command.stream, parent.id, 0n, at).lastInsertRowid);
@@ -175,8 +176,9 @@ export class SqliteStore implements EventStore {
         throw new WrongExpectedVersionError(command.stream, command.expectedVersion, stream.head);
       }
       const version = stream.head + 1n;
-      s.insertEntry.run(stream.id, version, millis(command.recordedAt), command.requestId ?? null, command.payload);
-      s.advanceHead.run(version, command.payload.byteLength, stream.id);
+      const payload = command.payload(version);
+      s.insertEntry.run(stream.id, version, millis(command.recordedAt), command.requestId ?? null, payload);
+      s.advanceHead.run(version, payload.byteLength, stream.id);
       return { version, recordedAt: command.recordedAt, deduplicated: false };
     });
   }
