@@ -11,6 +11,7 @@ import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
 import type { ServerConfig } from './config/config';
 import { Hub } from './realtime/hub';
+import { Tailer } from './realtime/tailer';
 import { createStore } from './store/factory';
 import type { EventStore } from './store/port';
 
@@ -40,14 +41,33 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
   const payloads = new PayloadCodec(zstd, maxDecoded);
   const entries = new EntryCodec(payloads);
-  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir });
-  await store.init(entries.encode(rootStartedEvents()), new Date());
+  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb });
+  try {
+    await store.init(entries.encode(rootStartedEvents()), new Date());
+  } catch (error) {
+    // Missing tables, unreachable backend: release the store so the process can exit.
+    await store.close();
+    throw error;
+  }
+
+  const hub = new Hub();
+  // Other replicas append to the same store: bring their entries to this replica's subscribers.
+  const tailer = store.features.sharedWithOtherProcesses
+    ? new Tailer({
+        store,
+        hub,
+        decode: (stored) => entries.decode(stored),
+        logger,
+        maxIntervalMs: config.pollMaxIntervalMs,
+      })
+    : undefined;
+  tailer?.start();
 
   const service = new EventHorizonService({
     store,
     entries,
     payloads,
-    hub: new Hub(),
+    hub,
     limits: config.limits,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     subscriberBufferEntries: config.subscriberBufferEntries,
@@ -88,6 +108,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       service.closeSubscriptions();
+      await tailer?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
