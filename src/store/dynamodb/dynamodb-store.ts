@@ -357,12 +357,14 @@ export class DynamoDbStore implements EventStore {
     const state = await this.streamState(stream);
     if (!state) throw new StreamNotFoundError(stream);
 
+    /** Whether the state was just brought up to DynamoDB's head (no need to ask again). */
+    let current = false;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const earlier = requestId === undefined ? undefined : state.find(requestId);
       if (earlier) return { ...earlier, deduplicated: true };
       if (expectedVersion !== undefined && expectedVersion !== state.head.version) {
         // The cache may be behind: only DynamoDB can tell a conflict (or a retry of ours) apart.
-        await this.catchUp(stream, state);
+        if (!current) await this.catchUp(stream, state);
         const committed = requestId === undefined ? undefined : state.find(requestId);
         if (committed) return { ...committed, deduplicated: true };
         if (expectedVersion !== state.head.version) {
@@ -408,6 +410,7 @@ export class DynamoDbStore implements EventStore {
         }
         if (found) state.advance(found);
         await this.catchUp(stream, state);
+        current = true;
         // The next attempt has the fresh head; back off only when another replica keeps winning.
         if (attempt > 0) await backoff(attempt);
       }
