@@ -22,6 +22,8 @@ export interface RunningServer {
   /** host:port clients can dial. */
   address: string;
   store: EventStore;
+  /** The realtime hub: live subscriptions on this server. */
+  hub: Hub;
   /** Graceful stop: refuse new calls, end subscriptions with UNAVAILABLE, finish in-flight calls. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -43,11 +45,12 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir });
   await store.init(entries.encode(rootStartedEvents()), new Date());
 
+  const hub = new Hub();
   const service = new EventHorizonService({
     store,
     entries,
     payloads,
-    hub: new Hub(),
+    hub,
     limits: config.limits,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     subscriberBufferEntries: config.subscriberBufferEntries,
@@ -103,5 +106,5 @@ export async function startServer({ config, logger, store: given }: StartOptions
     })();
     return stopping;
   };
-  return { port, address, store, stop };
+  return { port, address, store, hub, stop };
 }
