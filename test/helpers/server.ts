@@ -86,6 +86,8 @@ export function api(client: EventHorizonClient) {
     deleteSnapshot: bind<pb.DeleteSnapshotRequest, pb.DeleteSnapshotResponse>(pb.DeleteSnapshotRequest, client.deleteSnapshot),
     describeStream: bind<pb.DescribeStreamRequest, pb.DescribeStreamResponse>(pb.DescribeStreamRequest, client.describeStream),
     listChildren: bind<pb.ListChildrenRequest, pb.ListChildrenResponse>(pb.ListChildrenRequest, client.listChildren),
+    rotateStreamKey: bind<pb.RotateStreamKeyRequest, pb.RotateStreamKeyResponse>(pb.RotateStreamKeyRequest, client.rotateStreamKey),
+    shredStream: bind<pb.ShredStreamRequest, pb.ShredStreamResponse>(pb.ShredStreamRequest, client.shredStream),
   };
 }
 
