@@ -1,17 +1,19 @@
-import { ConfigError, loadConfig, settingsHelp, type ServerConfig } from '../config/config';
+import { ConfigError, loadConfig, settingsHelp } from '../config/config';
 import { createLogger } from '../log';
+import { KeyringError } from '../crypto/keyring';
 import { startServer } from '../server';
-import { createDynamoDbClient } from '../store/dynamodb/dynamodb-store';
-import { createTables, tableNames } from '../store/dynamodb/tables';
+import { dynamodbCommand } from './commands/dynamodb';
+import { keysCommand } from './commands/keys';
 
 const USAGE = `Usage: eventhorizon <command> [options]
 
 Commands:
-  serve                    Serve the Event Horizon gRPC API
-  dynamodb create-tables   Create the DynamoDB tables (on-demand billing) named by the
-                           EH_DYNAMODB_* settings, unless they exist; then check their keys
+  serve           Serve the Event Horizon gRPC API
+  keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
+  dynamodb create-tables
+                  Create the DynamoDB store's tables (see: eventhorizon dynamodb --help)
 
-Options of serve and dynamodb create-tables (flags win over environment variables):
+Options of serve (flags win over environment variables):
 ${settingsHelp()}
 `;
 
@@ -22,8 +24,12 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (command === 'dynamodb' && rest[0] === 'create-tables') {
-    await createDynamoDbTables(rest.slice(1));
+  if (command === 'keys') {
+    process.exitCode = keysCommand(rest);
+    return;
+  }
+  if (command === 'dynamodb') {
+    process.exitCode = await dynamodbCommand(rest);
     return;
   }
   if (command !== 'serve') {
@@ -38,45 +44,28 @@ export async function main(argv: string[]): Promise<void> {
   await serve(rest);
 }
 
-/** The configuration, or undefined after reporting why it is invalid. */
-function configFrom(argv: string[]): ServerConfig | undefined {
+async function serve(argv: string[]): Promise<void> {
+  let config;
   try {
-    return loadConfig(argv, process.env);
+    config = loadConfig(argv, process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`eventhorizon: ${error.message}\n`);
       process.exitCode = 2;
-      return undefined;
+      return;
     }
     throw error;
   }
-}
-
-async function createDynamoDbTables(argv: string[]): Promise<void> {
-  const config = configFrom(argv);
-  if (!config) return;
-  const client = createDynamoDbClient(config.dynamodb);
-  try {
-    const names = tableNames(config.dynamodb.tablePrefix);
-    const created = await createTables(client, names);
-    for (const name of Object.values(names)) {
-      process.stdout.write(`${name}: ${created.includes(name) ? 'created' : 'already exists'}\n`);
-    }
-  } catch (error) {
-    process.stderr.write(`eventhorizon: could not create the DynamoDB tables: ${(error as Error).message}\n`);
-    process.exitCode = 1;
-  } finally {
-    client.destroy();
-  }
-}
-
-async function serve(argv: string[]): Promise<void> {
-  const config = configFrom(argv);
-  if (!config) return;
   const logger = createLogger(config.logLevel);
   const server = await startServer({ config, logger }).catch((error: unknown) => {
-    logger.fatal({ err: error }, 'could not start');
-    process.exitCode = 1;
+    if (error instanceof KeyringError) {
+      // A configuration problem: say it plainly, without a stack trace.
+      process.stderr.write(`eventhorizon: ${error.message}\n`);
+      process.exitCode = 2;
+    } else {
+      logger.fatal({ err: error }, 'could not start');
+      process.exitCode = 1;
+    }
     return undefined;
   });
   if (!server) return;

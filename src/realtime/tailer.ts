@@ -8,7 +8,7 @@ export interface TailerOptions {
   store: EventStore;
   hub: Hub;
   /** Turns a stored entry into the API entry subscribers receive. */
-  decode: (stored: StoredEntry) => Entry;
+  decode: (stream: string, stored: StoredEntry) => Promise<Entry>;
   logger: Logger;
   /** Longest wait between two polls of an idle stream (the configurable cap). */
   maxIntervalMs: number;
@@ -119,7 +119,7 @@ export class Tailer {
         if (state.last !== undefined && stored.version <= state.last) continue;
         state.last = stored.version;
         found = true;
-        this.publish(stream, stored);
+        await this.publish(stream, stored);
       }
       more = page.more && state.last !== undefined;
       state.intervalMs = found ? this.minIntervalMs : Math.min(state.intervalMs * 2, this.options.maxIntervalMs);
@@ -133,10 +133,10 @@ export class Tailer {
     }
   }
 
-  private publish(stream: string, stored: StoredEntry): void {
+  private async publish(stream: string, stored: StoredEntry): Promise<void> {
     let entry: Entry;
     try {
-      entry = this.options.decode(stored);
+      entry = await this.options.decode(stream, stored);
     } catch (error) {
       // A subscriber reading it from the store gets the error; nothing to publish.
       this.options.logger.warn(

@@ -33,7 +33,9 @@ import type {
   SnapshotRecord,
   StoredEntry,
   StreamInfo,
+  StreamKeys,
   Version,
+  WrappedKey,
 } from '../port';
 import { cancellationReasons, storeFailure } from './aws-errors';
 import {
@@ -47,6 +49,7 @@ import {
   type EntryItem,
   type Item,
 } from './items';
+import { KeyTable } from './key-table';
 import { KeyedQueue } from './keyed-queue';
 import { RequestMeter } from './request-meter';
 import { StreamCache, StreamState } from './stream-cache';
@@ -63,7 +66,7 @@ export interface DynamoDbConnection {
 }
 
 export interface DynamoDbStoreOptions extends DynamoDbConnection {
-  /** Prefix of the three table names (default "eventhorizon-"). */
+  /** Prefix of the four table names (default "eventhorizon-"). */
   tablePrefix: string;
   /** Create missing tables at start-up (development); otherwise only check them. */
   createTables: boolean;
@@ -100,6 +103,7 @@ export class DynamoDbStore implements EventStore {
   private readonly cache: StreamCache;
   private readonly writes = new KeyedQueue();
   private readonly window: number;
+  private readonly keys: KeyTable;
   private closed = false;
 
   constructor(private readonly options: DynamoDbStoreOptions) {
@@ -108,6 +112,7 @@ export class DynamoDbStore implements EventStore {
     this.tables = tableNames(options.tablePrefix);
     this.window = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW;
     this.cache = new StreamCache(options.maxCachedStreams ?? DEFAULT_MAX_CACHED_STREAMS);
+    this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
   }
 
   async init(rootPayload: Uint8Array, recordedAt: Date): Promise<void> {
@@ -332,6 +337,32 @@ export class DynamoDbStore implements EventStore {
     ]);
     if (!exists) throw new StreamNotFoundError(stream);
     return items.map((item) => item[SnapshotAttr.perspective]?.S ?? '');
+  }
+
+  getStreamKeys(stream: string): Promise<StreamKeys> {
+    return this.keys.get(stream);
+  }
+
+  addStreamKey(stream: string, key: WrappedKey): Promise<boolean> {
+    return this.keys.add(stream, key);
+  }
+
+  rewrapStreamKey(
+    stream: string,
+    dekVersion: number,
+    expectedKekId: string,
+    kekId: string,
+    wrapped: Uint8Array,
+  ): Promise<boolean> {
+    return this.keys.rewrap(stream, dekVersion, expectedKekId, kekId, wrapped);
+  }
+
+  shredStreamKeys(stream: string, shreddedAt: Date): Promise<void> {
+    return this.keys.shred(stream, shreddedAt);
+  }
+
+  listStreamKeys(after: string | undefined, limit: number): Promise<Array<{ stream: string; keys: WrappedKey[] }>> {
+    return this.keys.list(after, limit);
   }
 
   async ping(): Promise<boolean> {

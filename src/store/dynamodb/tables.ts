@@ -50,16 +50,36 @@ export const ChildAttr = {
   child: 'c',
 } as const;
 
-/** The three table names under a prefix. */
+/** Attributes of a keys item: one wrapped data key of a stream, or its shredded marker. */
+export const KeyAttr = {
+  /** Partition key: one fixed bucket, so streams list in path order (string). */
+  bucket: 'b',
+  /** Sort key: path + NUL + "#" (marker) or "k" + zero-padded DEK version (string). */
+  sortKey: 'c',
+  stream: 's',
+  dekVersion: 'v',
+  kekId: 'i',
+  wrapped: 'w',
+  createdAt: 't',
+  shreddedAt: 'x',
+} as const;
+
+/** The four table names under a prefix. */
 export interface TableNames {
   events: string;
   snapshots: string;
   children: string;
+  keys: string;
 }
 
 /** Table names for a prefix such as "eventhorizon-" (the default). */
 export function tableNames(prefix: string): TableNames {
-  return { events: `${prefix}events`, snapshots: `${prefix}snapshots`, children: `${prefix}children` };
+  return {
+    events: `${prefix}events`,
+    snapshots: `${prefix}snapshots`,
+    children: `${prefix}children`,
+    keys: `${prefix}keys`,
+  };
 }
 
 interface TableShape {
@@ -71,6 +91,7 @@ const SHAPES: Record<keyof TableNames, TableShape> = {
   events: { hash: { name: EntryAttr.stream, type: 'S' }, range: { name: EntryAttr.version, type: 'N' } },
   snapshots: { hash: { name: SnapshotAttr.stream, type: 'S' }, range: { name: SnapshotAttr.perspective, type: 'S' } },
   children: { hash: { name: ChildAttr.parent, type: 'S' }, range: { name: ChildAttr.child, type: 'S' } },
+  keys: { hash: { name: KeyAttr.bucket, type: 'S' }, range: { name: KeyAttr.sortKey, type: 'S' } },
 };
 
 /** The tables are missing or have other keys than this version of Event Horizon needs. */
