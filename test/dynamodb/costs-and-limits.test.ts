@@ -7,8 +7,7 @@ import { StoreUnavailableError } from '../../src/store/errors';
 import { storeFailure } from '../../src/store/dynamodb/aws-errors';
 import { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
-import { jsonEvent, rejection, startTestServer, type TestServer } from '../helpers/server';
-import { typedApi, type TypedApi } from '../helpers/typed-api';
+import { api, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 
 /** A typical JSON event of about 300 bytes. */
 export function typicalEvent(i: number) {
@@ -30,7 +29,7 @@ describe('DynamoDB: requests, capacity and limits', function () {
   let local: DynamoDbLocal;
   let server: TestServer;
   let store: DynamoDbStore;
-  let client: TypedApi;
+  let client: Api;
 
   before(async function () {
     local = await requireDynamoDbLocal(this);
@@ -39,7 +38,7 @@ describe('DynamoDB: requests, capacity and limits', function () {
   beforeEach(async () => {
     const prefix = freshTablePrefix();
     server = await startTestServer({}, () => (store = localStore(local, prefix)));
-    client = typedApi(server.client);
+    client = api(server.client);
   });
 
   afterEach(async () => {

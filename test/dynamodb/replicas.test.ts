@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
-import { dataOf, jsonEvent, rejection, startTestServer, type TestServer } from '../helpers/server';
-import { typedApi, type TypedApi } from '../helpers/typed-api';
+import { api, dataOf, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
+
 import { recordSubscription } from '../helpers/subscriber';
 
 /**
@@ -13,8 +13,8 @@ describe('DynamoDB: two replicas on the same tables', function () {
   let local: DynamoDbLocal;
   let first: TestServer;
   let second: TestServer;
-  let a: TypedApi;
-  let b: TypedApi;
+  let a: Api;
+  let b: Api;
   let prefix: string;
 
   before(async function () {
@@ -25,8 +25,8 @@ describe('DynamoDB: two replicas on the same tables', function () {
     prefix = freshTablePrefix();
     first = await startTestServer({ pollMaxIntervalMs: 200 }, () => localStore(local, prefix));
     second = await startTestServer({ pollMaxIntervalMs: 200 }, () => localStore(local, prefix));
-    a = typedApi(first.client);
-    b = typedApi(second.client);
+    a = api(first.client);
+    b = api(second.client);
   });
 
   afterEach(async () => {
@@ -92,7 +92,7 @@ describe('DynamoDB: two replicas on the same tables', function () {
     // A replica that never saw the stream (cold cache) recognises it too.
     const third = await startTestServer({}, () => localStore(local, prefix));
     try {
-      const fromCold = await typedApi(third.client).append({
+      const fromCold = await api(third.client).append({
         stream: '/idem',
         requestId: 'req-1',
         events: [jsonEvent('once', {})],
