@@ -73,6 +73,11 @@ export interface ConnectOptions {
    * dead server or a silently dropped connection. Defaults match the server's: 60 s / 20 s.
    */
   keepalive?: { timeMs?: number; timeoutMs?: number };
+  /**
+   * How grpc-js paces its attempts to re-establish a lost connection (default 1 s growing to
+   * 10 s; grpc-js alone would grow to 120 s, too slow for a subscription waiting on a restart).
+   */
+  reconnect?: { initialMs?: number; maxMs?: number };
   /** Further grpc-js channel options, for what this interface does not cover. */
   channelOptions?: ChannelOptions;
 }
@@ -85,6 +90,8 @@ export interface CallSettings {
   signal?: AbortSignal;
   /** Extra request metadata. */
   metadata?: Metadata;
+  /** Wait for the connection to be (re-)established instead of failing at once with UNAVAILABLE. */
+  waitForReady?: boolean;
 }
 
 /** Options of `readAll`. */
@@ -125,6 +132,8 @@ export class EventHorizon {
     this.raw = new EventHorizonClient(address, channel, {
       'grpc.keepalive_time_ms': options.keepalive?.timeMs ?? 60_000,
       'grpc.keepalive_timeout_ms': options.keepalive?.timeoutMs ?? 20_000,
+      'grpc.initial_reconnect_backoff_ms': options.reconnect?.initialMs ?? 1000,
+      'grpc.max_reconnect_backoff_ms': options.reconnect?.maxMs ?? 10_000,
       ...serverNameOptions(options),
       ...options.channelOptions,
       interceptors,
@@ -209,7 +218,10 @@ export class EventHorizon {
     const { signal } = settings;
     return new Promise<Res>((resolve, reject) => {
       const deadline = Date.now() + (settings.deadlineMs ?? this.deadlineMs);
-      const call = method.call(this.raw, request, settings.metadata ?? new Metadata(), { deadline }, (error, response) => {
+      const metadata = settings.metadata?.clone() ?? new Metadata();
+      // grpc-js takes wait-for-ready as a metadata option rather than a call option.
+      if (settings.waitForReady) metadata.setOptions({ waitForReady: true });
+      const call = method.call(this.raw, request, metadata, { deadline }, (error, response) => {
         signal?.removeEventListener('abort', cancel);
         if (error) reject(toClientError(error));
         else resolve(response);
