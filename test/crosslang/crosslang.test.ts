@@ -159,7 +159,7 @@ describe('cross-language: generated Python and Go clients against the real serve
     python = {
       command: PYTHON,
       args: [PYTHON_PROGRAM],
-      env: { ...process.env, PYTHONPATH: path.join(ROOT, 'clients/python') },
+      env: { ...process.env, PYTHONPATH: path.join(ROOT, 'clients/python'), PYTHONDONTWRITEBYTECODE: '1' },
     };
     go = { command: buildGoProgram(workDir), args: [], env: process.env };
   });
