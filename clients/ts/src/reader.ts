@@ -81,6 +81,8 @@ export class Reader<State> {
   private waiters: VersionWaiter[] = [];
   private failure: unknown;
   private hasCaughtUp = false;
+  /** The end of the last queued transactWrite: one reader's writes take turns. */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly client: EventHorizon,
@@ -189,10 +191,21 @@ export class Reader<State> {
    * state's version. When another writer got there first (ConflictError), it folds the new
    * entries and decides again, up to `maxAttempts` times; then the ConflictError is thrown.
    * `decide` may run several times, so it must not have side effects beyond returning events.
+   * Calls on one reader run one after another, since they would only conflict with each other;
+   * conflicts come from other processes.
    */
-  async transactWrite(
+  transactWrite(
     decide: (state: State, version: bigint) => Decision | Promise<Decision>,
     options: TransactWriteOptions = {},
+  ): Promise<TransactWriteResult> {
+    const result = this.writes.then(() => this.decideAndAppend(decide, options));
+    this.writes = result.catch(() => undefined);
+    return result;
+  }
+
+  private async decideAndAppend(
+    decide: (state: State, version: bigint) => Decision | Promise<Decision>,
+    options: TransactWriteOptions,
   ): Promise<TransactWriteResult> {
     const maxAttempts = options.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt += 1) {
