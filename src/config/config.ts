@@ -22,6 +22,10 @@ export interface ServerConfig {
   subscriberBufferEntries: number;
   logLevel: string;
   limits: Limits;
+  /** File holding the keyring; encryption at rest is on when it or `keyring` is set. */
+  keyringFile?: string;
+  /** The keyring itself (JSON), for environments that pass secrets as variables. */
+  keyring?: string;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -110,6 +114,26 @@ const SETTINGS: Setting[] = [
     },
   },
   {
+    flag: 'keyring-file',
+    env: 'EH_KEYRING_FILE',
+    help: 'keyring file: turns on encryption at rest (see: eventhorizon keys generate)',
+    apply: (config, raw) => {
+      if (raw.trim() === '') return 'must not be empty';
+      config.keyringFile = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'keyring',
+    env: 'EH_KEYRING',
+    help: 'the keyring JSON itself, instead of a file',
+    apply: (config, raw) => {
+      if (raw.trim() === '') return 'must not be empty';
+      config.keyring = raw;
+      return undefined;
+    },
+  },
+  {
     flag: 'max-events-per-entry',
     env: 'EH_MAX_EVENTS_PER_ENTRY',
     help: 'events one append may carry (default 1000)',
@@ -170,8 +194,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     if (raw === undefined) continue;
     const source = typeof fromFlag === 'string' ? `--${setting.flag}` : setting.env;
     const problem = setting.apply(config, raw);
-    if (problem) problems.push(`${source}=${JSON.stringify(raw)}: ${problem}`);
+    // Secrets never appear in messages.
+    const shown = setting.flag === 'keyring' ? '(secret)' : JSON.stringify(raw);
+    if (problem) problems.push(`${source}=${shown}: ${problem}`);
   }
+  if (config.keyring && config.keyringFile) problems.push('EH_KEYRING and EH_KEYRING_FILE: set one, not both');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
