@@ -54,6 +54,16 @@ type EventHorizonClient interface {
 	// Lists a stream's direct children in path order, a page at a time.
 	// Errors: NOT_FOUND (STREAM_NOT_FOUND).
 	ListChildren(ctx context.Context, in *ListChildrenRequest, opts ...grpc.CallOption) (*ListChildrenResponse, error)
+	// Starts a new data-encryption key version for the stream: new entries and snapshots use it,
+	// older ones stay readable with theirs. Errors: NOT_FOUND; FAILED_PRECONDITION
+	// (ENCRYPTION_DISABLED when the server has no keyring, STREAM_SHREDDED).
+	RotateStreamKey(ctx context.Context, in *RotateStreamKeyRequest, opts ...grpc.CallOption) (*RotateStreamKeyResponse, error)
+	// Crypto-shredding: destroys the stream's data-encryption keys, for good. Afterwards its
+	// entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
+	// while the log's shape (versions, children, DescribeStream) stays intact. This is how an
+	// event-sourced system honours a deletion request. Children keep their own keys.
+	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+	ShredStream(ctx context.Context, in *ShredStreamRequest, opts ...grpc.CallOption) (*ShredStreamResponse, error)
 }
 
 type eventHorizonClient struct {
@@ -168,6 +178,24 @@ func (c *eventHorizonClient) ListChildren(ctx context.Context, in *ListChildrenR
 	return out, nil
 }
 
+func (c *eventHorizonClient) RotateStreamKey(ctx context.Context, in *RotateStreamKeyRequest, opts ...grpc.CallOption) (*RotateStreamKeyResponse, error) {
+	out := new(RotateStreamKeyResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/RotateStreamKey", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) ShredStream(ctx context.Context, in *ShredStreamRequest, opts ...grpc.CallOption) (*ShredStreamResponse, error) {
+	out := new(ShredStreamResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/ShredStream", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EventHorizonServer is the server API for EventHorizon service.
 // All implementations must embed UnimplementedEventHorizonServer
 // for forward compatibility
@@ -209,6 +237,16 @@ type EventHorizonServer interface {
 	// Lists a stream's direct children in path order, a page at a time.
 	// Errors: NOT_FOUND (STREAM_NOT_FOUND).
 	ListChildren(context.Context, *ListChildrenRequest) (*ListChildrenResponse, error)
+	// Starts a new data-encryption key version for the stream: new entries and snapshots use it,
+	// older ones stay readable with theirs. Errors: NOT_FOUND; FAILED_PRECONDITION
+	// (ENCRYPTION_DISABLED when the server has no keyring, STREAM_SHREDDED).
+	RotateStreamKey(context.Context, *RotateStreamKeyRequest) (*RotateStreamKeyResponse, error)
+	// Crypto-shredding: destroys the stream's data-encryption keys, for good. Afterwards its
+	// entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
+	// while the log's shape (versions, children, DescribeStream) stays intact. This is how an
+	// event-sourced system honours a deletion request. Children keep their own keys.
+	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+	ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error)
 	mustEmbedUnimplementedEventHorizonServer()
 }
 
@@ -242,6 +280,12 @@ func (UnimplementedEventHorizonServer) DescribeStream(context.Context, *Describe
 }
 func (UnimplementedEventHorizonServer) ListChildren(context.Context, *ListChildrenRequest) (*ListChildrenResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListChildren not implemented")
+}
+func (UnimplementedEventHorizonServer) RotateStreamKey(context.Context, *RotateStreamKeyRequest) (*RotateStreamKeyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RotateStreamKey not implemented")
+}
+func (UnimplementedEventHorizonServer) ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ShredStream not implemented")
 }
 func (UnimplementedEventHorizonServer) mustEmbedUnimplementedEventHorizonServer() {}
 
@@ -421,6 +465,42 @@ func _EventHorizon_ListChildren_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventHorizon_RotateStreamKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateStreamKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).RotateStreamKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/RotateStreamKey",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).RotateStreamKey(ctx, req.(*RotateStreamKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_ShredStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShredStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).ShredStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/ShredStream",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).ShredStream(ctx, req.(*ShredStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _EventHorizon_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "eventhorizon.v1.EventHorizon",
 	HandlerType: (*EventHorizonServer)(nil),
@@ -456,6 +536,14 @@ var _EventHorizon_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListChildren",
 			Handler:    _EventHorizon_ListChildren_Handler,
+		},
+		{
+			MethodName: "RotateStreamKey",
+			Handler:    _EventHorizon_RotateStreamKey_Handler,
+		},
+		{
+			MethodName: "ShredStream",
+			Handler:    _EventHorizon_ShredStream_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

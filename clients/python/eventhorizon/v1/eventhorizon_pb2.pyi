@@ -225,6 +225,28 @@ class ReadResponse(_message.Message):
     next_version: int
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., more: bool = ..., next_version: _Optional[int] = ..., head_version: _Optional[int] = ...) -> None: ...
 
+class RotateStreamKeyRequest(_message.Message):
+    __slots__ = ["stream"]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    def __init__(self, stream: _Optional[str] = ...) -> None: ...
+
+class RotateStreamKeyResponse(_message.Message):
+    __slots__ = ["dek_version"]
+    DEK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    dek_version: int
+    def __init__(self, dek_version: _Optional[int] = ...) -> None: ...
+
+class ShredStreamRequest(_message.Message):
+    __slots__ = ["stream"]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    def __init__(self, stream: _Optional[str] = ...) -> None: ...
+
+class ShredStreamResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
 class Snapshot(_message.Message):
     __slots__ = ["content_type", "data", "perspective", "stored_at", "version"]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]

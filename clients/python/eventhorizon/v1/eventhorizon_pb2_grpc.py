@@ -60,6 +60,16 @@ class EventHorizonStub(object):
                 request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListChildrenRequest.SerializeToString,
                 response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListChildrenResponse.FromString,
                 )
+        self.RotateStreamKey = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/RotateStreamKey',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.RotateStreamKeyRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.RotateStreamKeyResponse.FromString,
+                )
+        self.ShredStream = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/ShredStream',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.FromString,
+                )
 
 
 class EventHorizonServicer(object):
@@ -148,6 +158,26 @@ class EventHorizonServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateStreamKey(self, request, context):
+        """Starts a new data-encryption key version for the stream: new entries and snapshots use it,
+        older ones stay readable with theirs. Errors: NOT_FOUND; FAILED_PRECONDITION
+        (ENCRYPTION_DISABLED when the server has no keyring, STREAM_SHREDDED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShredStream(self, request, context):
+        """Crypto-shredding: destroys the stream's data-encryption keys, for good. Afterwards its
+        entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
+        while the log's shape (versions, children, DescribeStream) stays intact. This is how an
+        event-sourced system honours a deletion request. Children keep their own keys.
+        Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EventHorizonServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +225,16 @@ def add_EventHorizonServicer_to_server(servicer, server):
                     servicer.ListChildren,
                     request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListChildrenRequest.FromString,
                     response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListChildrenResponse.SerializeToString,
+            ),
+            'RotateStreamKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateStreamKey,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.RotateStreamKeyRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.RotateStreamKeyResponse.SerializeToString,
+            ),
+            'ShredStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShredStream,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -357,5 +397,39 @@ class EventHorizon(object):
         return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ListChildren',
             eventhorizon_dot_v1_dot_eventhorizon__pb2.ListChildrenRequest.SerializeToString,
             eventhorizon_dot_v1_dot_eventhorizon__pb2.ListChildrenResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RotateStreamKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/RotateStreamKey',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.RotateStreamKeyRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.RotateStreamKeyResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ShredStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ShredStream',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
