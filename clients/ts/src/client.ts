@@ -27,6 +27,8 @@ import {
   ListChildrenRequest,
   PutSnapshotRequest,
   ReadRequest,
+  RotateStreamKeyRequest,
+  ShredStreamRequest,
   type AppendResponse,
   type CreateStreamResponse,
   type DeepPartial,
@@ -37,6 +39,8 @@ import {
   type ListChildrenResponse,
   type PutSnapshotResponse,
   type ReadResponse,
+  type RotateStreamKeyResponse,
+  type ShredStreamResponse,
 } from './gen/eventhorizon/v1/eventhorizon';
 import { resumableSubscription, type SubscribeOptions, type SubscriptionItem } from './subscription';
 
@@ -207,6 +211,25 @@ export class EventHorizon {
   /** Lists a page of a stream's children. */
   listChildren(request: DeepPartial<ListChildrenRequest>, settings?: CallSettings): Promise<ListChildrenResponse> {
     return this.unary(this.raw.listChildren, ListChildrenRequest.fromPartial(request), settings);
+  }
+
+  /**
+   * Starts a new data-encryption key version for a stream (servers with a keyring only; others
+   * answer FailedPreconditionError with reason ENCRYPTION_DISABLED).
+   */
+  rotateStreamKey(
+    request: DeepPartial<RotateStreamKeyRequest>,
+    settings?: CallSettings,
+  ): Promise<RotateStreamKeyResponse> {
+    return this.unary(this.raw.rotateStreamKey, RotateStreamKeyRequest.fromPartial(request), settings);
+  }
+
+  /**
+   * Crypto-shreds a stream: destroys its keys for good, so its entries and snapshots can never be
+   * read again (they then fail with FailedPreconditionError, reason STREAM_SHREDDED).
+   */
+  shredStream(request: DeepPartial<ShredStreamRequest>, settings?: CallSettings): Promise<ShredStreamResponse> {
+    return this.unary(this.raw.shredStream, ShredStreamRequest.fromPartial(request), settings);
   }
 
   /** Closes the channel; open calls fail with CANCELLED. */

@@ -139,7 +139,10 @@ export class InvalidArgumentError extends EventHorizonError {
   }
 }
 
-/** FAILED_PRECONDITION, e.g. SNAPSHOT_AHEAD_OF_STREAM: a snapshot past the stream's head. */
+/**
+ * FAILED_PRECONDITION: the request is valid but the stream's state forbids it; `reason` says
+ * which: SNAPSHOT_AHEAD_OF_STREAM, STREAM_SHREDDED, ENCRYPTION_DISABLED.
+ */
 export class FailedPreconditionError extends EventHorizonError {
   override name = 'FailedPreconditionError';
 }

@@ -85,6 +85,12 @@ describe('TypeScript client: typed errors from status details', () => {
     assert.equal(error.reason, 'SNAPSHOT_AHEAD_OF_STREAM');
   });
 
+  it('FailedPreconditionError names ENCRYPTION_DISABLED when the server has no keyring', async () => {
+    const error = await failure(client.rotateStreamKey({ stream: '/errors' }));
+    assert.ok(error instanceof FailedPreconditionError, String(error));
+    assert.equal(error.reason, 'ENCRYPTION_DISABLED');
+  });
+
   it('a subscription to a missing stream throws NotFoundError instead of retrying', async () => {
     const error = await failure(
       (async () => {
