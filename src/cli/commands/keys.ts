@@ -16,9 +16,13 @@ Store the output with restricted permissions and point EH_KEYRING_FILE at it:
 /** `eventhorizon keys ...`: returns the process exit code. */
 export function keysCommand(argv: string[]): number {
   const [sub, ...rest] = argv;
-  if (sub !== 'generate' || rest.includes('--help')) {
-    (sub === undefined || sub === '--help' || rest.includes('--help') ? process.stdout : process.stderr).write(KEYS_USAGE);
-    return sub === undefined || sub === '--help' || rest.includes('--help') ? 0 : 2;
+  if (sub === undefined || sub === '--help' || rest.includes('--help')) {
+    process.stdout.write(KEYS_USAGE);
+    return 0;
+  }
+  if (sub !== 'generate') {
+    process.stderr.write(`eventhorizon keys: unknown command "${sub}"\n\n${KEYS_USAGE}`);
+    return 2;
   }
   try {
     const { values } = parseArgs({ args: rest, options: { id: { type: 'string' }, 'add-to': { type: 'string' } }, strict: true });
