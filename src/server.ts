@@ -13,6 +13,7 @@ import type { ServerConfig } from './config/config';
 import { LocalKeyring, type KekProvider } from './crypto/keyring';
 import { StreamKeyManager } from './crypto/stream-keys';
 import { Hub } from './realtime/hub';
+import { Tailer } from './realtime/tailer';
 import { createStore } from './store/factory';
 import type { EventStore } from './store/port';
 
@@ -45,7 +46,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const payloads = new PayloadCodec(zstd, maxDecoded);
   // Keyring problems stop the start before anything is opened or written.
   const kek = loadKeyring(config);
-  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir });
+  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb });
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: 60_000 });
   const codecs = new Codecs(payloads, keys);
   try {
@@ -59,6 +60,18 @@ export async function startServer({ config, logger, store: given }: StartOptions
   if (keys) rewrapInBackground(keys, logger);
 
   const hub = new Hub();
+  // Other replicas append to the same store: bring their entries to this replica's subscribers.
+  const tailer = store.features.sharedWithOtherProcesses
+    ? new Tailer({
+        store,
+        hub,
+        decode: async (stream, stored) => (await codecs.forStream(stream, 'read')).decodeEntry(stored),
+        logger,
+        maxIntervalMs: config.pollMaxIntervalMs,
+      })
+    : undefined;
+  tailer?.start();
+
   const service = new EventHorizonService({
     store,
     codecs,
@@ -103,6 +116,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       service.closeSubscriptions();
+      await tailer?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

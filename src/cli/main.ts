@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, settingsHelp } from '../config/config';
 import { createLogger } from '../log';
 import { KeyringError } from '../crypto/keyring';
 import { startServer } from '../server';
+import { dynamodbCommand } from './commands/dynamodb';
 import { keysCommand } from './commands/keys';
 
 const USAGE = `Usage: eventhorizon <command> [options]
@@ -9,6 +10,8 @@ const USAGE = `Usage: eventhorizon <command> [options]
 Commands:
   serve           Serve the Event Horizon gRPC API
   keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
+  dynamodb create-tables
+                  Create the DynamoDB store's tables (see: eventhorizon dynamodb --help)
 
 Options of serve (flags win over environment variables):
 ${settingsHelp()}
@@ -23,6 +26,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (command === 'keys') {
     process.exitCode = keysCommand(rest);
+    return;
+  }
+  if (command === 'dynamodb') {
+    process.exitCode = await dynamodbCommand(rest);
     return;
   }
   if (command !== 'serve') {
