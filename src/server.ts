@@ -10,6 +10,12 @@ import { EntryCodec } from './codec/entry-codec';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
 import type { ServerConfig } from './config/config';
+import { StoreHealthMonitor } from './observability/health';
+import { observabilityInterceptor } from './observability/interceptor';
+import { MeteredPayloadCodec } from './observability/metered-codec';
+import { MeteredStore } from './observability/metered-store';
+import { Metrics } from './observability/metrics';
+import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import { Hub } from './realtime/hub';
 import { createStore } from './store/factory';
 import type { EventStore } from './store/port';
@@ -22,6 +28,10 @@ export interface RunningServer {
   /** host:port clients can dial. */
   address: string;
   store: EventStore;
+  /** host:port of the Prometheus endpoint, when enabled. */
+  metricsAddress?: string;
+  /** Pings the store now and updates the health status (otherwise done periodically). */
+  checkHealth(): Promise<boolean>;
   /** Graceful stop: refuse new calls, end subscriptions with UNAVAILABLE, finish in-flight calls. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -38,9 +48,10 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const zstd = await loadZstd();
   // Decoding refuses anything larger than an entry or snapshot may be, with room for framing.
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
-  const payloads = new PayloadCodec(zstd, maxDecoded);
+  const metrics = new Metrics();
+  const payloads: PayloadCodec = new MeteredPayloadCodec(zstd, maxDecoded, metrics);
   const entries = new EntryCodec(payloads);
-  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir });
+  const store = new MeteredStore(given ?? createStore({ kind: config.store, dataDir: config.dataDir }), metrics);
   await store.init(entries.encode(rootStartedEvents()), new Date());
 
   const service = new EventHorizonService({
@@ -61,11 +72,21 @@ export async function startServer({ config, logger, store: given }: StartOptions
     // Find clients that vanished without closing their subscriptions.
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
+    interceptors: [observabilityInterceptor({ metrics, logger })],
   });
   server.addService(EventHorizonServiceDefinition, service.handlers());
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
+  const monitor = new StoreHealthMonitor({
+    store,
+    health,
+    services: ['', SERVICE_NAME],
+    intervalMs: config.healthCheckIntervalMs,
+    metrics,
+    logger,
+  });
+  await monitor.start();
 
   const reflected = protoLoader.loadSync([...API_PROTO_FILES, healthProtoPath], {
     includeDirs: [PROTO_ROOT],
@@ -81,10 +102,13 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
   logger.info({ address, store: config.store, dataDir: config.dataDir }, 'serving');
+  const metricsServer: MetricsServer | undefined =
+    config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 10_000): Promise<void> => {
     stopping ??= (async () => {
+      monitor.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       service.closeSubscriptions();
@@ -99,9 +123,17 @@ export async function startServer({ config, logger, store: given }: StartOptions
         });
       });
       await store.close();
+      await metricsServer?.close();
       logger.info('stopped');
     })();
     return stopping;
   };
-  return { port, address, store, stop };
+  return {
+    port,
+    address,
+    store,
+    ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
+    checkHealth: () => monitor.check(),
+    stop,
+  };
 }
