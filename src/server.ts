@@ -6,10 +6,12 @@ import type { Logger } from 'pino';
 import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
 import { EventHorizonService, rootStartedEvents } from './api/service';
+import { AuthStreamFollower } from './auth/auth-stream';
+import { authInterceptor } from './auth/interceptor';
 import { EntryCodec } from './codec/entry-codec';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
-import type { ServerConfig } from './config/config';
+import { insecureListenProblem, type ServerConfig } from './config/config';
 import { StoreHealthMonitor } from './observability/health';
 import { observabilityInterceptor } from './observability/interceptor';
 import { MeteredPayloadCodec } from './observability/metered-codec';
@@ -18,6 +20,7 @@ import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import { Hub } from './realtime/hub';
 import { createStore } from './store/factory';
+import { serverCredentials } from './tls/credentials';
 import type { EventStore } from './store/port';
 
 export const SERVICE_NAME = 'eventhorizon.v1.EventHorizon';
@@ -30,6 +33,8 @@ export interface RunningServer {
   store: EventStore;
   /** host:port of the Prometheus endpoint, when enabled. */
   metricsAddress?: string;
+  /** Re-reads keys and policies now (otherwise done periodically); set when auth is required. */
+  refreshAuth?(): Promise<void>;
   /** Pings the store now and updates the health status (otherwise done periodically). */
   checkHealth(): Promise<boolean>;
   /** Graceful stop: refuse new calls, end subscriptions with UNAVAILABLE, finish in-flight calls. */
@@ -45,6 +50,8 @@ export interface StartOptions {
 
 /** Starts the gRPC server: the API, health checks and reflection, on the configured address. */
 export async function startServer({ config, logger, store: given }: StartOptions): Promise<RunningServer> {
+  const insecure = insecureListenProblem(config);
+  if (insecure) throw new Error(insecure);
   const zstd = await loadZstd();
   // Decoding refuses anything larger than an entry or snapshot may be, with room for framing.
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
@@ -53,6 +60,9 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const entries = new EntryCodec(payloads);
   const store = new MeteredStore(given ?? createStore({ kind: config.store, dataDir: config.dataDir }), metrics);
   await store.init(entries.encode(rootStartedEvents()), new Date());
+  // Keys and policies live in the store; with auth off they are not even read.
+  const auth = config.auth === 'required' ? new AuthStreamFollower({ store, entries }, config.authRefreshMs, logger) : undefined;
+  await auth?.start();
 
   const service = new EventHorizonService({
     store,
@@ -72,7 +82,11 @@ export async function startServer({ config, logger, store: given }: StartOptions
     // Find clients that vanished without closing their subscriptions.
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
-    interceptors: [observabilityInterceptor({ metrics, logger })],
+    // The first interceptor sees a call first: observability also counts calls refused by auth.
+    interceptors: [
+      observabilityInterceptor({ metrics, logger }),
+      ...(auth ? [authInterceptor({ registry: () => auth.registry, logger })] : []),
+    ],
   });
   server.addService(EventHorizonServiceDefinition, service.handlers());
 
@@ -95,13 +109,16 @@ export async function startServer({ config, logger, store: given }: StartOptions
   new ReflectionService(reflected).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(config.listen, serverCredentials(config.tls), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
-  logger.info({ address, store: config.store, dataDir: config.dataDir }, 'serving');
+  logger.info(
+    { address, store: config.store, dataDir: config.dataDir, auth: config.auth, tls: config.tls.certFile !== undefined },
+    'serving',
+  );
   const metricsServer: MetricsServer | undefined =
     config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
 
@@ -109,6 +126,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const stop = (graceMs = 10_000): Promise<void> => {
     stopping ??= (async () => {
       monitor.stop();
+      auth?.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       service.closeSubscriptions();
@@ -130,6 +148,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
   };
   return {
     port,
+    ...(auth ? { refreshAuth: () => auth.refresh() } : {}),
     address,
     store,
     ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),

@@ -1,61 +1,84 @@
-import { ConfigError, loadConfig, settingsHelp } from '../config/config';
+import { ConfigError, describeConfig, loadConfigWithSources, settingsHelp } from '../config/config';
 import { createLogger } from '../log';
 import { startServer } from '../server';
+import { AUTH_USAGE, authCommand } from './commands/auth';
+import { HEALTH_USAGE, healthCommand } from './commands/health';
+import { EXIT, UsageError } from './commands/usage-error';
 
 const USAGE = `Usage: eventhorizon <command> [options]
 
 Commands:
   serve      Serve the Event Horizon gRPC API
+  auth       Manage API keys and policies (eventhorizon auth --help)
+  health     Ask a server whether it serves (eventhorizon health --help)
 
-Options of serve (flags win over environment variables):
+Options of serve (flags win over environment variables, which win over the config file):
 ${settingsHelp()}
 `;
 
+/** Each command and its help. */
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
+  serve: { run: serve, usage: USAGE },
+  auth: { run: authCommand, usage: AUTH_USAGE },
+  health: { run: healthCommand, usage: HEALTH_USAGE },
+};
+
 /** Entry point of the `eventhorizon` command. */
 export async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);
     return;
   }
-  if (command !== 'serve') {
-    process.stderr.write(`eventhorizon: unknown command "${command}"\n\n${USAGE}`);
-    process.exitCode = 2;
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`eventhorizon: unknown command "${name}"\n\n${USAGE}`);
+    process.exitCode = EXIT.usage;
     return;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (name === 'serve' && (rest.includes('--help') || rest.includes('-h'))) {
     process.stdout.write(USAGE);
     return;
   }
-  await serve(rest);
+  try {
+    await command.run(rest);
+  } catch (error) {
+    // parseArgs reports unknown or malformed options with a code starting ERR_PARSE_ARGS.
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`eventhorizon ${name}: ${(error as Error).message}\n\n${command.usage}`);
+      process.exitCode = EXIT.usage;
+    } else if (error instanceof ConfigError) {
+      process.stderr.write(`eventhorizon: ${error.message}\n`);
+      process.exitCode = EXIT.usage;
+    } else {
+      process.stderr.write(`eventhorizon ${name}: ${(error as Error).message ?? String(error)}\n`);
+      process.exitCode = EXIT.failure;
+    }
+  }
 }
 
 async function serve(argv: string[]): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(argv, process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`eventhorizon: ${error.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw error;
+  const loaded = loadConfigWithSources(argv, process.env);
+  if (loaded.printConfig) {
+    process.stdout.write(`${JSON.stringify(describeConfig(loaded), null, 2)}\n`);
+    return;
   }
+  const { config } = loaded;
   const logger = createLogger(config.logLevel);
   const server = await startServer({ config, logger }).catch((error: unknown) => {
     logger.fatal({ err: error }, 'could not start');
-    process.exitCode = 1;
+    process.exitCode = EXIT.failure;
     return undefined;
   });
   if (!server) return;
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     server.stop().then(
-      () => process.exit(0),
+      () => process.exit(EXIT.ok),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        process.exit(EXIT.failure);
       },
     );
   };

@@ -1,0 +1,13 @@
+/** A command line the command cannot run: printed with the usage, exit code 2. */
+export class UsageError extends Error {}
+
+/** Exit codes that say what failed, for scripts. */
+export const EXIT = {
+  ok: 0,
+  /** The command ran and failed (server error, store error, not found). */
+  failure: 1,
+  /** The command line or configuration is wrong. */
+  usage: 2,
+  /** The server could not be reached, or is not serving. */
+  unavailable: 3,
+} as const;
