@@ -31,6 +31,8 @@ export interface RunningServer {
   /** host:port clients can dial. */
   address: string;
   store: EventStore;
+  /** The realtime hub: live subscriptions on this server. */
+  hub: Hub;
   /** host:port of the Prometheus endpoint, when enabled. */
   metricsAddress?: string;
   /** Re-reads keys and policies now (otherwise done periodically); set when auth is required. */
@@ -64,11 +66,12 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const auth = config.auth === 'required' ? new AuthStreamFollower({ store, entries }, config.authRefreshMs, logger) : undefined;
   await auth?.start();
 
+  const hub = new Hub();
   const service = new EventHorizonService({
     store,
     entries,
     payloads,
-    hub: new Hub(),
+    hub,
     limits: config.limits,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     subscriberBufferEntries: config.subscriberBufferEntries,
@@ -148,10 +151,11 @@ export async function startServer({ config, logger, store: given }: StartOptions
   };
   return {
     port,
-    ...(auth ? { refreshAuth: () => auth.refresh() } : {}),
     address,
     store,
+    hub,
     ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
+    ...(auth ? { refreshAuth: () => auth.refresh() } : {}),
     checkHealth: () => monitor.check(),
     stop,
   };

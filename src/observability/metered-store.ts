@@ -10,6 +10,8 @@ import type {
   SnapshotRecord,
   StoreFeatures,
   StreamInfo,
+  StreamKeys,
+  WrappedKey,
 } from '../store/port';
 import type { Metrics } from './metrics';
 
@@ -62,6 +64,26 @@ export class MeteredStore implements EventStore {
 
   listPerspectives(stream: string): Promise<string[]> {
     return this.time('listPerspectives', () => this.inner.listPerspectives(stream));
+  }
+
+  getStreamKeys(stream: string): Promise<StreamKeys> {
+    return this.time('getStreamKeys', () => this.inner.getStreamKeys(stream));
+  }
+
+  addStreamKey(stream: string, key: WrappedKey): Promise<boolean> {
+    return this.time('addStreamKey', () => this.inner.addStreamKey(stream, key));
+  }
+
+  rewrapStreamKey(stream: string, dekVersion: number, expectedKekId: string, kekId: string, wrapped: Uint8Array): Promise<boolean> {
+    return this.time('rewrapStreamKey', () => this.inner.rewrapStreamKey(stream, dekVersion, expectedKekId, kekId, wrapped));
+  }
+
+  shredStreamKeys(stream: string, shreddedAt: Date): Promise<void> {
+    return this.time('shredStreamKeys', () => this.inner.shredStreamKeys(stream, shreddedAt));
+  }
+
+  listStreamKeys(after: string | undefined, limit: number): Promise<Array<{ stream: string; keys: WrappedKey[] }>> {
+    return this.time('listStreamKeys', () => this.inner.listStreamKeys(after, limit));
   }
 
   ping(): Promise<boolean> {

@@ -1,8 +1,5 @@
 import { execFile } from 'node:child_process';
-import path from 'node:path';
-
-/** The `eventhorizon` command of this checkout (tests run from dist/test/...). */
-export const BIN = path.resolve(__dirname, '../../../bin/eventhorizon');
+import { BIN } from './process';
 
 /** What a finished command printed and how it exited. */
 export interface CliResult {

@@ -80,14 +80,14 @@ export function api(client: EventHorizonClient) {
     (request: DeepPartial<Req>): Promise<Res> =>
       call(method.bind(client), codec.fromPartial(request));
   return {
-    createStream: bind(pb.CreateStreamRequest, client.createStream),
-    append: bind(pb.AppendRequest, client.append),
-    read: bind(pb.ReadRequest, client.read),
-    putSnapshot: bind(pb.PutSnapshotRequest, client.putSnapshot),
-    getSnapshot: bind(pb.GetSnapshotRequest, client.getSnapshot),
-    deleteSnapshot: bind(pb.DeleteSnapshotRequest, client.deleteSnapshot),
-    describeStream: bind(pb.DescribeStreamRequest, client.describeStream),
-    listChildren: bind(pb.ListChildrenRequest, client.listChildren),
+    createStream: bind<pb.CreateStreamRequest, pb.CreateStreamResponse>(pb.CreateStreamRequest, client.createStream),
+    append: bind<pb.AppendRequest, pb.AppendResponse>(pb.AppendRequest, client.append),
+    read: bind<pb.ReadRequest, pb.ReadResponse>(pb.ReadRequest, client.read),
+    putSnapshot: bind<pb.PutSnapshotRequest, pb.PutSnapshotResponse>(pb.PutSnapshotRequest, client.putSnapshot),
+    getSnapshot: bind<pb.GetSnapshotRequest, pb.GetSnapshotResponse>(pb.GetSnapshotRequest, client.getSnapshot),
+    deleteSnapshot: bind<pb.DeleteSnapshotRequest, pb.DeleteSnapshotResponse>(pb.DeleteSnapshotRequest, client.deleteSnapshot),
+    describeStream: bind<pb.DescribeStreamRequest, pb.DescribeStreamResponse>(pb.DescribeStreamRequest, client.describeStream),
+    listChildren: bind<pb.ListChildrenRequest, pb.ListChildrenResponse>(pb.ListChildrenRequest, client.listChildren),
   };
 }
 
