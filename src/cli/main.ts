@@ -1,16 +1,25 @@
+import { status } from '@grpc/grpc-js';
 import { ConfigError, describeConfig, loadConfigWithSources, settingsHelp } from '../config/config';
 import { createLogger } from '../log';
 import { startServer } from '../server';
 import { AUTH_USAGE, authCommand } from './commands/auth';
+import { isServiceError, exitCodeOf } from './commands/connection';
 import { HEALTH_USAGE, healthCommand } from './commands/health';
+import { SNAPSHOT_USAGE, snapshotCommand } from './commands/snapshot';
+import { STREAM_USAGE, streamCommand } from './commands/stream';
 import { EXIT, UsageError } from './commands/usage-error';
 
 const USAGE = `Usage: eventhorizon <command> [options]
 
 Commands:
   serve      Serve the Event Horizon gRPC API
+  stream     Create, list, describe, read, follow and append to streams (eventhorizon stream --help)
+  snapshot   Get, put and delete snapshots (eventhorizon snapshot --help)
   auth       Manage API keys and policies (eventhorizon auth --help)
   health     Ask a server whether it serves (eventhorizon health --help)
+
+Exit codes: 0 done, 1 failed, 2 bad command line or configuration, 3 server unavailable,
+4 unauthenticated or permission denied, 5 not found, 6 conflict (version, already exists).
 
 Options of serve (flags win over environment variables, which win over the config file):
 ${settingsHelp()}
@@ -19,6 +28,8 @@ ${settingsHelp()}
 /** Each command and its help. */
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
   serve: { run: serve, usage: USAGE },
+  stream: { run: streamCommand, usage: STREAM_USAGE },
+  snapshot: { run: snapshotCommand, usage: SNAPSHOT_USAGE },
   auth: { run: authCommand, usage: AUTH_USAGE },
   health: { run: healthCommand, usage: HEALTH_USAGE },
 };
@@ -48,6 +59,9 @@ export async function main(argv: string[]): Promise<void> {
     if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`eventhorizon ${name}: ${(error as Error).message}\n\n${command.usage}`);
       process.exitCode = EXIT.usage;
+    } else if (isServiceError(error)) {
+      process.stderr.write(`eventhorizon ${name}: ${status[error.code] ?? error.code}: ${error.details}\n`);
+      process.exitCode = exitCodeOf(error);
     } else if (error instanceof ConfigError) {
       process.stderr.write(`eventhorizon: ${error.message}\n`);
       process.exitCode = EXIT.usage;

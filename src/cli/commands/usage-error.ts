@@ -10,4 +10,10 @@ export const EXIT = {
   usage: 2,
   /** The server could not be reached, or is not serving. */
   unavailable: 3,
+  /** No or bad API key (UNAUTHENTICATED), or not allowed (PERMISSION_DENIED). */
+  denied: 4,
+  /** The stream or snapshot does not exist. */
+  notFound: 5,
+  /** A conflict: wrong expected version, or the stream already exists. */
+  conflict: 6,
 } as const;
