@@ -1,13 +1,6 @@
 import { status } from '@grpc/grpc-js';
-import { ConfigError, describeConfig, loadConfigWithSources, settingsHelp } from '../config/config';
-import { createLogger } from '../log';
-import { startServer } from '../server';
-import { AUTH_USAGE, authCommand } from './commands/auth';
-import { isServiceError, exitCodeOf } from './commands/connection';
-import { HEALTH_USAGE, healthCommand } from './commands/health';
-import { SNAPSHOT_USAGE, snapshotCommand } from './commands/snapshot';
-import { STREAM_USAGE, streamCommand } from './commands/stream';
-import { EXIT, UsageError } from './commands/usage-error';
+import { ConfigError, settingsHelp } from '../config/config';
+import { EXIT, UsageError, exitCodeOf, isServiceError } from './commands/exit-codes';
 
 const USAGE = `Usage: eventhorizon <command> [options]
 
@@ -25,13 +18,37 @@ Options of serve (flags win over environment variables, which win over the confi
 ${settingsHelp()}
 `;
 
-/** Each command and its help. */
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
-  serve: { run: serve, usage: USAGE },
-  stream: { run: streamCommand, usage: STREAM_USAGE },
-  snapshot: { run: snapshotCommand, usage: SNAPSHOT_USAGE },
-  auth: { run: authCommand, usage: AUTH_USAGE },
-  health: { run: healthCommand, usage: HEALTH_USAGE },
+/** A command: how to run it and its help text. */
+interface Command {
+  run(argv: string[]): Promise<void>;
+  usage: string;
+}
+
+/**
+ * Each command, loaded only when used (a plain CommonJS require): a CLI call should not pay for
+ * loading the server, and `serve` not for the client commands.
+ */
+const COMMANDS: Record<string, () => Command> = {
+  serve: () => {
+    const m = require('./commands/serve') as typeof import('./commands/serve');
+    return { run: m.serveCommand, usage: m.SERVE_USAGE };
+  },
+  stream: () => {
+    const m = require('./commands/stream') as typeof import('./commands/stream');
+    return { run: m.streamCommand, usage: m.STREAM_USAGE };
+  },
+  snapshot: () => {
+    const m = require('./commands/snapshot') as typeof import('./commands/snapshot');
+    return { run: m.snapshotCommand, usage: m.SNAPSHOT_USAGE };
+  },
+  auth: () => {
+    const m = require('./commands/auth') as typeof import('./commands/auth');
+    return { run: m.authCommand, usage: m.AUTH_USAGE };
+  },
+  health: () => {
+    const m = require('./commands/health') as typeof import('./commands/health');
+    return { run: m.healthCommand, usage: m.HEALTH_USAGE };
+  },
 };
 
 /** Entry point of the `eventhorizon` command. */
@@ -41,16 +58,13 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     process.stderr.write(`eventhorizon: unknown command "${name}"\n\n${USAGE}`);
     process.exitCode = EXIT.usage;
     return;
   }
-  if (name === 'serve' && (rest.includes('--help') || rest.includes('-h'))) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const command = load();
   try {
     await command.run(rest);
   } catch (error) {
@@ -70,32 +84,4 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = EXIT.failure;
     }
   }
-}
-
-async function serve(argv: string[]): Promise<void> {
-  const loaded = loadConfigWithSources(argv, process.env);
-  if (loaded.printConfig) {
-    process.stdout.write(`${JSON.stringify(describeConfig(loaded), null, 2)}\n`);
-    return;
-  }
-  const { config } = loaded;
-  const logger = createLogger(config.logLevel);
-  const server = await startServer({ config, logger }).catch((error: unknown) => {
-    logger.fatal({ err: error }, 'could not start');
-    process.exitCode = EXIT.failure;
-    return undefined;
-  });
-  if (!server) return;
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.stop().then(
-      () => process.exit(EXIT.ok),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(EXIT.failure);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
 }

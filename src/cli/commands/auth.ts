@@ -6,7 +6,7 @@ import { parseRule, type Rule } from '../../auth/policy';
 import { AUTH_EVENTS, type AuthRegistry } from '../../auth/registry';
 import { ACTIONS } from '../../auth/actions';
 import { openAdminStore } from './admin-store';
-import { UsageError } from './usage-error';
+import { UsageError } from './exit-codes';
 
 /** Help of `eventhorizon auth`. */
 export const AUTH_USAGE = `Usage: eventhorizon auth <key|policy> <command> [options]

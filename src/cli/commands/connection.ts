@@ -1,8 +1,7 @@
-import { InterceptingCall, status, type Interceptor, type ServiceError } from '@grpc/grpc-js';
+import { InterceptingCall, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import * as pb from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { EventHorizonClient, type DeepPartial } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { clientCredentials } from '../../tls/credentials';
-import { EXIT } from './usage-error';
 
 /** The options every command that talks to a server accepts (parseArgs form). */
 export const CONNECTION_OPTIONS = {
@@ -83,30 +82,4 @@ function bearer(key: string): Interceptor {
         next(metadata, listener);
       },
     });
-}
-
-/** Whether an error is a gRPC status from the server (or the channel). */
-export function isServiceError(error: unknown): error is ServiceError {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === 'number' && 'details' in error;
-}
-
-/** The exit code that says what kind of failure a gRPC status is. */
-export function exitCodeOf(error: ServiceError): number {
-  switch (error.code) {
-    case status.UNAVAILABLE:
-    case status.DEADLINE_EXCEEDED:
-      return EXIT.unavailable;
-    case status.UNAUTHENTICATED:
-    case status.PERMISSION_DENIED:
-      return EXIT.denied;
-    case status.NOT_FOUND:
-      return EXIT.notFound;
-    case status.ABORTED:
-    case status.ALREADY_EXISTS:
-      return EXIT.conflict;
-    case status.INVALID_ARGUMENT:
-      return EXIT.usage;
-    default:
-      return EXIT.failure;
-  }
 }

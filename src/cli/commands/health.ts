@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { checkHealth } from '../../observability/health-client';
 import { clientCredentials } from '../../tls/credentials';
-import { EXIT } from './usage-error';
+import { EXIT } from './exit-codes';
 
 /** Help of `eventhorizon health`. */
 export const HEALTH_USAGE = `Usage: eventhorizon health [options]

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect } from './connection';
 import { eventToJson, isJson } from './render';
 import { version } from './stream';
-import { EXIT, UsageError } from './usage-error';
+import { EXIT, UsageError } from './exit-codes';
 
 /** Help of `eventhorizon snapshot`. */
 export const SNAPSHOT_USAGE = `Usage: eventhorizon snapshot <command> PATH PERSPECTIVE [options]

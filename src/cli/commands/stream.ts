@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { Direction, SubscribeRequest, type Entry, type SubscribeResponse } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, type Connection } from './connection';
 import { entryToJson, formatEntry } from './render';
-import { UsageError } from './usage-error';
+import { UsageError } from './exit-codes';
 
 /** Help of `eventhorizon stream`. */
 export const STREAM_USAGE = `Usage: eventhorizon stream <command> PATH [options]
