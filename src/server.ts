@@ -8,10 +8,12 @@ import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
 import { EventHorizonService, rootStartedEvents } from './api/service';
 import { AuthStreamFollower } from './auth/auth-stream';
 import { authInterceptor } from './auth/interceptor';
-import { EntryCodec } from './codec/entry-codec';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
+import { Codecs } from './codec/stream-codec';
 import { insecureListenProblem, type ServerConfig } from './config/config';
+import { LocalKeyring, type KekProvider } from './crypto/keyring';
+import { StreamKeyManager } from './crypto/stream-keys';
 import { StoreHealthMonitor } from './observability/health';
 import { observabilityInterceptor } from './observability/interceptor';
 import { MeteredPayloadCodec } from './observability/metered-codec';
@@ -19,6 +21,7 @@ import { MeteredStore } from './observability/metered-store';
 import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import { Hub } from './realtime/hub';
+import { Tailer } from './realtime/tailer';
 import { createStore } from './store/factory';
 import { serverCredentials } from './tls/credentials';
 import type { EventStore } from './store/port';
@@ -59,18 +62,43 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
   const metrics = new Metrics();
   const payloads: PayloadCodec = new MeteredPayloadCodec(zstd, maxDecoded, metrics);
-  const entries = new EntryCodec(payloads);
-  const store = new MeteredStore(given ?? createStore({ kind: config.store, dataDir: config.dataDir }), metrics);
-  await store.init(entries.encode(rootStartedEvents()), new Date());
+  // Keyring problems stop the start before anything is opened or written.
+  const kek = loadKeyring(config);
+  const store: EventStore = new MeteredStore(
+    given ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb }),
+    metrics,
+  );
+  const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: 60_000 });
+  const codecs = new Codecs(payloads, keys);
+  try {
+    await keys?.checkKeyring();
+    const root = await codecs.forStream('/', 'create');
+    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  if (keys) rewrapInBackground(keys, logger);
   // Keys and policies live in the store; with auth off they are not even read.
-  const auth = config.auth === 'required' ? new AuthStreamFollower({ store, entries }, config.authRefreshMs, logger) : undefined;
+  const auth = config.auth === 'required' ? new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger) : undefined;
   await auth?.start();
 
   const hub = new Hub();
+  // Other replicas append to the same store: bring their entries to this replica's subscribers.
+  const tailer = store.features.sharedWithOtherProcesses
+    ? new Tailer({
+        store,
+        hub,
+        decode: async (stream, stored) => (await codecs.forStream(stream, 'read')).decodeEntry(stored),
+        logger,
+        maxIntervalMs: config.pollMaxIntervalMs,
+      })
+    : undefined;
+  tailer?.start();
+
   const service = new EventHorizonService({
     store,
-    entries,
-    payloads,
+    codecs,
     hub,
     limits: config.limits,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -119,7 +147,14 @@ export async function startServer({ config, logger, store: given }: StartOptions
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
   logger.info(
-    { address, store: config.store, dataDir: config.dataDir, auth: config.auth, tls: config.tls.certFile !== undefined },
+    {
+      address,
+      store: config.store,
+      dataDir: config.dataDir,
+      encryption: codecs.encrypting,
+      auth: config.auth,
+      tls: config.tls.certFile !== undefined,
+    },
     'serving',
   );
   const metricsServer: MetricsServer | undefined =
@@ -133,6 +168,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       service.closeSubscriptions();
+      await tailer?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -159,4 +195,26 @@ export async function startServer({ config, logger, store: given }: StartOptions
     checkHealth: () => monitor.check(),
     stop,
   };
+}
+
+/** The keyring from EH_KEYRING_FILE or EH_KEYRING, or undefined when encryption is off. */
+export function loadKeyring(config: ServerConfig): KekProvider | undefined {
+  if (config.keyringFile) return LocalKeyring.fromFile(config.keyringFile);
+  if (config.keyring) return LocalKeyring.parse(config.keyring, 'EH_KEYRING');
+  return undefined;
+}
+
+/**
+ * KEK rotation, online: data keys still wrapped by an older KEK are re-wrapped under the active
+ * one while the server serves. Progress goes to the log.
+ */
+function rewrapInBackground(keys: StreamKeyManager, logger: Logger): void {
+  keys
+    .rewrapAll((streams, rewrapped) => logger.debug({ streams, rewrapped }, 're-wrapping data keys'))
+    .then(
+      (rewrapped) => {
+        if (rewrapped > 0) logger.info({ rewrapped }, 'data keys re-wrapped under the active key-encryption key');
+      },
+      (error: unknown) => logger.error({ err: error }, 're-wrapping data keys failed; it is retried at the next start'),
+    );
 }

@@ -6,7 +6,9 @@ import { PermissionDeniedError, UnauthenticatedError } from '../auth/errors';
 import {
   CorruptDataError,
   DomainError,
+  EncryptionDisabledError,
   InvalidArgumentError,
+  KeyUnavailableError,
   LimitExceededError,
   ParentNotFoundError,
   ShuttingDownError,
@@ -14,6 +16,7 @@ import {
   StoreUnavailableError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamShreddedError,
   WrongExpectedVersionError,
 } from '../store/errors';
 
@@ -29,6 +32,9 @@ function codeOf(error: DomainError): status {
   if (error instanceof StreamAlreadyExistsError) return status.ALREADY_EXISTS;
   if (error instanceof WrongExpectedVersionError) return status.ABORTED;
   if (error instanceof SnapshotAheadOfStreamError) return status.FAILED_PRECONDITION;
+  if (error instanceof StreamShreddedError || error instanceof KeyUnavailableError || error instanceof EncryptionDisabledError) {
+    return status.FAILED_PRECONDITION;
+  }
   if (error instanceof LimitExceededError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof StoreUnavailableError || error instanceof ShuttingDownError) return status.UNAVAILABLE;
   if (error instanceof CorruptDataError) return status.DATA_LOSS;

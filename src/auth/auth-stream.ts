@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { EntryCodec } from '../codec/entry-codec';
+import type { Codecs } from '../codec/stream-codec';
 import { StreamAlreadyExistsError } from '../store/errors';
 import type { EventStore } from '../store/port';
 import { STREAM_STARTED, CHILD_CREATED } from '../api/service';
@@ -11,26 +11,28 @@ export const AUTH_STREAM = '/$/auth';
 const SYSTEM_ROOT = '/$';
 const PAGE = 500;
 
-/** The store and codec that auth events are written and read with. */
+/** The store and codecs that auth events are written and read with (encrypted when at-rest encryption is on). */
 export interface AuthStore {
   store: EventStore;
-  entries: EntryCodec;
+  codecs: Codecs;
 }
 
 /** Creates `/$` and `/$/auth` through the store port when missing. */
-export async function ensureAuthStream({ store, entries }: AuthStore): Promise<void> {
+export async function ensureAuthStream({ store, codecs }: AuthStore): Promise<void> {
   for (const [stream, parent] of [
     [SYSTEM_ROOT, '/'],
     [AUTH_STREAM, SYSTEM_ROOT],
   ] as const) {
     if (await store.describe(stream)) continue;
     try {
+      const parentCodec = await codecs.forStream(parent, 'write');
+      const codec = await codecs.forStream(stream, 'create');
       await store.createStream({
         stream,
         parent,
         recordedAt: new Date(),
-        startedPayload: entries.encode([jsonEvent(STREAM_STARTED, { stream, parent })]),
-        childCreatedPayload: () => entries.encode([jsonEvent(CHILD_CREATED, { child: stream })]),
+        startedPayload: codec.entryPayload([jsonEvent(STREAM_STARTED, { stream, parent })])(0n),
+        childCreatedPayload: parentCodec.entryPayload([jsonEvent(CHILD_CREATED, { child: stream })]),
       });
     } catch (error) {
       if (!(error instanceof StreamAlreadyExistsError)) throw error;
@@ -41,8 +43,9 @@ export async function ensureAuthStream({ store, entries }: AuthStore): Promise<v
 /** Appends one auth event (creating the stream when needed). */
 export async function appendAuthEvent(target: AuthStore, event: AuthEvent): Promise<void> {
   await ensureAuthStream(target);
-  const payload = target.entries.encode([jsonEvent(event.type, event.data)]);
-  await target.store.append({ stream: AUTH_STREAM, payload: () => payload, recordedAt: new Date() });
+  const codec = await target.codecs.forStream(AUTH_STREAM, 'write');
+  const payload = codec.entryPayload([jsonEvent(event.type, event.data)]);
+  await target.store.append({ stream: AUTH_STREAM, payload, recordedAt: new Date() });
 }
 
 /**
@@ -71,9 +74,10 @@ export class AuthStreamFollower {
 
   /** Applies the entries written since the last refresh. */
   async refresh(): Promise<void> {
-    const { store, entries } = this.source;
+    const { store, codecs } = this.source;
     const info = await store.describe(AUTH_STREAM);
     if (!info || info.headVersion < this.nextVersion) return;
+    const codec = await codecs.forStream(AUTH_STREAM, 'read');
     for (;;) {
       const page = await store.read(AUTH_STREAM, {
         fromVersion: this.nextVersion,
@@ -82,7 +86,7 @@ export class AuthStreamFollower {
         maxBytes: 4 * 1024 * 1024,
       });
       for (const stored of page.entries) {
-        for (const event of entries.decode(stored).events) {
+        for (const event of codec.decodeEntry(stored).events) {
           try {
             this.registry.apply({ type: event.type, data: JSON.parse(Buffer.from(event.data).toString('utf8')) });
           } catch (error) {

@@ -10,6 +10,9 @@ Commands:
   snapshot   Get, put and delete snapshots (eventhorizon snapshot --help)
   auth       Manage API keys and policies (eventhorizon auth --help)
   health     Ask a server whether it serves (eventhorizon health --help)
+  keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
+  dynamodb create-tables
+             Create the DynamoDB store's tables (see: eventhorizon dynamodb --help)
 
 Exit codes: 0 done, 1 failed, 2 bad command line or configuration, 3 server unavailable,
 4 unauthenticated or permission denied, 5 not found, 6 conflict (version, already exists).
@@ -44,6 +47,15 @@ const COMMANDS: Record<string, () => Command> = {
   auth: () => {
     const m = require('./commands/auth') as typeof import('./commands/auth');
     return { run: m.authCommand, usage: m.AUTH_USAGE };
+  },
+  // These two print their own help and errors, and return their exit code.
+  keys: () => {
+    const m = require('./commands/keys') as typeof import('./commands/keys');
+    return { run: async (argv) => void (process.exitCode = m.keysCommand(argv)), usage: m.KEYS_USAGE };
+  },
+  dynamodb: () => {
+    const m = require('./commands/dynamodb') as typeof import('./commands/dynamodb');
+    return { run: async (argv) => void (process.exitCode = await m.dynamodbCommand(argv)), usage: m.DYNAMODB_USAGE };
   },
   health: () => {
     const m = require('./commands/health') as typeof import('./commands/health');

@@ -75,7 +75,7 @@ describe('server reflection', () => {
         const methods = api.service[0]?.method.map((m) => m.name) ?? [];
         assert.deepEqual(methods.sort(), [
           'Append', 'CreateStream', 'DeleteSnapshot', 'DescribeStream', 'GetSnapshot', 'ListChildren',
-          'PutSnapshot', 'Read', 'Subscribe',
+          'PutSnapshot', 'Read', 'RotateStreamKey', 'ShredStream', 'Subscribe',
         ]);
         // Every dependency comes along, so a client can decode Timestamp fields.
         const timestamp = files.find((f) => f.package === 'google.protobuf' && f.messageType.some((m) => m.name === 'Timestamp'));

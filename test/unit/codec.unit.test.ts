@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { loadZstd, type Compressor } from '../../src/codec/compression';
-import { EntryCodec } from '../../src/codec/entry-codec';
+import { StreamCodec } from '../../src/codec/stream-codec';
+import { randomBytes } from 'node:crypto';
 import { PayloadCodec } from '../../src/codec/payload-codec';
 import { CorruptDataError } from '../../src/store/errors';
 
@@ -29,7 +30,7 @@ describe('payload codec', () => {
   });
 
   it('refuses unknown formats and methods instead of guessing', () => {
-    assert.throws(() => codec.open(Uint8Array.of(0x10, 1, 2)), CorruptDataError);
+    assert.throws(() => codec.open(Uint8Array.of(0x20, 1, 2)), CorruptDataError);
     assert.throws(() => codec.open(Uint8Array.of(0x0f, 1, 2)), CorruptDataError);
     assert.throws(() => codec.open(new Uint8Array()), CorruptDataError);
   });
@@ -48,12 +49,26 @@ describe('payload codec', () => {
     assert.throws(() => codec.open(broken), CorruptDataError);
   });
 
+  it('encrypts bound to the position: another key or position does not decrypt', () => {
+    const key = randomBytes(32);
+    const json = Buffer.from(JSON.stringify({ secret: 'plaintext-marker', padding: 'x'.repeat(200) }));
+    const here = Buffer.from('stream /a version 1');
+    const sealed = codec.seal(json, { dekVersion: 7, key, associatedData: here });
+    assert.equal(sealed[0], 0x11, 'format 1 (encrypted), compression zstd');
+    assert.equal(Buffer.from(sealed).readUInt32BE(1), 7, 'the DEK version follows the header');
+    assert.ok(!Buffer.from(sealed).includes('plaintext-marker'));
+    assert.deepEqual(Buffer.from(codec.open(sealed, () => key, here)), json);
+    assert.throws(() => codec.open(sealed, () => key, Buffer.from('stream /a version 2')), /does not decrypt/);
+    assert.throws(() => codec.open(sealed, () => randomBytes(32), here), /does not decrypt/);
+    assert.throws(() => codec.open(sealed), /no keyring/);
+  });
+
   it('round-trips entries with their events', () => {
-    const entries = new EntryCodec(codec);
-    const payload = entries.encode([
+    const entries = new StreamCodec('/s', codec, undefined);
+    const payload = entries.entryPayload([
       { id: 'e1', type: 't', data: Buffer.from('{"a":1}'), contentType: 'application/json', metadata: { k: 'v' }, occurredAt: new Date(5) },
     ]);
-    const decoded = entries.decode({ version: 7n, recordedAt: new Date(9), payload });
+    const decoded = entries.decodeEntry({ version: 7n, recordedAt: new Date(9), payload: payload(7n) });
     assert.equal(decoded.version, 7n);
     assert.equal(decoded.recordedAt?.getTime(), 9);
     assert.equal(decoded.events[0]?.id, 'e1');

@@ -1,8 +1,10 @@
 import { rootStartedEvents } from '../../api/service';
-import { EntryCodec } from '../../codec/entry-codec';
 import { loadZstd } from '../../codec/compression';
 import { PayloadCodec } from '../../codec/payload-codec';
+import { Codecs } from '../../codec/stream-codec';
 import { loadConfig } from '../../config/config';
+import { StreamKeyManager } from '../../crypto/stream-keys';
+import { loadKeyring } from '../../server';
 import { createStore } from '../../store/factory';
 import type { AuthStore } from '../../auth/auth-stream';
 
@@ -18,8 +20,17 @@ export async function openAdminStore(flags: StoreFlags): Promise<AuthStore> {
   const config = loadConfig(argv, process.env);
   const zstd = await loadZstd();
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
-  const entries = new EntryCodec(new PayloadCodec(zstd, maxDecoded));
-  const store = createStore({ kind: config.store, dataDir: config.dataDir });
-  await store.init(entries.encode(rootStartedEvents()), new Date());
-  return { store, entries };
+  // The same keyring as the server: with encryption at rest the system streams are encrypted too.
+  const kek = loadKeyring(config);
+  const store = createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb });
+  const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 100, cacheTtlMs: 60_000 });
+  const codecs = new Codecs(new PayloadCodec(zstd, maxDecoded), keys);
+  try {
+    const root = await codecs.forStream('/', 'create');
+    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return { store, codecs };
 }

@@ -1,4 +1,5 @@
 import { describeConfig, loadConfigWithSources, settingsHelp } from '../../config/config';
+import { KeyringError } from '../../crypto/keyring';
 import { createLogger } from '../../log';
 import { startServer } from '../../server';
 import { EXIT } from './exit-codes';
@@ -25,8 +26,14 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const { config } = loaded;
   const logger = createLogger(config.logLevel);
   const server = await startServer({ config, logger }).catch((error: unknown) => {
-    logger.fatal({ err: error }, 'could not start');
-    process.exitCode = EXIT.failure;
+    if (error instanceof KeyringError) {
+      // A configuration problem: say it plainly, without a stack trace.
+      process.stderr.write(`eventhorizon: ${error.message}\n`);
+      process.exitCode = EXIT.usage;
+    } else {
+      logger.fatal({ err: error }, 'could not start');
+      process.exitCode = EXIT.failure;
+    }
     return undefined;
   });
   if (!server) return;
