@@ -16,6 +16,8 @@ export interface RunInfo {
   runs: number;
   plan: Plan;
   loadWorkers: number;
+  /** The scheduling priority the bench's processes ran at. */
+  priority: string;
   wallSeconds: number;
 }
 
@@ -28,6 +30,9 @@ const ratio = (value: number | undefined, of: number | undefined): string =>
   value === undefined || of === undefined || of === 0 ? 'n/a' : `${(value / of).toFixed(2)}×`;
 const megabytes = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
 const cores = (value: number | undefined): string => (value === undefined ? 'n/a' : `${(value * 100).toFixed(0)} %`);
+/** Server CPU time per unit of work, in µs: steadier than rates on a shared machine. */
+const cpuPer = (serverCores: number | undefined, perSecond: number | undefined): string =>
+  serverCores === undefined || perSecond === undefined || perSecond === 0 ? 'n/a' : ((serverCores / perSecond) * 1e6).toFixed(0);
 const verdict = (met: boolean | undefined): string => (met === undefined ? 'n/a' : met ? '**met**' : '**not met**');
 
 /** The block describing the run: machine, Node, date, mode. */
@@ -42,6 +47,7 @@ export function runBlock(info: RunInfo): string {
     `| Mode | ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `full: each figure is the median of ${info.runs} runs`} |`,
     `| Sizes | ${p.durationMs / 1000} s per unary figure after ${p.warmupMs / 1000} s warm-up; catch-up streams of ${number(p.catchUpEvents)} events; fan-out writer ${p.fanOutRate} appends/s for ${p.fanOutDurationMs / 1000} s |`,
     `| Load generator | ${info.loadWorkers} worker processes over real gRPC on 127.0.0.1 (+1 for the fan-out writer); their CPU is in the tables |`,
+    `| Priority | ${info.priority} |`,
     `| Bench wall time | ${number(info.wallSeconds)} s |`,
   ].join('\n');
 }
@@ -51,8 +57,8 @@ export function sqliteBlock(f: Figures, plan: Plan): string {
   const get = (key: string) => f.get(key);
   const lines: string[] = [];
   lines.push('### Append of 1 event (300-byte JSON), durable', '');
-  lines.push('| Concurrency | Baseline calls/s | Baseline p50 / p99 ms | Appends/s | Append p50 / p99 ms | Ratio | Target | Server CPU | Load-gen CPU |');
-  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+  lines.push('| Concurrency | Baseline calls/s | Baseline p50 / p99 ms | Appends/s | Append p50 / p99 ms | Ratio | Target | Server CPU µs per call: baseline / append | Server CPU | Load-gen CPU |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
   for (const c of plan.concurrencies) {
     const base = `baseline.unary.c${c}`;
     const eh = `append1.c${c}`;
@@ -60,35 +66,37 @@ export function sqliteBlock(f: Figures, plan: Plan): string {
     lines.push(
       `| ${c} | ${number(get(`${base}.callsPerSecond`))} | ${ms(get(`${base}.p50`))} / ${ms(get(`${base}.p99`))} | ` +
         `${number(get(`${eh}.callsPerSecond`))} | ${ms(get(`${eh}.p50`))} / ${ms(get(`${eh}.p99`))} | ` +
-        `${ratio(get(`${eh}.callsPerSecond`), get(`${base}.callsPerSecond`))} | ${target} | ${cores(get(`${eh}.serverCores`))} | ${cores(get(`${eh}.loadCpu`))} |`,
+        `${ratio(get(`${eh}.callsPerSecond`), get(`${base}.callsPerSecond`))} | ${target} | ` +
+        `${cpuPer(get(`${base}.serverCores`), get(`${base}.callsPerSecond`))} / ${cpuPer(get(`${eh}.serverCores`), get(`${eh}.callsPerSecond`))} | ` +
+        `${cores(get(`${eh}.serverCores`))} | ${cores(get(`${eh}.loadCpu`))} |`,
     );
   }
   const eventsPerSecond = get('append100.eventsPerSecond');
   const perEvent = get('append100.bytesPerEvent');
   const raw = get('append100.rawJsonBytesPerEvent');
   lines.push('', `### Append of 100-event entries (concurrency ${plan.entryConcurrency})`, '');
-  lines.push('| Events/s | Entry p50 / p99 ms | Bytes stored per event | Raw JSON bytes per event | Stored / raw | Targets | Server CPU | Load-gen CPU |');
-  lines.push('| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+  lines.push('| Events/s | Entry p50 / p99 ms | Bytes stored per event | Raw JSON bytes per event | Stored / raw | Targets | Server CPU µs per event | Server CPU | Load-gen CPU |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
   lines.push(
     `| ${number(eventsPerSecond)} | ${ms(get('append100.p50'))} / ${ms(get('append100.p99'))} | ${number(perEvent, 1)} | ${number(raw, 1)} | ` +
       `${ratio(perEvent, raw)} | ≥ 150,000 events/s ${verdict(eventsPerSecond === undefined ? undefined : eventsPerSecond >= 150_000)}; ` +
       `≤ 0.15× ${verdict(perEvent === undefined || raw === undefined ? undefined : perEvent / raw <= 0.15)} | ` +
-      `${cores(get('append100.serverCores'))} | ${cores(get('append100.loadCpu'))} |`,
+      `${cpuPer(get('append100.serverCores'), eventsPerSecond)} | ${cores(get('append100.serverCores'))} | ${cores(get('append100.loadCpu'))} |`,
   );
 
   lines.push('', `### Read and Subscribe catch-up of ${number(plan.catchUpEvents)} events`, '');
-  lines.push('| Delivered by | Entries of | Events/s | Ratio to baseline streaming | Target | Server CPU | Load-gen CPU |');
-  lines.push('| --- | ---: | ---: | ---: | --- | ---: | ---: |');
+  lines.push('| Delivered by | Entries of | Events/s | Ratio to baseline streaming | Target | Server CPU µs per event | Server CPU | Load-gen CPU |');
+  lines.push('| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
   for (const e of [1, 100]) {
     const base = get(`baseline.stream.e${e}.eventsPerSecond`);
-    lines.push(`| Baseline streaming handler | ${e} | ${number(base)} | 1.00× | | ${cores(get(`baseline.stream.e${e}.serverCores`))} | ${cores(get(`baseline.stream.e${e}.loadCpu`))} |`);
+    lines.push(`| Baseline streaming handler | ${e} | ${number(base)} | 1.00× | | ${cpuPer(get(`baseline.stream.e${e}.serverCores`), base)} | ${cores(get(`baseline.stream.e${e}.serverCores`))} | ${cores(get(`baseline.stream.e${e}.loadCpu`))} |`);
     const sub = get(`subscribe.e${e}.eventsPerSecond`);
     lines.push(
       `| Subscribe catch-up | ${e} | ${number(sub)} | ${ratio(sub, base)} | ≥ 0.70× ${verdict(sub === undefined || base === undefined ? undefined : sub / base >= 0.7)} | ` +
-        `${cores(get(`subscribe.e${e}.serverCores`))} | ${cores(get(`subscribe.e${e}.loadCpu`))} |`,
+        `${cpuPer(get(`subscribe.e${e}.serverCores`), sub)} | ${cores(get(`subscribe.e${e}.serverCores`))} | ${cores(get(`subscribe.e${e}.loadCpu`))} |`,
     );
     const read = get(`read.e${e}.eventsPerSecond`);
-    lines.push(`| Read (pages of ${e === 1 ? 1000 : 100} entries) | ${e} | ${number(read)} | ${ratio(read, base)} | | ${cores(get(`read.e${e}.serverCores`))} | ${cores(get(`read.e${e}.loadCpu`))} |`);
+    lines.push(`| Read (pages of ${e === 1 ? 1000 : 100} entries) | ${e} | ${number(read)} | ${ratio(read, base)} | | ${cpuPer(get(`read.e${e}.serverCores`), read)} | ${cores(get(`read.e${e}.serverCores`))} | ${cores(get(`read.e${e}.loadCpu`))} |`);
   }
 
   lines.push('', `### Live fan-out (1 writer, ${plan.fanOutRate} appends/s of 1 event)`, '');
