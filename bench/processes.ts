@@ -17,7 +17,7 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
  * scheduler. Raising the server's, the baseline's and the load workers' priority alike keeps
  * the comparison fair. Needs root (or CAP_SYS_NICE); without it the bench runs as it is.
  */
-export const BENCH_PRIORITY = -10;
+export const BENCH_PRIORITY = -20;
 
 /** Gives a bench process the bench's priority when allowed; says whether it could. */
 export function raisePriority(pid: number): boolean {
