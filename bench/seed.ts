@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { EntryCodec } from '../src/codec/entry-codec';
 import { loadZstd } from '../src/codec/compression';
 import { PayloadCodec } from '../src/codec/payload-codec';
+import { Codecs } from '../src/codec/stream-codec';
 import { rootStartedEvents } from '../src/api/service';
+import type { PayloadAt } from '../src/store/port';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { OrderEvents } from './events';
 
@@ -26,33 +27,35 @@ export interface SeedSpec {
 /** Creates each stream (under /bench) and fills it; returns when the store is closed. */
 export async function seed(dataDir: string, specs: SeedSpec[]): Promise<void> {
   const zstd = await loadZstd();
-  const entries = new EntryCodec(new PayloadCodec(zstd, 64 * 1024 * 1024));
+  const codecs = new Codecs(new PayloadCodec(zstd, 64 * 1024 * 1024));
   const store = new SqliteStore({ dataDir });
   const now = new Date();
-  await store.init(entries.encode(rootStartedEvents()), now);
+  const root = await codecs.forStream('/', 'create');
+  await store.init(root.entryPayload(rootStartedEvents())(0n), now);
   const system = (type: string, data: object) => ({
     id: randomUUID(), type, data: Buffer.from(JSON.stringify(data)), contentType: 'application/json', metadata: {}, occurredAt: undefined,
   });
-  await store.createStream({
-    stream: '/bench', parent: '/', recordedAt: now,
-    startedPayload: entries.encode([system('$stream.started', { stream: '/bench', parent: '/' })]),
-    childCreatedPayload: () => entries.encode([system('$stream.child-created', { child: '/bench' })]),
-  });
-  for (const spec of specs) {
+  const create = async (stream: string, parent: string) => {
+    const [codec, parentCodec] = await Promise.all([codecs.forStream(stream, 'create'), codecs.forStream(parent, 'write')]);
     await store.createStream({
-      stream: spec.stream, parent: '/bench', recordedAt: now,
-      startedPayload: entries.encode([system('$stream.started', { stream: spec.stream, parent: '/bench' })]),
-      childCreatedPayload: () => entries.encode([system('$stream.child-created', { child: spec.stream })]),
+      stream, parent, recordedAt: now,
+      startedPayload: codec.entryPayload([system('$stream.started', { stream, parent })])(0n),
+      childCreatedPayload: parentCodec.entryPayload([system('$stream.child-created', { child: stream })]),
     });
+    return codec;
+  };
+  await create('/bench', '/');
+  for (const spec of specs) {
+    const codec = await create(spec.stream, '/bench');
     const events = new OrderEvents(11);
     const payloads = Array.from({ length: DISTINCT_PAYLOADS }, () =>
-      entries.encode(Array.from({ length: spec.eventsPerEntry }, () => ({ ...events.nextEvent(), id: randomUUID() }))),
+      codec.entryPayload(Array.from({ length: spec.eventsPerEntry }, () => ({ ...events.nextEvent(), id: randomUUID() }))),
     );
     for (let written = 0; written < spec.entries; written += BATCH) {
       const batch: Array<Promise<unknown>> = [];
       for (let i = written; i < Math.min(spec.entries, written + BATCH); i++) {
-        const payload = payloads[i % payloads.length] as Uint8Array;
-        batch.push(store.append({ stream: spec.stream, payload: () => payload, recordedAt: now }));
+        const payload = payloads[i % payloads.length] as PayloadAt;
+        batch.push(store.append({ stream: spec.stream, payload, recordedAt: now }));
       }
       await Promise.all(batch);
     }

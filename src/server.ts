@@ -6,11 +6,14 @@ import type { Logger } from 'pino';
 import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
 import { EventHorizonService, rootStartedEvents } from './api/service';
-import { EntryCodec } from './codec/entry-codec';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
+import { Codecs } from './codec/stream-codec';
 import type { ServerConfig } from './config/config';
+import { LocalKeyring, type KekProvider } from './crypto/keyring';
+import { StreamKeyManager } from './crypto/stream-keys';
 import { Hub } from './realtime/hub';
+import { Tailer } from './realtime/tailer';
 import { createStore } from './store/factory';
 import type { EventStore } from './store/port';
 
@@ -22,6 +25,8 @@ export interface RunningServer {
   /** host:port clients can dial. */
   address: string;
   store: EventStore;
+  /** The realtime hub: live subscriptions on this server. */
+  hub: Hub;
   /** Graceful stop: refuse new calls, end subscriptions with UNAVAILABLE, finish in-flight calls. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -39,15 +44,38 @@ export async function startServer({ config, logger, store: given }: StartOptions
   // Decoding refuses anything larger than an entry or snapshot may be, with room for framing.
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
   const payloads = new PayloadCodec(zstd, maxDecoded);
-  const entries = new EntryCodec(payloads);
-  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir });
-  await store.init(entries.encode(rootStartedEvents()), new Date());
+  // Keyring problems stop the start before anything is opened or written.
+  const kek = loadKeyring(config);
+  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb });
+  const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: 60_000 });
+  const codecs = new Codecs(payloads, keys);
+  try {
+    await keys?.checkKeyring();
+    const root = await codecs.forStream('/', 'create');
+    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  if (keys) rewrapInBackground(keys, logger);
+
+  const hub = new Hub();
+  // Other replicas append to the same store: bring their entries to this replica's subscribers.
+  const tailer = store.features.sharedWithOtherProcesses
+    ? new Tailer({
+        store,
+        hub,
+        decode: async (stream, stored) => (await codecs.forStream(stream, 'read')).decodeEntry(stored),
+        logger,
+        maxIntervalMs: config.pollMaxIntervalMs,
+      })
+    : undefined;
+  tailer?.start();
 
   const service = new EventHorizonService({
     store,
-    entries,
-    payloads,
-    hub: new Hub(),
+    codecs,
+    hub,
     limits: config.limits,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     subscriberBufferEntries: config.subscriberBufferEntries,
@@ -80,7 +108,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
-  logger.info({ address, store: config.store, dataDir: config.dataDir }, 'serving');
+  logger.info({ address, store: config.store, dataDir: config.dataDir, encryption: codecs.encrypting }, 'serving');
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 10_000): Promise<void> => {
@@ -88,6 +116,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       service.closeSubscriptions();
+      await tailer?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -103,5 +132,27 @@ export async function startServer({ config, logger, store: given }: StartOptions
     })();
     return stopping;
   };
-  return { port, address, store, stop };
+  return { port, address, store, hub, stop };
+}
+
+/** The keyring from EH_KEYRING_FILE or EH_KEYRING, or undefined when encryption is off. */
+function loadKeyring(config: ServerConfig): KekProvider | undefined {
+  if (config.keyringFile) return LocalKeyring.fromFile(config.keyringFile);
+  if (config.keyring) return LocalKeyring.parse(config.keyring, 'EH_KEYRING');
+  return undefined;
+}
+
+/**
+ * KEK rotation, online: data keys still wrapped by an older KEK are re-wrapped under the active
+ * one while the server serves. Progress goes to the log.
+ */
+function rewrapInBackground(keys: StreamKeyManager, logger: Logger): void {
+  keys
+    .rewrapAll((streams, rewrapped) => logger.debug({ streams, rewrapped }, 're-wrapping data keys'))
+    .then(
+      (rewrapped) => {
+        if (rewrapped > 0) logger.info({ rewrapped }, 'data keys re-wrapped under the active key-encryption key');
+      },
+      (error: unknown) => logger.error({ err: error }, 're-wrapping data keys failed; it is retried at the next start'),
+    );
 }

@@ -5,7 +5,9 @@ import { Status } from '../../clients/ts/src/gen/google/rpc/status';
 import {
   CorruptDataError,
   DomainError,
+  EncryptionDisabledError,
   InvalidArgumentError,
+  KeyUnavailableError,
   LimitExceededError,
   ParentNotFoundError,
   ShuttingDownError,
@@ -13,6 +15,7 @@ import {
   StoreUnavailableError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamShreddedError,
   WrongExpectedVersionError,
 } from '../store/errors';
 
@@ -28,6 +31,9 @@ function codeOf(error: DomainError): status {
   if (error instanceof StreamAlreadyExistsError) return status.ALREADY_EXISTS;
   if (error instanceof WrongExpectedVersionError) return status.ABORTED;
   if (error instanceof SnapshotAheadOfStreamError) return status.FAILED_PRECONDITION;
+  if (error instanceof StreamShreddedError || error instanceof KeyUnavailableError || error instanceof EncryptionDisabledError) {
+    return status.FAILED_PRECONDITION;
+  }
   if (error instanceof LimitExceededError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof StoreUnavailableError || error instanceof ShuttingDownError) return status.UNAVAILABLE;
   if (error instanceof CorruptDataError) return status.DATA_LOSS;

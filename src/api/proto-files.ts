@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
-/** The folder of the .proto contract, found from the compiled or the source tree alike. */
-export const PROTO_ROOT = path.resolve(__dirname, '..', '..', ...(path.basename(path.resolve(__dirname, '..', '..')) === 'dist' ? ['..'] : []), 'proto');
+/** The folder of the .proto contract: the nearest `proto/` above this file (source or dist). */
+export const PROTO_ROOT = findUp(__dirname, 'proto/eventhorizon');
 
 /** The files that define the public API, relative to PROTO_ROOT. */
 export const API_PROTO_FILES = [
@@ -9,3 +10,10 @@ export const API_PROTO_FILES = [
   'google/rpc/status.proto',
   'google/rpc/error_details.proto',
 ];
+
+function findUp(from: string, marker: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, marker))) return path.join(dir, 'proto');
+    if (path.dirname(dir) === dir) throw new Error(`no ${marker} above ${from}`);
+  }
+}

@@ -22,16 +22,25 @@ import {
   type PutSnapshotResponse,
   type ReadRequest,
   type ReadResponse,
+  type RotateStreamKeyRequest,
+  type RotateStreamKeyResponse,
+  type ShredStreamRequest,
+  type ShredStreamResponse,
   type SubscribeRequest,
   type SubscribeResponse,
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { EntryCodec } from '../codec/entry-codec';
-import type { PayloadCodec } from '../codec/payload-codec';
+import type { Codecs } from '../codec/stream-codec';
 import type { Limits } from '../config/config';
 import { ROOT, ancestorsOf, parentOf } from '../model/stream-path';
 import { Hub } from '../realtime/hub';
 import { subscription } from '../realtime/subscription';
-import { ShuttingDownError, StreamAlreadyExistsError, StreamNotFoundError } from '../store/errors';
+import {
+  EncryptionDisabledError,
+  ParentNotFoundError,
+  ShuttingDownError,
+  StreamAlreadyExistsError,
+  StreamNotFoundError,
+} from '../store/errors';
 import type { EventStore, ReadDirection, Version } from '../store/port';
 import { toStatus } from './errors';
 import {
@@ -57,8 +66,7 @@ const LAST_VERSION = (1n << 63n) - 1n;
 
 export interface ServiceOptions {
   store: EventStore;
-  entries: EntryCodec;
-  payloads: PayloadCodec;
+  codecs: Codecs;
   hub: Hub;
   limits: Limits;
   heartbeatIntervalMs: number;
@@ -87,6 +95,8 @@ export class EventHorizonService {
       deleteSnapshot: this.unary('DeleteSnapshot', (request: DeleteSnapshotRequest) => this.deleteSnapshot(request)),
       describeStream: this.unary('DescribeStream', (request: DescribeStreamRequest) => this.describeStream(request)),
       listChildren: this.unary('ListChildren', (request: ListChildrenRequest) => this.listChildren(request)),
+      rotateStreamKey: this.unary('RotateStreamKey', (request: RotateStreamKeyRequest) => this.rotateStreamKey(request)),
+      shredStream: this.unary('ShredStream', (request: ShredStreamRequest) => this.shredStream(request)),
       subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) => void this.subscribe(call),
     };
   }
@@ -143,14 +153,17 @@ export class EventHorizonService {
     const recordedAt = new Date();
     const started = [systemEvent(STREAM_STARTED, { stream, parent })];
     const childCreated = [systemEvent(CHILD_CREATED, { child: stream })];
-    const { entries } = this.options;
+    const parentCodec = await this.options.codecs.forStream(parent, 'write').catch((error: unknown) => {
+      throw error instanceof StreamNotFoundError ? new ParentNotFoundError(stream, parent) : error;
+    });
+    const codec = await this.options.codecs.forStream(stream, 'create');
     const result = await this.options.store.createStream({
       stream,
       parent,
       recordedAt,
-      startedPayload: entries.encode(started),
-      childCreatedPayload: () => entries.encode(childCreated),
-      ...(initialEvents.length > 0 ? { initialPayload: entries.encode(initialEvents) } : {}),
+      startedPayload: codec.entryPayload(started)(0n),
+      childCreatedPayload: parentCodec.entryPayload(childCreated),
+      ...(initialEvents.length > 0 ? { initialPayload: codec.entryPayload(initialEvents)(1n) } : {}),
     });
     const { hub } = this.options;
     hub.publish(parent, { version: result.parentVersion, events: childCreated, recordedAt });
@@ -168,10 +181,10 @@ export class EventHorizonService {
     violations.throwIfAny();
 
     const recordedAt = new Date();
-    const encoded = this.options.entries.encode(events);
+    const codec = await this.options.codecs.forStream(request.stream, 'write');
     const result = await this.options.store.append({
       stream: request.stream,
-      payload: () => encoded,
+      payload: codec.entryPayload(events),
       recordedAt,
       ...(request.expectedVersion !== undefined ? { expectedVersion: request.expectedVersion } : {}),
       ...(request.requestId !== '' ? { requestId: request.requestId } : {}),
@@ -196,7 +209,8 @@ export class EventHorizonService {
 
   private async readEntries(stream: string, fromVersion: Version, direction: ReadDirection, limit: number) {
     const page = await this.options.store.read(stream, { fromVersion, direction, limit, maxBytes: MAX_PAGE_BYTES });
-    const entries = page.entries.map((stored) => this.options.entries.decode(stored));
+    const codec = await this.options.codecs.forStream(stream, 'read');
+    const entries = page.entries.map((stored) => codec.decodeEntry(stored));
     const last = entries[entries.length - 1];
     const step = direction === 'forward' ? 1n : -1n;
     const nextVersion = last ? last.version + step : fromVersion;
@@ -254,10 +268,11 @@ export class EventHorizonService {
       violations.add('data', `must be at most max_snapshot_bytes = ${limits.maxSnapshotBytes} bytes`);
     }
     violations.throwIfAny();
+    const codec = await this.options.codecs.forStream(request.stream, 'write');
     const result = await this.options.store.putSnapshot(request.stream, {
       perspective: request.perspective,
       version: request.version,
-      payload: this.options.payloads.seal(request.data),
+      payload: codec.snapshotPayload(request.perspective, request.version, request.data),
       contentType,
       storedAt: new Date(),
     });
@@ -271,10 +286,11 @@ export class EventHorizonService {
     const limit = pageSize(violations, 'limit', request.limit);
     violations.throwIfAny();
     const record = await this.options.store.getSnapshot(request.stream, request.perspective);
+    const codec = await this.options.codecs.forStream(request.stream, 'read');
     const snapshot = record && {
       perspective: record.perspective,
       version: record.version,
-      data: Buffer.from(this.options.payloads.open(record.payload)),
+      data: Buffer.from(codec.openSnapshot(record.perspective, record.version, record.payload)),
       contentType: record.contentType,
       storedAt: record.storedAt,
     };
@@ -320,6 +336,28 @@ export class EventHorizonService {
     const page = more ? children.slice(0, limit) : children;
     const last = page[page.length - 1];
     return { children: page, nextPageToken: more && last ? encodePageToken(last) : '' };
+  }
+
+  async rotateStreamKey(request: RotateStreamKeyRequest): Promise<RotateStreamKeyResponse> {
+    const keys = await this.existingStreamKeys(request.stream);
+    return { dekVersion: await keys.rotate(request.stream) };
+  }
+
+  async shredStream(request: ShredStreamRequest): Promise<ShredStreamResponse> {
+    const keys = await this.existingStreamKeys(request.stream);
+    await keys.shred(request.stream);
+    return {};
+  }
+
+  /** The key manager, for a valid existing stream; encryption must be on. */
+  private async existingStreamKeys(stream: string) {
+    const violations = new Violations();
+    checkStream(violations, 'stream', stream);
+    violations.throwIfAny();
+    const keys = this.options.codecs.keys;
+    if (!keys) throw new EncryptionDisabledError();
+    if (!(await this.options.store.describe(stream))) throw new StreamNotFoundError(stream);
+    return keys;
   }
 }
 

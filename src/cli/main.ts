@@ -1,11 +1,17 @@
 import { ConfigError, loadConfig, settingsHelp } from '../config/config';
 import { createLogger } from '../log';
+import { KeyringError } from '../crypto/keyring';
 import { startServer } from '../server';
+import { dynamodbCommand } from './commands/dynamodb';
+import { keysCommand } from './commands/keys';
 
 const USAGE = `Usage: eventhorizon <command> [options]
 
 Commands:
-  serve      Serve the Event Horizon gRPC API
+  serve           Serve the Event Horizon gRPC API
+  keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
+  dynamodb create-tables
+                  Create the DynamoDB store's tables (see: eventhorizon dynamodb --help)
 
 Options of serve (flags win over environment variables):
 ${settingsHelp()}
@@ -16,6 +22,14 @@ export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (command === 'keys') {
+    process.exitCode = keysCommand(rest);
+    return;
+  }
+  if (command === 'dynamodb') {
+    process.exitCode = await dynamodbCommand(rest);
     return;
   }
   if (command !== 'serve') {
@@ -44,8 +58,14 @@ async function serve(argv: string[]): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const server = await startServer({ config, logger }).catch((error: unknown) => {
-    logger.fatal({ err: error }, 'could not start');
-    process.exitCode = 1;
+    if (error instanceof KeyringError) {
+      // A configuration problem: say it plainly, without a stack trace.
+      process.stderr.write(`eventhorizon: ${error.message}\n`);
+      process.exitCode = 2;
+    } else {
+      logger.fatal({ err: error }, 'could not start');
+      process.exitCode = 1;
+    }
     return undefined;
   });
   if (!server) return;

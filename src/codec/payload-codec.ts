@@ -1,52 +1,96 @@
-import { CorruptDataError } from '../store/errors';
+import { KeyUnavailableError, CorruptDataError } from '../store/errors';
+import { open as aeadOpen, seal as aeadSeal } from '../crypto/aead';
 import { Compression, type Compressor } from './compression';
 
 /**
  * Payload format: one header byte, then the body.
  *
- *   header = format << 4 | compression
- *   format 0      : the body is the (maybe compressed) serialized data, unencrypted.
- *   compression 0 : none; 1 : zstd.
+ *   header = format << 4 | compression       compression 0: none, 1: zstd
+ *   format 0: body = the (maybe compressed) serialized data
+ *   format 1: body = DEK version (uint32, big-endian) ‖ AES-256-GCM(nonce ‖ ciphertext ‖ tag) of
+ *             the (maybe compressed) data, with associated data binding it to its position
  *
- * Unknown formats and methods are refused rather than guessed at, so that later formats (such as
- * encryption) coexist with data already written.
+ * Unknown formats and methods are refused rather than guessed at, so new formats coexist with
+ * data already written. The KEK that wraps a DEK is recorded with the wrapped DEK rather than
+ * here, because KEK rotation re-wraps DEKs without rewriting entries.
  */
 export const FORMAT_PLAIN = 0;
+export const FORMAT_ENCRYPTED = 1;
 
 /** Compression is kept only when it saves at least this fraction of the bytes. */
 const MIN_SAVING = 0.1;
 /** Below this size compression cannot save enough to pay for itself. */
 const MIN_COMPRESS_BYTES = 64;
+const DEK_VERSION_BYTES = 4;
+
+/** Serialized data after compression, ready to be framed (and maybe encrypted) for a position. */
+export interface Compressed {
+  compression: Compression;
+  body: Uint8Array;
+}
+
+/** The key and position binding of an encrypted payload. */
+export interface Lock {
+  dekVersion: number;
+  key: Uint8Array;
+  associatedData: Uint8Array;
+}
+
+/** Finds the data key of a DEK version; throws when it is unavailable (shredded, missing). */
+export type KeyLookup = (dekVersion: number) => Uint8Array;
 
 export class PayloadCodec {
   constructor(private readonly zstd: Compressor, private readonly maxDecodedBytes: number) {}
 
-  /** Wraps serialized bytes into a stored payload, compressed when that saves at least 10 %. */
-  seal(data: Uint8Array): Uint8Array {
+  /** Compresses when that saves at least 10 %. */
+  compress(data: Uint8Array): Compressed {
     if (data.byteLength >= MIN_COMPRESS_BYTES) {
       const compressed = this.zstd.compress(data);
-      if (compressed.byteLength <= data.byteLength * (1 - MIN_SAVING)) {
-        return withHeader(header(FORMAT_PLAIN, Compression.Zstd), compressed);
-      }
+      if (compressed.byteLength <= data.byteLength * (1 - MIN_SAVING)) return { compression: Compression.Zstd, body: compressed };
     }
-    return withHeader(header(FORMAT_PLAIN, Compression.None), data);
+    return { compression: Compression.None, body: data };
   }
 
-  /** Unwraps a stored payload back into serialized bytes. */
-  open(payload: Uint8Array): Uint8Array {
+  /** Frames compressed data as a stored payload, encrypted when a lock is given. */
+  frame(compressed: Compressed, lock?: Lock): Uint8Array {
+    if (!lock) return withHeader(header(FORMAT_PLAIN, compressed.compression), [compressed.body]);
+    const dekVersion = Buffer.alloc(DEK_VERSION_BYTES);
+    dekVersion.writeUInt32BE(lock.dekVersion);
+    const sealed = aeadSeal(lock.key, compressed.body, lock.associatedData);
+    return withHeader(header(FORMAT_ENCRYPTED, compressed.compression), [dekVersion, sealed]);
+  }
+
+  /** Compresses and frames in one step. */
+  seal(data: Uint8Array, lock?: Lock): Uint8Array {
+    return this.frame(this.compress(data), lock);
+  }
+
+  /**
+   * Unwraps a stored payload back into serialized bytes. Encrypted payloads need the key lookup
+   * and the associated data of the position they were written at.
+   */
+  open(payload: Uint8Array, keys?: KeyLookup, associatedData?: Uint8Array): Uint8Array {
     if (payload.byteLength === 0) throw new CorruptDataError('empty payload');
     const head = payload[0] ?? 0;
     const format = head >> 4;
-    const compression = head & 0x0f;
-    if (format !== FORMAT_PLAIN) throw new CorruptDataError(`unknown payload format ${format}`);
-    const body = payload.subarray(1);
-    switch (compression) {
+    let body = payload.subarray(1);
+    if (format === FORMAT_ENCRYPTED) {
+      if (!keys || !associatedData) throw new KeyUnavailableError('encrypted data, but no keyring is configured');
+      if (body.byteLength < DEK_VERSION_BYTES) throw new CorruptDataError('truncated encrypted payload');
+      const dekVersion = Buffer.from(body.buffer, body.byteOffset, DEK_VERSION_BYTES).readUInt32BE();
+      const opened = aeadOpen(keys(dekVersion), body.subarray(DEK_VERSION_BYTES), associatedData);
+      if (!opened) throw new CorruptDataError('payload does not decrypt: tampered, or moved from another position');
+      body = opened;
+    } else if (format !== FORMAT_PLAIN) {
+      throw new CorruptDataError(`unknown payload format ${format}`);
+    }
+    switch (head & 0x0f) {
       case Compression.None:
         return body;
       case Compression.Zstd:
         return this.zstd.decompress(body, this.maxDecodedBytes);
       default:
-        throw new CorruptDataError(`unknown compression method ${compression}`);
+        throw new CorruptDataError(`unknown compression method ${head & 0x0f}`);
     }
   }
 }
@@ -55,9 +99,13 @@ function header(format: number, compression: Compression): number {
   return (format << 4) | compression;
 }
 
-function withHeader(head: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(body.byteLength + 1);
+function withHeader(head: number, parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(1 + parts.reduce((sum, part) => sum + part.byteLength, 0));
   out[0] = head;
-  out.set(body, 1);
+  let offset = 1;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
   return out;
 }

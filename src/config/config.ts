@@ -11,17 +11,41 @@ export interface Limits {
   maxSnapshotBytes: number;
 }
 
+/** Where the DynamoDB store keeps its tables (EH_STORE=dynamodb). */
+export interface DynamoDbConfig {
+  /** Endpoint URL (DynamoDB Local, a VPC endpoint); the region's public endpoint when unset. */
+  endpoint?: string;
+  /** AWS region; the standard AWS chain (AWS_REGION, profile) when unset. */
+  region?: string;
+  /** Prefix of the table names: <prefix>events, <prefix>snapshots, <prefix>children, <prefix>keys. */
+  tablePrefix: string;
+  /** Create missing tables at start-up (development); otherwise start-up only checks them. */
+  createTables: boolean;
+  /** A retried request id is recognised while its original is among this many newest entries. */
+  idempotencyWindow: number;
+}
+
 export interface ServerConfig {
   /** host:port to serve gRPC on. */
   listen: string;
   store: StoreKind;
   dataDir: string;
+  dynamodb: DynamoDbConfig;
+  /**
+   * Longest wait between two polls of a subscribed stream's head, when the store is shared with
+   * other replicas (DynamoDB): the worst-case delivery delay of an idle stream's next entry.
+   */
+  pollMaxIntervalMs: number;
   /** Idle time after which a subscription gets a heartbeat message. */
   heartbeatIntervalMs: number;
   /** Live entries a subscriber may fall behind before it goes back to reading from the store. */
   subscriberBufferEntries: number;
   logLevel: string;
   limits: Limits;
+  /** File holding the keyring; encryption at rest is on when it or `keyring` is set. */
+  keyringFile?: string;
+  /** The keyring itself (JSON), for environments that pass secrets as variables. */
+  keyring?: string;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -31,10 +55,18 @@ export const DEFAULT_LIMITS: Limits = {
   maxSnapshotBytes: 3 * 1024 * 1024,
 };
 
+export const DEFAULT_DYNAMODB: DynamoDbConfig = {
+  tablePrefix: 'eventhorizon-',
+  createTables: false,
+  idempotencyWindow: 100,
+};
+
 export const DEFAULT_CONFIG: ServerConfig = {
   listen: '127.0.0.1:50051',
   store: 'sqlite',
   dataDir: './data',
+  dynamodb: DEFAULT_DYNAMODB,
+  pollMaxIntervalMs: 1000,
   heartbeatIntervalMs: 15_000,
   subscriberBufferEntries: 1000,
   logLevel: 'info',
@@ -63,9 +95,9 @@ const SETTINGS: Setting[] = [
   {
     flag: 'store',
     env: 'EH_STORE',
-    help: 'storage engine: sqlite (default)',
+    help: 'storage engine: sqlite (default) or dynamodb',
     apply: (config, raw) => {
-      if (raw !== 'sqlite') return 'must be "sqlite"';
+      if (raw !== 'sqlite' && raw !== 'dynamodb') return 'must be "sqlite" or "dynamodb"';
       config.store = raw;
       return undefined;
     },
@@ -77,6 +109,64 @@ const SETTINGS: Setting[] = [
     apply: (config, raw) => {
       if (raw.trim() === '') return 'must not be empty';
       config.dataDir = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-endpoint',
+    env: 'EH_DYNAMODB_ENDPOINT',
+    help: "DynamoDB endpoint URL, e.g. http://127.0.0.1:8000 (default: the region's)",
+    apply: (config, raw) => {
+      if (!/^https?:\/\/[^\s/]+(\/.*)?$/.test(raw)) return 'must be an http:// or https:// URL';
+      config.dynamodb.endpoint = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-region',
+    env: 'EH_DYNAMODB_REGION',
+    help: 'AWS region of the tables (default: the AWS chain, e.g. AWS_REGION)',
+    apply: (config, raw) => {
+      if (!/^[a-z0-9-]{2,40}$/.test(raw)) return 'must be a region name such as eu-west-1';
+      config.dynamodb.region = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-table-prefix',
+    env: 'EH_DYNAMODB_TABLE_PREFIX',
+    help: 'prefix of the DynamoDB table names (default eventhorizon-)',
+    apply: (config, raw) => {
+      // Table names are 3..255 of [A-Za-z0-9_.-]; the longest suffix is "snapshots".
+      if (!/^[A-Za-z0-9_.-]{0,200}$/.test(raw)) return 'must be at most 200 characters of [A-Za-z0-9_.-]';
+      config.dynamodb.tablePrefix = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-create-tables',
+    env: 'EH_DYNAMODB_CREATE_TABLES',
+    help: 'create missing DynamoDB tables at start-up, for development: true or false (default false)',
+    apply: (config, raw) => {
+      if (raw !== 'true' && raw !== 'false') return 'must be "true" or "false"';
+      config.dynamodb.createTables = raw === 'true';
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-idempotency-window',
+    env: 'EH_DYNAMODB_IDEMPOTENCY_WINDOW',
+    help: 'newest entries of a stream whose request ids are recognised on retry (default 100)',
+    apply: (config, raw) => positiveInteger(raw, (n) => (config.dynamodb.idempotencyWindow = n)),
+  },
+  {
+    flag: 'poll-max-interval',
+    env: 'EH_POLL_MAX_INTERVAL',
+    help: 'longest wait between polls of a subscribed stream on a shared store, e.g. 1s (default 1s)',
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 50) return 'must be a duration of at least 50ms, such as 1s or 500ms';
+      config.pollMaxIntervalMs = ms;
       return undefined;
     },
   },
@@ -106,6 +196,26 @@ const SETTINGS: Setting[] = [
         return 'must be one of fatal, error, warn, info, debug, trace, silent';
       }
       config.logLevel = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'keyring-file',
+    env: 'EH_KEYRING_FILE',
+    help: 'keyring file: turns on encryption at rest (see: eventhorizon keys generate)',
+    apply: (config, raw) => {
+      if (raw.trim() === '') return 'must not be empty';
+      config.keyringFile = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'keyring',
+    env: 'EH_KEYRING',
+    help: 'the keyring JSON itself, instead of a file',
+    apply: (config, raw) => {
+      if (raw.trim() === '') return 'must not be empty';
+      config.keyring = raw;
       return undefined;
     },
   },
@@ -151,7 +261,7 @@ export function settingsHelp(): string {
  * defaults. Every problem is reported at once, one line each, naming the flag or variable.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig {
-  const config: ServerConfig = { ...DEFAULT_CONFIG, limits: { ...DEFAULT_LIMITS } };
+  const config: ServerConfig = { ...DEFAULT_CONFIG, dynamodb: { ...DEFAULT_DYNAMODB }, limits: { ...DEFAULT_LIMITS } };
   const problems: string[] = [];
   let flags: Record<string, string | boolean | undefined>;
   try {
@@ -170,8 +280,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     if (raw === undefined) continue;
     const source = typeof fromFlag === 'string' ? `--${setting.flag}` : setting.env;
     const problem = setting.apply(config, raw);
-    if (problem) problems.push(`${source}=${JSON.stringify(raw)}: ${problem}`);
+    // Secrets never appear in messages.
+    const shown = setting.flag === 'keyring' ? '(secret)' : JSON.stringify(raw);
+    if (problem) problems.push(`${source}=${shown}: ${problem}`);
   }
+  if (config.keyring && config.keyringFile) problems.push('EH_KEYRING and EH_KEYRING_FILE: set one, not both');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

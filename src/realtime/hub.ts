@@ -39,6 +39,11 @@ export class LiveFeed {
     return entry;
   }
 
+  /** Entries queued and not yet taken. */
+  get backlog(): number {
+    return this.queue.length - this.head;
+  }
+
   /** Forgets the overflow: the caller has re-read the store and takes live entries again. */
   reset(): void {
     this.overflowed = false;
@@ -94,6 +99,13 @@ export class Hub {
   /** Streams with at least one live subscriber here. */
   subscribedStreams(): IterableIterator<string> {
     return this.feeds.keys();
+  }
+
+  /** The longest backlog of any subscriber: bounded by the feed capacity. */
+  largestBacklog(): number {
+    let largest = 0;
+    for (const set of this.feeds.values()) for (const feed of set) largest = Math.max(largest, feed.backlog);
+    return largest;
   }
 
   subscriberCount(): number {

@@ -90,6 +90,30 @@ export class InvalidArgumentError extends DomainError {
   }
 }
 
+/** The stream's keys were destroyed (crypto-shredding): its contents are gone for good. */
+export class StreamShreddedError extends DomainError {
+  readonly reason = 'STREAM_SHREDDED';
+  constructor(readonly stream: string) {
+    super(`stream ${stream} shredded: its entries and snapshots can no longer be read or written`);
+  }
+  override metadata(): Record<string, string> {
+    return { stream: this.stream };
+  }
+}
+
+/** Encrypted data whose key this server cannot use (no keyring, or a KEK missing from it). */
+export class KeyUnavailableError extends DomainError {
+  readonly reason = 'KEY_UNAVAILABLE';
+}
+
+/** A key operation on a server that runs without a keyring. */
+export class EncryptionDisabledError extends DomainError {
+  readonly reason = 'ENCRYPTION_DISABLED';
+  constructor() {
+    super('encryption at rest is not configured on this server (see EH_KEYRING_FILE)');
+  }
+}
+
 /** Stored data cannot be decoded (unknown format, corrupt or oversized payload). */
 export class CorruptDataError extends DomainError {
   readonly reason = 'CORRUPT_DATA';

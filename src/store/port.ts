@@ -102,6 +102,25 @@ export interface PutSnapshotResult {
   storedVersion: Version;
 }
 
+/**
+ * One version of a stream's data-encryption key (DEK), as stored: wrapped (encrypted) by a
+ * key-encryption key (KEK) that never leaves the server's keyring. Stores keep these opaque.
+ */
+export interface WrappedKey {
+  /** 1, 2, ...: entries record the DEK version they were encrypted with. */
+  dekVersion: number;
+  /** Id of the KEK that wrapped this DEK. */
+  kekId: string;
+  wrapped: Uint8Array;
+  createdAt: Date;
+}
+
+/** A stream's keys: every DEK version, or none once the stream was crypto-shredded. */
+export interface StreamKeys {
+  keys: WrappedKey[];
+  shredded: boolean;
+}
+
 /** What a store supports, as data, so the service never asks which store it has. */
 export interface StoreFeatures {
   /** Appends made by other processes are visible only by polling (the realtime hub tails them). */
@@ -138,6 +157,27 @@ export interface EventStore {
   deleteSnapshot(stream: string, perspective: string): Promise<boolean>;
 
   listPerspectives(stream: string): Promise<string[]>;
+
+  /**
+   * The stream's wrapped keys. Keys are keyed by path and may exist before the stream does (they
+   * are written just before it is created).
+   */
+  getStreamKeys(stream: string): Promise<StreamKeys>;
+
+  /**
+   * Adds a key version unless that version already exists or the stream was shredded.
+   * Returns whether it was added (false means: re-read the keys, someone else won).
+   */
+  addStreamKey(stream: string, key: WrappedKey): Promise<boolean>;
+
+  /** Re-wraps one key version under a new KEK if it is still wrapped by `expectedKekId`. */
+  rewrapStreamKey(stream: string, dekVersion: number, expectedKekId: string, kekId: string, wrapped: Uint8Array): Promise<boolean>;
+
+  /** Destroys every key of the stream for good and remembers that it was shredded. */
+  shredStreamKeys(stream: string, shreddedAt: Date): Promise<void>;
+
+  /** Streams holding keys, in path order after `after`, with their keys (for KEK rotation). */
+  listStreamKeys(after: string | undefined, limit: number): Promise<Array<{ stream: string; keys: WrappedKey[] }>>;
 
   /** Whether the backend answers (for health checks). */
   ping(): Promise<boolean>;

@@ -300,6 +300,55 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe('encryption keys', () => {
+      const key = (dekVersion: number, kekId = 'kek-a', wrapped = `wrapped ${dekVersion}`) => ({
+        dekVersion,
+        kekId,
+        wrapped: bytes(wrapped),
+        createdAt: at,
+      });
+
+      it('adds key versions once, before or after the stream exists', async () => {
+        assert.deepEqual(await store.getStreamKeys('/k'), { keys: [], shredded: false });
+        assert.equal(await store.addStreamKey('/k', key(1)), true);
+        assert.equal(await store.addStreamKey('/k', key(1, 'kek-a', 'a rival')), false, 'a version is added once');
+        await create('/k');
+        assert.equal(await store.addStreamKey('/k', key(2)), true);
+        const { keys, shredded } = await store.getStreamKeys('/k');
+        assert.equal(shredded, false);
+        assert.deepEqual(keys.map((k) => [k.dekVersion, k.kekId, text(k.wrapped), k.createdAt.getTime()]), [
+          [1, 'kek-a', 'wrapped 1', at.getTime()],
+          [2, 'kek-a', 'wrapped 2', at.getTime()],
+        ]);
+      });
+
+      it('re-wraps a key only when it is still wrapped by the expected KEK', async () => {
+        await store.addStreamKey('/k', key(1));
+        assert.equal(await store.rewrapStreamKey('/k', 1, 'kek-old', 'kek-b', bytes('by b')), false);
+        assert.equal(await store.rewrapStreamKey('/k', 1, 'kek-a', 'kek-b', bytes('by b')), true);
+        const [only] = (await store.getStreamKeys('/k')).keys;
+        assert.deepEqual([only?.kekId, text(only?.wrapped ?? bytes(''))], ['kek-b', 'by b']);
+      });
+
+      it('shreds keys for good', async () => {
+        await store.addStreamKey('/k', key(1));
+        await store.addStreamKey('/k', key(2));
+        await store.shredStreamKeys('/k', at);
+        assert.deepEqual(await store.getStreamKeys('/k'), { keys: [], shredded: true });
+        assert.equal(await store.addStreamKey('/k', key(3)), false, 'no new key after shredding');
+        assert.deepEqual((await store.getStreamKeys('/k')).keys, []);
+      });
+
+      it('lists streams with keys page by page', async () => {
+        for (const stream of ['/b', '/a', '/c']) await store.addStreamKey(stream, key(1));
+        await store.addStreamKey('/a', key(2));
+        const first = await store.listStreamKeys(undefined, 2);
+        assert.deepEqual(first.map((s) => [s.stream, s.keys.map((k) => k.dekVersion)]), [['/a', [1, 2]], ['/b', [1]]]);
+        const rest = await store.listStreamKeys('/b', 2);
+        assert.deepEqual(rest.map((s) => s.stream), ['/c']);
+      });
+    });
+
     it('answers ping while open', async () => {
       assert.equal(await store.ping(), true);
     });

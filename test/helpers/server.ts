@@ -5,8 +5,7 @@ import { credentials, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { EventHorizonClient, type DeepPartial } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { BadRequest, ErrorInfo } from '../../clients/ts/src/gen/google/rpc/error_details';
-import { Status } from '../../clients/ts/src/gen/google/rpc/status';
+import { decodeStatusDetails } from '../../clients/ts/src/errors';
 import { DEFAULT_CONFIG, DEFAULT_LIMITS, type ServerConfig } from '../../src/config/config';
 import { startServer, type RunningServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
@@ -78,14 +77,16 @@ export function api(client: EventHorizonClient) {
     (request: DeepPartial<Req>): Promise<Res> =>
       call(method.bind(client), codec.fromPartial(request));
   return {
-    createStream: bind(pb.CreateStreamRequest, client.createStream),
-    append: bind(pb.AppendRequest, client.append),
-    read: bind(pb.ReadRequest, client.read),
-    putSnapshot: bind(pb.PutSnapshotRequest, client.putSnapshot),
-    getSnapshot: bind(pb.GetSnapshotRequest, client.getSnapshot),
-    deleteSnapshot: bind(pb.DeleteSnapshotRequest, client.deleteSnapshot),
-    describeStream: bind(pb.DescribeStreamRequest, client.describeStream),
-    listChildren: bind(pb.ListChildrenRequest, client.listChildren),
+    createStream: bind<pb.CreateStreamRequest, pb.CreateStreamResponse>(pb.CreateStreamRequest, client.createStream),
+    append: bind<pb.AppendRequest, pb.AppendResponse>(pb.AppendRequest, client.append),
+    read: bind<pb.ReadRequest, pb.ReadResponse>(pb.ReadRequest, client.read),
+    putSnapshot: bind<pb.PutSnapshotRequest, pb.PutSnapshotResponse>(pb.PutSnapshotRequest, client.putSnapshot),
+    getSnapshot: bind<pb.GetSnapshotRequest, pb.GetSnapshotResponse>(pb.GetSnapshotRequest, client.getSnapshot),
+    deleteSnapshot: bind<pb.DeleteSnapshotRequest, pb.DeleteSnapshotResponse>(pb.DeleteSnapshotRequest, client.deleteSnapshot),
+    describeStream: bind<pb.DescribeStreamRequest, pb.DescribeStreamResponse>(pb.DescribeStreamRequest, client.describeStream),
+    listChildren: bind<pb.ListChildrenRequest, pb.ListChildrenResponse>(pb.ListChildrenRequest, client.listChildren),
+    rotateStreamKey: bind<pb.RotateStreamKeyRequest, pb.RotateStreamKeyResponse>(pb.RotateStreamKeyRequest, client.rotateStreamKey),
+    shredStream: bind<pb.ShredStreamRequest, pb.ShredStreamResponse>(pb.ShredStreamRequest, client.shredStream),
   };
 }
 
@@ -103,20 +104,10 @@ export function dataOf(event: pb.Event): unknown {
 
 /** The ErrorInfo and BadRequest details of a failed call. */
 export function detailsOf(error: unknown): { code: number; reason?: string; metadata: Record<string, string>; violations: Array<{ field: string; description: string }> } {
-  const serviceError = error as ServiceError;
-  const raw = serviceError.metadata?.get('grpc-status-details-bin')[0];
-  const result = { code: serviceError.code, metadata: {} as Record<string, string>, violations: [] as Array<{ field: string; description: string }>, reason: undefined as string | undefined };
-  if (!(raw instanceof Buffer)) return result;
-  for (const detail of Status.decode(raw).details) {
-    if (detail.typeUrl.endsWith('google.rpc.ErrorInfo')) {
-      const info = ErrorInfo.decode(detail.value);
-      result.reason = info.reason;
-      result.metadata = info.metadata;
-    } else if (detail.typeUrl.endsWith('google.rpc.BadRequest')) {
-      result.violations = BadRequest.decode(detail.value).fieldViolations.map((v) => ({ field: v.field, description: v.description }));
-    }
-  }
-  return result;
+  // The client library's decoder is the one implementation of reading status details.
+  const details = decodeStatusDetails(error);
+  if (!details) throw new Error(`not a gRPC error: ${String(error)}`);
+  return { code: details.code, reason: details.reason, metadata: details.metadata, violations: details.violations };
 }
 
 /** Asserts that a promise rejects with a gRPC status code, and returns the error's details. */

@@ -32,4 +32,20 @@ CREATE TABLE IF NOT EXISTS snapshots (
   stored_at    INTEGER NOT NULL,
   PRIMARY KEY (stream_id, perspective)
 ) WITHOUT ROWID;
+
+-- Wrapped data-encryption keys, per stream path and DEK version. Rows are deleted when the
+-- stream is shredded, and the path is remembered in shredded_streams.
+CREATE TABLE IF NOT EXISTS stream_keys (
+  stream      TEXT    NOT NULL,
+  dek_version INTEGER NOT NULL,
+  kek_id      TEXT    NOT NULL,
+  wrapped     BLOB    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (stream, dek_version)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS shredded_streams (
+  stream      TEXT    PRIMARY KEY,
+  shredded_at INTEGER NOT NULL
+) WITHOUT ROWID;
 `;

@@ -20,6 +20,8 @@ import type {
   SnapshotRecord,
   StoredEntry,
   StreamInfo,
+  StreamKeys,
+  WrappedKey,
 } from '../port';
 import { SCHEMA } from './schema';
 import { WalSync } from './wal-sync';
@@ -32,6 +34,14 @@ export interface SqliteStoreOptions {
 interface StreamRow {
   id: bigint;
   head: bigint;
+}
+
+interface KeyRow {
+  stream: string;
+  dek_version: bigint;
+  kek_id: string;
+  wrapped: Buffer;
+  created_at: bigint;
 }
 
 interface EntryRow {
@@ -149,6 +159,23 @@ export class SqliteStore implements EventStore {
       deleteSnapshot: db.prepare<[bigint, string]>('DELETE FROM snapshots WHERE stream_id = ? AND perspective = ?'),
       perspectives: db.prepare<[bigint], { perspective: string }>(
         'SELECT perspective FROM snapshots WHERE stream_id = ? ORDER BY perspective',
+      ),
+      keys: db.prepare<[string], KeyRow>(
+        'SELECT stream, dek_version, kek_id, wrapped, created_at FROM stream_keys WHERE stream = ? ORDER BY dek_version',
+      ),
+      isShredded: db.prepare<[string], { stream: string }>('SELECT stream FROM shredded_streams WHERE stream = ?'),
+      insertKey: db.prepare<[string, number, string, Uint8Array, bigint]>(
+        'INSERT OR IGNORE INTO stream_keys (stream, dek_version, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      rewrapKey: db.prepare<[string, Uint8Array, string, number, string]>(
+        'UPDATE stream_keys SET kek_id = ?, wrapped = ? WHERE stream = ? AND dek_version = ? AND kek_id = ?',
+      ),
+      deleteKeys: db.prepare<[string]>('DELETE FROM stream_keys WHERE stream = ?'),
+      markShredded: db.prepare<[string, bigint]>('INSERT OR IGNORE INTO shredded_streams (stream, shredded_at) VALUES (?, ?)'),
+      keysAfter: db.prepare<[string, number], KeyRow>(
+        `SELECT stream, dek_version, kek_id, wrapped, created_at FROM stream_keys
+         WHERE stream IN (SELECT DISTINCT stream FROM stream_keys WHERE stream > ? ORDER BY stream LIMIT ?)
+         ORDER BY stream, dek_version`,
       ),
     };
   }
@@ -301,6 +328,45 @@ export class SqliteStore implements EventStore {
     return perspectives;
   }
 
+  async getStreamKeys(stream: string): Promise<StreamKeys> {
+    const keys = {
+      keys: this.statements.keys.all(stream).map(toWrappedKey),
+      shredded: this.statements.isShredded.get(stream) !== undefined,
+    };
+    await this.durable();
+    return keys;
+  }
+
+  addStreamKey(stream: string, key: WrappedKey): Promise<boolean> {
+    return this.write(() => {
+      if (this.statements.isShredded.get(stream)) return false;
+      const { changes } = this.statements.insertKey.run(stream, key.dekVersion, key.kekId, key.wrapped, millis(key.createdAt));
+      return changes > 0;
+    });
+  }
+
+  rewrapStreamKey(stream: string, dekVersion: number, expectedKekId: string, kekId: string, wrapped: Uint8Array): Promise<boolean> {
+    return this.write(() => this.statements.rewrapKey.run(kekId, wrapped, stream, dekVersion, expectedKekId).changes > 0);
+  }
+
+  shredStreamKeys(stream: string, shreddedAt: Date): Promise<void> {
+    return this.write(() => {
+      this.statements.markShredded.run(stream, millis(shreddedAt));
+      this.statements.deleteKeys.run(stream);
+    });
+  }
+
+  async listStreamKeys(after: string | undefined, limit: number): Promise<Array<{ stream: string; keys: WrappedKey[] }>> {
+    const grouped = new Map<string, WrappedKey[]>();
+    for (const row of this.statements.keysAfter.all(after ?? '', limit)) {
+      const keys = grouped.get(row.stream) ?? [];
+      keys.push(toWrappedKey(row));
+      grouped.set(row.stream, keys);
+    }
+    await this.durable();
+    return [...grouped].map(([stream, keys]) => ({ stream, keys }));
+  }
+
   async ping(): Promise<boolean> {
     return !this.closed && this.db.open;
   }
@@ -383,6 +449,10 @@ export class SqliteStore implements EventStore {
 function databaseFile(dataDir: string): string {
   fs.mkdirSync(dataDir, { recursive: true });
   return path.join(dataDir, 'eventhorizon.sqlite');
+}
+
+function toWrappedKey(row: KeyRow): WrappedKey {
+  return { dekVersion: Number(row.dek_version), kekId: row.kek_id, wrapped: row.wrapped, createdAt: new Date(Number(row.created_at)) };
 }
 
 function millis(date: Date): bigint {

@@ -364,6 +364,28 @@ export interface ListChildrenResponse {
   nextPageToken: string;
 }
 
+/** Request of RotateStreamKey. */
+export interface RotateStreamKeyRequest {
+  /** Path of an existing stream. */
+  stream: string;
+}
+
+/** Response of RotateStreamKey. */
+export interface RotateStreamKeyResponse {
+  /** The new data-encryption key version. */
+  dekVersion: number;
+}
+
+/** Request of ShredStream. */
+export interface ShredStreamRequest {
+  /** Path of an existing stream. */
+  stream: string;
+}
+
+/** Response of ShredStream. */
+export interface ShredStreamResponse {
+}
+
 function createBaseEvent(): Event {
   return { id: "", type: "", data: Buffer.alloc(0), contentType: "", metadata: {}, occurredAt: undefined };
 }
@@ -3086,6 +3108,265 @@ export const ListChildrenResponse: MessageFns<ListChildrenResponse> = {
   },
 };
 
+function createBaseRotateStreamKeyRequest(): RotateStreamKeyRequest {
+  return { stream: "" };
+}
+
+export const RotateStreamKeyRequest: MessageFns<RotateStreamKeyRequest> = {
+  encode(message: RotateStreamKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stream !== "") {
+      writer.uint32(10).string(message.stream);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateStreamKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateStreamKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateStreamKeyRequest {
+    return { stream: isSet(object.stream) ? globalThis.String(object.stream) : "" };
+  },
+
+  toJSON(message: RotateStreamKeyRequest): unknown {
+    const obj: any = {};
+    if (message.stream !== "") {
+      obj.stream = message.stream;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateStreamKeyRequest>, I>>(base?: I): RotateStreamKeyRequest {
+    return RotateStreamKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateStreamKeyRequest>, I>>(object: I): RotateStreamKeyRequest {
+    const message = createBaseRotateStreamKeyRequest();
+    message.stream = object.stream ?? "";
+    return message;
+  },
+};
+
+function createBaseRotateStreamKeyResponse(): RotateStreamKeyResponse {
+  return { dekVersion: 0 };
+}
+
+export const RotateStreamKeyResponse: MessageFns<RotateStreamKeyResponse> = {
+  encode(message: RotateStreamKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dekVersion !== 0) {
+      writer.uint32(8).int32(message.dekVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateStreamKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateStreamKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dekVersion = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateStreamKeyResponse {
+    return {
+      dekVersion: isSet(object.dekVersion)
+        ? globalThis.Number(object.dekVersion)
+        : isSet(object.dek_version)
+        ? globalThis.Number(object.dek_version)
+        : 0,
+    };
+  },
+
+  toJSON(message: RotateStreamKeyResponse): unknown {
+    const obj: any = {};
+    if (message.dekVersion !== 0) {
+      obj.dekVersion = Math.round(message.dekVersion);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateStreamKeyResponse>, I>>(base?: I): RotateStreamKeyResponse {
+    return RotateStreamKeyResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateStreamKeyResponse>, I>>(object: I): RotateStreamKeyResponse {
+    const message = createBaseRotateStreamKeyResponse();
+    message.dekVersion = object.dekVersion ?? 0;
+    return message;
+  },
+};
+
+function createBaseShredStreamRequest(): ShredStreamRequest {
+  return { stream: "" };
+}
+
+export const ShredStreamRequest: MessageFns<ShredStreamRequest> = {
+  encode(message: ShredStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stream !== "") {
+      writer.uint32(10).string(message.stream);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShredStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShredStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShredStreamRequest {
+    return { stream: isSet(object.stream) ? globalThis.String(object.stream) : "" };
+  },
+
+  toJSON(message: ShredStreamRequest): unknown {
+    const obj: any = {};
+    if (message.stream !== "") {
+      obj.stream = message.stream;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ShredStreamRequest>, I>>(base?: I): ShredStreamRequest {
+    return ShredStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ShredStreamRequest>, I>>(object: I): ShredStreamRequest {
+    const message = createBaseShredStreamRequest();
+    message.stream = object.stream ?? "";
+    return message;
+  },
+};
+
+function createBaseShredStreamResponse(): ShredStreamResponse {
+  return {};
+}
+
+export const ShredStreamResponse: MessageFns<ShredStreamResponse> = {
+  encode(_: ShredStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShredStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShredStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ShredStreamResponse {
+    return {};
+  },
+
+  toJSON(_: ShredStreamResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ShredStreamResponse>, I>>(base?: I): ShredStreamResponse {
+    return ShredStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ShredStreamResponse>, I>>(_: I): ShredStreamResponse {
+    const message = createBaseShredStreamResponse();
+    return message;
+  },
+};
+
 /** The Event Horizon event store. */
 export type EventHorizonService = typeof EventHorizonService;
 export const EventHorizonService = {
@@ -3218,6 +3499,38 @@ export const EventHorizonService = {
       Buffer.from(ListChildrenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListChildrenResponse => ListChildrenResponse.decode(value),
   },
+  /**
+   * Starts a new data-encryption key version for the stream: new entries and snapshots use it,
+   * older ones stay readable with theirs. Errors: NOT_FOUND; FAILED_PRECONDITION
+   * (ENCRYPTION_DISABLED when the server has no keyring, STREAM_SHREDDED).
+   */
+  rotateStreamKey: {
+    path: "/eventhorizon.v1.EventHorizon/RotateStreamKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateStreamKeyRequest): Buffer =>
+      Buffer.from(RotateStreamKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateStreamKeyRequest => RotateStreamKeyRequest.decode(value),
+    responseSerialize: (value: RotateStreamKeyResponse): Buffer =>
+      Buffer.from(RotateStreamKeyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RotateStreamKeyResponse => RotateStreamKeyResponse.decode(value),
+  },
+  /**
+   * Crypto-shredding: destroys the stream's data-encryption keys, for good. Afterwards its
+   * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
+   * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
+   * event-sourced system honours a deletion request. Children keep their own keys.
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   */
+  shredStream: {
+    path: "/eventhorizon.v1.EventHorizon/ShredStream" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ShredStreamRequest): Buffer => Buffer.from(ShredStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ShredStreamRequest => ShredStreamRequest.decode(value),
+    responseSerialize: (value: ShredStreamResponse): Buffer => Buffer.from(ShredStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ShredStreamResponse => ShredStreamResponse.decode(value),
+  },
 } as const;
 
 export interface EventHorizonServer extends UntypedServiceImplementation {
@@ -3272,6 +3585,20 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
    * Errors: NOT_FOUND (STREAM_NOT_FOUND).
    */
   listChildren: handleUnaryCall<ListChildrenRequest, ListChildrenResponse>;
+  /**
+   * Starts a new data-encryption key version for the stream: new entries and snapshots use it,
+   * older ones stay readable with theirs. Errors: NOT_FOUND; FAILED_PRECONDITION
+   * (ENCRYPTION_DISABLED when the server has no keyring, STREAM_SHREDDED).
+   */
+  rotateStreamKey: handleUnaryCall<RotateStreamKeyRequest, RotateStreamKeyResponse>;
+  /**
+   * Crypto-shredding: destroys the stream's data-encryption keys, for good. Afterwards its
+   * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
+   * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
+   * event-sourced system honours a deletion request. Children keep their own keys.
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   */
+  shredStream: handleUnaryCall<ShredStreamRequest, ShredStreamResponse>;
 }
 
 export interface EventHorizonClient extends Client {
@@ -3439,6 +3766,48 @@ export interface EventHorizonClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListChildrenResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Starts a new data-encryption key version for the stream: new entries and snapshots use it,
+   * older ones stay readable with theirs. Errors: NOT_FOUND; FAILED_PRECONDITION
+   * (ENCRYPTION_DISABLED when the server has no keyring, STREAM_SHREDDED).
+   */
+  rotateStreamKey(
+    request: RotateStreamKeyRequest,
+    callback: (error: ServiceError | null, response: RotateStreamKeyResponse) => void,
+  ): ClientUnaryCall;
+  rotateStreamKey(
+    request: RotateStreamKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RotateStreamKeyResponse) => void,
+  ): ClientUnaryCall;
+  rotateStreamKey(
+    request: RotateStreamKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RotateStreamKeyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Crypto-shredding: destroys the stream's data-encryption keys, for good. Afterwards its
+   * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
+   * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
+   * event-sourced system honours a deletion request. Children keep their own keys.
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   */
+  shredStream(
+    request: ShredStreamRequest,
+    callback: (error: ServiceError | null, response: ShredStreamResponse) => void,
+  ): ClientUnaryCall;
+  shredStream(
+    request: ShredStreamRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ShredStreamResponse) => void,
+  ): ClientUnaryCall;
+  shredStream(
+    request: ShredStreamRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ShredStreamResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,77 @@
+import { Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { DataKeys, StreamKeyManager } from '../crypto/stream-keys';
+import type { PayloadAt, StoredEntry, Version } from '../store/port';
+import type { Lock, PayloadCodec } from './payload-codec';
+
+const ENCODER = new TextEncoder();
+
+/** Associated data of an entry: its ciphertext decrypts only at this stream and version. */
+function entryContext(stream: string, version: Version): Uint8Array {
+  return ENCODER.encode(`eventhorizon/entry\u0000${stream}\u0000${version}`);
+}
+
+/** Associated data of a snapshot: bound to its stream, perspective and version. */
+function snapshotContext(stream: string, perspective: string, version: Version): Uint8Array {
+  return ENCODER.encode(`eventhorizon/snapshot\u0000${stream}\u0000${perspective}\u0000${version}`);
+}
+
+/**
+ * Encodes and decodes one stream's entries and snapshots. Entries are stored as the protobuf
+ * encoding of an `Entry` holding only its events (version and time live in the store's own
+ * columns), compressed, and encrypted with the stream's data key when encryption is on.
+ */
+export class StreamCodec {
+  constructor(
+    readonly stream: string,
+    private readonly payloads: PayloadCodec,
+    private readonly keys: DataKeys | undefined,
+  ) {}
+
+  /** The payload of an entry holding these events: serialized and compressed once, sealed per version. */
+  entryPayload(events: Event[]): PayloadAt {
+    const compressed = this.payloads.compress(Entry.encode({ version: 0n, events }).finish());
+    return (version) => this.payloads.frame(compressed, this.lock(entryContext(this.stream, version)));
+  }
+
+  /** The API entry of a stored one. */
+  decodeEntry(stored: StoredEntry): Entry {
+    const bytes = this.payloads.open(stored.payload, this.keys?.key, entryContext(this.stream, stored.version));
+    const entry = Entry.decode(bytes);
+    entry.version = stored.version;
+    entry.recordedAt = stored.recordedAt;
+    return entry;
+  }
+
+  snapshotPayload(perspective: string, version: Version, data: Uint8Array): Uint8Array {
+    return this.payloads.seal(data, this.lock(snapshotContext(this.stream, perspective, version)));
+  }
+
+  openSnapshot(perspective: string, version: Version, payload: Uint8Array): Uint8Array {
+    return this.payloads.open(payload, this.keys?.key, snapshotContext(this.stream, perspective, version));
+  }
+
+  private lock(associatedData: Uint8Array): Lock | undefined {
+    if (!this.keys || this.keys.activeVersion === 0) return undefined;
+    return { dekVersion: this.keys.activeVersion, key: this.keys.key(this.keys.activeVersion), associatedData };
+  }
+}
+
+/** Hands out stream codecs: plain ones, or encrypting ones when a key manager is configured. */
+export class Codecs {
+
+  constructor(private readonly payloads: PayloadCodec, readonly keys?: StreamKeyManager) {}
+
+  /** Whether new data is encrypted. */
+  get encrypting(): boolean {
+    return this.keys !== undefined;
+  }
+
+  /**
+   * The codec of a stream. `write` makes sure an existing stream has a data key, `create` does
+   * so for a stream about to be created; reading never creates keys.
+   */
+  async forStream(stream: string, purpose: 'read' | 'write' | 'create'): Promise<StreamCodec> {
+    if (!this.keys) return new StreamCodec(stream, this.payloads, undefined);
+    return new StreamCodec(stream, this.payloads, await this.keys.forStream(stream, purpose));
+  }
+}

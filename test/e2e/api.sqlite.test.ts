@@ -1,0 +1,3 @@
+import { runApiSuite } from './api-suite';
+
+runApiSuite('embedded store (sqlite)');

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { credentials } from '@grpc/grpc-js';
+import { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { api, dataOf, jsonEvent, tempDir } from '../helpers/server';
+import { BIN, REPO_ROOT, spawnServer } from '../helpers/process';
+
+describe('eventhorizon serve (the npm start command)', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  beforeEach(() => (dataDir = tempDir('eh-cli-')));
+  afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('serves the API, stops on SIGTERM with exit 0 and keeps the data', async () => {
+    const first = await spawnServer({ EH_DATA_DIR: dataDir });
+    let client = new EventHorizonClient(first.address, credentials.createInsecure());
+    await api(client).createStream({ stream: '/orders' });
+    const appended = await api(client).append({ stream: '/orders', events: [jsonEvent('placed', { id: 1 })] });
+    client.close();
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0, first.output());
+    assert.ok(fs.existsSync(`${dataDir}/eventhorizon.sqlite`));
+
+    const second = await spawnServer({ EH_DATA_DIR: dataDir });
+    client = new EventHorizonClient(second.address, credentials.createInsecure());
+    try {
+      const page = await api(client).read({ stream: '/orders', fromVersion: appended.cursor?.version ?? 0n });
+      assert.deepEqual(dataOf(page.entries[0]?.events[0] ?? assert.fail('no entry')), { id: 1 });
+    } finally {
+      client.close();
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+
+  it('refuses bad configuration with one line per problem and exit code 2', () => {
+    const result = spawnSync(process.execPath, [BIN, 'serve', '--heartbeat-interval', 'soon'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, EH_LISTEN: 'no-port-here', EH_DATA_DIR: dataDir },
+      encoding: 'utf8',
+    });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /EH_LISTEN="no-port-here": must be host:port/);
+    assert.match(result.stderr, /--heartbeat-interval="soon": must be a duration/);
+  });
+
+  it('prints help listing every setting', () => {
+    const result = spawnSync(process.execPath, [BIN, 'serve', '--help'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(result.status, 0);
+    for (const name of ['--listen', 'EH_LISTEN', '--data-dir', 'EH_DATA_DIR', 'EH_HEARTBEAT_INTERVAL']) {
+      assert.ok(result.stdout.includes(name), name);
+    }
+  });
+});

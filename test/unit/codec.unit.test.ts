@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { loadZstd, type Compressor } from '../../src/codec/compression';
+import { StreamCodec } from '../../src/codec/stream-codec';
+import { randomBytes } from 'node:crypto';
+import { PayloadCodec } from '../../src/codec/payload-codec';
+import { CorruptDataError } from '../../src/store/errors';
+
+describe('payload codec', () => {
+  let zstd: Compressor;
+  let codec: PayloadCodec;
+  before(async () => {
+    zstd = await loadZstd();
+    codec = new PayloadCodec(zstd, 1 << 20);
+  });
+
+  it('compresses typical JSON with zstd and restores it exactly', () => {
+    const json = Buffer.from(JSON.stringify(Array.from({ length: 20 }, (_, i) => ({ id: i, status: 'placed', sku: 'ABC-123' }))));
+    const sealed = codec.seal(json);
+    assert.equal(sealed[0], 0x01, 'format 0, compression zstd');
+    assert.ok(sealed.byteLength < json.byteLength * 0.5);
+    assert.deepEqual(Buffer.from(codec.open(sealed)), json);
+  });
+
+  it('stores incompressible or tiny data as is', () => {
+    const random = Buffer.from(Array.from({ length: 4096 }, () => Math.floor(Math.random() * 256)));
+    const sealed = codec.seal(random);
+    assert.equal(sealed[0], 0x00, 'no compression: it would not save 10 %');
+    assert.deepEqual(Buffer.from(codec.open(sealed)), random);
+    assert.equal(codec.seal(Buffer.from('{}'))[0], 0x00);
+  });
+
+  it('refuses unknown formats and methods instead of guessing', () => {
+    assert.throws(() => codec.open(Uint8Array.of(0x20, 1, 2)), CorruptDataError);
+    assert.throws(() => codec.open(Uint8Array.of(0x0f, 1, 2)), CorruptDataError);
+    assert.throws(() => codec.open(new Uint8Array()), CorruptDataError);
+  });
+
+  it('refuses a frame that would decompress past the limit, before allocating it', () => {
+    const big = Buffer.alloc(2 << 20, 'a');
+    const sealed = new PayloadCodec(zstd, 4 << 20).seal(big);
+    assert.ok(sealed.byteLength < 1000, 'a tiny frame that expands to 2 MiB');
+    assert.throws(() => codec.open(sealed), /over the 1048576 limit/);
+  });
+
+  it('refuses a corrupt zstd frame', () => {
+    const sealed = codec.seal(Buffer.alloc(1000, 'b'));
+    const broken = Uint8Array.from(sealed);
+    broken.fill(0xff, 6, 12);
+    assert.throws(() => codec.open(broken), CorruptDataError);
+  });
+
+  it('encrypts bound to the position: another key or position does not decrypt', () => {
+    const key = randomBytes(32);
+    const json = Buffer.from(JSON.stringify({ secret: 'plaintext-marker', padding: 'x'.repeat(200) }));
+    const here = Buffer.from('stream /a version 1');
+    const sealed = codec.seal(json, { dekVersion: 7, key, associatedData: here });
+    assert.equal(sealed[0], 0x11, 'format 1 (encrypted), compression zstd');
+    assert.equal(Buffer.from(sealed).readUInt32BE(1), 7, 'the DEK version follows the header');
+    assert.ok(!Buffer.from(sealed).includes('plaintext-marker'));
+    assert.deepEqual(Buffer.from(codec.open(sealed, () => key, here)), json);
+    assert.throws(() => codec.open(sealed, () => key, Buffer.from('stream /a version 2')), /does not decrypt/);
+    assert.throws(() => codec.open(sealed, () => randomBytes(32), here), /does not decrypt/);
+    assert.throws(() => codec.open(sealed), /no keyring/);
+  });
+
+  it('round-trips entries with their events', () => {
+    const entries = new StreamCodec('/s', codec, undefined);
+    const payload = entries.entryPayload([
+      { id: 'e1', type: 't', data: Buffer.from('{"a":1}'), contentType: 'application/json', metadata: { k: 'v' }, occurredAt: new Date(5) },
+    ]);
+    const decoded = entries.decodeEntry({ version: 7n, recordedAt: new Date(9), payload: payload(7n) });
+    assert.equal(decoded.version, 7n);
+    assert.equal(decoded.recordedAt?.getTime(), 9);
+    assert.equal(decoded.events[0]?.id, 'e1');
+    assert.deepEqual(decoded.events[0]?.metadata, { k: 'v' });
+    assert.equal(decoded.events[0]?.occurredAt?.getTime(), 5);
+  });
+});
