@@ -5,6 +5,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import type { Logger } from 'pino';
 import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
+import { serializeSubscribeResponse } from './api/encoded-messages';
 import { EventHorizonService, rootStartedEvents } from './api/service';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
@@ -90,7 +91,14 @@ export async function startServer({ config, logger, store: given }: StartOptions
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
   });
-  server.addService(EventHorizonServiceDefinition, service.handlers());
+  server.addService(
+    {
+      ...EventHorizonServiceDefinition,
+      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
+      subscribe: { ...EventHorizonServiceDefinition.subscribe, responseSerialize: serializeSubscribeResponse },
+    },
+    service.handlers(),
+  );
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
