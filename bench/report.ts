@@ -45,7 +45,7 @@ export function runBlock(info: RunInfo): string {
     `| Node | ${info.node} |`,
     `| Date | ${info.date} |`,
     `| Mode | ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `full: each figure is the median of ${info.runs} runs`} |`,
-    `| Sizes | ${p.durationMs / 1000} s per unary figure after ${p.warmupMs / 1000} s warm-up; catch-up streams of ${number(p.catchUpEvents)} events; fan-out writer ${p.fanOutRate} appends/s for ${p.fanOutDurationMs / 1000} s |`,
+    `| Sizes | ${p.durationMs / 1000} s per unary figure after ${p.warmupMs / 1000} s warm-up; catch-up streams of ${number(p.catchUpEvents.single)} events in entries of 1 and ${number(p.catchUpEvents.hundred)} in entries of 100; fan-out writer for ${p.fanOutDurationMs / 1000} s aiming at ${number(p.fanOutDeliveriesPerSecond)} deliveries/s (at most ${p.fanOutMaxRate} appends/s) |`,
     `| Load generator | ${info.loadWorkers} worker processes over real gRPC on 127.0.0.1 (+1 for the fan-out writer); their CPU is in the tables |`,
     `| Priority | ${info.priority} |`,
     `| Bench wall time | ${number(info.wallSeconds)} s |`,
@@ -84,7 +84,7 @@ export function sqliteBlock(f: Figures, plan: Plan): string {
       `${cpuPer(get('append100.serverCores'), eventsPerSecond)} | ${cores(get('append100.serverCores'))} | ${cores(get('append100.loadCpu'))} |`,
   );
 
-  lines.push('', `### Read and Subscribe catch-up of ${number(plan.catchUpEvents)} events`, '');
+  lines.push('', `### Read and Subscribe catch-up (${number(plan.catchUpEvents.single)} events in entries of 1, ${number(plan.catchUpEvents.hundred)} in entries of 100)`, '');
   lines.push('| Delivered by | Entries of | Events/s | Ratio to baseline streaming | Target | Server CPU µs per event | Server CPU | Load-gen CPU |');
   lines.push('| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
   for (const e of [1, 100]) {
@@ -99,15 +99,16 @@ export function sqliteBlock(f: Figures, plan: Plan): string {
     lines.push(`| Read (pages of ${e === 1 ? 1000 : 100} entries) | ${e} | ${number(read)} | ${ratio(read, base)} | | ${cpuPer(get(`read.e${e}.serverCores`), read)} | ${cores(get(`read.e${e}.serverCores`))} | ${cores(get(`read.e${e}.loadCpu`))} |`);
   }
 
-  lines.push('', `### Live fan-out (1 writer, ${plan.fanOutRate} appends/s of 1 event)`, '');
-  lines.push('| Subscribers | Streams | Append-to-delivery p50 ms | p99 ms | Delivered | Server RSS peak | Target | Load-gen CPU |');
-  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  lines.push('', `### Live fan-out (1 writer of 1-event appends, ${number(plan.fanOutDeliveriesPerSecond)} deliveries/s asked)`, '');
+  lines.push('| Subscribers | Streams | Appends/s | Append-to-delivery p50 ms | p99 ms | Delivered | Server RSS peak | Target | Server CPU | Load-gen CPU |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
   for (const [key, subscribers, streams] of [['one100', 100, 1], ['one1000', 1000, 1], ['many1000', 1000, 1000]] as const) {
     const p99 = get(`fanout.${key}.p99`);
     const target = subscribers === 1000 ? `p99 < 50 ms ${verdict(p99 === undefined ? undefined : p99 < 50)}` : '';
     lines.push(
-      `| ${number(subscribers)} | ${number(streams)} | ${ms(get(`fanout.${key}.p50`))} | ${ms(p99)} | ${((get(`fanout.${key}.delivered`) ?? 0) * 100).toFixed(1)} % | ` +
-        `${megabytes(get(`fanout.${key}.rss`))} | ${target} | ${cores(get(`fanout.${key}.loadCpu`))} |`,
+      `| ${number(subscribers)} | ${number(streams)} | ${number(get(`fanout.${key}.rate`))} | ${ms(get(`fanout.${key}.p50`))} | ${ms(p99)} | ` +
+        `${((get(`fanout.${key}.delivered`) ?? 0) * 100).toFixed(1)} % | ${megabytes(get(`fanout.${key}.rss`))} | ${target} | ` +
+        `${cores(get(`fanout.${key}.serverCores`))} | ${cores(get(`fanout.${key}.loadCpu`))} |`,
     );
   }
 

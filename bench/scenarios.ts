@@ -14,11 +14,16 @@ export interface Plan {
   concurrencies: number[];
   /** Concurrency of the 100-event append. */
   entryConcurrency: number;
-  /** Events in each large stream read by the catch-up figures. */
-  catchUpEvents: number;
+  /** Events in the large streams read by the catch-up figures: in entries of 1, of 100. */
+  catchUpEvents: { single: number; hundred: number };
   fanOutDurationMs: number;
-  /** Appends per second of the single writer in the fan-out figures. */
-  fanOutRate: number;
+  /**
+   * Deliveries per second the fan-out writer aims at: its append rate is this divided by the
+   * subscribers of each stream (at most `fanOutMaxRate`), so that every case asks the server
+   * for the same work and none asks more than it can ever send on this machine.
+   */
+  fanOutDeliveriesPerSecond: number;
+  fanOutMaxRate: number;
   idleSubscriptions: number;
   slowConsumerMs: number;
   slowConsumerEventsPerSecond: number;
@@ -124,42 +129,42 @@ export async function appendEntries(bench: Bench): Promise<void> {
   });
 }
 
-async function catchUpOnce(bench: Bench, target: ServerProcess, stream: string, via: 'subscribe' | 'read', readLimit: number) {
+async function catchUpOnce(bench: Bench, target: ServerProcess, stream: string, via: 'subscribe' | 'read', readLimit: number, expected: number) {
   const worker = bench.workers[0] as Worker;
   const { results, serverCores } = await onLoadWorkers(bench, target.pid, [
     () => worker.run<CatchUpResult>({ kind: 'catch-up', address: target.address, stream, via, readLimit }),
   ]);
   const result = results[0] as CatchUpResult;
-  if (result.events < bench.plan.catchUpEvents) {
-    throw new Error(`${via} of ${stream} delivered ${result.events} events, expected ${bench.plan.catchUpEvents}`);
+  if (result.events < expected) {
+    throw new Error(`${via} of ${stream} delivered ${result.events} events, expected ${expected}`);
   }
   return { eventsPerSecond: result.events / result.seconds, loadCpu: result.cpuCores, serverCores };
 }
 
 /** The large streams seeded before the server starts. */
 export function catchUpStreams(plan: Plan): Array<{ stream: string; eventsPerEntry: number; entries: number }> {
-  return [1, 100].map((eventsPerEntry) => ({
-    stream: `/bench/catch-up-${eventsPerEntry}`,
-    eventsPerEntry,
-    entries: plan.catchUpEvents / eventsPerEntry,
-  }));
+  return [
+    { stream: '/bench/catch-up-1', eventsPerEntry: 1, entries: plan.catchUpEvents.single },
+    { stream: '/bench/catch-up-100', eventsPerEntry: 100, entries: plan.catchUpEvents.hundred / 100 },
+  ];
 }
 
 /** Figure 4: reading and subscribing through a large stream, against the trivial streaming handler. */
 export async function catchUp(bench: Bench): Promise<void> {
   for (const { stream, eventsPerEntry, entries } of catchUpStreams(bench.plan)) {
+    const events = entries * eventsPerEntry;
     bench.log(`baseline streaming, entries of ${eventsPerEntry}`);
     record(
       bench.figures,
       `baseline.stream.e${eventsPerEntry}`,
-      await catchUpOnce(bench, bench.baseline, `/baseline/${eventsPerEntry}/${entries}`, 'subscribe', 0),
+      await catchUpOnce(bench, bench.baseline, `/baseline/${eventsPerEntry}/${entries}`, 'subscribe', 0, events),
     );
     bench.log(`subscribe catch-up, entries of ${eventsPerEntry}`);
-    record(bench.figures, `subscribe.e${eventsPerEntry}`, await catchUpOnce(bench, bench.server, stream, 'subscribe', 0));
+    record(bench.figures, `subscribe.e${eventsPerEntry}`, await catchUpOnce(bench, bench.server, stream, 'subscribe', 0, events));
     bench.log(`read, entries of ${eventsPerEntry}`);
     // Pages of 100-event entries are limited by size (3 MiB stored) long before 1,000 entries.
     const readLimit = eventsPerEntry === 1 ? 1000 : 100;
-    record(bench.figures, `read.e${eventsPerEntry}`, await catchUpOnce(bench, bench.server, stream, 'read', readLimit));
+    record(bench.figures, `read.e${eventsPerEntry}`, await catchUpOnce(bench, bench.server, stream, 'read', readLimit, events));
   }
 }
 
@@ -203,10 +208,13 @@ export async function fanOut(bench: Bench): Promise<void> {
     const held = await holdSubscriptions(bench, Array.from({ length: subscribers }, (_, i) => streams[i % streams.length] as string));
     const rss = rssPeakSampler(bench.server.pid);
     const writer = bench.workers[bench.workers.length - 1] as Worker;
+    const rate = Math.min(bench.plan.fanOutMaxRate, bench.plan.fanOutDeliveriesPerSecond / (subscribers / streamCount));
+    const cpuBefore = cpuSeconds(bench.server.pid);
     const written = await writer.run<PacedWriteResult>({
       kind: 'paced-write', address: bench.server.address, streams,
-      ratePerSecond: bench.plan.fanOutRate, durationMs: bench.plan.fanOutDurationMs, seed: bench.run,
+      ratePerSecond: rate, durationMs: bench.plan.fanOutDurationMs, seed: bench.run,
     });
+    const serverCores = (cpuSeconds(bench.server.pid) - cpuBefore) / (bench.plan.fanOutDurationMs / 1000);
     if (written.errors > 0) throw new Error(`fan-out appends failed: ${written.firstError ?? ''}`);
     await sleep(200); // the last deliveries
     const results = await held.stop();
@@ -218,6 +226,8 @@ export async function fanOut(bench: Bench): Promise<void> {
       delivered: latency.count / expected,
       rss: rss.stop(),
       loadCpu: results.reduce((sum, r) => sum + r.cpuCores, 0),
+      rate,
+      serverCores,
     });
   }
   setup.close();
