@@ -6,12 +6,15 @@
  * on a developer machine, and fail in CI (CI=true), where a skip would hide a broken client.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { connect, eventData, type EventHorizon } from '../../clients/ts/src';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server';
+
+const execFileAsync = promisify(execFile);
 
 /** The repository root (this file runs from dist/test/crosslang). */
 const ROOT = path.resolve(__dirname, '../../..');
@@ -52,13 +55,15 @@ function goProblem(): string | undefined {
  * Builds the Go check offline: in GOPATH mode, with Debian's sources and clients/go linked in at
  * its import path (module mode would need a module proxy, which this machine cannot reach).
  */
-function buildGoProgram(workDir: string): string {
+function buildGoProgram(workDir: string, source: string, name: string): string {
   const gopath = path.join(workDir, 'gopath');
   const link = path.join(gopath, 'src', GO_CLIENT_IMPORT_PATH);
-  fs.mkdirSync(path.dirname(link), { recursive: true });
-  fs.symlinkSync(path.join(ROOT, 'clients/go'), link);
-  const binary = path.join(workDir, 'ehcheck');
-  const build = spawnSync('go', ['build', '-o', binary, GO_PROGRAM], {
+  if (!fs.existsSync(link)) {
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.symlinkSync(path.join(ROOT, 'clients/go'), link);
+  }
+  const binary = path.join(workDir, name);
+  const build = spawnSync('go', ['build', '-o', binary, source], {
     encoding: 'utf8',
     env: { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:${DEBIAN_GOPATH}`, GOFLAGS: '' },
   });
@@ -104,6 +109,33 @@ async function run(program: Program, args: string[]): Promise<Record<string, unk
   assert.ok(!first.done, `${args[0]} printed nothing`);
   return first.value as Record<string, unknown>;
 }
+
+/** The first fenced code block in `language` of a client's README. */
+function readmeExample(client: 'python' | 'go', language: string): string {
+  const readme = fs.readFileSync(path.join(ROOT, 'clients', client, 'README.md'), 'utf8');
+  const match = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(readme);
+  if (!match?.[1]) throw new Error(`clients/${client}/README.md has no ${language} example`);
+  return match[1];
+}
+
+/** The imports the Go README's example leaves out to stay short. */
+const GO_EXAMPLE_PRELUDE = `package main
+
+import (
+\t"context"
+\t"fmt"
+\t"log"
+\t"time"
+
+\teh "${GO_CLIENT_IMPORT_PATH}/eventhorizon/v1"
+\t"google.golang.org/genproto/googleapis/rpc/errdetails"
+\t"google.golang.org/grpc"
+\t"google.golang.org/grpc/codes"
+\t"google.golang.org/grpc/status"
+)
+
+func main() {
+`;
 
 /** Entries as the check programs print them. */
 interface PrintedEntry {
@@ -161,7 +193,7 @@ describe('cross-language: generated Python and Go clients against the real serve
       args: [PYTHON_PROGRAM],
       env: { ...process.env, PYTHONPATH: path.join(ROOT, 'clients/python'), PYTHONDONTWRITEBYTECODE: '1' },
     };
-    go = { command: buildGoProgram(workDir), args: [], env: process.env };
+    go = { command: buildGoProgram(workDir, GO_PROGRAM, 'ehcheck'), args: [], env: process.env };
   });
 
   beforeEach(async () => {
@@ -211,6 +243,37 @@ describe('cross-language: generated Python and Go clients against the real serve
 
   it('Go appends; Python subscribes and sees exactly those events, then reads them', async () => {
     await writeAndWatch(go, python, '/xlang/go-to-python', 'go');
+  });
+
+  it("the READMEs' Python and Go examples run and print what they promise", async () => {
+    const expectedLines = (codeName: string) => [
+      'written at 1',
+      /^0 .*\$stream\.started/,
+      /^1 .*order\.placed/,
+      'entry 0',
+      'entry 1',
+      new RegExp(`^${codeName} WRONG_EXPECTED_VERSION head is 1$`),
+    ];
+    const check = (output: string, codeName: string) => {
+      const lines = output.trim().split('\n');
+      const expected = expectedLines(codeName);
+      assert.equal(lines.length, expected.length, output);
+      expected.forEach((want, index) =>
+        typeof want === 'string' ? assert.equal(lines[index], want) : assert.match(lines[index] ?? '', want),
+      );
+    };
+
+    const pythonScript = path.join(workDir, 'readme_example.py');
+    fs.writeFileSync(pythonScript, readmeExample('python', 'python').replace('localhost:50051', server.address));
+    // Asynchronously: the server runs in this process and must keep serving meanwhile.
+    check((await execFileAsync(PYTHON, [pythonScript], { env: python.env })).stdout, 'StatusCode.ABORTED');
+
+    // A second server, so that the Go example starts from an empty store like the Python one did.
+    await server.stop();
+    server = await startTestServer();
+    const goSource = path.join(workDir, 'readme_example.go');
+    fs.writeFileSync(goSource, `${GO_EXAMPLE_PRELUDE}${readmeExample('go', 'go').replace('localhost:50051', server.address)}}\n`);
+    check((await execFileAsync(buildGoProgram(workDir, goSource, 'readme_example'))).stdout, 'Aborted');
   });
 
   it('both read the ErrorInfo of a conflicting append: reason, domain and actual_version', async () => {

@@ -13,5 +13,6 @@ describe('DynamoDB Local', function () {
       if (!local) throw new Error('DynamoDB Local is not running');
       return localStore(local, freshTablePrefix());
     },
+    stressEntries: 600,
   });
 });

@@ -170,16 +170,22 @@ export class Reader<State> {
     return ready;
   }
 
-  /** Stops the live subscription and waits for it to end. */
+  /** Stops the live subscription and waits for it to end; pending `waitForVersion`s reject. */
   async stop(): Promise<void> {
     const live = this.live;
     if (!live) return;
     live.abort.abort();
     await live.done;
     this.live = undefined;
+    this.hasCaughtUp = false;
+    for (const waiter of this.waiters) waiter.reject(new Error(`the reader of ${this.stream} was stopped`));
+    this.waiters = [];
   }
 
-  /** Resolves once the state includes `version` (for read-your-writes after an append). */
+  /**
+   * Resolves once the state includes `version` (for read-your-writes after an append). Without a
+   * live subscription nothing advances the state but `refresh()`, `load()` and `transactWrite()`.
+   */
   waitForVersion(version: bigint): Promise<void> {
     if (this.currentVersion >= version) return Promise.resolve();
     if (this.failure !== undefined) return Promise.reject(this.failure);

@@ -37,6 +37,12 @@ export interface SubscribeOptions {
   backoff?: BackoffOptions;
   /** Consecutive failed reconnections after which the error is thrown (default: no limit). */
   maxReconnects?: number;
+  /**
+   * Reconnect when nothing (not even a heartbeat) arrived for this long, in milliseconds: the
+   * server sends heartbeats while idle, so silence means a half-open connection. Default 60 000,
+   * four of the server's default 15 s heartbeat intervals; 0 turns it off.
+   */
+  idleTimeoutMs?: number;
   /** Ends the subscription: the iteration finishes without an error. */
   signal?: AbortSignal;
   /** Told about every reconnection, e.g. to log it. */
@@ -48,10 +54,11 @@ export type OpenSubscribeCall = (request: SubscribeRequest) => ClientReadableStr
 
 /**
  * Yields the entries of `stream` from `fromVersion` on, and `caughtUp` markers, for as long as
- * the consumer iterates. After UNAVAILABLE, a dropped connection or a stream the server closed,
- * it waits (with backoff) and subscribes again from the last delivered version + 1; the server
- * guarantees that such a resumption neither skips nor repeats an entry, and this side drops any
- * entry it has already delivered as a second line of defence. Other errors (NOT_FOUND,
+ * the consumer iterates. After UNAVAILABLE, a dropped connection, a stream the server closed or
+ * a silence longer than `idleTimeoutMs`, it waits (with backoff) and subscribes again from the
+ * last delivered version + 1; the server guarantees that such a resumption neither skips nor
+ * repeats an entry, and this side drops any entry it has already delivered as a second line of
+ * defence. Other errors (NOT_FOUND,
  * INVALID_ARGUMENT, ...) end the iteration by throwing the typed error.
  */
 export async function* resumableSubscription(
@@ -62,6 +69,7 @@ export async function* resumableSubscription(
   const { signal } = options;
   const backoff = new Backoff(options.backoff);
   const maxReconnects = options.maxReconnects ?? Number.POSITIVE_INFINITY;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   let next = BigInt(options.fromVersion ?? 0);
   let failures = 0;
 
@@ -72,9 +80,11 @@ export async function* resumableSubscription(
     call.on('error', () => undefined);
     const cancel = () => call.cancel();
     signal?.addEventListener('abort', cancel, { once: true });
+    const watchdog = new IdleWatchdog(idleTimeoutMs, cancel);
     let failure: unknown;
     try {
       for await (const response of call as AsyncIterable<SubscribeResponse>) {
+        watchdog.reset();
         const message = response.message;
         if (!message) continue;
         // The connection delivers: the next drop starts the backoff afresh.
@@ -87,15 +97,21 @@ export async function* resumableSubscription(
             throw new Error(`subscription to ${stream} skipped from version ${next} to ${entry.version}`);
           }
           next = entry.version + 1n;
+          // The consumer's own time is not the server's silence.
+          watchdog.stop();
           yield { kind: 'entry', entry };
+          watchdog.reset();
         } else if (message.$case === 'caughtUp') {
+          watchdog.stop();
           yield { kind: 'caughtUp', version: message.value.version };
+          watchdog.reset();
         }
         // Heartbeats only keep the connection warm.
       }
     } catch (error) {
       failure = toClientError(error);
     } finally {
+      watchdog.stop();
       signal?.removeEventListener('abort', cancel);
       // Ends the call when the consumer stopped iterating early; a no-op once it has ended.
       call.cancel();
@@ -118,10 +134,34 @@ export async function* resumableSubscription(
   }
 }
 
+/** Calls `onIdle` when `reset` was not called for `timeoutMs` (0: never). */
+class IdleWatchdog {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly onIdle: () => void,
+  ) {
+    this.reset();
+  }
+
+  reset(): void {
+    if (this.timeoutMs <= 0) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.onIdle, this.timeoutMs);
+    // A quiet subscription alone should not keep the process alive.
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 /**
  * Whether a failed subscription may be resumed. UNAVAILABLE covers a server that shut down, a
- * refused connection and a dropped one; CANCELLED here came from the server or a proxy (our own
- * cancellations end the loop before this is asked); an INTERNAL without ErrorInfo is what
+ * refused connection and a dropped one; CANCELLED here came from the idle watchdog, the server
+ * or a proxy (cancellations by the caller's signal end the loop before this is asked); an INTERNAL without ErrorInfo is what
  * grpc-js reports when the HTTP/2 stream is reset under it, while the server's own INTERNAL
  * errors carry an ErrorInfo and are not retried.
  */

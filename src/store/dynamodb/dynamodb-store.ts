@@ -43,6 +43,7 @@ import {
   checkItemSize,
   entryItem,
   entryKey,
+  itemSize,
   itemTooLarge,
   MAX_ITEM_BYTES,
   readEntryItem,
@@ -104,6 +105,8 @@ export class DynamoDbStore implements EventStore {
   private readonly writes = new KeyedQueue();
   private readonly window: number;
   private readonly keys: KeyTable;
+  /** Creates waiting for their parent's next transaction, by parent. */
+  private readonly pendingCreates = new Map<string, PendingCreate[]>();
   private closed = false;
 
   constructor(private readonly options: DynamoDbStoreOptions) {
@@ -143,8 +146,34 @@ export class DynamoDbStore implements EventStore {
   }
 
   createStream(command: CreateStreamCommand): Promise<CreateStreamResult> {
-    // Through the parent's queue: its `child-created` entry takes the parent's next version.
-    return this.writes.run(command.parent, () => this.createNow(command));
+    const { stream, recordedAt } = command;
+    const started: EntryItem = {
+      stream,
+      version: 0n,
+      payload: command.startedPayload,
+      recordedAt,
+      bytesThrough: BigInt(command.startedPayload.byteLength),
+    };
+    const initial: EntryItem | undefined = command.initialPayload && {
+      stream,
+      version: 1n,
+      payload: command.initialPayload,
+      recordedAt,
+      bytesThrough: started.bytesThrough + BigInt(command.initialPayload.byteLength),
+    };
+    const childItems = [entryItem(started), ...(initial ? [entryItem(initial)] : [])];
+    try {
+      for (const item of childItems) checkItemSize(item);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
+      const waiting = this.pendingCreates.get(command.parent) ?? [];
+      waiting.push({ command, started, ...(initial ? { initial } : {}), childItems, resolve, reject });
+      this.pendingCreates.set(command.parent, waiting);
+      // Through the parent's queue: the `child-created` entries take the parent's next versions.
+      void this.writes.run(command.parent, () => this.createPending(command.parent));
+    });
   }
 
   append(command: AppendCommand): Promise<AppendResult> {
@@ -451,61 +480,88 @@ export class DynamoDbStore implements EventStore {
 
   // ---- create -------------------------------------------------------------------------------
 
-  private async createNow(command: CreateStreamCommand): Promise<CreateStreamResult> {
-    const { stream, parent, recordedAt } = command;
+  /**
+   * Writes the creates waiting under one parent, as many as fit one transaction. Runs in the
+   * parent's queue: while one transaction is in flight the next creates gather, so many
+   * concurrent creates under one parent cost few round trips (group commit).
+   */
+  private async createPending(parent: string): Promise<void> {
+    const waiting = this.pendingCreates.get(parent);
+    if (!waiting || waiting.length === 0) return;
+    const batch = takeBatch(waiting);
+    if (waiting.length === 0) this.pendingCreates.delete(parent);
+    try {
+      await this.createBatch(parent, batch);
+    } catch (error) {
+      for (const create of batch) create.reject(error);
+    }
+  }
+
+  /** Creates a batch of children of one parent in one transaction, settling each create. */
+  private async createBatch(parent: string, batch: PendingCreate[]): Promise<void> {
     const parentState = await this.streamState(parent);
-    if (!parentState) throw new ParentNotFoundError(stream, parent);
+    if (!parentState) {
+      for (const create of batch) create.reject(new ParentNotFoundError(create.command.stream, parent));
+      return;
+    }
+    let remaining = batch;
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS && remaining.length > 0; attempt++) {
+      // Each child's `child-created` entry takes the parent's next version, in batch order.
+      let previous = parentState.head;
+      const parentEntries = remaining.map((create) => {
+        const version = previous.version + 1n;
+        const payload = create.command.childCreatedPayload(version);
+        const entry: EntryItem = {
+          stream: parent,
+          version,
+          payload,
+          recordedAt: create.command.recordedAt,
+          bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
+        };
+        previous = entry;
+        return entry;
+      });
+      const tooLarge = parentEntries.findIndex((entry) => itemSize(entryItem(entry)) > MAX_ITEM_BYTES);
+      if (tooLarge >= 0) {
+        remaining[tooLarge]?.reject(itemTooLarge(itemSize(entryItem(parentEntries[tooLarge]!))));
+        remaining = remaining.filter((_, i) => i !== tooLarge);
+        attempt--;
+        continue;
+      }
 
-    const started: EntryItem = {
-      stream,
-      version: 0n,
-      payload: command.startedPayload,
-      recordedAt,
-      bytesThrough: BigInt(command.startedPayload.byteLength),
-    };
-    const initial: EntryItem | undefined = command.initialPayload && {
-      stream,
-      version: 1n,
-      payload: command.initialPayload,
-      recordedAt,
-      bytesThrough: started.bytesThrough + BigInt(command.initialPayload.byteLength),
-    };
-    const childItems = [entryItem(started), ...(initial ? [entryItem(initial)] : [])];
-    for (const item of childItems) checkItemSize(item);
-    const childLink: Item = { [ChildAttr.parent]: { S: parent }, [ChildAttr.child]: { S: stream } };
-
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const parentVersion = parentState.head.version + 1n;
-      const payload = command.childCreatedPayload(parentVersion);
-      const childCreated: EntryItem = {
-        stream: parent,
-        version: parentVersion,
-        payload,
-        recordedAt,
-        bytesThrough: parentState.head.bytesThrough + BigInt(payload.byteLength),
-      };
-      const parentItem = entryItem(childCreated);
-      checkItemSize(parentItem);
       const notThere = {
         ConditionExpression: 'attribute_not_exists(#v)',
         ExpressionAttributeNames: { '#v': EntryAttr.version },
       };
+      /** Which create each transaction item belongs to, and whether it is the parent's entry. */
+      const owners: Array<{ create: number; part: 'parent' | 'child' | 'link' }> = [];
+      const items = remaining.flatMap((create, i) => {
+        owners.push({ create: i, part: 'parent' });
+        create.childItems.forEach(() => owners.push({ create: i, part: 'child' }));
+        owners.push({ create: i, part: 'link' });
+        return [
+          {
+            Put: {
+              TableName: this.tables.events,
+              Item: entryItem(parentEntries[i]!),
+              ...notThere,
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+            },
+          },
+          ...create.childItems.map((Item) => ({ Put: { TableName: this.tables.events, Item, ...notThere } })),
+          {
+            Put: {
+              TableName: this.tables.children,
+              Item: { [ChildAttr.parent]: { S: parent }, [ChildAttr.child]: { S: create.command.stream } },
+            },
+          },
+        ];
+      });
       try {
         await this.call(() =>
           this.client.send(
             new TransactWriteItemsCommand({
-              TransactItems: [
-                {
-                  Put: {
-                    TableName: this.tables.events,
-                    Item: parentItem,
-                    ...notThere,
-                    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-                  },
-                },
-                ...childItems.map((Item) => ({ Put: { TableName: this.tables.events, Item, ...notThere } })),
-                { Put: { TableName: this.tables.children, Item: childLink } },
-              ],
+              TransactItems: items,
               // Makes the SDK's own retries of this attempt idempotent (DynamoDB keeps it 10 minutes).
               ClientRequestToken: randomUUID(),
               ReturnConsumedCapacity: 'TOTAL',
@@ -514,55 +570,73 @@ export class DynamoDbStore implements EventStore {
         );
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
-        await this.afterCancelledCreate(error, command, parentState, childItems.length);
+        remaining = await this.afterCancelledCreate(error, parent, parentState, remaining, owners);
         if (attempt > 0) await backoff(attempt);
         continue;
       }
-      parentState.advance(childCreated);
-      const childState = new StreamState(started, this.window);
-      if (initial) childState.advance(initial);
-      this.cache.set(stream, childState);
-      return { headVersion: initial ? 1n : 0n, parentVersion };
+      remaining.forEach((create, i) => {
+        const parentEntry = parentEntries[i]!;
+        parentState.advance(parentEntry);
+        const childState = new StreamState(create.started, this.window);
+        if (create.initial) childState.advance(create.initial);
+        this.cache.set(create.command.stream, childState);
+        create.resolve({ headVersion: create.initial ? 1n : 0n, parentVersion: parentEntry.version });
+      });
+      return;
     }
-    throw new StoreUnavailableError(`stream ${parent} is too contended right now; retry later`);
+    for (const create of remaining) {
+      create.reject(new StoreUnavailableError(`stream ${parent} is too contended right now; retry later`));
+    }
   }
 
   /**
-   * Decides what a cancelled CreateStream transaction means: throws when it cannot succeed, and
-   * returns (after refreshing the parent's head) when it should be tried again.
+   * Decides what a cancelled CreateStream transaction means: rejects the creates that cannot
+   * succeed (the child exists, the request is invalid), refreshes the parent's head, and returns
+   * the creates to try again.
    */
   private async afterCancelledCreate(
     error: TransactionCanceledException,
-    command: CreateStreamCommand,
+    parent: string,
     parentState: StreamState,
-    childItemCount: number,
-  ): Promise<void> {
+    creates: PendingCreate[],
+    owners: Array<{ create: number; part: 'parent' | 'child' | 'link' }>,
+  ): Promise<PendingCreate[]> {
     const reasons = cancellationReasons(error);
+    const failed = new Set<number>();
     if (!reasons) {
       // DynamoDB may leave the reasons out: find out by reading.
-      if (await this.exists(command.stream)) throw new StreamAlreadyExistsError(command.stream);
-      await this.catchUp(command.parent, parentState);
-      return;
+      const existing = await Promise.all(creates.map((create) => this.exists(create.command.stream)));
+      existing.forEach((exists, i) => exists && failed.add(i));
+    } else {
+      if (reasons.some((r) => r.code === 'validation')) {
+        const invalid = new InvalidArgumentError([
+          { field: 'stream', description: 'was refused by the storage backend' },
+        ]);
+        for (const create of creates) create.reject(invalid);
+        return [];
+      }
+      if (reasons.every((r) => r.code === 'other')) {
+        const refused = new StoreUnavailableError('the storage backend refused the write; retry later', {
+          cause: error,
+        });
+        for (const create of creates) create.reject(refused);
+        return [];
+      }
+      reasons.forEach((reason, index) => {
+        const owner = owners[index];
+        if (owner?.part === 'child' && reason.code === 'condition') failed.add(owner.create);
+      });
+      // The first parent entry tells where the parent's head went, when another writer got there.
+      const first = reasons[0];
+      if (first?.code === 'condition' && first.item) {
+        const found = readEntryItem(first.item);
+        if (found.version === parentState.head.version + 1n) parentState.advance(found);
+      }
     }
-    const childReasons = reasons.slice(1, 1 + childItemCount);
-    if (childReasons.some((r) => r.code === 'condition')) throw new StreamAlreadyExistsError(command.stream);
-    if (reasons.some((r) => r.code === 'validation')) {
-      throw new InvalidArgumentError([{ field: 'stream', description: 'was refused by the storage backend' }]);
-    }
-    if (
-      reasons.every(
-        (r) => r.code !== 'condition' && r.code !== 'conflict' && r.code !== 'throttled' && r.code !== 'none',
-      )
-    ) {
-      throw new StoreUnavailableError('the storage backend refused the write; retry later', { cause: error });
-    }
-    const parentReason = reasons[0];
-    if (parentReason?.code === 'condition' && parentReason.item) {
-      const found = readEntryItem(parentReason.item);
-      if (found.version === parentState.head.version + 1n) parentState.advance(found);
-    }
-    // The parent moved on (another replica appended or created), or a transaction conflicted.
-    await this.catchUp(command.parent, parentState);
+    for (const index of failed) creates[index]?.reject(new StreamAlreadyExistsError(creates[index]!.command.stream));
+    // The parent may have moved on (another replica appended or created), or transactions conflicted.
+    await this.catchUp(parent, parentState);
+    return creates.filter((_, i) => !failed.has(i));
   }
 
   // ---- heads and the stream cache -----------------------------------------------------------
@@ -733,6 +807,50 @@ export function createDynamoDbClient(connection: DynamoDbConnection): DynamoDBCl
     maxAttempts: 5,
     requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
   });
+}
+
+/** A CreateStream waiting for its parent's next transaction. */
+interface PendingCreate {
+  command: CreateStreamCommand;
+  /** The child's entry 0, and entry 1 with initial events. */
+  started: EntryItem;
+  initial?: EntryItem;
+  childItems: Item[];
+  resolve(result: CreateStreamResult): void;
+  reject(error: unknown): void;
+}
+
+/** TransactWriteItems takes at most 100 items and 4 MB; leave room for the parents' entries. */
+const MAX_TRANSACTION_ITEMS = 100;
+const MAX_TRANSACTION_BYTES = 3 * 1024 * 1024;
+
+/**
+ * Takes the creates of the next transaction off the front of the queue: as many as fit its item
+ * and size limits, each child path once (a transaction cannot write one item twice).
+ */
+function takeBatch(waiting: PendingCreate[]): PendingCreate[] {
+  const batch: PendingCreate[] = [];
+  const paths = new Set<string>();
+  let items = 0;
+  let bytes = 0;
+  for (let i = 0; i < waiting.length;) {
+    const create = waiting[i]!;
+    const size = create.childItems.reduce((sum, item) => sum + itemSize(item), 0) + 2048;
+    const count = create.childItems.length + 2;
+    const fits =
+      batch.length === 0 || (items + count <= MAX_TRANSACTION_ITEMS && bytes + size <= MAX_TRANSACTION_BYTES);
+    if (!fits) break;
+    if (paths.has(create.command.stream)) {
+      i++; // the same path again: the next transaction decides it
+      continue;
+    }
+    paths.add(create.command.stream);
+    batch.push(create);
+    waiting.splice(i, 1);
+    items += count;
+    bytes += size;
+  }
+  return batch;
 }
 
 /** Everything of an entry item but its payload: what the stream cache needs. */

@@ -2,12 +2,20 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
 import { connect } from '../../../clients/ts/src';
 import {
   EventHorizonService,
   type DescribeStreamRequest,
   type DescribeStreamResponse,
+  type SubscribeRequest,
+  type SubscribeResponse,
 } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { tempDir } from '../../helpers/server';
 
@@ -138,6 +146,41 @@ describe('TypeScript client: connect options', () => {
     const client = connect(`127.0.0.1:${port}`, { deadlineMs: 200 });
     try {
       await assert.rejects(client.describeStream({ stream: '/' }), { name: 'DeadlineExceededError' });
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});
+
+describe('TypeScript client: subscription idle timeout', () => {
+  it('reconnects from the next version when the server goes silent without closing', async () => {
+    const requests: Array<bigint | undefined> = [];
+    const server = new Server();
+    server.addService(EventHorizonService, {
+      // First call: entry 0, caught up, then silence (a half-open connection, as seen from here).
+      // Later calls: the next entry and caught up.
+      subscribe(call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) {
+        requests.push(call.request.fromVersion);
+        const version = call.request.fromVersion ?? 0n;
+        call.write({ message: { $case: 'entry', value: { version, events: [] } } });
+        call.write({ message: { $case: 'caughtUp', value: { version } } });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    const client = connect(`127.0.0.1:${port}`);
+    const versions: bigint[] = [];
+    try {
+      for await (const item of client.subscribe('/quiet', { idleTimeoutMs: 200, backoff: { initialMs: 10, maxMs: 20 } })) {
+        if (item.kind === 'entry') versions.push(item.entry.version);
+        if (versions.length === 3) break;
+      }
+      assert.deepEqual(versions, [0n, 1n, 2n]);
+      assert.deepEqual(requests, [0n, 1n, 2n]);
     } finally {
       client.close();
       server.forceShutdown();
