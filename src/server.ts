@@ -4,6 +4,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { tolerateMalformedRequests } from './api/malformed-request';
 import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
 import { EventHorizonService, rootStartedEvents } from './api/service';
 import { loadZstd } from './codec/compression';
@@ -77,7 +78,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
   });
-  server.addService(EventHorizonServiceDefinition, service.handlers());
+  server.addService(tolerateMalformedRequests(EventHorizonServiceDefinition), service.handlers());
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);

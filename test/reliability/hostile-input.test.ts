@@ -6,6 +6,7 @@ import { waitFor } from '../e2e/api-suite';
 import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { codeOf, statusName } from './support/grpc';
 import { FUZZ_STREAMS, event, events, limit, streamName, version, anyText, type StreamName } from './support/hostile';
+import { grpcFrame, postRawBody, sendRawMessage } from './support/raw-grpc';
 import { seedFromEnv } from './support/random';
 
 /** Runs per property in CI; `EH_FUZZ_RUNS=5000` for a longer hunt. */
@@ -158,6 +159,45 @@ describe('reliability: hostile input (fast-check fuzz over every RPC)', function
       options,
     );
     await waitFor(() => test.server.hub.subscriberCount() === 0);
+    await stillResponsive();
+  });
+
+  it('random bytes as the request message of every RPC', async () => {
+    const methods = ['CreateStream', 'Append', 'Read', 'PutSnapshot', 'GetSnapshot', 'DeleteSnapshot', 'DescribeStream', 'ListChildren', 'RotateStreamKey', 'ShredStream'];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...methods), fc.uint8Array({ maxLength: 200 }), async (method, bytes) => {
+        const answer = await sendRawMessage(test.address, method, bytes);
+        assert.ok(![status.INTERNAL, status.UNKNOWN].includes(answer.code), `${method} answered ${statusName(answer.code)}: ${answer.details}`);
+      }),
+      options,
+    );
+    await stillResponsive();
+  });
+
+  it('random bytes and broken framing POSTed over raw HTTP/2 to Append', async () => {
+    const path = '/eventhorizon.v1.EventHorizon/Append';
+    const valid = Buffer.from([0x0a, 0x06, ...Buffer.from('/fuzz/')]);
+    const crafted = [
+      Buffer.alloc(0), // no message at all for a unary call
+      Buffer.from([0, 0]), // a truncated prefix
+      grpcFrame(valid, 0, 1000), // length prefix longer than the body
+      grpcFrame(valid, 0, 0xffffffff), // length prefix of 4 GiB
+      grpcFrame(valid, 1), // compressed flag without an encoding
+      grpcFrame(valid, 7), // a flag that means nothing
+      Buffer.concat([grpcFrame(valid), grpcFrame(valid)]), // two messages for a unary call
+      grpcFrame(Buffer.alloc(2 * 1024 * 1024, 0xff)), // over the receive limit
+    ];
+    const bodies = fc.oneof(fc.constantFrom(...crafted), fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }).map((b) => grpcFrame(b)));
+    await fc.assert(
+      fc.asyncProperty(bodies, async (body) => {
+        const before = await footprint('/fuzz');
+        const answer = await postRawBody(test.address, path, body);
+        assert.ok(answer.code >= 0, `no status: ${answer.details}`);
+        assert.ok(![status.INTERNAL, status.UNKNOWN].includes(answer.code), `answered ${statusName(answer.code)}: ${answer.details}`);
+        if (answer.code !== status.OK) assert.equal(await footprint('/fuzz'), before);
+      }),
+      { ...options, examples: crafted.map((c) => [c] as [Uint8Array]) },
+    );
     await stillResponsive();
   });
 });
