@@ -6,7 +6,7 @@ import { waitFor } from '../e2e/api-suite';
 import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { codeOf, statusName } from './support/grpc';
 import { FUZZ_STREAMS, event, events, limit, streamName, version, anyText, type StreamName } from './support/hostile';
-import { grpcFrame, postRawBody, sendRawMessage } from './support/raw-grpc';
+import { appendWithTimestamp, grpcFrame, postRawBody, sendRawMessage } from './support/raw-grpc';
 import { seedFromEnv } from './support/random';
 
 /** Runs per property in CI; `EH_FUZZ_RUNS=5000` for a longer hunt. */
@@ -159,6 +159,27 @@ describe('reliability: hostile input (fast-check fuzz over every RPC)', function
       options,
     );
     await waitFor(() => test.server.hub.subscriberCount() === 0);
+    await stillResponsive();
+  });
+
+  it('events with an occurred_at no Date can hold', async () => {
+    const extremes = fc.tuple(
+      fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.constantFrom(-62135596801n, 253402300800n, 8_640_000_000_001n, 2n ** 63n - 1n)),
+      fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.constantFrom(-1, 1_000_000_000)),
+    );
+    await fc.assert(
+      fc.asyncProperty(extremes, async ([seconds, nanos]) => {
+        const before = await footprint('/fuzz/b');
+        const answer = await sendRawMessage(test.address, 'Append', appendWithTimestamp('/fuzz/b', seconds, nanos));
+        assert.ok(answer.code === status.OK || answer.code === status.INVALID_ARGUMENT, `Append answered ${statusName(answer.code)}: ${answer.details}`);
+        if (answer.code !== status.OK) assert.equal(await footprint('/fuzz/b'), before);
+      }),
+      options,
+    );
+    // Past what a Date holds: this one used to be encoded after validation and fail as INTERNAL.
+    const beyond = await sendRawMessage(test.address, 'Append', appendWithTimestamp('/fuzz/b', 8_640_000_000_001n, 0));
+    assert.equal(beyond.code, status.INVALID_ARGUMENT, beyond.details);
+    assert.match(beyond.details, /events\[0\]\.occurred_at/);
     await stillResponsive();
   });
 
