@@ -66,11 +66,11 @@ describe('metrics endpoint', () => {
     await caughtUp;
     assert.equal(sample(await scrape(server), 'eventhorizon_subscriptions_active'), 1);
     await calls.append({ stream: '/live', events: [jsonEvent('live', {})] });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Wait for the delivery itself rather than a fixed time: the machine may be busy.
+    await until(() => received.filter((kind) => kind === 'entry').length === 2);
     subscription.cancel();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const page = await scrape(server);
-    assert.equal(sample(page, 'eventhorizon_subscriptions_active'), 0);
+    let page = await scrape(server);
+    await until(async () => sample((page = await scrape(server)), 'eventhorizon_subscriptions_active') === 0);
     assert.ok((sample(page, 'eventhorizon_subscription_lag_seconds_count') ?? 0) >= 2, 'entry 0 and the live entry');
   });
 
@@ -138,3 +138,12 @@ describe('health', () => {
     }
   });
 });
+
+/** Polls until `condition` holds (at most 10 s). */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
