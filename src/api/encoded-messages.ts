@@ -9,11 +9,7 @@ import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
  * is serialized once and written to every call as it is.
  */
 export class Encoded {
-  constructor(
-    readonly bytes: Buffer,
-    /** The commit time of the entry inside, for observers of delivery lag (which cannot decode). */
-    readonly recordedAt?: Date,
-  ) {}
+  constructor(readonly bytes: Buffer) {}
 }
 
 /** What a subscription writes: a message to serialize, or one serialized already. */
@@ -26,7 +22,7 @@ export function serializeSubscribeResponse(message: OutgoingSubscribeMessage): B
 
 /** An entry wrapped in a SubscribeResponse and serialized. */
 export function encodeEntryMessage(entry: Entry): Encoded {
-  return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: entry } }).finish()), entry.recordedAt);
+  return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: entry } }).finish()));
 }
 
 const SUBSCRIBE_RESPONSE_ENTRY = (1 << 3) | 2; // field 1, length-delimited
@@ -50,5 +46,5 @@ export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, seri
     writer.uint32(ENTRY_RECORDED_AT).fork(),
   ).join();
   writer.join();
-  return new Encoded(Buffer.from(writer.finish()), recordedAt);
+  return new Encoded(Buffer.from(writer.finish()));
 }

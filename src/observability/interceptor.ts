@@ -117,15 +117,7 @@ function countAppend(metrics: Metrics, request: unknown, response: unknown): voi
 
 /** Observes how long after its commit a live or caught-up entry reaches its subscriber. */
 function observeDelivery(metrics: Metrics, message: unknown): void {
-  let recordedAt: Date | undefined;
-  if (message instanceof Encoded) {
-    // Entries are written pre-serialized (encoded-messages.ts); they carry their commit time.
-    recordedAt = message.recordedAt;
-  } else {
-    const body = (message as { message?: { $case: string; value: { recordedAt?: Date } } }).message;
-    if (body?.$case === 'entry') recordedAt = body.value.recordedAt;
-  }
-  if (!(recordedAt instanceof Date)) return;
-  metrics.subscriptionLag.observe(Math.max(0, (Date.now() - recordedAt.getTime()) / 1000));
-import { Encoded } from '../api/encoded-messages';
+  const body = (message as { message?: { $case: string; value: { recordedAt?: Date } } }).message;
+  if (body?.$case !== 'entry' || !(body.value.recordedAt instanceof Date)) return;
+  metrics.subscriptionLag.observe(Math.max(0, (Date.now() - body.value.recordedAt.getTime()) / 1000));
 }
