@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   InvalidArgumentError,
+  LimitExceededError,
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
   StoreUnavailableError,
@@ -27,6 +28,7 @@ import type {
   CreateStreamCommand,
   CreateStreamResult,
   EventStore,
+  PayloadAt,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
@@ -53,7 +55,7 @@ import {
 import { KeyTable } from './key-table';
 import { KeyedQueue } from './keyed-queue';
 import { RequestMeter } from './request-meter';
-import { StreamCache, StreamState } from './stream-cache';
+import { StreamCache, StreamState, type EntryMeta } from './stream-cache';
 import { ChildAttr, EntryAttr, SnapshotAttr, checkTables, createTables, tableNames, type TableNames } from './tables';
 
 /** How to reach DynamoDB. Credentials come from the standard AWS chain unless given. */
@@ -456,25 +458,15 @@ export class DynamoDbStore implements EventStore {
         if (earlier) append.resolve({ ...earlier, deduplicated: true });
         return !earlier;
       });
-      let previous = state.head;
-      const entries = remaining.map(({ command }) => {
-        const version = previous.version + 1n;
-        const payload = command.payload(version);
-        const entry: EntryItem = {
-          stream,
-          version,
-          payload,
-          recordedAt: command.recordedAt,
-          bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
-          ...(command.requestId !== undefined ? { requestId: command.requestId } : {}),
-        };
-        previous = entry;
-        return entry;
-      });
-      const tooLarge = entries.findIndex((entry) => itemSize(entryItem(entry)) > MAX_ITEM_BYTES);
-      if (tooLarge >= 0) {
-        remaining[tooLarge]?.reject(itemTooLarge(itemSize(entryItem(entries[tooLarge]!))));
-        remaining = remaining.filter((_, i) => i !== tooLarge);
+      const entries = nextEntries(
+        stream,
+        state.head,
+        remaining.map(({ command }) => command),
+      );
+      const tooLarge = firstTooLarge(entries);
+      if (tooLarge) {
+        remaining[tooLarge.index]?.reject(tooLarge.error);
+        remaining = remaining.filter((_, i) => i !== tooLarge.index);
         attempt--;
         continue;
       }
@@ -634,24 +626,15 @@ export class DynamoDbStore implements EventStore {
     let remaining = batch;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS && remaining.length > 0; attempt++) {
       // Each child's `child-created` entry takes the parent's next version, in batch order.
-      let previous = parentState.head;
-      const parentEntries = remaining.map((create) => {
-        const version = previous.version + 1n;
-        const payload = create.command.childCreatedPayload(version);
-        const entry: EntryItem = {
-          stream: parent,
-          version,
-          payload,
-          recordedAt: create.command.recordedAt,
-          bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
-        };
-        previous = entry;
-        return entry;
-      });
-      const tooLarge = parentEntries.findIndex((entry) => itemSize(entryItem(entry)) > MAX_ITEM_BYTES);
-      if (tooLarge >= 0) {
-        remaining[tooLarge]?.reject(itemTooLarge(itemSize(entryItem(parentEntries[tooLarge]!))));
-        remaining = remaining.filter((_, i) => i !== tooLarge);
+      const parentEntries = nextEntries(
+        parent,
+        parentState.head,
+        remaining.map(({ command }) => ({ payload: command.childCreatedPayload, recordedAt: command.recordedAt })),
+      );
+      const tooLarge = firstTooLarge(parentEntries);
+      if (tooLarge) {
+        remaining[tooLarge.index]?.reject(tooLarge.error);
+        remaining = remaining.filter((_, i) => i !== tooLarge.index);
         attempt--;
         continue;
       }
@@ -934,6 +917,41 @@ export function createDynamoDbClient(connection: DynamoDbConnection): DynamoDBCl
     maxAttempts: 5,
     requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
   });
+}
+
+/** What one entry about to be written is made of, before its version is known. */
+interface EntryToWrite {
+  payload: PayloadAt;
+  recordedAt: Date;
+  requestId?: string;
+}
+
+/** Entries at the versions after `head`, in order, each payload built for its own version. */
+function nextEntries(stream: string, head: EntryMeta, writes: EntryToWrite[]): EntryItem[] {
+  let previous = head;
+  return writes.map((write) => {
+    const version = previous.version + 1n;
+    const payload = write.payload(version);
+    const entry: EntryItem = {
+      stream,
+      version,
+      payload,
+      recordedAt: write.recordedAt,
+      bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
+      ...(write.requestId !== undefined ? { requestId: write.requestId } : {}),
+    };
+    previous = entry;
+    return entry;
+  });
+}
+
+/** The first entry that does not fit one item, with the error its writer gets. */
+function firstTooLarge(entries: EntryItem[]): { index: number; error: LimitExceededError } | undefined {
+  for (const [index, entry] of entries.entries()) {
+    const size = itemSize(entryItem(entry));
+    if (size > MAX_ITEM_BYTES) return { index, error: itemTooLarge(size) };
+  }
+  return undefined;
 }
 
 /** An Append waiting for its stream's next write. */
