@@ -68,6 +68,7 @@ export interface DynamoDbConnection {
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
+/** How to build a DynamoDbStore: the connection, the tables and the replica's caches. */
 export interface DynamoDbStoreOptions extends DynamoDbConnection {
   /** Prefix of the four table names (default "eventhorizon-"). */
   tablePrefix: string;
@@ -96,6 +97,10 @@ const DEFAULT_MAX_CACHED_STREAMS = 10_000;
  * - children: one item per child (partition `s` = parent, sort `c` = child path), written in the
  *   CreateStream transaction, for ListChildren and child counts.
  * - snapshots: one item per perspective (partition `s`, sort `c`), replaced only by newer ones.
+ * - keys: streams' wrapped data keys (see KeyTable).
+ *
+ * Each replica writes a stream's entries one write at a time (KeyedQueue); appends and creates
+ * that gather meanwhile share the next write, a transaction (group commit).
  */
 export class DynamoDbStore implements EventStore {
   readonly features = { sharedWithOtherProcesses: true };
