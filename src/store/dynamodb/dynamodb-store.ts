@@ -12,6 +12,7 @@ import {
   TransactionCanceledException,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { LRUCache } from 'lru-cache';
 import {
   InvalidArgumentError,
   LimitExceededError,
@@ -55,7 +56,7 @@ import {
 import { KeyTable } from './key-table';
 import { KeyedQueue } from './keyed-queue';
 import { RequestMeter } from './request-meter';
-import { StreamCache, StreamState, type EntryMeta } from './stream-cache';
+import { StreamState, type EntryMeta } from './stream-cache';
 import { ChildAttr, EntryAttr, SnapshotAttr, checkTables, createTables, tableNames, type TableNames } from './tables';
 
 /** How to reach DynamoDB. Credentials come from the standard AWS chain unless given. */
@@ -108,7 +109,8 @@ export class DynamoDbStore implements EventStore {
   readonly meter = new RequestMeter();
   private readonly client: DynamoDBClient;
   private readonly tables: TableNames;
-  private readonly cache: StreamCache;
+  /** What this replica knows of the streams it used most recently. */
+  private readonly cache: LRUCache<string, StreamState>;
   private readonly writes = new KeyedQueue();
   private readonly window: number;
   private readonly keys: KeyTable;
@@ -123,7 +125,7 @@ export class DynamoDbStore implements EventStore {
     this.meter.attach(this.client);
     this.tables = tableNames(options.tablePrefix);
     this.window = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW;
-    this.cache = new StreamCache(options.maxCachedStreams ?? DEFAULT_MAX_CACHED_STREAMS);
+    this.cache = new LRUCache({ max: options.maxCachedStreams ?? DEFAULT_MAX_CACHED_STREAMS });
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
   }
 
