@@ -4,6 +4,7 @@ import { StreamNotFoundError } from '../store/errors';
 import type { EventStore, StoredEntry, Version } from '../store/port';
 import type { Hub } from './hub';
 
+/** What the tailer polls, where it publishes, and how often. */
 export interface TailerOptions {
   store: EventStore;
   hub: Hub;

@@ -10,24 +10,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
 import { dynamoDbLocal, freshTablePrefix, localStore } from '../helpers/dynamodb-local';
-import { api, jsonEvent, startTestServer, type TestServer } from '../helpers/server';
+import { api, startTestServer, type TestServer } from '../helpers/server';
 import { recordSubscription } from '../helpers/subscriber';
-
-/** A typical JSON event of about 300 bytes (the same as the cost tests). */
-function typicalEvent(i: number) {
-  return jsonEvent('order.placed', {
-    orderId: `ord-${100000 + i}`,
-    customerId: `cus-${(i * 7919) % 100000}`,
-    placedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
-    currency: 'EUR',
-    total: 129.9 + i,
-    items: [
-      { sku: `SKU-${i % 97}`, quantity: 1 + (i % 3), price: 49.95 },
-      { sku: `SKU-${(i + 13) % 97}`, quantity: 1, price: 29.99 },
-    ],
-    shipping: { method: 'standard', country: 'DE', postcode: `${10000 + (i % 89999)}` },
-  });
-}
+import { typicalEvent } from '../helpers/typical-event';
 
 const rows: Array<[string, string]> = [];
 function record(what: string, value: string): void {

@@ -1,29 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { StoreUnavailableError } from '../../src/store/errors';
 import { storeFailure } from '../../src/store/dynamodb/aws-errors';
 import { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
+import { freePort } from '../helpers/process';
+import { typicalEvent } from '../helpers/typical-event';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
-import { api, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
-
-/** A typical JSON event of about 300 bytes. */
-export function typicalEvent(i: number) {
-  return jsonEvent('order.placed', {
-    orderId: `ord-${100000 + i}`,
-    customerId: `cus-${(i * 7919) % 100000}`,
-    placedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
-    currency: 'EUR',
-    total: 129.9 + i,
-    items: [
-      { sku: `SKU-${i % 97}`, quantity: 1 + (i % 3), price: 49.95 },
-      { sku: `SKU-${(i + 13) % 97}`, quantity: 1, price: 29.99 },
-    ],
-    shipping: { method: 'standard', country: 'DE', postcode: `${10000 + (i % 89999)}` },
-  });
-}
+import { api, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 
 describe('DynamoDB: requests, capacity and limits', function () {
   let local: DynamoDbLocal;
@@ -107,7 +92,7 @@ describe('DynamoDB: requests, capacity and limits', function () {
   });
 
   it('reports an unreachable DynamoDB as StoreUnavailableError, without table names', async () => {
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     const unreachable = new DynamoDbStore({
       ...local.connection,
       endpoint: `http://127.0.0.1:${port}`,
@@ -136,17 +121,3 @@ describe('DynamoDB: requests, capacity and limits', function () {
     assert.doesNotMatch(mapped.message, /secret-prefix/);
   });
 });
-
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}

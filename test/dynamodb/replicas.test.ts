@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
+import type { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
 import { api, dataOf, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 
@@ -16,6 +18,8 @@ describe('DynamoDB: two replicas on the same tables', function () {
   let a: Api;
   let b: Api;
   let prefix: string;
+  /** The store of the first replica, for its request meter. */
+  let firstStore: DynamoDbStore;
 
   before(async function () {
     local = await requireDynamoDbLocal(this);
@@ -23,7 +27,7 @@ describe('DynamoDB: two replicas on the same tables', function () {
 
   beforeEach(async () => {
     prefix = freshTablePrefix();
-    first = await startTestServer({ pollMaxIntervalMs: 200 }, () => localStore(local, prefix));
+    first = await startTestServer({ pollMaxIntervalMs: 200 }, () => (firstStore = localStore(local, prefix)));
     second = await startTestServer({ pollMaxIntervalMs: 200 }, () => localStore(local, prefix));
     a = api(first.client);
     b = api(second.client);
@@ -133,6 +137,28 @@ describe('DynamoDB: two replicas on the same tables', function () {
         Array.from({ length: count + 1 }, (_, i) => BigInt(i)),
       );
       assert.deepEqual(dataOf(subscriber.entries[count]!.entry.events[0]!), { i: count });
+    } finally {
+      subscriber.cancel();
+    }
+  });
+
+  it('tails only subscribed streams, an idle one at the maximum interval', async function () {
+    this.timeout(20_000);
+    await a.createStream({ stream: '/quiet' });
+    const meter = firstStore.meter;
+    await sleep(500); // polls of streams without subscribers would show here
+    meter.reset();
+    await sleep(600);
+    assert.equal(meter.snapshot().requests.Query ?? 0, 0, 'no subscriber, no polling');
+
+    const subscriber = recordSubscription(first.client, '/quiet');
+    try {
+      await subscriber.caughtUp;
+      await sleep(1500); // backs off to the 200 ms maximum
+      meter.reset();
+      await sleep(1000);
+      const polls = meter.snapshot().requests.Query ?? 0;
+      assert.ok(polls >= 3 && polls <= 7, `${polls} polls in 1 s at a 200 ms maximum interval`);
     } finally {
       subscriber.cancel();
     }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'mocha';
+import { freePort } from './process';
 import { DynamoDbStore, type DynamoDbStoreOptions } from '../../src/store/dynamodb/dynamodb-store';
 
 /**
@@ -124,19 +125,6 @@ function fetchEmulator(): void {
   }
   execFileSync('tar', ['-xzf', tarball, '-C', CACHE_DIR]);
   fs.rmSync(tarball, { force: true });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {

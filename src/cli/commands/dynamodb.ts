@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, settingsHelp } from '../../config/config';
 import { createDynamoDbClient } from '../../store/dynamodb/dynamodb-store';
 import { createTables, tableNames } from '../../store/dynamodb/tables';
 
+/** Help of `eventhorizon dynamodb`. */
 export const DYNAMODB_USAGE = `Usage: eventhorizon dynamodb create-tables [options]
 
 Creates the DynamoDB tables of the DynamoDB store (on-demand billing) unless they exist, waits

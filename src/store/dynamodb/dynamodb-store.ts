@@ -12,8 +12,10 @@ import {
   TransactionCanceledException,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { LRUCache } from 'lru-cache';
 import {
   InvalidArgumentError,
+  LimitExceededError,
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
   StoreUnavailableError,
@@ -27,6 +29,7 @@ import type {
   CreateStreamCommand,
   CreateStreamResult,
   EventStore,
+  PayloadAt,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
@@ -53,7 +56,7 @@ import {
 import { KeyTable } from './key-table';
 import { KeyedQueue } from './keyed-queue';
 import { RequestMeter } from './request-meter';
-import { StreamCache, StreamState } from './stream-cache';
+import { StreamState, type EntryMeta } from './stream-cache';
 import { ChildAttr, EntryAttr, SnapshotAttr, checkTables, createTables, tableNames, type TableNames } from './tables';
 
 /** How to reach DynamoDB. Credentials come from the standard AWS chain unless given. */
@@ -66,6 +69,7 @@ export interface DynamoDbConnection {
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
+/** How to build a DynamoDbStore: the connection, the tables and the replica's caches. */
 export interface DynamoDbStoreOptions extends DynamoDbConnection {
   /** Prefix of the four table names (default "eventhorizon-"). */
   tablePrefix: string;
@@ -94,6 +98,10 @@ const DEFAULT_MAX_CACHED_STREAMS = 10_000;
  * - children: one item per child (partition `s` = parent, sort `c` = child path), written in the
  *   CreateStream transaction, for ListChildren and child counts.
  * - snapshots: one item per perspective (partition `s`, sort `c`), replaced only by newer ones.
+ * - keys: streams' wrapped data keys (see KeyTable).
+ *
+ * Each replica writes a stream's entries one write at a time (KeyedQueue); appends and creates
+ * that gather meanwhile share the next write, a transaction (group commit).
  */
 export class DynamoDbStore implements EventStore {
   readonly features = { sharedWithOtherProcesses: true };
@@ -101,7 +109,8 @@ export class DynamoDbStore implements EventStore {
   readonly meter = new RequestMeter();
   private readonly client: DynamoDBClient;
   private readonly tables: TableNames;
-  private readonly cache: StreamCache;
+  /** What this replica knows of the streams it used most recently. */
+  private readonly cache: LRUCache<string, StreamState>;
   private readonly writes = new KeyedQueue();
   private readonly window: number;
   private readonly keys: KeyTable;
@@ -116,7 +125,7 @@ export class DynamoDbStore implements EventStore {
     this.meter.attach(this.client);
     this.tables = tableNames(options.tablePrefix);
     this.window = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW;
-    this.cache = new StreamCache(options.maxCachedStreams ?? DEFAULT_MAX_CACHED_STREAMS);
+    this.cache = new LRUCache({ max: options.maxCachedStreams ?? DEFAULT_MAX_CACHED_STREAMS });
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
   }
 
@@ -456,25 +465,15 @@ export class DynamoDbStore implements EventStore {
         if (earlier) append.resolve({ ...earlier, deduplicated: true });
         return !earlier;
       });
-      let previous = state.head;
-      const entries = remaining.map(({ command }) => {
-        const version = previous.version + 1n;
-        const payload = command.payload(version);
-        const entry: EntryItem = {
-          stream,
-          version,
-          payload,
-          recordedAt: command.recordedAt,
-          bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
-          ...(command.requestId !== undefined ? { requestId: command.requestId } : {}),
-        };
-        previous = entry;
-        return entry;
-      });
-      const tooLarge = entries.findIndex((entry) => itemSize(entryItem(entry)) > MAX_ITEM_BYTES);
-      if (tooLarge >= 0) {
-        remaining[tooLarge]?.reject(itemTooLarge(itemSize(entryItem(entries[tooLarge]!))));
-        remaining = remaining.filter((_, i) => i !== tooLarge);
+      const entries = nextEntries(
+        stream,
+        state.head,
+        remaining.map(({ command }) => command),
+      );
+      const tooLarge = firstTooLarge(entries);
+      if (tooLarge) {
+        remaining[tooLarge.index]?.reject(tooLarge.error);
+        remaining = remaining.filter((_, i) => i !== tooLarge.index);
         attempt--;
         continue;
       }
@@ -634,24 +633,15 @@ export class DynamoDbStore implements EventStore {
     let remaining = batch;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS && remaining.length > 0; attempt++) {
       // Each child's `child-created` entry takes the parent's next version, in batch order.
-      let previous = parentState.head;
-      const parentEntries = remaining.map((create) => {
-        const version = previous.version + 1n;
-        const payload = create.command.childCreatedPayload(version);
-        const entry: EntryItem = {
-          stream: parent,
-          version,
-          payload,
-          recordedAt: create.command.recordedAt,
-          bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
-        };
-        previous = entry;
-        return entry;
-      });
-      const tooLarge = parentEntries.findIndex((entry) => itemSize(entryItem(entry)) > MAX_ITEM_BYTES);
-      if (tooLarge >= 0) {
-        remaining[tooLarge]?.reject(itemTooLarge(itemSize(entryItem(parentEntries[tooLarge]!))));
-        remaining = remaining.filter((_, i) => i !== tooLarge);
+      const parentEntries = nextEntries(
+        parent,
+        parentState.head,
+        remaining.map(({ command }) => ({ payload: command.childCreatedPayload, recordedAt: command.recordedAt })),
+      );
+      const tooLarge = firstTooLarge(parentEntries);
+      if (tooLarge) {
+        remaining[tooLarge.index]?.reject(tooLarge.error);
+        remaining = remaining.filter((_, i) => i !== tooLarge.index);
         attempt--;
         continue;
       }
@@ -934,6 +924,41 @@ export function createDynamoDbClient(connection: DynamoDbConnection): DynamoDBCl
     maxAttempts: 5,
     requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
   });
+}
+
+/** What one entry about to be written is made of, before its version is known. */
+interface EntryToWrite {
+  payload: PayloadAt;
+  recordedAt: Date;
+  requestId?: string;
+}
+
+/** Entries at the versions after `head`, in order, each payload built for its own version. */
+function nextEntries(stream: string, head: EntryMeta, writes: EntryToWrite[]): EntryItem[] {
+  let previous = head;
+  return writes.map((write) => {
+    const version = previous.version + 1n;
+    const payload = write.payload(version);
+    const entry: EntryItem = {
+      stream,
+      version,
+      payload,
+      recordedAt: write.recordedAt,
+      bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
+      ...(write.requestId !== undefined ? { requestId: write.requestId } : {}),
+    };
+    previous = entry;
+    return entry;
+  });
+}
+
+/** The first entry that does not fit one item, with the error its writer gets. */
+function firstTooLarge(entries: EntryItem[]): { index: number; error: LimitExceededError } | undefined {
+  for (const [index, entry] of entries.entries()) {
+    const size = itemSize(entryItem(entry));
+    if (size > MAX_ITEM_BYTES) return { index, error: itemTooLarge(size) };
+  }
+  return undefined;
 }
 
 /** An Append waiting for its stream's next write. */

@@ -118,30 +118,3 @@ export class StreamState {
     }
   }
 }
-
-/** A bounded map of stream states, forgetting the least recently used stream first. */
-export class StreamCache {
-  private readonly states = new Map<string, StreamState>();
-
-  constructor(private readonly maxStreams: number) {}
-
-  get(stream: string): StreamState | undefined {
-    const state = this.states.get(stream);
-    if (state) {
-      // Re-insert: a Map iterates in insertion order, so the first key is the least recent.
-      this.states.delete(stream);
-      this.states.set(stream, state);
-    }
-    return state;
-  }
-
-  set(stream: string, state: StreamState): void {
-    this.states.delete(stream);
-    this.states.set(stream, state);
-    while (this.states.size > this.maxStreams) {
-      const oldest = this.states.keys().next();
-      if (oldest.done) break;
-      this.states.delete(oldest.value);
-    }
-  }
-}
