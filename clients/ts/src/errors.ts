@@ -152,6 +152,16 @@ export class LimitExceededError extends EventHorizonError {
   override name = 'LimitExceededError';
 }
 
+/** UNAUTHENTICATED: the call carried no API key (`token`), or one the server does not accept. */
+export class UnauthenticatedError extends EventHorizonError {
+  override name = 'UnauthenticatedError';
+}
+
+/** PERMISSION_DENIED: the key's policy does not allow the action; metadata names action and resource. */
+export class PermissionDeniedError extends EventHorizonError {
+  override name = 'PermissionDeniedError';
+}
+
 /** UNAVAILABLE: the server is unreachable or shutting down. Safe to retry idempotent calls. */
 export class UnavailableError extends EventHorizonError {
   override name = 'UnavailableError';
@@ -177,6 +187,8 @@ const CLASS_OF_CODE: Partial<Record<status, ErrorClass>> = {
   [status.INVALID_ARGUMENT]: InvalidArgumentError,
   [status.FAILED_PRECONDITION]: FailedPreconditionError,
   [status.RESOURCE_EXHAUSTED]: LimitExceededError,
+  [status.UNAUTHENTICATED]: UnauthenticatedError,
+  [status.PERMISSION_DENIED]: PermissionDeniedError,
   [status.UNAVAILABLE]: UnavailableError,
   [status.DEADLINE_EXCEEDED]: DeadlineExceededError,
   [status.CANCELLED]: CancelledError,
