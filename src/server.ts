@@ -4,7 +4,9 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { tolerateMalformedRequests } from './api/malformed-request';
 import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
+import { serializeSubscribeResponse } from './api/encoded-messages';
 import { EventHorizonService, rootStartedEvents } from './api/service';
 import { AuthStreamFollower } from './auth/auth-stream';
 import { authInterceptor } from './auth/interceptor';
@@ -119,7 +121,14 @@ export async function startServer({ config, logger, store: given }: StartOptions
       ...(auth ? [authInterceptor({ registry: () => auth.registry, logger })] : []),
     ],
   });
-  server.addService(EventHorizonServiceDefinition, service.handlers());
+  server.addService(
+    tolerateMalformedRequests({
+      ...EventHorizonServiceDefinition,
+      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
+      subscribe: { ...EventHorizonServiceDefinition.subscribe, responseSerialize: serializeSubscribeResponse },
+    }),
+    service.handlers(),
+  );
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Limits } from '../config/config';
+import { EntryEventIds } from '../model/event-ids';
 import { isSystemPath, streamPathProblem } from '../model/stream-path';
 import { InvalidArgumentError, LimitExceededError, type FieldViolation } from '../store/errors';
 
@@ -85,6 +85,7 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
     throw new LimitExceededError(field, 'max_events_per_entry', limits.maxEventsPerEntry, events.length);
   }
   const ids = new Set<string>();
+  const generatedIds = new EntryEventIds();
   let entryBytes = 0;
   const prepared = events.map((event, index) => {
     const at = `${field}[${index}]`;
@@ -94,7 +95,7 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
     } else if (event.type.startsWith('$')) violations.add(`${at}.type`, 'types starting with "$" are reserved for system events');
 
     let id = event.id;
-    if (id === '') id = randomUUID();
+    if (id === '') id = generatedIds.next();
     else if (id.length > 128 || !PRINTABLE_ASCII.test(id)) violations.add(`${at}.id`, 'must be at most 128 printable ASCII characters');
     if (ids.has(id)) violations.add(`${at}.id`, 'must be unique within the entry');
     ids.add(id);
@@ -102,6 +103,10 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
     const contentType = contentTypeOf(violations, `${at}.content_type`, event.contentType);
     if (event.data.byteLength > 0 && JSON_MEDIA_TYPE.test(contentType) && !isJson(event.data)) {
       violations.add(`${at}.data`, `must be valid JSON for content_type ${contentType}`);
+    }
+
+    if (event.occurredAt !== undefined && !isStorableTime(event.occurredAt)) {
+      violations.add(`${at}.occurred_at`, 'must be a Timestamp between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
     }
 
     let eventBytes = event.data.byteLength;
@@ -119,6 +124,20 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
     throw new LimitExceededError(field, 'max_entry_bytes', limits.maxEntryBytes, entryBytes);
   }
   return prepared;
+}
+
+/** The range of google.protobuf.Timestamp, in ms: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. */
+const EARLIEST_TIMESTAMP_MS = -62_135_596_800_000;
+const LATEST_TIMESTAMP_MS = 253_402_300_799_999;
+
+/**
+ * Whether an event's occurred_at can be stored and sent back. A Timestamp outside its documented
+ * range decodes to a Date that is invalid (seconds past what a Date holds) or that cannot be
+ * encoded again, and encoding it would fail after validation.
+ */
+function isStorableTime(date: Date): boolean {
+  const ms = date.getTime();
+  return Number.isFinite(ms) && ms >= EARLIEST_TIMESTAMP_MS && ms <= LATEST_TIMESTAMP_MS;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
