@@ -18,9 +18,12 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json buf.yaml buf.gen.yaml ./
 COPY bin ./bin
 COPY proto ./proto
+# The TypeScript client is an npm workspace: npm ci needs its package.json, the build its sources.
 COPY clients ./clients
 COPY src ./src
+# tsconfig.json compiles these too (tests and examples type-check against the API).
 COPY test ./test
+COPY examples ./examples
 # `npm ci` installs and compiles (its `prepare` script is `npm run build`).
 RUN npm ci --no-audit --no-fund \
  && npm run build \

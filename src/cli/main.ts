@@ -8,6 +8,8 @@ Commands:
   serve      Serve the Event Horizon gRPC API
   stream     Create, list, describe, read, follow and append to streams (eventhorizon stream --help)
   snapshot   Get, put and delete snapshots (eventhorizon snapshot --help)
+  export     Write a stream and its subtree to an NDJSON file (eventhorizon export --help)
+  import     Recreate streams from such a file, resumably, never duplicating an entry
   auth       Manage API keys and policies (eventhorizon auth --help)
   health     Ask a server whether it serves (eventhorizon health --help)
   keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
@@ -47,6 +49,14 @@ const COMMANDS: Record<string, () => Command> = {
   auth: () => {
     const m = require('./commands/auth') as typeof import('./commands/auth');
     return { run: m.authCommand, usage: m.AUTH_USAGE };
+  },
+  export: () => {
+    const m = require('./commands/transfer') as typeof import('./commands/transfer');
+    return { run: m.exportCommand, usage: m.TRANSFER_USAGE };
+  },
+  import: () => {
+    const m = require('./commands/transfer') as typeof import('./commands/transfer');
+    return { run: m.importCommand, usage: m.TRANSFER_USAGE };
   },
   // These two print their own help and errors, and return their exit code.
   keys: () => {

@@ -494,6 +494,7 @@ function defaultShow(flag: string, config: ServerConfig): unknown {
   const limits = config.limits as unknown as Record<string, unknown>;
   const flat = config as unknown as Record<string, unknown>;
   if (camel in flat) return flat[camel];
+  if (`${camel}Ms` in flat) return `${String(flat[`${camel}Ms`])}ms`;
   if (camel in limits) return limits[camel];
   if (flag.startsWith('dynamodb-')) {
     const key = camel.slice('dynamodb'.length, 'dynamodb'.length + 1).toLowerCase() + camel.slice('dynamodb'.length + 1);

@@ -7,6 +7,7 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { Encoded } from '../api/encoded-messages';
 import type { Metrics } from './metrics';
 import { requestContext, type RequestContext } from './request-context';
 
@@ -117,6 +118,11 @@ function countAppend(metrics: Metrics, request: unknown, response: unknown): voi
 
 /** Observes how long after its commit a live or caught-up entry reaches its subscriber. */
 function observeDelivery(metrics: Metrics, message: unknown): void {
+  // Most entries travel pre-serialized; they carry their commit time beside the bytes.
+  if (message instanceof Encoded) {
+    if (message.recordedAt) metrics.subscriptionLag.observe(Math.max(0, (Date.now() - message.recordedAt.getTime()) / 1000));
+    return;
+  }
   const body = (message as { message?: { $case: string; value: { recordedAt?: Date } } }).message;
   if (body?.$case !== 'entry' || !(body.value.recordedAt instanceof Date)) return;
   metrics.subscriptionLag.observe(Math.max(0, (Date.now() - body.value.recordedAt.getTime()) / 1000));

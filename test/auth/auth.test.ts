@@ -150,6 +150,16 @@ describe('authentication and authorization over gRPC', function () {
     });
   });
 
+  it('lets the CLI call with --key or EH_API_KEY, and says exit code 4 when refused', async () => {
+    const allowed = await runCli(['stream', 'describe', '/tenants/acme/orders', '--key', keys.acme ?? ''], { EH_ADDRESS: server.address });
+    assert.equal(allowed.code, 0, allowed.stderr);
+    const denied = await runCli(['stream', 'cat', '/tenants/other'], { EH_ADDRESS: server.address, EH_API_KEY: keys.acme ?? '' });
+    assert.equal(denied.code, 4);
+    assert.match(denied.stderr, /PERMISSION_DENIED: permission denied: stream:read on \/tenants\/other/);
+    const anonymous = await runCli(['stream', 'describe', '/'], { EH_ADDRESS: server.address });
+    assert.equal(anonymous.code, 4);
+  });
+
   it('lists keys without the keys, and policies', async () => {
     const listed = await cli('key', 'ls', '--json');
     assert.equal(listed.code, 0, listed.stderr);

@@ -73,13 +73,16 @@ describe('configuration', () => {
   });
 
   it('serve --print-config shows the effective values and their sources', async () => {
-    const result = await runCli(['serve', '--print-config', '--log-level', 'debug'], { EH_AUTH: 'required' });
+    const keyring = '{"active":"k1","keys":{"k1":"c2VjcmV0"}}';
+    const result = await runCli(['serve', '--print-config', '--log-level', 'debug'], { EH_AUTH: 'required', EH_KEYRING: keyring });
     assert.equal(result.code, 0, result.stderr);
     const shown = JSON.parse(result.stdout) as Record<string, { value: unknown; source: string }>;
     assert.deepEqual(shown['log-level'], { value: 'debug', source: 'flag' });
     assert.deepEqual(shown.auth, { value: 'required', source: 'env' });
     assert.deepEqual(shown.listen, { value: '127.0.0.1:50051', source: 'default' });
     assert.deepEqual(shown['heartbeat-interval'], { value: '15000ms', source: 'default' });
+    assert.deepEqual(shown.keyring, { value: '***', source: 'env' }, 'secrets are masked');
+    assert.ok(!result.stdout.includes('c2VjcmV0'));
   });
 
   it('serve exits 2 with the problems on a bad configuration', async () => {

@@ -11,6 +11,15 @@ function sample(page: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** Waits until the condition holds (the machine may be busy: no fixed sleeps). */
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function scrape(server: TestServer): Promise<string> {
   const response = await fetch(`http://${server.server.metricsAddress}/metrics`);
   assert.equal(response.status, 200);
@@ -66,10 +75,9 @@ describe('metrics endpoint', () => {
     await caughtUp;
     assert.equal(sample(await scrape(server), 'eventhorizon_subscriptions_active'), 1);
     await calls.append({ stream: '/live', events: [jsonEvent('live', {})] });
-    // Wait for the delivery itself rather than a fixed time: the machine may be busy.
     await until(() => received.filter((kind) => kind === 'entry').length === 2);
     subscription.cancel();
-    let page = await scrape(server);
+    let page = '';
     await until(async () => sample((page = await scrape(server)), 'eventhorizon_subscriptions_active') === 0);
     assert.ok((sample(page, 'eventhorizon_subscription_lag_seconds_count') ?? 0) >= 2, 'entry 0 and the live entry');
   });
@@ -131,19 +139,10 @@ describe('health', () => {
     });
     try {
       reachable = false;
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      assert.equal(await checkHealth(server.address, credentials.createInsecure()), 'NOT_SERVING');
+      // Nobody calls checkHealth here: only the periodic check can flip the status.
+      await until(async () => (await checkHealth(server.address, credentials.createInsecure())) === 'NOT_SERVING');
     } finally {
       await server.stop();
     }
   });
 });
-
-/** Polls until `condition` holds (at most 10 s). */
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
