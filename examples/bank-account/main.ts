@@ -17,8 +17,11 @@ async function main(address: string): Promise<void> {
     const attempts = Array.from({ length: 12 }, (_, n) => (n % 2 === 0 ? first : second).withdraw(accountId, 1_000));
     const outcomes = await Promise.allSettled(attempts);
     const refused = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof InsufficientFundsError);
-    const account = await first.account(accountId);
-    console.log(`${account.owner}: ${account.balanceCents} cents after ${account.movements} movements; refused ${refused.length}`);
+    // Read our writes: wait until this replica's reader has seen the newest withdrawal.
+    const newest = outcomes.reduce((max, o) => (o.status === 'fulfilled' && o.value > max ? o.value : max), 0n);
+    const account = await first.account(accountId, newest);
+    const { owner, balanceCents, movements } = account;
+    console.log(`${owner}: ${balanceCents} cents after ${movements} movements; refused ${refused.length}`);
   } finally {
     await Promise.all(replicas.map((replica) => replica.close()));
     client.close();

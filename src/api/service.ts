@@ -44,6 +44,7 @@ import {
 import type { EventStore, ReadDirection, Version } from '../store/port';
 import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from './encoded-messages';
 import { toStatus } from './errors';
+import { throwIfMalformed } from './malformed-request';
 import {
   Violations,
   checkPerspective,
@@ -115,10 +116,16 @@ export class EventHorizonService {
 
   private unary<Req, Res>(name: string, handle: (request: Req) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      handle(call.request).then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(this.fail(name, error)),
-      );
+      // The decoding check runs inside the promise so that it fails like any other validation.
+      Promise.resolve()
+        .then(() => {
+          throwIfMalformed(call.request);
+          return handle(call.request);
+        })
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(this.fail(name, error)),
+        );
     };
   }
 
@@ -246,6 +253,7 @@ export class EventHorizonService {
     call.on('cancelled', () => lifetime.abort());
     try {
       if (this.shutdown.signal.aborted) throw new ShuttingDownError();
+      throwIfMalformed(request);
       const violations = new Violations();
       checkStream(violations, 'stream', request.stream);
       checkVersion(violations, 'from_version', request.fromVersion);

@@ -105,6 +105,10 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
       violations.add(`${at}.data`, `must be valid JSON for content_type ${contentType}`);
     }
 
+    if (event.occurredAt !== undefined && !isStorableTime(event.occurredAt)) {
+      violations.add(`${at}.occurred_at`, 'must be a Timestamp between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
+    }
+
     let eventBytes = event.data.byteLength;
     for (const [key, value] of Object.entries(event.metadata)) {
       if (key === '' || key.length > 128) violations.add(`${at}.metadata`, 'keys must be 1..128 characters');
@@ -120,6 +124,20 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
     throw new LimitExceededError(field, 'max_entry_bytes', limits.maxEntryBytes, entryBytes);
   }
   return prepared;
+}
+
+/** The range of google.protobuf.Timestamp, in ms: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. */
+const EARLIEST_TIMESTAMP_MS = -62_135_596_800_000;
+const LATEST_TIMESTAMP_MS = 253_402_300_799_999;
+
+/**
+ * Whether an event's occurred_at can be stored and sent back. A Timestamp outside its documented
+ * range decodes to a Date that is invalid (seconds past what a Date holds) or that cannot be
+ * encoded again, and encoding it would fail after validation.
+ */
+function isStorableTime(date: Date): boolean {
+  const ms = date.getTime();
+  return Number.isFinite(ms) && ms >= EARLIEST_TIMESTAMP_MS && ms <= LATEST_TIMESTAMP_MS;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

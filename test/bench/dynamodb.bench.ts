@@ -79,6 +79,29 @@ async function main(): Promise<void> {
     );
     record('requests per 100-event append', (metersA.totalRequests() / batches).toFixed(2));
 
+    // Appends per second to one stream from concurrent callers (group commit).
+    await ea.createStream({ stream: '/burst' });
+    const burst = 1000;
+    let sent = 0;
+    metersA.reset();
+    let began = performance.now();
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (sent < burst) {
+          sent++;
+          await ea.append({ stream: '/burst', events: [typicalEvent(sent)] });
+        }
+      }),
+    );
+    record(
+      'appends per second to one stream, one replica, 16 concurrent callers',
+      (burst / ((performance.now() - began) / 1000)).toFixed(0),
+    );
+    record(
+      'requests / write units per event in that burst (group commit)',
+      `${(metersA.totalRequests() / burst).toFixed(2)} / ${(metersA.snapshot().writeUnits / burst).toFixed(2)}`,
+    );
+
     // Creates per second under one parent.
     await ea.createStream({ stream: '/parent' });
     metersA.reset();

@@ -62,6 +62,27 @@ describe('DynamoDB: requests, capacity and limits', function () {
     assert.equal(counts.writeUnits, 12);
   });
 
+  it('group-commits a burst of concurrent appends: gap-free, each request id once, fewer requests', async () => {
+    await client.createStream({ stream: '/burst' });
+    store.meter.reset();
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        client.append({ stream: '/burst', events: [typicalEvent(i)], requestId: `burst-${i % 40}` }),
+      ),
+    );
+    const written = results.filter((r) => !r.deduplicated).map((r) => r.cursor?.version ?? -1n);
+    assert.deepEqual(
+      [...written].sort((x, y) => (x < y ? -1 : 1)),
+      Array.from({ length: 40 }, (_, i) => BigInt(i + 1)),
+    );
+    results.forEach((result, i) => {
+      if (result.deduplicated) assert.equal(result.cursor?.version, results[i % 40]?.cursor?.version);
+    });
+    const page = await client.read({ stream: '/burst', limit: 100 });
+    assert.equal(page.headVersion, 40n);
+    assert.ok(store.meter.totalRequests() < 40, `${store.meter.totalRequests()} requests for 40 entries`);
+  });
+
   it('stores a 100-event entry of typical JSON for well under one write unit per event', async () => {
     await client.createStream({ stream: '/batch' });
     store.meter.reset();

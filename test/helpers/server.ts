@@ -37,6 +37,8 @@ export async function startTestServer(
     listen: '127.0.0.1:0',
     dataDir,
     logLevel: 'silent',
+    // Each test server gets its own free metrics port.
+    metricsListen: '127.0.0.1:0',
     ...overrides,
     limits: { ...DEFAULT_LIMITS, ...overrides.limits },
   };

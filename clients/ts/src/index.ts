@@ -3,7 +3,15 @@
  * promise-based client; `Reader` keeps read models; errors are typed classes. The generated
  * message types and grpc-js stubs are re-exported as `pb` for everything else.
  */
-export { connect, EventHorizon, type CallSettings, type ConnectOptions, type ReadAllOptions, type TlsOptions, type TokenSource } from './client';
+export {
+  connect,
+  EventHorizon,
+  type CallSettings,
+  type ConnectOptions,
+  type ReadAllOptions,
+  type TlsOptions,
+  type TokenSource,
+} from './client';
 export { Backoff, type BackoffOptions } from './backoff';
 export {
   AlreadyExistsError,
@@ -31,7 +39,12 @@ export {
   type TransactWriteOptions,
   type TransactWriteResult,
 } from './reader';
-export { resumableSubscription, type ReconnectInfo, type SubscribeOptions, type SubscriptionItem } from './subscription';
+export {
+  resumableSubscription,
+  type ReconnectInfo,
+  type SubscribeOptions,
+  type SubscriptionItem,
+} from './subscription';
 export type { Entry, Event, Snapshot } from './gen/eventhorizon/v1/eventhorizon';
 /** The generated messages, enums and grpc-js stubs of eventhorizon.v1. */
 export * as pb from './gen/eventhorizon/v1/eventhorizon';

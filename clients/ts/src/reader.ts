@@ -260,11 +260,13 @@ export class Reader<State> {
   }
 
   private async snapshotIfDue(): Promise<void> {
-    if (this.snapshotEvery <= 0 || this.currentVersion - this.snapshotVersion < BigInt(this.snapshotEvery)) return;
+    const due = this.snapshotEvery > 0 && this.currentVersion - this.snapshotVersion >= BigInt(this.snapshotEvery);
+    if (!due) return;
     const version = this.currentVersion;
+    const data = Buffer.from(this.model.encode(this.currentState));
     try {
       const response = await this.client.putSnapshot(
-        { stream: this.stream, perspective: this.model.perspective, version, data: Buffer.from(this.model.encode(this.currentState)) },
+        { stream: this.stream, perspective: this.model.perspective, version, data },
         this.options.call,
       );
       this.snapshotVersion = response.storedVersion;

@@ -161,9 +161,9 @@ class IdleWatchdog {
 /**
  * Whether a failed subscription may be resumed. UNAVAILABLE covers a server that shut down, a
  * refused connection and a dropped one; CANCELLED here came from the idle watchdog, the server
- * or a proxy (cancellations by the caller's signal end the loop before this is asked); an INTERNAL without ErrorInfo is what
- * grpc-js reports when the HTTP/2 stream is reset under it, while the server's own INTERNAL
- * errors carry an ErrorInfo and are not retried.
+ * or a proxy (cancellations by the caller's signal end the loop before this is asked); an
+ * INTERNAL without ErrorInfo is what grpc-js reports when the HTTP/2 stream is reset under it,
+ * while the server's own INTERNAL errors carry an ErrorInfo and are not retried.
  */
 function isResumable(error: unknown): boolean {
   if (!(error instanceof EventHorizonError)) return false;

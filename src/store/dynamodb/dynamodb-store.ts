@@ -105,6 +105,8 @@ export class DynamoDbStore implements EventStore {
   private readonly writes = new KeyedQueue();
   private readonly window: number;
   private readonly keys: KeyTable;
+  /** Appends waiting for their stream's next write, by stream. */
+  private readonly pendingAppends = new Map<string, PendingAppend[]>();
   /** Creates waiting for their parent's next transaction, by parent. */
   private readonly pendingCreates = new Map<string, PendingCreate[]>();
   private closed = false;
@@ -177,7 +179,12 @@ export class DynamoDbStore implements EventStore {
   }
 
   append(command: AppendCommand): Promise<AppendResult> {
-    return this.writes.run(command.stream, () => this.appendNow(command));
+    return new Promise((resolve, reject) => {
+      const waiting = this.pendingAppends.get(command.stream) ?? [];
+      waiting.push({ command, resolve, reject });
+      this.pendingAppends.set(command.stream, waiting);
+      void this.writes.run(command.stream, () => this.appendPending(command.stream));
+    });
   }
 
   async read(stream: string, query: ReadQuery): Promise<ReadPage> {
@@ -411,6 +418,126 @@ export class DynamoDbStore implements EventStore {
   }
 
   // ---- appends ------------------------------------------------------------------------------
+
+  /**
+   * Writes the appends waiting on one stream. Runs in the stream's queue, so appends arriving
+   * while a write is in flight gather: alone, an append is one PutItem (the steady state); several
+   * go together in one transaction (group commit, as the embedded store does), which costs twice
+   * the write units per entry but one round trip for up to 100 entries.
+   */
+  private async appendPending(stream: string): Promise<void> {
+    const waiting = this.pendingAppends.get(stream);
+    if (!waiting || waiting.length === 0) return;
+    const batch = takeAppendBatch(waiting);
+    if (waiting.length === 0) this.pendingAppends.delete(stream);
+    const [only] = batch;
+    if (batch.length === 1 && only) {
+      await this.appendNow(only.command).then(only.resolve, only.reject);
+      return;
+    }
+    try {
+      await this.appendBatch(stream, batch);
+    } catch (error) {
+      for (const append of batch) append.reject(error);
+    }
+  }
+
+  /** Appends a batch (no expected versions, distinct request ids) in one transaction. */
+  private async appendBatch(stream: string, batch: PendingAppend[]): Promise<void> {
+    const state = await this.streamState(stream);
+    if (!state) {
+      for (const append of batch) append.reject(new StreamNotFoundError(stream));
+      return;
+    }
+    let remaining = batch;
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS && remaining.length > 0; attempt++) {
+      remaining = remaining.filter((append) => {
+        const earlier = append.command.requestId === undefined ? undefined : state.find(append.command.requestId);
+        if (earlier) append.resolve({ ...earlier, deduplicated: true });
+        return !earlier;
+      });
+      let previous = state.head;
+      const entries = remaining.map(({ command }) => {
+        const version = previous.version + 1n;
+        const payload = command.payload(version);
+        const entry: EntryItem = {
+          stream,
+          version,
+          payload,
+          recordedAt: command.recordedAt,
+          bytesThrough: previous.bytesThrough + BigInt(payload.byteLength),
+          ...(command.requestId !== undefined ? { requestId: command.requestId } : {}),
+        };
+        previous = entry;
+        return entry;
+      });
+      const tooLarge = entries.findIndex((entry) => itemSize(entryItem(entry)) > MAX_ITEM_BYTES);
+      if (tooLarge >= 0) {
+        remaining[tooLarge]?.reject(itemTooLarge(itemSize(entryItem(entries[tooLarge]!))));
+        remaining = remaining.filter((_, i) => i !== tooLarge);
+        attempt--;
+        continue;
+      }
+      if (remaining.length === 0) return;
+      // A transaction carries at most 4 MB: what does not fit goes back to the front of the queue.
+      let bytes = 0;
+      const fitting = entries.findIndex(
+        (entry, i) => (bytes += itemSize(entryItem(entry))) > MAX_TRANSACTION_BYTES && i > 0,
+      );
+      if (fitting > 0) {
+        this.requeueAppends(stream, remaining.slice(fitting));
+        remaining = remaining.slice(0, fitting);
+        entries.length = fitting;
+      }
+      try {
+        await this.call(() =>
+          this.client.send(
+            new TransactWriteItemsCommand({
+              TransactItems: entries.map((entry) => ({
+                Put: {
+                  TableName: this.tables.events,
+                  Item: entryItem(entry),
+                  ConditionExpression: 'attribute_not_exists(#v)',
+                  ExpressionAttributeNames: { '#v': EntryAttr.version },
+                },
+              })),
+              // Makes the SDK's own retries of this attempt idempotent (DynamoDB keeps it 10 minutes).
+              ClientRequestToken: randomUUID(),
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reasons = cancellationReasons(error);
+        if (reasons?.some((r) => r.code === 'validation') || reasons?.every((r) => r.code === 'other')) {
+          throw new StoreUnavailableError('the storage backend refused the write; retry later', { cause: error });
+        }
+        // Another replica took some of these versions, or transactions conflicted: learn the
+        // entries written meanwhile (their request ids too) and try again.
+        await this.catchUp(stream, state);
+        if (attempt > 0) await backoff(attempt);
+        continue;
+      }
+      remaining.forEach((append, i) => {
+        const entry = entries[i]!;
+        state.advance(entry);
+        append.resolve({ version: entry.version, recordedAt: entry.recordedAt, deduplicated: false });
+      });
+      return;
+    }
+    for (const append of remaining) {
+      append.reject(new StoreUnavailableError(`stream ${stream} is too contended right now; retry later`));
+    }
+  }
+
+  /** Puts appends back at the front of their stream's queue, for its next write. */
+  private requeueAppends(stream: string, appends: PendingAppend[]): void {
+    const waiting = this.pendingAppends.get(stream) ?? [];
+    waiting.unshift(...appends);
+    this.pendingAppends.set(stream, waiting);
+    void this.writes.run(stream, () => this.appendPending(stream));
+  }
 
   private async appendNow(command: AppendCommand): Promise<AppendResult> {
     const { stream, requestId, expectedVersion } = command;
@@ -809,6 +936,41 @@ export function createDynamoDbClient(connection: DynamoDbConnection): DynamoDBCl
   });
 }
 
+/** An Append waiting for its stream's next write. */
+interface PendingAppend {
+  command: AppendCommand;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Takes the appends of the next write off the front of the queue: an append with an expected
+ * version goes alone (it is decided against the head before it); others go together, as many as
+ * fit one transaction, each request id once (its retry then finds the first committed).
+ */
+function takeAppendBatch(waiting: PendingAppend[]): PendingAppend[] {
+  const first = waiting.shift();
+  if (!first) return [];
+  const batch = [first];
+  if (first.command.expectedVersion !== undefined) return batch;
+  const requestIds = new Set(first.command.requestId === undefined ? [] : [first.command.requestId]);
+  // Payload sizes are known only once versions are assigned: appendBatch trims to 4 MB then.
+  const maxEntries = MAX_APPENDS_PER_TRANSACTION;
+  for (let i = 0; i < waiting.length && batch.length < maxEntries;) {
+    const next = waiting[i]!;
+    if (next.command.expectedVersion !== undefined) break;
+    const requestId = next.command.requestId;
+    if (requestId !== undefined && requestIds.has(requestId)) {
+      i++;
+      continue;
+    }
+    if (requestId !== undefined) requestIds.add(requestId);
+    batch.push(next);
+    waiting.splice(i, 1);
+  }
+  return batch;
+}
+
 /** A CreateStream waiting for its parent's next transaction. */
 interface PendingCreate {
   command: CreateStreamCommand;
@@ -823,6 +985,8 @@ interface PendingCreate {
 /** TransactWriteItems takes at most 100 items and 4 MB; leave room for the parents' entries. */
 const MAX_TRANSACTION_ITEMS = 100;
 const MAX_TRANSACTION_BYTES = 3 * 1024 * 1024;
+/** Appends in one group commit: more waiting ones go in the next. */
+const MAX_APPENDS_PER_TRANSACTION = 50;
 
 /**
  * Takes the creates of the next transaction off the front of the queue: as many as fit its item
