@@ -9,7 +9,8 @@ import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
  * is serialized once and written to every call as it is.
  */
 export class Encoded {
-  constructor(readonly bytes: Buffer) {}
+  /** `recordedAt`: the commit time of the entry inside, for delivery-lag metrics. */
+  constructor(readonly bytes: Buffer, readonly recordedAt?: Date) {}
 }
 
 /** What a subscription writes: a message to serialize, or one serialized already. */
@@ -22,7 +23,7 @@ export function serializeSubscribeResponse(message: OutgoingSubscribeMessage): B
 
 /** An entry wrapped in a SubscribeResponse and serialized. */
 export function encodeEntryMessage(entry: Entry): Encoded {
-  return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: entry } }).finish()));
+  return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: entry } }).finish()), entry.recordedAt);
 }
 
 const SUBSCRIBE_RESPONSE_ENTRY = (1 << 3) | 2; // field 1, length-delimited
@@ -46,5 +47,5 @@ export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, seri
     writer.uint32(ENTRY_RECORDED_AT).fork(),
   ).join();
   writer.join();
-  return new Encoded(Buffer.from(writer.finish()));
+  return new Encoded(Buffer.from(writer.finish()), recordedAt);
 }

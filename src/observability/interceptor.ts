@@ -9,6 +9,7 @@ import {
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics';
 import { requestContext, type RequestContext } from './request-context';
+import { Encoded } from '../api/encoded-messages';
 
 /** The metadata key that carries the request id, both ways. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -117,6 +118,11 @@ function countAppend(metrics: Metrics, request: unknown, response: unknown): voi
 
 /** Observes how long after its commit a live or caught-up entry reaches its subscriber. */
 function observeDelivery(metrics: Metrics, message: unknown): void {
+  if (message instanceof Encoded) {
+    // An entry serialized ahead of time (api/encoded-messages.ts) carries its commit time.
+    if (message.recordedAt) metrics.subscriptionLag.observe(Math.max(0, (Date.now() - message.recordedAt.getTime()) / 1000));
+    return;
+  }
   const body = (message as { message?: { $case: string; value: { recordedAt?: Date } } }).message;
   if (body?.$case !== 'entry' || !(body.value.recordedAt instanceof Date)) return;
   metrics.subscriptionLag.observe(Math.max(0, (Date.now() - body.value.recordedAt.getTime()) / 1000));
