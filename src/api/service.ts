@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
@@ -84,7 +84,11 @@ export class EventHorizonService {
   /** Aborts every open subscription when the server shuts down. */
   private readonly shutdown = new AbortController();
 
-  constructor(private readonly options: ServiceOptions) {}
+  constructor(private readonly options: ServiceOptions) {
+    // Every open subscription listens for shutdown: thousands of listeners are expected here,
+    // and Node's leak warning (at 11) would only be noise in the logs.
+    setMaxListeners(0, this.shutdown.signal);
+  }
 
   /** The grpc-js implementation object. */
   handlers(): EventHorizonServer {
