@@ -6,15 +6,26 @@ import type { Logger } from 'pino';
 import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { tolerateMalformedRequests } from './api/malformed-request';
 import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
+import { serializeSubscribeResponse } from './api/encoded-messages';
 import { EventHorizonService, rootStartedEvents } from './api/service';
+import { AuthStreamFollower } from './auth/auth-stream';
+import { authInterceptor } from './auth/interceptor';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
 import { Codecs } from './codec/stream-codec';
-import type { ServerConfig } from './config/config';
+import { insecureListenProblem, type ServerConfig } from './config/config';
 import { LocalKeyring, type KekProvider } from './crypto/keyring';
 import { StreamKeyManager } from './crypto/stream-keys';
+import { StoreHealthMonitor } from './observability/health';
+import { observabilityInterceptor } from './observability/interceptor';
+import { MeteredPayloadCodec } from './observability/metered-codec';
+import { MeteredStore } from './observability/metered-store';
+import { Metrics } from './observability/metrics';
+import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import { Hub } from './realtime/hub';
+import { Tailer } from './realtime/tailer';
 import { createStore } from './store/factory';
+import { serverCredentials } from './tls/credentials';
 import type { EventStore } from './store/port';
 
 export const SERVICE_NAME = 'eventhorizon.v1.EventHorizon';
@@ -27,6 +38,12 @@ export interface RunningServer {
   store: EventStore;
   /** The realtime hub: live subscriptions on this server. */
   hub: Hub;
+  /** host:port of the Prometheus endpoint, when enabled. */
+  metricsAddress?: string;
+  /** Re-reads keys and policies now (otherwise done periodically); set when auth is required. */
+  refreshAuth?(): Promise<void>;
+  /** Pings the store now and updates the health status (otherwise done periodically). */
+  checkHealth(): Promise<boolean>;
   /** Graceful stop: refuse new calls, end subscriptions with UNAVAILABLE, finish in-flight calls. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -51,13 +68,19 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 
 
 /** Starts the gRPC server: the API, health checks and reflection, on the configured address. */
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
+  const insecure = insecureListenProblem(config);
+  if (insecure) throw new Error(insecure);
   const zstd = await loadZstd();
   // Decoding refuses anything larger than an entry or snapshot may be, with room for framing.
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
-  const payloads = new PayloadCodec(zstd, maxDecoded);
+  const metrics = new Metrics();
+  const payloads: PayloadCodec = new MeteredPayloadCodec(zstd, maxDecoded, metrics);
   // Keyring problems stop the start before anything is opened or written.
   const kek = loadKeyring(config);
-  const store = given ?? createStore({ kind: config.store, dataDir: config.dataDir });
+  const store: EventStore = new MeteredStore(
+    given ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb }),
+    metrics,
+  );
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: 60_000 });
   const codecs = new Codecs(payloads, keys);
   try {
@@ -69,8 +92,23 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     throw error;
   }
   if (keys) rewrapInBackground(keys, logger);
+  // Keys and policies live in the store; with auth off they are not even read.
+  const auth = config.auth === 'required' ? new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger) : undefined;
+  await auth?.start();
 
   const hub = new Hub();
+  // Other replicas append to the same store: bring their entries to this replica's subscribers.
+  const tailer = store.features.sharedWithOtherProcesses
+    ? new Tailer({
+        store,
+        hub,
+        decode: async (stream, stored) => (await codecs.forStream(stream, 'read')).decodeEntry(stored),
+        logger,
+        maxIntervalMs: config.pollMaxIntervalMs,
+      })
+    : undefined;
+  tailer?.start();
+
   const service = new EventHorizonService({
     store,
     codecs,
@@ -88,11 +126,33 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     // Find clients that vanished without closing their subscriptions.
     'grpc.keepalive_time_ms': keepalive.timeMs,
     'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+    // The first interceptor sees a call first: observability also counts calls refused by auth.
+    interceptors: [
+      observabilityInterceptor({ metrics, logger }),
+      ...(auth ? [authInterceptor({ registry: () => auth.registry, logger })] : []),
+    ],
   });
-  server.addService(tolerateMalformedRequests(EventHorizonServiceDefinition), service.handlers());
+  server.addService(
+    // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
+    tolerateMalformedRequests({
+      ...EventHorizonServiceDefinition,
+      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
+      subscribe: { ...EventHorizonServiceDefinition.subscribe, responseSerialize: serializeSubscribeResponse },
+    }),
+    service.handlers(),
+  );
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
+  const monitor = new StoreHealthMonitor({
+    store,
+    health,
+    services: ['', SERVICE_NAME],
+    intervalMs: config.healthCheckIntervalMs,
+    metrics,
+    logger,
+  });
+  await monitor.start();
 
   const reflected = protoLoader.loadSync([...API_PROTO_FILES, healthProtoPath], {
     includeDirs: [PROTO_ROOT],
@@ -101,20 +161,35 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   new ReflectionService(reflected).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(config.listen, serverCredentials(config.tls), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
-  logger.info({ address, store: config.store, dataDir: config.dataDir, encryption: codecs.encrypting }, 'serving');
+  logger.info(
+    {
+      address,
+      store: config.store,
+      dataDir: config.dataDir,
+      encryption: codecs.encrypting,
+      auth: config.auth,
+      tls: config.tls.certFile !== undefined,
+    },
+    'serving',
+  );
+  const metricsServer: MetricsServer | undefined =
+    config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 10_000): Promise<void> => {
     stopping ??= (async () => {
+      monitor.stop();
+      auth?.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       service.closeSubscriptions();
+      await tailer?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -126,15 +201,25 @@ export async function startServer({ config, logger, store: given, keepalive = DE
         });
       });
       await store.close();
+      await metricsServer?.close();
       logger.info('stopped');
     })();
     return stopping;
   };
-  return { port, address, store, hub, stop };
+  return {
+    port,
+    address,
+    store,
+    hub,
+    ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
+    ...(auth ? { refreshAuth: () => auth.refresh() } : {}),
+    checkHealth: () => monitor.check(),
+    stop,
+  };
 }
 
 /** The keyring from EH_KEYRING_FILE or EH_KEYRING, or undefined when encryption is off. */
-function loadKeyring(config: ServerConfig): KekProvider | undefined {
+export function loadKeyring(config: ServerConfig): KekProvider | undefined {
   if (config.keyringFile) return LocalKeyring.fromFile(config.keyringFile);
   if (config.keyring) return LocalKeyring.parse(config.keyring, 'EH_KEYRING');
   return undefined;

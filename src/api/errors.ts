@@ -2,6 +2,7 @@ import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import { Any } from '../../clients/ts/src/gen/google/protobuf/any';
 import { BadRequest, ErrorInfo } from '../../clients/ts/src/gen/google/rpc/error_details';
 import { Status } from '../../clients/ts/src/gen/google/rpc/status';
+import { PermissionDeniedError, UnauthenticatedError } from '../auth/errors';
 import {
   CorruptDataError,
   DomainError,
@@ -37,6 +38,8 @@ function codeOf(error: DomainError): status {
   if (error instanceof LimitExceededError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof StoreUnavailableError || error instanceof ShuttingDownError) return status.UNAVAILABLE;
   if (error instanceof CorruptDataError) return status.DATA_LOSS;
+  if (error instanceof UnauthenticatedError) return status.UNAUTHENTICATED;
+  if (error instanceof PermissionDeniedError) return status.PERMISSION_DENIED;
   return status.INTERNAL;
 }
 

@@ -42,6 +42,7 @@ import {
   StreamNotFoundError,
 } from '../store/errors';
 import type { EventStore, ReadDirection, Version } from '../store/port';
+import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from './encoded-messages';
 import { toStatus } from './errors';
 import { throwIfMalformed } from './malformed-request';
 import {
@@ -98,7 +99,9 @@ export class EventHorizonService {
       listChildren: this.unary('ListChildren', (request: ListChildrenRequest) => this.listChildren(request)),
       rotateStreamKey: this.unary('RotateStreamKey', (request: RotateStreamKeyRequest) => this.rotateStreamKey(request)),
       shredStream: this.unary('ShredStream', (request: ShredStreamRequest) => this.shredStream(request)),
-      subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) => void this.subscribe(call),
+      // server.ts installs serializeSubscribeResponse for Subscribe, which also takes Encoded messages.
+      subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) =>
+        void this.subscribe(call as unknown as ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>),
     };
   }
 
@@ -224,7 +227,21 @@ export class EventHorizonService {
     return { entries, more: page.more, nextVersion, headVersion: page.headVersion };
   }
 
-  async subscribe(call: ServerWritableStream<SubscribeRequest, SubscribeResponse>): Promise<void> {
+  /**
+   * Stored entries as serialized subscription messages, without decoding their events: what
+   * a catch-up sends is the stored bytes with version and time around them.
+   */
+  private async readEncodedEntries(stream: string, fromVersion: Version, limit: number) {
+    const page = await this.options.store.read(stream, { fromVersion, direction: 'forward', limit, maxBytes: MAX_PAGE_BYTES });
+    const codec = await this.options.codecs.forStream(stream, 'read');
+    const entries = page.entries.map((stored) => ({
+      version: stored.version,
+      message: encodeStoredEntryMessage(stored.version, stored.recordedAt, codec.openEntry(stored)),
+    }));
+    return { entries, more: page.more };
+  }
+
+  async subscribe(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>): Promise<void> {
     const request = call.request;
     const lifetime = new AbortController();
     const onShutdown = () => lifetime.abort();
@@ -243,7 +260,7 @@ export class EventHorizonService {
         stream: request.stream,
         fromVersion: request.fromVersion ?? 0n,
         hub: this.options.hub,
-        readPage: async (from) => this.readEntries(request.stream, from, 'forward', CATCH_UP_PAGE),
+        readPage: async (from) => this.readEncodedEntries(request.stream, from, CATCH_UP_PAGE),
         heartbeatIntervalMs: this.options.heartbeatIntervalMs,
         bufferEntries: this.options.subscriberBufferEntries,
         signal: lifetime.signal,

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Limits } from '../config/config';
+import { EntryEventIds } from '../model/event-ids';
 import { isSystemPath, streamPathProblem } from '../model/stream-path';
 import { InvalidArgumentError, LimitExceededError, type FieldViolation } from '../store/errors';
 
@@ -85,6 +85,7 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
     throw new LimitExceededError(field, 'max_events_per_entry', limits.maxEventsPerEntry, events.length);
   }
   const ids = new Set<string>();
+  const generatedIds = new EntryEventIds();
   let entryBytes = 0;
   const prepared = events.map((event, index) => {
     const at = `${field}[${index}]`;
@@ -94,7 +95,7 @@ export function prepareEvents(violations: Violations, field: string, events: Eve
     } else if (event.type.startsWith('$')) violations.add(`${at}.type`, 'types starting with "$" are reserved for system events');
 
     let id = event.id;
-    if (id === '') id = randomUUID();
+    if (id === '') id = generatedIds.next();
     else if (id.length > 128 || !PRINTABLE_ASCII.test(id)) violations.add(`${at}.id`, 'must be at most 128 printable ASCII characters');
     if (ids.has(id)) violations.add(`${at}.id`, 'must be unique within the entry');
     ids.add(id);

@@ -1,77 +1,99 @@
-import { ConfigError, loadConfig, settingsHelp } from '../config/config';
-import { createLogger } from '../log';
-import { KeyringError } from '../crypto/keyring';
-import { startServer } from '../server';
-import { keysCommand } from './commands/keys';
+import { status } from '@grpc/grpc-js';
+import { ConfigError, settingsHelp } from '../config/config';
+import { EXIT, UsageError, exitCodeOf, isServiceError } from './commands/exit-codes';
 
 const USAGE = `Usage: eventhorizon <command> [options]
 
 Commands:
-  serve           Serve the Event Horizon gRPC API
+  serve      Serve the Event Horizon gRPC API
+  stream     Create, list, describe, read, follow and append to streams (eventhorizon stream --help)
+  snapshot   Get, put and delete snapshots (eventhorizon snapshot --help)
+  auth       Manage API keys and policies (eventhorizon auth --help)
+  health     Ask a server whether it serves (eventhorizon health --help)
   keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
+  dynamodb create-tables
+             Create the DynamoDB store's tables (see: eventhorizon dynamodb --help)
 
-Options of serve (flags win over environment variables):
+Exit codes: 0 done, 1 failed, 2 bad command line or configuration, 3 server unavailable,
+4 unauthenticated or permission denied, 5 not found, 6 conflict (version, already exists).
+
+Options of serve (flags win over environment variables, which win over the config file):
 ${settingsHelp()}
 `;
 
-/** Entry point of the `eventhorizon` command. */
-export async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (command === 'keys') {
-    process.exitCode = keysCommand(rest);
-    return;
-  }
-  if (command !== 'serve') {
-    process.stderr.write(`eventhorizon: unknown command "${command}"\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  await serve(rest);
+/** A command: how to run it and its help text. */
+interface Command {
+  run(argv: string[]): Promise<void>;
+  usage: string;
 }
 
-async function serve(argv: string[]): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(argv, process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`eventhorizon: ${error.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw error;
+/**
+ * Each command, loaded only when used (a plain CommonJS require): a CLI call should not pay for
+ * loading the server, and `serve` not for the client commands.
+ */
+const COMMANDS: Record<string, () => Command> = {
+  serve: () => {
+    const m = require('./commands/serve') as typeof import('./commands/serve');
+    return { run: m.serveCommand, usage: m.SERVE_USAGE };
+  },
+  stream: () => {
+    const m = require('./commands/stream') as typeof import('./commands/stream');
+    return { run: m.streamCommand, usage: m.STREAM_USAGE };
+  },
+  snapshot: () => {
+    const m = require('./commands/snapshot') as typeof import('./commands/snapshot');
+    return { run: m.snapshotCommand, usage: m.SNAPSHOT_USAGE };
+  },
+  auth: () => {
+    const m = require('./commands/auth') as typeof import('./commands/auth');
+    return { run: m.authCommand, usage: m.AUTH_USAGE };
+  },
+  // These two print their own help and errors, and return their exit code.
+  keys: () => {
+    const m = require('./commands/keys') as typeof import('./commands/keys');
+    return { run: async (argv) => void (process.exitCode = m.keysCommand(argv)), usage: m.KEYS_USAGE };
+  },
+  dynamodb: () => {
+    const m = require('./commands/dynamodb') as typeof import('./commands/dynamodb');
+    return { run: async (argv) => void (process.exitCode = await m.dynamodbCommand(argv)), usage: m.DYNAMODB_USAGE };
+  },
+  health: () => {
+    const m = require('./commands/health') as typeof import('./commands/health');
+    return { run: m.healthCommand, usage: m.HEALTH_USAGE };
+  },
+};
+
+/** Entry point of the `eventhorizon` command. */
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return;
   }
-  const logger = createLogger(config.logLevel);
-  const server = await startServer({ config, logger }).catch((error: unknown) => {
-    if (error instanceof KeyringError) {
-      // A configuration problem: say it plainly, without a stack trace.
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`eventhorizon: unknown command "${name}"\n\n${USAGE}`);
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  const command = load();
+  try {
+    await command.run(rest);
+  } catch (error) {
+    // parseArgs reports unknown or malformed options with a code starting ERR_PARSE_ARGS.
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`eventhorizon ${name}: ${(error as Error).message}\n\n${command.usage}`);
+      process.exitCode = EXIT.usage;
+    } else if (isServiceError(error)) {
+      process.stderr.write(`eventhorizon ${name}: ${status[error.code] ?? error.code}: ${error.details}\n`);
+      process.exitCode = exitCodeOf(error);
+    } else if (error instanceof ConfigError) {
       process.stderr.write(`eventhorizon: ${error.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
     } else {
-      logger.fatal({ err: error }, 'could not start');
-      process.exitCode = 1;
+      process.stderr.write(`eventhorizon ${name}: ${(error as Error).message ?? String(error)}\n`);
+      process.exitCode = EXIT.failure;
     }
-    return undefined;
-  });
-  if (!server) return;
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  }
 }

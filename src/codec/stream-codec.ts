@@ -33,6 +33,11 @@ export class StreamCodec {
     return (version) => this.payloads.frame(compressed, this.lock(entryContext(this.stream, version)));
   }
 
+  /** A stored entry's serialized `Entry` (events only), decrypted and decompressed, not decoded. */
+  openEntry(stored: StoredEntry): Uint8Array {
+    return this.payloads.open(stored.payload, this.keys?.key, entryContext(this.stream, stored.version));
+  }
+
   /** The API entry of a stored one. */
   decodeEntry(stored: StoredEntry): Entry {
     const bytes = this.payloads.open(stored.payload, this.keys?.key, entryContext(this.stream, stored.version));

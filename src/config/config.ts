@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import net from 'node:net';
 import { parseArgs } from 'node:util';
+import YAML from 'yaml';
 import type { StoreKind } from '../store/factory';
 
 /** Limits on what one request may carry. Defaults fit gRPC's 4 MiB message size. */
@@ -11,11 +14,31 @@ export interface Limits {
   maxSnapshotBytes: number;
 }
 
+/** Where the DynamoDB store keeps its tables (EH_STORE=dynamodb). */
+export interface DynamoDbConfig {
+  /** Endpoint URL (DynamoDB Local, a VPC endpoint); the region's public endpoint when unset. */
+  endpoint?: string;
+  /** AWS region; the standard AWS chain (AWS_REGION, profile) when unset. */
+  region?: string;
+  /** Prefix of the table names: <prefix>events, <prefix>snapshots, <prefix>children, <prefix>keys. */
+  tablePrefix: string;
+  /** Create missing tables at start-up (development); otherwise start-up only checks them. */
+  createTables: boolean;
+  /** A retried request id is recognised while its original is among this many newest entries. */
+  idempotencyWindow: number;
+}
+
 export interface ServerConfig {
   /** host:port to serve gRPC on. */
   listen: string;
   store: StoreKind;
   dataDir: string;
+  dynamodb: DynamoDbConfig;
+  /**
+   * Longest wait between two polls of a subscribed stream's head, when the store is shared with
+   * other replicas (DynamoDB): the worst-case delivery delay of an idle stream's next entry.
+   */
+  pollMaxIntervalMs: number;
   /** Idle time after which a subscription gets a heartbeat message. */
   heartbeatIntervalMs: number;
   /** Live entries a subscriber may fall behind before it goes back to reading from the store. */
@@ -26,6 +49,25 @@ export interface ServerConfig {
   keyringFile?: string;
   /** The keyring itself (JSON), for environments that pass secrets as variables. */
   keyring?: string;
+  /** host:port of the Prometheus `/metrics` HTTP endpoint, or "off". */
+  metricsListen: string;
+  /** How often the store is pinged to drive the gRPC health status. */
+  healthCheckIntervalMs: number;
+  /** "required": every API call needs an API key; "off": anyone who can connect may call. */
+  auth: 'off' | 'required';
+  /** How often the server re-reads the `/$/auth` system stream for key and policy changes. */
+  authRefreshMs: number;
+  /** Allows listening on a non-loopback address without authentication. */
+  allowInsecure: boolean;
+  tls: TlsConfig;
+}
+
+/** PEM files for TLS; all unset means plaintext. */
+export interface TlsConfig {
+  certFile?: string;
+  keyFile?: string;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  clientCaFile?: string;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -35,14 +77,28 @@ export const DEFAULT_LIMITS: Limits = {
   maxSnapshotBytes: 3 * 1024 * 1024,
 };
 
+export const DEFAULT_DYNAMODB: DynamoDbConfig = {
+  tablePrefix: 'eventhorizon-',
+  createTables: false,
+  idempotencyWindow: 100,
+};
+
 export const DEFAULT_CONFIG: ServerConfig = {
   listen: '127.0.0.1:50051',
   store: 'sqlite',
   dataDir: './data',
+  dynamodb: DEFAULT_DYNAMODB,
+  pollMaxIntervalMs: 1000,
   heartbeatIntervalMs: 15_000,
   subscriberBufferEntries: 1000,
   logLevel: 'info',
   limits: DEFAULT_LIMITS,
+  metricsListen: '127.0.0.1:9464',
+  healthCheckIntervalMs: 5_000,
+  auth: 'off',
+  authRefreshMs: 1_000,
+  allowInsecure: false,
+  tls: {},
 };
 
 /** One setting: its flag, its environment variable, and how to read it. */
@@ -50,8 +106,14 @@ interface Setting {
   flag: string;
   env: string;
   help: string;
+  /** Masked by --print-config. */
+  secret?: boolean;
+  /** The value shown by --print-config. */
+  show?(config: ServerConfig): unknown;
   apply(config: ServerConfig, raw: string): string | undefined;
 }
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/;
 
 const SETTINGS: Setting[] = [
   {
@@ -59,7 +121,7 @@ const SETTINGS: Setting[] = [
     env: 'EH_LISTEN',
     help: 'host:port to serve gRPC on (default 127.0.0.1:50051)',
     apply: (config, raw) => {
-      if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(raw)) return 'must be host:port';
+      if (!HOST_PORT.test(raw)) return 'must be host:port';
       config.listen = raw;
       return undefined;
     },
@@ -67,9 +129,9 @@ const SETTINGS: Setting[] = [
   {
     flag: 'store',
     env: 'EH_STORE',
-    help: 'storage engine: sqlite (default)',
+    help: 'storage engine: sqlite (default) or dynamodb',
     apply: (config, raw) => {
-      if (raw !== 'sqlite') return 'must be "sqlite"';
+      if (raw !== 'sqlite' && raw !== 'dynamodb') return 'must be "sqlite" or "dynamodb"';
       config.store = raw;
       return undefined;
     },
@@ -81,6 +143,64 @@ const SETTINGS: Setting[] = [
     apply: (config, raw) => {
       if (raw.trim() === '') return 'must not be empty';
       config.dataDir = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-endpoint',
+    env: 'EH_DYNAMODB_ENDPOINT',
+    help: "DynamoDB endpoint URL, e.g. http://127.0.0.1:8000 (default: the region's)",
+    apply: (config, raw) => {
+      if (!/^https?:\/\/[^\s/]+(\/.*)?$/.test(raw)) return 'must be an http:// or https:// URL';
+      config.dynamodb.endpoint = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-region',
+    env: 'EH_DYNAMODB_REGION',
+    help: 'AWS region of the tables (default: the AWS chain, e.g. AWS_REGION)',
+    apply: (config, raw) => {
+      if (!/^[a-z0-9-]{2,40}$/.test(raw)) return 'must be a region name such as eu-west-1';
+      config.dynamodb.region = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-table-prefix',
+    env: 'EH_DYNAMODB_TABLE_PREFIX',
+    help: 'prefix of the DynamoDB table names (default eventhorizon-)',
+    apply: (config, raw) => {
+      // Table names are 3..255 of [A-Za-z0-9_.-]; the longest suffix is "snapshots".
+      if (!/^[A-Za-z0-9_.-]{0,200}$/.test(raw)) return 'must be at most 200 characters of [A-Za-z0-9_.-]';
+      config.dynamodb.tablePrefix = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-create-tables',
+    env: 'EH_DYNAMODB_CREATE_TABLES',
+    help: 'create missing DynamoDB tables at start-up, for development: true or false (default false)',
+    apply: (config, raw) => {
+      if (raw !== 'true' && raw !== 'false') return 'must be "true" or "false"';
+      config.dynamodb.createTables = raw === 'true';
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-idempotency-window',
+    env: 'EH_DYNAMODB_IDEMPOTENCY_WINDOW',
+    help: 'newest entries of a stream whose request ids are recognised on retry (default 100)',
+    apply: (config, raw) => positiveInteger(raw, (n) => (config.dynamodb.idempotencyWindow = n)),
+  },
+  {
+    flag: 'poll-max-interval',
+    env: 'EH_POLL_MAX_INTERVAL',
+    help: 'longest wait between polls of a subscribed stream on a shared store, e.g. 1s (default 1s)',
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 50) return 'must be a duration of at least 50ms, such as 1s or 500ms';
+      config.pollMaxIntervalMs = ms;
       return undefined;
     },
   },
@@ -127,6 +247,7 @@ const SETTINGS: Setting[] = [
     flag: 'keyring',
     env: 'EH_KEYRING',
     help: 'the keyring JSON itself, instead of a file',
+    secret: true,
     apply: (config, raw) => {
       if (raw.trim() === '') return 'must not be empty';
       config.keyring = raw;
@@ -157,7 +278,86 @@ const SETTINGS: Setting[] = [
     help: 'bytes of one snapshot (default 3145728)',
     apply: (config, raw) => positiveInteger(raw, (n) => (config.limits.maxSnapshotBytes = n)),
   },
+  {
+    flag: 'metrics-listen',
+    env: 'EH_METRICS_LISTEN',
+    help: 'host:port of the Prometheus /metrics endpoint, or "off" (default 127.0.0.1:9464)',
+    apply: (config, raw) => {
+      if (raw !== 'off' && !HOST_PORT.test(raw)) return 'must be host:port or "off"';
+      config.metricsListen = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'health-check-interval',
+    env: 'EH_HEALTH_CHECK_INTERVAL',
+    help: 'how often the store is pinged for the health status (default 5s)',
+    show: (config) => `${config.healthCheckIntervalMs}ms`,
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 10) return 'must be a duration of at least 10ms, such as 5s';
+      config.healthCheckIntervalMs = ms;
+      return undefined;
+    },
+  },
+  {
+    flag: 'auth',
+    env: 'EH_AUTH',
+    help: 'required: API keys needed for every call; off: no authentication (default off)',
+    apply: (config, raw) => {
+      if (raw !== 'off' && raw !== 'required') return 'must be "required" or "off"';
+      config.auth = raw;
+      return undefined;
+    },
+  },
+  {
+    flag: 'auth-refresh-interval',
+    env: 'EH_AUTH_REFRESH_INTERVAL',
+    help: 'how often key and policy changes are picked up from the store (default 1s)',
+    show: (config) => `${config.authRefreshMs}ms`,
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 10) return 'must be a duration of at least 10ms, such as 1s';
+      config.authRefreshMs = ms;
+      return undefined;
+    },
+  },
+  {
+    flag: 'allow-insecure',
+    env: 'EH_ALLOW_INSECURE',
+    help: 'true: allow a non-loopback listen address without authentication (default false)',
+    apply: (config, raw) => {
+      if (raw !== 'true' && raw !== 'false') return 'must be "true" or "false"';
+      config.allowInsecure = raw === 'true';
+      return undefined;
+    },
+  },
+  {
+    flag: 'tls-cert',
+    env: 'EH_TLS_CERT',
+    help: 'PEM file of the server certificate chain (enables TLS, with --tls-key)',
+    show: (config) => config.tls.certFile,
+    apply: (config, raw) => readableFile(raw, (file) => (config.tls.certFile = file)),
+  },
+  {
+    flag: 'tls-key',
+    env: 'EH_TLS_KEY',
+    help: 'PEM file of the server private key',
+    show: (config) => config.tls.keyFile,
+    apply: (config, raw) => readableFile(raw, (file) => (config.tls.keyFile = file)),
+  },
+  {
+    flag: 'tls-client-ca',
+    env: 'EH_TLS_CLIENT_CA',
+    help: 'PEM file of the CA that signs client certificates (enables mutual TLS)',
+    show: (config) => config.tls.clientCaFile,
+    apply: (config, raw) => readableFile(raw, (file) => (config.tls.clientCaFile = file)),
+  },
 ];
+
+/** The flag of the configuration file, read before everything else. */
+const CONFIG_FILE_FLAG = 'config';
+const CONFIG_FILE_ENV = 'EH_CONFIG';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -167,40 +367,170 @@ export class ConfigError extends Error {
 
 /** Help text listing every setting with its flag and environment variable. */
 export function settingsHelp(): string {
-  return SETTINGS.map((s) => `  --${s.flag.padEnd(22)} ${s.env.padEnd(26)} ${s.help}`).join('\n');
+  const lines = SETTINGS.map((s) => `  --${s.flag.padEnd(22)} ${s.env.padEnd(26)} ${s.help}`);
+  lines.push(
+    `  --${CONFIG_FILE_FLAG.padEnd(22)} ${CONFIG_FILE_ENV.padEnd(26)} JSON or YAML file of settings keyed by flag name (flags and env win)`,
+    `  --${'print-config'.padEnd(22)} ${''.padEnd(26)} print the effective configuration (secrets masked) and exit`,
+  );
+  return lines.join('\n');
+}
+
+/** Where a setting's value came from. */
+export type SettingSource = 'default' | 'file' | 'env' | 'flag';
+
+/** A loaded configuration and what `--print-config` needs to show it. */
+export interface LoadedConfig {
+  config: ServerConfig;
+  /** Whether `--print-config` was given. */
+  printConfig: boolean;
+  sources: Record<string, SettingSource>;
 }
 
 /**
  * The effective configuration: flags win over `EH_` environment variables, which win over the
- * defaults. Every problem is reported at once, one line each, naming the flag or variable.
+ * configuration file (`--config` / `EH_CONFIG`), which wins over the defaults. Every problem is
+ * reported at once, one line each, naming the flag, variable or file key.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig {
-  const config: ServerConfig = { ...DEFAULT_CONFIG, limits: { ...DEFAULT_LIMITS } };
+  return loadConfigWithSources(argv, env).config;
+}
+
+/** Like `loadConfig`, and tells where each value came from. */
+export function loadConfigWithSources(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
+  const config: ServerConfig = { ...DEFAULT_CONFIG, dynamodb: { ...DEFAULT_DYNAMODB }, limits: { ...DEFAULT_LIMITS }, tls: {} };
   const problems: string[] = [];
   let flags: Record<string, string | boolean | undefined>;
   try {
     flags = parseArgs({
       args: argv,
-      options: Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }])),
+      options: {
+        ...Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }])),
+        [CONFIG_FILE_FLAG]: { type: 'string' },
+        'print-config': { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
   } catch (error) {
     throw new ConfigError([(error as Error).message]);
   }
+  const configFile = typeof flags[CONFIG_FILE_FLAG] === 'string' ? flags[CONFIG_FILE_FLAG] : env[CONFIG_FILE_ENV];
+  const fromFile = configFile === undefined ? {} : readConfigFile(configFile, problems);
+
+  const sources: Record<string, SettingSource> = {};
   for (const setting of SETTINGS) {
     const fromFlag = flags[setting.flag];
-    const raw = typeof fromFlag === 'string' ? fromFlag : env[setting.env];
+    let raw: string | undefined;
+    let source: string;
+    if (typeof fromFlag === 'string') {
+      [raw, source, sources[setting.flag]] = [fromFlag, `--${setting.flag}`, 'flag'];
+    } else if (env[setting.env] !== undefined) {
+      [raw, source, sources[setting.flag]] = [env[setting.env], setting.env, 'env'];
+    } else if (fromFile[setting.flag] !== undefined) {
+      [raw, source, sources[setting.flag]] = [fromFile[setting.flag], `${configFile}: ${setting.flag}`, 'file'];
+    } else {
+      sources[setting.flag] = 'default';
+      continue;
+    }
     if (raw === undefined) continue;
-    const source = typeof fromFlag === 'string' ? `--${setting.flag}` : setting.env;
     const problem = setting.apply(config, raw);
     // Secrets never appear in messages.
-    const shown = setting.flag === 'keyring' ? '(secret)' : JSON.stringify(raw);
-    if (problem) problems.push(`${source}=${shown}: ${problem}`);
+    if (problem) problems.push(`${source}=${setting.secret ? '(secret)' : JSON.stringify(raw)}: ${problem}`);
   }
   if (config.keyring && config.keyringFile) problems.push('EH_KEYRING and EH_KEYRING_FILE: set one, not both');
+  problems.push(...crossChecks(config));
   if (problems.length > 0) throw new ConfigError(problems);
-  return config;
+  return { config, printConfig: flags['print-config'] === true, sources };
+}
+
+/** Problems that involve more than one setting. */
+function crossChecks(config: ServerConfig): string[] {
+  const problems: string[] = [];
+  const { certFile, keyFile, clientCaFile } = config.tls;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push('EH_TLS_CERT and EH_TLS_KEY (--tls-cert, --tls-key) must be set together');
+  }
+  if (clientCaFile !== undefined && certFile === undefined) {
+    problems.push('EH_TLS_CLIENT_CA (--tls-client-ca) needs a server certificate (EH_TLS_CERT and EH_TLS_KEY)');
+  }
+  const insecure = insecureListenProblem(config);
+  if (insecure) problems.push(insecure);
+  return problems;
+}
+
+/**
+ * Why the server must not listen where it is configured to: a non-loopback address without
+ * authentication exposes every stream to the network, so it takes an explicit opt-in.
+ */
+export function insecureListenProblem(config: ServerConfig): string | undefined {
+  if (config.auth === 'required' || config.allowInsecure) return undefined;
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (isLoopback(host)) return undefined;
+  return (
+    `EH_LISTEN=${config.listen}: refusing to serve a non-loopback address without authentication; ` +
+    'set EH_AUTH=required (--auth required), or EH_ALLOW_INSECURE=true (--allow-insecure true) to accept the risk'
+  );
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return net.isIPv4(host) && host.startsWith('127.');
+}
+
+/** The effective configuration as `--print-config` shows it: flag names, secrets masked. */
+export function describeConfig(loaded: LoadedConfig): Record<string, { value: unknown; source: SettingSource }> {
+  const shown: Record<string, { value: unknown; source: SettingSource }> = {};
+  for (const setting of SETTINGS) {
+    const value = setting.show ? setting.show(loaded.config) : defaultShow(setting.flag, loaded.config);
+    const source = loaded.sources[setting.flag] ?? 'default';
+    shown[setting.flag] = { value: setting.secret && value !== undefined ? '***' : value ?? null, source };
+  }
+  return shown;
+}
+
+/** Reads a setting back from the config by its flag name, for the settings without `show`. */
+function defaultShow(flag: string, config: ServerConfig): unknown {
+  const camel = flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  const limits = config.limits as unknown as Record<string, unknown>;
+  const flat = config as unknown as Record<string, unknown>;
+  if (camel in flat) return flat[camel];
+  if (camel in limits) return limits[camel];
+  if (flag.startsWith('dynamodb-')) {
+    const key = camel.slice('dynamodb'.length, 'dynamodb'.length + 1).toLowerCase() + camel.slice('dynamodb'.length + 1);
+    return (config.dynamodb as unknown as Record<string, unknown>)[key];
+  }
+  if (flag === 'heartbeat-interval') return `${config.heartbeatIntervalMs}ms`;
+  if (flag === 'subscriber-buffer') return config.subscriberBufferEntries;
+  return undefined;
+}
+
+/** The settings of a JSON or YAML file, keyed by flag name, as strings. */
+function readConfigFile(file: string, problems: string[]): Record<string, string> {
+  let parsed: unknown;
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    parsed = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text);
+  } catch (error) {
+    problems.push(`config file ${file}: ${(error as Error).message.split('\n')[0]}`);
+    return {};
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push(`config file ${file}: must be a mapping of setting names to values`);
+    return {};
+  }
+  const known = new Set(SETTINGS.map((s) => s.flag));
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!known.has(key)) {
+      problems.push(`config file ${file}: unknown setting "${key}" (settings are named like the flags, e.g. data-dir)`);
+    } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      values[key] = String(value);
+    } else {
+      problems.push(`config file ${file}: ${key} must be a string, number or boolean`);
+    }
+  }
+  return values;
 }
 
 /** Parses "15s", "500ms", "2m" or a bare number of seconds into milliseconds. */
@@ -218,5 +548,15 @@ function positiveInteger(raw: string, set: (n: number) => void): string | undefi
     return 'must be a positive integer';
   }
   set(Number(raw));
+  return undefined;
+}
+
+function readableFile(raw: string, set: (file: string) => void): string | undefined {
+  try {
+    fs.accessSync(raw, fs.constants.R_OK);
+  } catch {
+    return 'must be a readable file';
+  }
+  set(raw);
   return undefined;
 }

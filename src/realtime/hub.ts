@@ -1,4 +1,11 @@
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { encodeEntryMessage, type Encoded } from '../api/encoded-messages';
+
+/** A committed entry on its way to subscribers: serialized once for all of them. */
+export interface LiveEntry {
+  version: bigint;
+  message: Encoded;
+}
 
 /**
  * A bounded queue of live entries for one subscriber. When the subscriber falls more than
@@ -7,14 +14,14 @@ import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizo
  * no entry is lost, because the store has them all.
  */
 export class LiveFeed {
-  private queue: Entry[] = [];
+  private queue: LiveEntry[] = [];
   private head = 0;
   private wake: (() => void) | undefined;
   overflowed = false;
 
   constructor(readonly stream: string, private readonly capacity: number) {}
 
-  push(entry: Entry): void {
+  push(entry: LiveEntry): void {
     if (!this.overflowed) {
       if (this.queue.length - this.head >= this.capacity) {
         this.overflowed = true;
@@ -28,10 +35,10 @@ export class LiveFeed {
   }
 
   /** The next queued entry, if any. */
-  shift(): Entry | undefined {
+  shift(): LiveEntry | undefined {
     if (this.head >= this.queue.length) return undefined;
     const entry = this.queue[this.head];
-    this.queue[this.head++] = undefined as unknown as Entry; // let the entry be collected
+    this.queue[this.head++] = undefined as unknown as LiveEntry; // let the entry be collected
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -93,7 +100,9 @@ export class Hub {
   publish(stream: string, entry: Entry): void {
     const set = this.feeds.get(stream);
     if (!set) return;
-    for (const feed of set) feed.push(entry);
+    // Serialized once here rather than by grpc-js once per subscriber.
+    const live: LiveEntry = { version: entry.version, message: encodeEntryMessage(entry) };
+    for (const feed of set) feed.push(live);
   }
 
   /** Streams with at least one live subscriber here. */

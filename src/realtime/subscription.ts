@@ -1,8 +1,8 @@
-import type { Entry, SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { Hub } from './hub';
+import type { OutgoingSubscribeMessage } from '../api/encoded-messages';
+import type { Hub, LiveEntry } from './hub';
 
-/** Reads stored entries from `fromVersion` on, a page at a time. */
-export type PageReader = (fromVersion: bigint) => Promise<{ entries: Entry[]; more: boolean }>;
+/** Reads stored entries from `fromVersion` on, a page at a time, as serialized messages. */
+export type PageReader = (fromVersion: bigint) => Promise<{ entries: LiveEntry[]; more: boolean }>;
 
 export interface SubscriptionOptions {
   stream: string;
@@ -23,20 +23,20 @@ export interface SubscriptionOptions {
  * committed after that read is also in the feed; the feed is de-duplicated against the next
  * expected version, and anything missing (after an overflow, or a gap) is read from the store.
  */
-export async function* subscription(options: SubscriptionOptions): AsyncGenerator<SubscribeResponse> {
+export async function* subscription(options: SubscriptionOptions): AsyncGenerator<OutgoingSubscribeMessage> {
   const { hub, signal } = options;
   const feed = hub.register(options.stream, options.bufferEntries);
   let next = options.fromVersion;
 
   /** Delivers stored entries from `next` until the store has no more. */
-  async function* catchUp(): AsyncGenerator<SubscribeResponse> {
+  async function* catchUp(): AsyncGenerator<OutgoingSubscribeMessage> {
     for (;;) {
       const page = await options.readPage(next);
       for (const entry of page.entries) {
         if (signal.aborted) return;
         if (entry.version < next) continue;
         next = entry.version + 1n;
-        yield { message: { $case: 'entry', value: entry } };
+        yield entry.message;
       }
       if (!page.more || page.entries.length === 0) return;
     }
@@ -66,7 +66,7 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
         if (entry.version !== next) continue;
       }
       next = entry.version + 1n;
-      yield { message: { $case: 'entry', value: entry } };
+      yield entry.message;
     }
   } finally {
     hub.unregister(feed);

@@ -1,12 +1,16 @@
+import type { DynamoDbConfig } from '../config/config';
+import { DynamoDbStore } from './dynamodb/dynamodb-store';
 import type { EventStore } from './port';
 import { SqliteStore } from './sqlite/sqlite-store';
 
-export type StoreKind = 'sqlite';
+export type StoreKind = 'sqlite' | 'dynamodb';
 
 export interface StoreConfig {
   kind: StoreKind;
   /** Folder of the embedded database (sqlite). */
   dataDir: string;
+  /** Tables and connection (dynamodb); credentials come from the standard AWS chain. */
+  dynamodb: DynamoDbConfig;
 }
 
 /** Builds the configured store. The service only ever sees the `EventStore` port. */
@@ -14,5 +18,7 @@ export function createStore(config: StoreConfig): EventStore {
   switch (config.kind) {
     case 'sqlite':
       return new SqliteStore({ dataDir: config.dataDir });
+    case 'dynamodb':
+      return new DynamoDbStore(config.dynamodb);
   }
 }

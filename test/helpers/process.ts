@@ -32,7 +32,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   const address = `127.0.0.1:${port}`;
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, EH_LISTEN: address, EH_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, EH_LISTEN: address, EH_LOG_LEVEL: 'info', EH_METRICS_LISTEN: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

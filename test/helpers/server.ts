@@ -5,8 +5,7 @@ import { credentials, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { EventHorizonClient, type DeepPartial } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { BadRequest, ErrorInfo } from '../../clients/ts/src/gen/google/rpc/error_details';
-import { Status } from '../../clients/ts/src/gen/google/rpc/status';
+import { decodeStatusDetails } from '../../clients/ts/src/errors';
 import { DEFAULT_CONFIG, DEFAULT_LIMITS, type ServerConfig } from '../../src/config/config';
 import { startServer, type KeepaliveOptions, type RunningServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
@@ -39,6 +38,8 @@ export async function startTestServer(
     listen: '127.0.0.1:0',
     dataDir,
     logLevel: 'silent',
+    // Each test server gets its own free metrics port.
+    metricsListen: '127.0.0.1:0',
     ...overrides,
     limits: { ...DEFAULT_LIMITS, ...overrides.limits },
   };
@@ -111,20 +112,10 @@ export function dataOf(event: pb.Event): unknown {
 
 /** The ErrorInfo and BadRequest details of a failed call. */
 export function detailsOf(error: unknown): { code: number; reason?: string; metadata: Record<string, string>; violations: Array<{ field: string; description: string }> } {
-  const serviceError = error as ServiceError;
-  const raw = serviceError.metadata?.get('grpc-status-details-bin')[0];
-  const result = { code: serviceError.code, metadata: {} as Record<string, string>, violations: [] as Array<{ field: string; description: string }>, reason: undefined as string | undefined };
-  if (!(raw instanceof Buffer)) return result;
-  for (const detail of Status.decode(raw).details) {
-    if (detail.typeUrl.endsWith('google.rpc.ErrorInfo')) {
-      const info = ErrorInfo.decode(detail.value);
-      result.reason = info.reason;
-      result.metadata = info.metadata;
-    } else if (detail.typeUrl.endsWith('google.rpc.BadRequest')) {
-      result.violations = BadRequest.decode(detail.value).fieldViolations.map((v) => ({ field: v.field, description: v.description }));
-    }
-  }
-  return result;
+  // The client library's decoder is the one implementation of reading status details.
+  const details = decodeStatusDetails(error);
+  if (!details) throw new Error(`not a gRPC error: ${String(error)}`);
+  return { code: details.code, reason: details.reason, metadata: details.metadata, violations: details.violations };
 }
 
 /** Asserts that a promise rejects with a gRPC status code, and returns the error's details. */

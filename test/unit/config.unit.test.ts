@@ -14,6 +14,7 @@ describe('configuration', () => {
   it('takes EH_ variables, and flags over them', () => {
     const config = loadConfig(['--listen', '0.0.0.0:6000'], {
       EH_LISTEN: '127.0.0.1:7000',
+      EH_ALLOW_INSECURE: 'true', // 0.0.0.0 without auth needs the explicit opt-in
       EH_DATA_DIR: '/var/lib/eh',
       EH_HEARTBEAT_INTERVAL: '500ms',
       EH_MAX_EVENTS_PER_ENTRY: '10',

@@ -1,0 +1,159 @@
+import fs from 'node:fs';
+import type { Figures, Plan } from './scenarios';
+
+/**
+ * BENCHMARKS.md is part generated, part written by people. The bench replaces only the blocks
+ * between its markers (`<!-- generated:NAME -->` … `<!-- /generated:NAME -->`) and keeps
+ * everything else, so that analysis and other stores' sections survive a new run.
+ */
+
+/** What the report says about the run itself. */
+export interface RunInfo {
+  machine: string;
+  node: string;
+  date: string;
+  quick: boolean;
+  runs: number;
+  plan: Plan;
+  loadWorkers: number;
+  /** The scheduling priority the bench's processes ran at. */
+  priority: string;
+  wallSeconds: number;
+}
+
+const number = (value: number | undefined, digits = 0): string =>
+  value === undefined || Number.isNaN(value)
+    ? 'n/a'
+    : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ms = (value: number | undefined): string => (value === undefined || Number.isNaN(value) ? 'n/a' : value < 10 ? value.toFixed(2) : value.toFixed(1));
+const ratio = (value: number | undefined, of: number | undefined): string =>
+  value === undefined || of === undefined || of === 0 ? 'n/a' : `${(value / of).toFixed(2)}×`;
+const megabytes = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
+const cores = (value: number | undefined): string => (value === undefined ? 'n/a' : `${(value * 100).toFixed(0)} %`);
+/** Server CPU time per unit of work, in µs: steadier than rates on a shared machine. */
+const cpuPer = (serverCores: number | undefined, perSecond: number | undefined): string =>
+  serverCores === undefined || perSecond === undefined || perSecond === 0 ? 'n/a' : ((serverCores / perSecond) * 1e6).toFixed(0);
+const verdict = (met: boolean | undefined): string => (met === undefined ? 'n/a' : met ? '**met**' : '**not met**');
+
+/** The block describing the run: machine, Node, date, mode. */
+export function runBlock(info: RunInfo): string {
+  const p = info.plan;
+  return [
+    '| | |',
+    '| --- | --- |',
+    `| Machine | ${info.machine}; **shared**: other engineers ran test suites on it during the run |`,
+    `| Node | ${info.node} |`,
+    `| Date | ${info.date} |`,
+    `| Mode | ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `full: each figure is the median of ${info.runs} runs`} |`,
+    `| Sizes | ${p.durationMs / 1000} s per unary figure after ${p.warmupMs / 1000} s warm-up; catch-up streams of ${number(p.catchUpEvents.single)} events in entries of 1 and ${number(p.catchUpEvents.hundred)} in entries of 100; fan-out writer for ${p.fanOutDurationMs / 1000} s aiming at ${number(p.fanOutDeliveriesPerSecond)} deliveries/s (at most ${p.fanOutMaxRate} appends/s) |`,
+    `| Load generator | ${info.loadWorkers} worker processes over real gRPC on 127.0.0.1 (+1 for the fan-out writer); their CPU is in the tables |`,
+    `| Priority | ${info.priority} |`,
+    `| Bench wall time | ${number(info.wallSeconds)} s |`,
+  ].join('\n');
+}
+
+/** The embedded store's tables, with ratios to the baseline and the issue's targets. */
+export function sqliteBlock(f: Figures, plan: Plan): string {
+  const get = (key: string) => f.get(key);
+  const lines: string[] = [];
+  lines.push('### Append of 1 event (300-byte JSON), durable', '');
+  lines.push('| Concurrency | Baseline calls/s | Baseline p50 / p99 ms | Appends/s | Append p50 / p99 ms | Ratio | Target | Server CPU µs per call: baseline / append | Server CPU | Load-gen CPU |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
+  for (const c of plan.concurrencies) {
+    const base = `baseline.unary.c${c}`;
+    const eh = `append1.c${c}`;
+    const target = c === 64 ? `≥ 0.60× ${verdict((get(`${eh}.callsPerSecond`) ?? 0) / (get(`${base}.callsPerSecond`) ?? 1) >= 0.6)}` : '';
+    lines.push(
+      `| ${c} | ${number(get(`${base}.callsPerSecond`))} | ${ms(get(`${base}.p50`))} / ${ms(get(`${base}.p99`))} | ` +
+        `${number(get(`${eh}.callsPerSecond`))} | ${ms(get(`${eh}.p50`))} / ${ms(get(`${eh}.p99`))} | ` +
+        `${ratio(get(`${eh}.callsPerSecond`), get(`${base}.callsPerSecond`))} | ${target} | ` +
+        `${cpuPer(get(`${base}.serverCores`), get(`${base}.callsPerSecond`))} / ${cpuPer(get(`${eh}.serverCores`), get(`${eh}.callsPerSecond`))} | ` +
+        `${cores(get(`${eh}.serverCores`))} | ${cores(get(`${eh}.loadCpu`))} |`,
+    );
+  }
+  const eventsPerSecond = get('append100.eventsPerSecond');
+  const perEvent = get('append100.bytesPerEvent');
+  const raw = get('append100.rawJsonBytesPerEvent');
+  lines.push('', `### Append of 100-event entries (concurrency ${plan.entryConcurrency})`, '');
+  lines.push('| Events/s | Entry p50 / p99 ms | Bytes stored per event | Raw JSON bytes per event | Stored / raw | Targets | Server CPU µs per event | Server CPU | Load-gen CPU |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
+  lines.push(
+    `| ${number(eventsPerSecond)} | ${ms(get('append100.p50'))} / ${ms(get('append100.p99'))} | ${number(perEvent, 1)} | ${number(raw, 1)} | ` +
+      `${ratio(perEvent, raw)} | ≥ 150,000 events/s ${verdict(eventsPerSecond === undefined ? undefined : eventsPerSecond >= 150_000)}; ` +
+      `≤ 0.15× ${verdict(perEvent === undefined || raw === undefined ? undefined : perEvent / raw <= 0.15)} | ` +
+      `${cpuPer(get('append100.serverCores'), eventsPerSecond)} | ${cores(get('append100.serverCores'))} | ${cores(get('append100.loadCpu'))} |`,
+  );
+
+  lines.push('', `### Read and Subscribe catch-up (${number(plan.catchUpEvents.single)} events in entries of 1, ${number(plan.catchUpEvents.hundred)} in entries of 100)`, '');
+  lines.push('| Delivered by | Entries of | Events/s | Ratio to baseline streaming | Target | Server CPU µs per event | Server CPU | Load-gen CPU |');
+  lines.push('| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
+  for (const e of [1, 100]) {
+    const base = get(`baseline.stream.e${e}.eventsPerSecond`);
+    lines.push(`| Baseline streaming handler | ${e} | ${number(base)} | 1.00× | | ${cpuPer(get(`baseline.stream.e${e}.serverCores`), base)} | ${cores(get(`baseline.stream.e${e}.serverCores`))} | ${cores(get(`baseline.stream.e${e}.loadCpu`))} |`);
+    const sub = get(`subscribe.e${e}.eventsPerSecond`);
+    lines.push(
+      `| Subscribe catch-up | ${e} | ${number(sub)} | ${ratio(sub, base)} | ≥ 0.70× ${verdict(sub === undefined || base === undefined ? undefined : sub / base >= 0.7)} | ` +
+        `${cpuPer(get(`subscribe.e${e}.serverCores`), sub)} | ${cores(get(`subscribe.e${e}.serverCores`))} | ${cores(get(`subscribe.e${e}.loadCpu`))} |`,
+    );
+    const read = get(`read.e${e}.eventsPerSecond`);
+    lines.push(`| Read (pages of ${e === 1 ? 1000 : 100} entries) | ${e} | ${number(read)} | ${ratio(read, base)} | | ${cpuPer(get(`read.e${e}.serverCores`), read)} | ${cores(get(`read.e${e}.serverCores`))} | ${cores(get(`read.e${e}.loadCpu`))} |`);
+  }
+
+  lines.push('', `### Live fan-out (1 writer of 1-event appends, ${number(plan.fanOutDeliveriesPerSecond)} deliveries/s asked)`, '');
+  lines.push('| Subscribers | Streams | Appends/s | Append-to-delivery p50 ms | p99 ms | Delivered | Server RSS peak | Target | Server CPU | Load-gen CPU |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+  for (const [key, subscribers, streams] of [['one100', 100, 1], ['one1000', 1000, 1], ['many1000', 1000, 1000]] as const) {
+    const p99 = get(`fanout.${key}.p99`);
+    const target = subscribers === 1000 ? `p99 < 50 ms ${verdict(p99 === undefined ? undefined : p99 < 50)}` : '';
+    lines.push(
+      `| ${number(subscribers)} | ${number(streams)} | ${number(get(`fanout.${key}.rate`))} | ${ms(get(`fanout.${key}.p50`))} | ${ms(p99)} | ` +
+        `${((get(`fanout.${key}.delivered`) ?? 0) * 100).toFixed(1)} % | ${megabytes(get(`fanout.${key}.rss`))} | ${target} | ` +
+        `${cores(get(`fanout.${key}.serverCores`))} | ${cores(get(`fanout.${key}.loadCpu`))} |`,
+    );
+  }
+
+  const idleSubs = get('memory.idleSubscriptions');
+  lines.push('', '### Memory (server RSS)', '');
+  lines.push('| Idle, after start | With ' + number(plan.idleSubscriptions) + ' idle subscriptions | Peak while a slow consumer catches up | Target |');
+  lines.push('| ---: | ---: | ---: | --- |');
+  lines.push(
+    `| ${megabytes(get('memory.idle'))} | ${megabytes(idleSubs)} | ${megabytes(get('memory.slowConsumer'))} ` +
+      `(reading ${number(plan.slowConsumerEventsPerSecond)} events/s for ${plan.slowConsumerMs / 1000} s) | ` +
+      `10,000 idle subscriptions < 300 MB ${plan.idleSubscriptions === 10_000 ? verdict(idleSubs === undefined ? undefined : idleSubs < 300 * 1024 * 1024) : '(not measured at 10,000 in this run)'} |`,
+  );
+  return lines.join('\n');
+}
+
+const SKELETON = `# Benchmarks
+
+Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
+are rewritten by the bench; everything else here is written by people and kept.
+
+<!-- generated:run -->
+<!-- /generated:run -->
+
+## SQLite store (embedded, durable appends)
+
+<!-- generated:sqlite -->
+<!-- /generated:sqlite -->
+`;
+
+/** Replaces the named generated blocks of `text` (appending missing ones at the end). */
+export function fillBlocks(text: string, blocks: Record<string, string>): string {
+  let out = text;
+  for (const [name, body] of Object.entries(blocks)) {
+    const begin = `<!-- generated:${name} -->`;
+    const end = `<!-- /generated:${name} -->`;
+    const from = out.indexOf(begin);
+    const to = out.indexOf(end);
+    const block = `${begin}\n${body}\n${end}`;
+    out = from >= 0 && to > from ? out.slice(0, from) + block + out.slice(to + end.length) : `${out}\n${block}\n`;
+  }
+  return out;
+}
+
+/** Writes the report into `file`, keeping what people wrote there. */
+export function writeReport(file: string, blocks: Record<string, string>): void {
+  const existing = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : SKELETON;
+  fs.writeFileSync(file, fillBlocks(existing, blocks));
+}

@@ -1,0 +1,262 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SetupClient } from './api';
+import type { AppendLoadResult, CatchUpResult, PacedWriteResult, SlowConsumerResult, SubscribeResult } from './jobs';
+import { cpuSeconds, rssBytes, rssPeakSampler, type ServerProcess, type Worker } from './processes';
+import { summarise } from './stats';
+
+/** Figures of one run, by key (see report.ts for what each key is). */
+export type Figures = Map<string, number>;
+
+/** How big and how long each scenario is. */
+export interface Plan {
+  warmupMs: number;
+  durationMs: number;
+  concurrencies: number[];
+  /** Concurrency of the 100-event append. */
+  entryConcurrency: number;
+  /** Events in the large streams read by the catch-up figures: in entries of 1, of 100. */
+  catchUpEvents: { single: number; hundred: number };
+  fanOutDurationMs: number;
+  /**
+   * Deliveries per second the fan-out writer aims at: its append rate is this divided by the
+   * subscribers of each stream (at most `fanOutMaxRate`), so that every case asks the server
+   * for the same work and none asks more than it can ever send on this machine.
+   */
+  fanOutDeliveriesPerSecond: number;
+  fanOutMaxRate: number;
+  idleSubscriptions: number;
+  slowConsumerMs: number;
+  slowConsumerEventsPerSecond: number;
+}
+
+/** Everything a scenario needs. */
+export interface Bench {
+  plan: Plan;
+  baseline: ServerProcess;
+  server: ServerProcess;
+  /** Load generators; the writer of the fan-out figures is the last one. */
+  workers: Worker[];
+  figures: Figures;
+  /** Distinguishes the streams of one run from those of the others. */
+  run: number;
+  log(message: string): void;
+}
+
+/** Splits `total` into `parts` near-equal positive integers (fewer parts when total is small). */
+function split(total: number, parts: number): number[] {
+  const count = Math.min(parts, total);
+  return Array.from({ length: count }, (_, i) => Math.floor(total / count) + (i < total % count ? 1 : 0));
+}
+
+/** Runs the job on each load worker at once, measuring the server's CPU meanwhile. */
+async function onLoadWorkers<T>(bench: Bench, pid: number, jobs: Array<(worker: Worker) => Promise<T>>) {
+  const cpuBefore = cpuSeconds(pid);
+  const started = performance.now();
+  const results = await Promise.all(jobs.map((job, i) => job(bench.workers[i] as Worker)));
+  const serverCores = (cpuSeconds(pid) - cpuBefore) / ((performance.now() - started) / 1000);
+  return { results, serverCores };
+}
+
+/** Closed-loop unary load: `concurrency` calls in flight across the load workers. */
+async function unaryLoad(bench: Bench, target: ServerProcess, streams: string[], concurrency: number, eventsPerEntry: number) {
+  const loadWorkers = bench.workers.length - 1;
+  const shares = split(concurrency, loadWorkers);
+  const { results, serverCores } = await onLoadWorkers(
+    bench,
+    target.pid,
+    shares.map((share, i) => (worker: Worker) =>
+      worker.run<AppendLoadResult>({
+        kind: 'append-load', address: target.address, streams, concurrency: share, eventsPerEntry,
+        warmupMs: bench.plan.warmupMs, durationMs: bench.plan.durationMs, seed: bench.run * 100 + i,
+      }),
+    ),
+  );
+  const errors = results.reduce((sum, r) => sum + r.errors, 0);
+  if (errors > 0) throw new Error(`${errors} calls failed: ${results.find((r) => r.firstError)?.firstError ?? ''}`);
+  const calls = results.reduce((sum, r) => sum + r.calls, 0);
+  const latency = summarise(results.flatMap((r) => r.latenciesMs));
+  return {
+    callsPerSecond: calls / (bench.plan.durationMs / 1000),
+    p50: latency.p50,
+    p99: latency.p99,
+    loadCpu: results.reduce((sum, r) => sum + r.cpuCores, 0),
+    serverCores,
+    rawJsonBytesPerEvent: results.reduce((sum, r) => sum + r.rawJsonBytesPerEvent, 0) / results.length,
+  };
+}
+
+function record(figures: Figures, prefix: string, values: Record<string, number>): void {
+  for (const [key, value] of Object.entries(values)) figures.set(`${prefix}.${key}`, value);
+}
+
+/** Figures 1 and 2: the empty unary handler, then Append of one event, at each concurrency. */
+export async function appendSingleEvents(bench: Bench): Promise<void> {
+  const setup = new SetupClient(bench.server.address);
+  const streams = Array.from({ length: 16 }, (_, i) => `/bench/run-${bench.run}/append-1/s${i}`);
+  await setup.createStreams(streams);
+  setup.close();
+  for (const concurrency of bench.plan.concurrencies) {
+    bench.log(`baseline unary c=${concurrency}`);
+    record(bench.figures, `baseline.unary.c${concurrency}`, await unaryLoad(bench, bench.baseline, streams, concurrency, 1));
+    bench.log(`append 1 event c=${concurrency}`);
+    record(bench.figures, `append1.c${concurrency}`, await unaryLoad(bench, bench.server, streams, concurrency, 1));
+  }
+}
+
+/** Figure 3: Append of 100-event entries, and what they cost on disk. */
+export async function appendEntries(bench: Bench): Promise<void> {
+  const setup = new SetupClient(bench.server.address);
+  const streams = Array.from({ length: 4 }, (_, i) => `/bench/run-${bench.run}/append-100/s${i}`);
+  await setup.createStreams(streams);
+  bench.log(`append 100-event entries c=${bench.plan.entryConcurrency}`);
+  const load = await unaryLoad(bench, bench.server, streams, bench.plan.entryConcurrency, 100);
+  let bytesStored = 0;
+  let entries = 0;
+  for (const stream of streams) {
+    const described = await setup.describe(stream);
+    bytesStored += Number(described.bytesStored);
+    entries += Number(described.headVersion); // entry 0 is the stream's own $stream.started
+  }
+  setup.close();
+  record(bench.figures, 'append100', {
+    eventsPerSecond: load.callsPerSecond * 100,
+    p50: load.p50,
+    p99: load.p99,
+    loadCpu: load.loadCpu,
+    serverCores: load.serverCores,
+    bytesPerEvent: bytesStored / (entries * 100),
+    rawJsonBytesPerEvent: load.rawJsonBytesPerEvent,
+  });
+}
+
+async function catchUpOnce(bench: Bench, target: ServerProcess, stream: string, via: 'subscribe' | 'read', readLimit: number, expected: number) {
+  const worker = bench.workers[0] as Worker;
+  const { results, serverCores } = await onLoadWorkers(bench, target.pid, [
+    () => worker.run<CatchUpResult>({ kind: 'catch-up', address: target.address, stream, via, readLimit }),
+  ]);
+  const result = results[0] as CatchUpResult;
+  if (result.events < expected) {
+    throw new Error(`${via} of ${stream} delivered ${result.events} events, expected ${expected}`);
+  }
+  return { eventsPerSecond: result.events / result.seconds, loadCpu: result.cpuCores, serverCores };
+}
+
+/** The large streams seeded before the server starts. */
+export function catchUpStreams(plan: Plan): Array<{ stream: string; eventsPerEntry: number; entries: number }> {
+  return [
+    { stream: '/bench/catch-up-1', eventsPerEntry: 1, entries: plan.catchUpEvents.single },
+    { stream: '/bench/catch-up-100', eventsPerEntry: 100, entries: plan.catchUpEvents.hundred / 100 },
+  ];
+}
+
+/** Figure 4: reading and subscribing through a large stream, against the trivial streaming handler. */
+export async function catchUp(bench: Bench): Promise<void> {
+  for (const { stream, eventsPerEntry, entries } of catchUpStreams(bench.plan)) {
+    const events = entries * eventsPerEntry;
+    bench.log(`baseline streaming, entries of ${eventsPerEntry}`);
+    record(
+      bench.figures,
+      `baseline.stream.e${eventsPerEntry}`,
+      await catchUpOnce(bench, bench.baseline, `/baseline/${eventsPerEntry}/${entries}`, 'subscribe', 0, events),
+    );
+    bench.log(`subscribe catch-up, entries of ${eventsPerEntry}`);
+    record(bench.figures, `subscribe.e${eventsPerEntry}`, await catchUpOnce(bench, bench.server, stream, 'subscribe', 0, events));
+    bench.log(`read, entries of ${eventsPerEntry}`);
+    // Pages of 100-event entries are limited by size (3 MiB stored) long before 1,000 entries.
+    const readLimit = eventsPerEntry === 1 ? 1000 : 100;
+    record(bench.figures, `read.e${eventsPerEntry}`, await catchUpOnce(bench, bench.server, stream, 'read', readLimit, events));
+  }
+}
+
+/** Subscribes to each item of `streams` from the load workers; resolves when all are live. */
+async function holdSubscriptions(bench: Bench, streams: string[]) {
+  const loadWorkers = bench.workers.slice(0, -1);
+  const shares = split(streams.length, loadWorkers.length);
+  let offset = 0;
+  const held = await Promise.all(
+    shares.map((share, i) => {
+      const mine = streams.slice(offset, (offset += share));
+      return (loadWorkers[i] as Worker).start<SubscribeResult>({
+        kind: 'subscribe', address: bench.server.address, streams: mine,
+        // About 500 subscriptions per connection, as a client library would spread them.
+        connections: Math.ceil(mine.length / 500),
+      });
+    }),
+  );
+  return {
+    async stop() {
+      const results = await Promise.all(held.map((h) => h.stop()));
+      const errors = results.reduce((sum, r) => sum + r.errors, 0);
+      if (errors > 0) throw new Error(`${errors} subscriptions failed: ${results.find((r) => r.firstError)?.firstError ?? ''}`);
+      return results;
+    },
+  };
+}
+
+/** Figure 5: one writer, many subscribers; append-to-delivery latency and server memory. */
+export async function fanOut(bench: Bench): Promise<void> {
+  const cases = [
+    { key: 'one100', subscribers: 100, streams: 1 },
+    { key: 'one1000', subscribers: 1000, streams: 1 },
+    { key: 'many1000', subscribers: 1000, streams: 1000 },
+  ];
+  const setup = new SetupClient(bench.server.address);
+  for (const { key, subscribers, streams: streamCount } of cases) {
+    const streams = Array.from({ length: streamCount }, (_, i) => `/bench/run-${bench.run}/fan-out-${key}/s${i}`);
+    await setup.createStreams(streams);
+    bench.log(`fan-out ${subscribers} subscribers on ${streamCount} stream(s)`);
+    const held = await holdSubscriptions(bench, Array.from({ length: subscribers }, (_, i) => streams[i % streams.length] as string));
+    const rss = rssPeakSampler(bench.server.pid);
+    const writer = bench.workers[bench.workers.length - 1] as Worker;
+    const rate = Math.min(bench.plan.fanOutMaxRate, bench.plan.fanOutDeliveriesPerSecond / (subscribers / streamCount));
+    const cpuBefore = cpuSeconds(bench.server.pid);
+    const written = await writer.run<PacedWriteResult>({
+      kind: 'paced-write', address: bench.server.address, streams,
+      ratePerSecond: rate, durationMs: bench.plan.fanOutDurationMs, seed: bench.run,
+    });
+    const serverCores = (cpuSeconds(bench.server.pid) - cpuBefore) / (bench.plan.fanOutDurationMs / 1000);
+    if (written.errors > 0) throw new Error(`fan-out appends failed: ${written.firstError ?? ''}`);
+    await sleep(200); // the last deliveries
+    const results = await held.stop();
+    const latency = summarise(results.flatMap((r) => r.latenciesMs));
+    const expected = written.calls * (subscribers / streamCount);
+    record(bench.figures, `fanout.${key}`, {
+      p50: latency.p50,
+      p99: latency.p99,
+      delivered: latency.count / expected,
+      rss: rss.stop(),
+      loadCpu: results.reduce((sum, r) => sum + r.cpuCores, 0),
+      rate,
+      serverCores,
+    });
+  }
+  setup.close();
+}
+
+/** Figure 6, first part: the server's memory right after it started, before any load. */
+export function idleMemory(bench: Bench): void {
+  bench.figures.set('memory.idle', rssBytes(bench.server.pid));
+}
+
+/** Figure 6: server memory idle, with many idle subscriptions, and under a slow consumer. */
+export async function memory(bench: Bench): Promise<void> {
+  bench.log('slow consumer');
+  const stream = catchUpStreams(bench.plan).find((s) => s.eventsPerEntry === 100)?.stream ?? '';
+  const rss = rssPeakSampler(bench.server.pid);
+  const slow = await (bench.workers[0] as Worker).run<SlowConsumerResult>({
+    kind: 'slow-consumer', address: bench.server.address, stream,
+    eventsPerSecond: bench.plan.slowConsumerEventsPerSecond, durationMs: bench.plan.slowConsumerMs,
+  });
+  bench.figures.set('memory.slowConsumer', rss.stop());
+  bench.figures.set('memory.slowConsumerEvents', slow.events);
+
+  bench.log(`${bench.plan.idleSubscriptions} idle subscriptions`);
+  const setup = new SetupClient(bench.server.address);
+  const streams = Array.from({ length: 1000 }, (_, i) => `/bench/run-${bench.run}/idle/s${i}`);
+  await setup.createStreams(streams);
+  setup.close();
+  const held = await holdSubscriptions(bench, Array.from({ length: bench.plan.idleSubscriptions }, (_, i) => streams[i % streams.length] as string));
+  await sleep(1000); // let the server settle before reading its memory
+  bench.figures.set('memory.idleSubscriptions', rssBytes(bench.server.pid));
+  await held.stop();
+}

@@ -1,0 +1,283 @@
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+DIRECTION_BACKWARD: Direction
+DIRECTION_FORWARD: Direction
+DIRECTION_UNSPECIFIED: Direction
+
+class AppendRequest(_message.Message):
+    __slots__ = ["events", "expected_version", "request_id", "stream"]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    expected_version: int
+    request_id: str
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., expected_version: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AppendResponse(_message.Message):
+    __slots__ = ["cursor", "deduplicated"]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    DEDUPLICATED_FIELD_NUMBER: _ClassVar[int]
+    cursor: Cursor
+    deduplicated: bool
+    def __init__(self, cursor: _Optional[_Union[Cursor, _Mapping]] = ..., deduplicated: bool = ...) -> None: ...
+
+class CaughtUp(_message.Message):
+    __slots__ = ["version"]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class CreateStreamRequest(_message.Message):
+    __slots__ = ["create_parents", "events", "stream"]
+    CREATE_PARENTS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    create_parents: bool
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., create_parents: bool = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
+class CreateStreamResponse(_message.Message):
+    __slots__ = ["created", "head"]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    created: _containers.RepeatedScalarFieldContainer[str]
+    head: Cursor
+    def __init__(self, head: _Optional[_Union[Cursor, _Mapping]] = ..., created: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Cursor(_message.Message):
+    __slots__ = ["stream", "version"]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    version: int
+    def __init__(self, stream: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class DeleteSnapshotRequest(_message.Message):
+    __slots__ = ["perspective", "stream"]
+    PERSPECTIVE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    perspective: str
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., perspective: _Optional[str] = ...) -> None: ...
+
+class DeleteSnapshotResponse(_message.Message):
+    __slots__ = ["deleted"]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: bool
+    def __init__(self, deleted: bool = ...) -> None: ...
+
+class DescribeStreamRequest(_message.Message):
+    __slots__ = ["stream"]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    def __init__(self, stream: _Optional[str] = ...) -> None: ...
+
+class DescribeStreamResponse(_message.Message):
+    __slots__ = ["bytes_stored", "child_count", "created_at", "head_version", "snapshot_perspectives", "stream"]
+    BYTES_STORED_FIELD_NUMBER: _ClassVar[int]
+    CHILD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    HEAD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_PERSPECTIVES_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    bytes_stored: int
+    child_count: int
+    created_at: _timestamp_pb2.Timestamp
+    head_version: int
+    snapshot_perspectives: _containers.RepeatedScalarFieldContainer[str]
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., head_version: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., child_count: _Optional[int] = ..., bytes_stored: _Optional[int] = ..., snapshot_perspectives: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Entry(_message.Message):
+    __slots__ = ["events", "recorded_at", "version"]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    recorded_at: _timestamp_pb2.Timestamp
+    version: int
+    def __init__(self, version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., recorded_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ["content_type", "data", "id", "metadata", "occurred_at", "type"]
+    class MetadataEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    data: bytes
+    id: str
+    metadata: _containers.ScalarMap[str, str]
+    occurred_at: _timestamp_pb2.Timestamp
+    type: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., occurred_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetSnapshotRequest(_message.Message):
+    __slots__ = ["entries_after", "limit", "perspective", "stream"]
+    ENTRIES_AFTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PERSPECTIVE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    entries_after: bool
+    limit: int
+    perspective: str
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., perspective: _Optional[str] = ..., entries_after: bool = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetSnapshotResponse(_message.Message):
+    __slots__ = ["entries", "more", "next_version", "snapshot"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    more: bool
+    next_version: int
+    snapshot: Snapshot
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., more: bool = ..., next_version: _Optional[int] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ["time"]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListChildrenRequest(_message.Message):
+    __slots__ = ["limit", "page_token", "stream"]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    page_token: str
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListChildrenResponse(_message.Message):
+    __slots__ = ["children", "next_page_token"]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    children: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    def __init__(self, children: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PutSnapshotRequest(_message.Message):
+    __slots__ = ["content_type", "data", "perspective", "stream", "version"]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    PERSPECTIVE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    data: bytes
+    perspective: str
+    stream: str
+    version: int
+    def __init__(self, stream: _Optional[str] = ..., perspective: _Optional[str] = ..., version: _Optional[int] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class PutSnapshotResponse(_message.Message):
+    __slots__ = ["stored", "stored_version"]
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    STORED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    stored: bool
+    stored_version: int
+    def __init__(self, stored: bool = ..., stored_version: _Optional[int] = ...) -> None: ...
+
+class ReadRequest(_message.Message):
+    __slots__ = ["direction", "from_version", "limit", "stream"]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    direction: Direction
+    from_version: int
+    limit: int
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., from_version: _Optional[int] = ..., limit: _Optional[int] = ..., direction: _Optional[_Union[Direction, str]] = ...) -> None: ...
+
+class ReadResponse(_message.Message):
+    __slots__ = ["entries", "head_version", "more", "next_version"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HEAD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    head_version: int
+    more: bool
+    next_version: int
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., more: bool = ..., next_version: _Optional[int] = ..., head_version: _Optional[int] = ...) -> None: ...
+
+class RotateStreamKeyRequest(_message.Message):
+    __slots__ = ["stream"]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    def __init__(self, stream: _Optional[str] = ...) -> None: ...
+
+class RotateStreamKeyResponse(_message.Message):
+    __slots__ = ["dek_version"]
+    DEK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    dek_version: int
+    def __init__(self, dek_version: _Optional[int] = ...) -> None: ...
+
+class ShredStreamRequest(_message.Message):
+    __slots__ = ["stream"]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    def __init__(self, stream: _Optional[str] = ...) -> None: ...
+
+class ShredStreamResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class Snapshot(_message.Message):
+    __slots__ = ["content_type", "data", "perspective", "stored_at", "version"]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    PERSPECTIVE_FIELD_NUMBER: _ClassVar[int]
+    STORED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    data: bytes
+    perspective: str
+    stored_at: _timestamp_pb2.Timestamp
+    version: int
+    def __init__(self, perspective: _Optional[str] = ..., version: _Optional[int] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., stored_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SubscribeRequest(_message.Message):
+    __slots__ = ["from_version", "stream"]
+    FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    from_version: int
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., from_version: _Optional[int] = ...) -> None: ...
+
+class SubscribeResponse(_message.Message):
+    __slots__ = ["caught_up", "entry", "heartbeat"]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    caught_up: CaughtUp
+    entry: Entry
+    heartbeat: Heartbeat
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., caught_up: _Optional[_Union[CaughtUp, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

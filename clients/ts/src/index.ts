@@ -1,0 +1,50 @@
+/**
+ * @eventhorizon/client: the TypeScript client of Event Horizon. `connect()` gives a typed,
+ * promise-based client; `Reader` keeps read models; errors are typed classes. The generated
+ * message types and grpc-js stubs are re-exported as `pb` for everything else.
+ */
+export {
+  connect,
+  EventHorizon,
+  type CallSettings,
+  type ConnectOptions,
+  type ReadAllOptions,
+  type TlsOptions,
+  type TokenSource,
+} from './client';
+export { Backoff, type BackoffOptions } from './backoff';
+export {
+  AlreadyExistsError,
+  CancelledError,
+  ConflictError,
+  DeadlineExceededError,
+  decodeStatusDetails,
+  ERROR_DOMAIN,
+  EventHorizonError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  LimitExceededError,
+  NotFoundError,
+  toClientError,
+  UnavailableError,
+  type FieldViolation,
+  type StatusDetails,
+} from './errors';
+export { eventData, jsonEvent, jsonSnapshots } from './json';
+export {
+  Reader,
+  type Decision,
+  type ReaderOptions,
+  type ReadModel,
+  type TransactWriteOptions,
+  type TransactWriteResult,
+} from './reader';
+export {
+  resumableSubscription,
+  type ReconnectInfo,
+  type SubscribeOptions,
+  type SubscriptionItem,
+} from './subscription';
+export type { Entry, Event, Snapshot } from './gen/eventhorizon/v1/eventhorizon';
+/** The generated messages, enums and grpc-js stubs of eventhorizon.v1. */
+export * as pb from './gen/eventhorizon/v1/eventhorizon';

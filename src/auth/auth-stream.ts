@@ -1,0 +1,122 @@
+import type { Logger } from 'pino';
+import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { Codecs } from '../codec/stream-codec';
+import { StreamAlreadyExistsError } from '../store/errors';
+import type { EventStore } from '../store/port';
+import { STREAM_STARTED, CHILD_CREATED } from '../api/service';
+import { AuthRegistry, type AuthEvent } from './registry';
+
+/** The system stream of keys and policies. The public API refuses every path under `/$`. */
+export const AUTH_STREAM = '/$/auth';
+const SYSTEM_ROOT = '/$';
+const PAGE = 500;
+
+/** The store and codecs that auth events are written and read with (encrypted when at-rest encryption is on). */
+export interface AuthStore {
+  store: EventStore;
+  codecs: Codecs;
+}
+
+/** Creates `/$` and `/$/auth` through the store port when missing. */
+export async function ensureAuthStream({ store, codecs }: AuthStore): Promise<void> {
+  for (const [stream, parent] of [
+    [SYSTEM_ROOT, '/'],
+    [AUTH_STREAM, SYSTEM_ROOT],
+  ] as const) {
+    if (await store.describe(stream)) continue;
+    try {
+      const parentCodec = await codecs.forStream(parent, 'write');
+      const codec = await codecs.forStream(stream, 'create');
+      await store.createStream({
+        stream,
+        parent,
+        recordedAt: new Date(),
+        startedPayload: codec.entryPayload([jsonEvent(STREAM_STARTED, { stream, parent })])(0n),
+        childCreatedPayload: parentCodec.entryPayload([jsonEvent(CHILD_CREATED, { child: stream })]),
+      });
+    } catch (error) {
+      if (!(error instanceof StreamAlreadyExistsError)) throw error;
+    }
+  }
+}
+
+/** Appends one auth event (creating the stream when needed). */
+export async function appendAuthEvent(target: AuthStore, event: AuthEvent): Promise<void> {
+  await ensureAuthStream(target);
+  const codec = await target.codecs.forStream(AUTH_STREAM, 'write');
+  const payload = codec.entryPayload([jsonEvent(event.type, event.data)]);
+  await target.store.append({ stream: AUTH_STREAM, payload, recordedAt: new Date() });
+}
+
+/**
+ * Keeps an `AuthRegistry` current with the `/$/auth` stream: reads it whole at start, then polls
+ * its head and applies new entries. Polling (not the in-process hub) because keys are managed by
+ * the `eventhorizon auth` command, another process writing the same store.
+ */
+export class AuthStreamFollower {
+  readonly registry = new AuthRegistry();
+  private nextVersion = 0n;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly source: AuthStore, private readonly intervalMs: number, private readonly logger: Logger) {}
+
+  /** Reads everything so far, then follows. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Applies the entries written since the last refresh. */
+  async refresh(): Promise<void> {
+    const { store, codecs } = this.source;
+    const info = await store.describe(AUTH_STREAM);
+    if (!info || info.headVersion < this.nextVersion) return;
+    const codec = await codecs.forStream(AUTH_STREAM, 'read');
+    for (;;) {
+      const page = await store.read(AUTH_STREAM, {
+        fromVersion: this.nextVersion,
+        direction: 'forward',
+        limit: PAGE,
+        maxBytes: 4 * 1024 * 1024,
+      });
+      for (const stored of page.entries) {
+        for (const event of codec.decodeEntry(stored).events) {
+          try {
+            this.registry.apply({ type: event.type, data: JSON.parse(Buffer.from(event.data).toString('utf8')) });
+          } catch (error) {
+            this.logger.error({ err: error, version: stored.version.toString() }, 'skipping unreadable auth event');
+          }
+        }
+        this.nextVersion = stored.version + 1n;
+      }
+      if (!page.more || page.entries.length === 0) break;
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.refresh()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not refresh keys and policies'))
+        .finally(() => this.schedule());
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+}
+
+function jsonEvent(type: string, data: unknown): Event {
+  return {
+    id: crypto.randomUUID(),
+    type,
+    data: Buffer.from(JSON.stringify(data)),
+    contentType: 'application/json',
+    metadata: {},
+    occurredAt: undefined,
+  };
+}

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Metadata,
+  ServerInterceptingCall,
+  status,
+  type ServerInterceptor,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics';
+import { requestContext, type RequestContext } from './request-context';
+
+/** The metadata key that carries the request id, both ways. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+const API_PREFIX = '/eventhorizon.v1.EventHorizon/';
+const SUBSCRIBE = `${API_PREFIX}Subscribe`;
+/** Methods whose success means entries were appended. */
+const APPENDING = new Set([`${API_PREFIX}Append`, `${API_PREFIX}CreateStream`]);
+
+/** A caller's request id is echoed when it looks like one; anything else gets a fresh id. */
+const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Codes that say the server, not the caller, failed: logged as warnings. */
+const SERVER_FAULTS = new Set<number>([status.INTERNAL, status.UNKNOWN, status.DATA_LOSS, status.UNAVAILABLE]);
+
+/** The name Prometheus and the logs use for a status code, e.g. "PERMISSION_DENIED". */
+export function codeName(code: number): string {
+  return status[code] ?? String(code);
+}
+
+/**
+ * The outermost server interceptor: gives every call a request id (the caller's `x-request-id`
+ * or a new one, echoed back in the response metadata), runs the call inside that request
+ * context so that every log line names it, counts and times the call by method and status code,
+ * and logs its end.
+ */
+export function observabilityInterceptor(options: { metrics: Metrics; logger: Logger }): ServerInterceptor {
+  const { metrics, logger } = options;
+  return (method, call) => {
+    const endTimer = metrics.rpcDuration.startTimer();
+    const context: RequestContext = { requestId: randomUUID(), method: method.path.slice(1) };
+    const subscribe = method.path === SUBSCRIBE;
+    let request: unknown;
+    let response: unknown;
+    let headersSent = false;
+    let finished = false;
+    const inContext = (run: () => void) => requestContext.run(context, run);
+
+    /** Records the end of the call, once: by its status, or by the client's cancellation. */
+    const finish = (code: number, details: string): void => {
+      if (finished) return;
+      finished = true;
+      const name = codeName(code);
+      const labels = { method: context.method, code: name };
+      metrics.rpcs.inc(labels);
+      const seconds = endTimer(labels);
+      if (subscribe) metrics.subscriptions.dec();
+      if (code === status.OK && APPENDING.has(method.path)) countAppend(metrics, request, response);
+      const line = { ...context, code: name, ms: Math.round(seconds * 1000), ...(code === status.OK ? {} : { details }) };
+      if (SERVER_FAULTS.has(code)) logger.warn(line, 'call failed');
+      else logger.debug(line, 'call finished');
+    };
+
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, next) => {
+            const given = metadata.get(REQUEST_ID_HEADER)[0];
+            if (typeof given === 'string' && ACCEPTABLE_REQUEST_ID.test(given)) context.requestId = given;
+            if (subscribe) metrics.subscriptions.inc();
+            inContext(() => next(metadata));
+          },
+          onReceiveMessage: (message, next) => {
+            request = message;
+            inContext(() => next(message));
+          },
+          onReceiveHalfClose: (next) => inContext(() => next()),
+          onCancel: () => finish(status.CANCELLED, 'cancelled by the client'),
+        }),
+      sendMetadata: (metadata, next) => {
+        headersSent = true;
+        metadata.set(REQUEST_ID_HEADER, context.requestId);
+        next(metadata);
+      },
+      sendMessage: (message, next) => {
+        response = message;
+        if (subscribe) observeDelivery(metrics, message);
+        next(message);
+      },
+      sendStatus: (statusObject, next) => {
+        finish(statusObject.code, statusObject.details);
+        // Without response headers the status travels alone: the request id goes with it.
+        next(headersSent ? statusObject : withRequestId(statusObject, context.requestId));
+      },
+    });
+  };
+}
+
+function withRequestId<S extends Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null }>(
+  statusObject: S,
+  requestId: string,
+): S {
+  const metadata = statusObject.metadata?.clone() ?? new Metadata();
+  metadata.set(REQUEST_ID_HEADER, requestId);
+  return { ...statusObject, metadata };
+}
+
+/** Counts the entry and events of a successful Append, or of a CreateStream with initial events. */
+function countAppend(metrics: Metrics, request: unknown, response: unknown): void {
+  const events = (request as { events?: unknown[] } | undefined)?.events ?? [];
+  if (events.length === 0) return;
+  if ((response as { deduplicated?: boolean } | undefined)?.deduplicated) return;
+  metrics.appends.inc();
+  metrics.events.inc(events.length);
+}
+
+/** Observes how long after its commit a live or caught-up entry reaches its subscriber. */
+function observeDelivery(metrics: Metrics, message: unknown): void {
+  const body = (message as { message?: { $case: string; value: { recordedAt?: Date } } }).message;
+  if (body?.$case !== 'entry' || !(body.value.recordedAt instanceof Date)) return;
+  metrics.subscriptionLag.observe(Math.max(0, (Date.now() - body.value.recordedAt.getTime()) / 1000));
+}

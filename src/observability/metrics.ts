@@ -1,0 +1,82 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Latency buckets in seconds, from a cached read to a slow fsync under load. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Every Prometheus series the server exports, in one registry per server (not prom-client's
+ * global one), so that several servers in one process (tests) keep separate counts.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  /** Finished RPCs by full method name and gRPC status code name. */
+  readonly rpcs = new Counter({
+    name: 'eventhorizon_rpc_requests_total',
+    help: 'Finished RPCs by method and gRPC status code',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  /** RPC latency from the arrival of the call to its status (for Subscribe: its whole life). */
+  readonly rpcDuration = new Histogram({
+    name: 'eventhorizon_rpc_duration_seconds',
+    help: 'RPC latency in seconds by method and gRPC status code',
+    labelNames: ['method', 'code'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Committed appends (new entries, not deduplicated retries). */
+  readonly appends = new Counter({
+    name: 'eventhorizon_appends_total',
+    help: 'Entries appended (Append and CreateStream with initial events)',
+    registers: [this.registry],
+  });
+
+  readonly events = new Counter({
+    name: 'eventhorizon_events_appended_total',
+    help: 'Events appended, in all entries',
+    registers: [this.registry],
+  });
+
+  /** Payload bytes as serialized ("raw") and as stored after compression ("stored"). */
+  readonly payloadBytes = new Counter({
+    name: 'eventhorizon_payload_bytes_total',
+    help: 'Bytes of entry and snapshot payloads before (form="raw") and after (form="stored") compression',
+    labelNames: ['form'] as const,
+    registers: [this.registry],
+  });
+
+  readonly subscriptions = new Gauge({
+    name: 'eventhorizon_subscriptions_active',
+    help: 'Subscribe calls currently open',
+    registers: [this.registry],
+  });
+
+  /** Time from an entry's commit to its delivery to a subscriber: how far subscribers lag. */
+  readonly subscriptionLag = new Histogram({
+    name: 'eventhorizon_subscription_lag_seconds',
+    help: 'Seconds between an entry being recorded and its delivery to a subscriber',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600],
+    registers: [this.registry],
+  });
+
+  readonly storeDuration = new Histogram({
+    name: 'eventhorizon_store_operation_duration_seconds',
+    help: 'Store operation latency in seconds by operation and outcome (ok or error)',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly storeUp = new Gauge({
+    name: 'eventhorizon_store_up',
+    help: '1 when the last periodic store ping succeeded, else 0',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'eventhorizon_' });
+  }
+}

@@ -1,0 +1,179 @@
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  ResourceInUseException,
+  ResourceNotFoundException,
+  waitUntilTableExists,
+  type AttributeDefinition,
+  type DynamoDBClient,
+  type KeySchemaElement,
+  type ScalarAttributeType,
+} from '@aws-sdk/client-dynamodb';
+
+/**
+ * The DynamoDB tables and their attribute names. Names are one or two letters because DynamoDB
+ * bills attribute names as part of every item's size.
+ */
+
+/** Attributes of an events item: one entry of one stream. */
+export const EntryAttr = {
+  /** Stream path (partition key, string). */
+  stream: 's',
+  /** Entry version (sort key, number). */
+  version: 'v',
+  /** The codec's output: header + maybe-compressed bytes (binary). */
+  payload: 'p',
+  /** Recorded time, epoch milliseconds (number). */
+  recordedAt: 't',
+  /** Request id of the append, when the client gave one (string). */
+  requestId: 'r',
+  /** Payload bytes of the stream's entries 0..v, so Describe reads bytes stored from the head item. */
+  bytesThrough: 'b',
+} as const;
+
+/** Attributes of a snapshots item: one perspective of one stream. */
+export const SnapshotAttr = {
+  stream: 's',
+  /** Perspective (sort key, string). */
+  perspective: 'c',
+  version: 'v',
+  payload: 'p',
+  contentType: 'm',
+  storedAt: 't',
+} as const;
+
+/** Attributes of a children item: one child of one stream, written with the child's entry 0. */
+export const ChildAttr = {
+  /** The parent's path (partition key). */
+  parent: 's',
+  /** The child's path (sort key): a Query lists children in byte order. */
+  child: 'c',
+} as const;
+
+/** Attributes of a keys item: one wrapped data key of a stream, or its shredded marker. */
+export const KeyAttr = {
+  /** Partition key: one fixed bucket, so streams list in path order (string). */
+  bucket: 'b',
+  /** Sort key: path + NUL + "#" (marker) or "k" + zero-padded DEK version (string). */
+  sortKey: 'c',
+  stream: 's',
+  dekVersion: 'v',
+  kekId: 'i',
+  wrapped: 'w',
+  createdAt: 't',
+  shreddedAt: 'x',
+} as const;
+
+/** The four table names under a prefix. */
+export interface TableNames {
+  events: string;
+  snapshots: string;
+  children: string;
+  keys: string;
+}
+
+/** Table names for a prefix such as "eventhorizon-" (the default). */
+export function tableNames(prefix: string): TableNames {
+  return {
+    events: `${prefix}events`,
+    snapshots: `${prefix}snapshots`,
+    children: `${prefix}children`,
+    keys: `${prefix}keys`,
+  };
+}
+
+interface TableShape {
+  hash: { name: string; type: ScalarAttributeType };
+  range: { name: string; type: ScalarAttributeType };
+}
+
+const SHAPES: Record<keyof TableNames, TableShape> = {
+  events: { hash: { name: EntryAttr.stream, type: 'S' }, range: { name: EntryAttr.version, type: 'N' } },
+  snapshots: { hash: { name: SnapshotAttr.stream, type: 'S' }, range: { name: SnapshotAttr.perspective, type: 'S' } },
+  children: { hash: { name: ChildAttr.parent, type: 'S' }, range: { name: ChildAttr.child, type: 'S' } },
+  keys: { hash: { name: KeyAttr.bucket, type: 'S' }, range: { name: KeyAttr.sortKey, type: 'S' } },
+};
+
+/** The tables are missing or have other keys than this version of Event Horizon needs. */
+export class TableSetupError extends Error {}
+
+/**
+ * Creates the missing tables, billed on demand, and waits until they are active. Tables that
+ * already exist are checked, not changed. Returns the names of the tables it created.
+ */
+export async function createTables(client: DynamoDBClient, names: TableNames): Promise<string[]> {
+  const created: string[] = [];
+  for (const kind of Object.keys(SHAPES) as Array<keyof TableNames>) {
+    const name = names[kind];
+    const shape = SHAPES[kind];
+    try {
+      await client.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: attributeDefinitions(shape),
+          KeySchema: keySchema(shape),
+        }),
+      );
+      created.push(name);
+    } catch (error) {
+      // Created meanwhile by another replica or an earlier run: the check below judges it.
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+    await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: name });
+  }
+  await checkTables(client, names);
+  return created;
+}
+
+/**
+ * Checks that every table exists and has the keys this store writes, and says exactly what is
+ * wrong otherwise (start-up fails with that message rather than on the first request).
+ */
+export async function checkTables(client: DynamoDBClient, names: TableNames): Promise<void> {
+  const problems: string[] = [];
+  for (const kind of Object.keys(SHAPES) as Array<keyof TableNames>) {
+    const name = names[kind];
+    const expected = SHAPES[kind];
+    try {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+      const keys = Table?.KeySchema ?? [];
+      const types = new Map((Table?.AttributeDefinitions ?? []).map((d) => [d.AttributeName, d.AttributeType]));
+      const hash = keys.find((k) => k.KeyType === 'HASH')?.AttributeName;
+      const range = keys.find((k) => k.KeyType === 'RANGE')?.AttributeName;
+      const want = `partition key ${expected.hash.name} (${expected.hash.type}), sort key ${expected.range.name} (${expected.range.type})`;
+      if (
+        hash !== expected.hash.name ||
+        range !== expected.range.name ||
+        types.get(hash) !== expected.hash.type ||
+        types.get(range) !== expected.range.type
+      ) {
+        problems.push(`table ${name} has other keys than the ${kind} table needs: ${want}`);
+      }
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+      problems.push(`table ${name} does not exist`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new TableSetupError(
+      `DynamoDB tables are not ready: ${problems.join('; ')}. Create them with ` +
+        '"eventhorizon dynamodb create-tables" (same EH_DYNAMODB_* settings), or set EH_DYNAMODB_CREATE_TABLES=true ' +
+        'for development.',
+    );
+  }
+}
+
+function attributeDefinitions(shape: TableShape): AttributeDefinition[] {
+  return [
+    { AttributeName: shape.hash.name, AttributeType: shape.hash.type },
+    { AttributeName: shape.range.name, AttributeType: shape.range.type },
+  ];
+}
+
+function keySchema(shape: TableShape): KeySchemaElement[] {
+  return [
+    { AttributeName: shape.hash.name, KeyType: 'HASH' },
+    { AttributeName: shape.range.name, KeyType: 'RANGE' },
+  ];
+}

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { status } from '@grpc/grpc-js';
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { StoreUnavailableError } from '../../src/store/errors';
+import { storeFailure } from '../../src/store/dynamodb/aws-errors';
+import { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
+import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
+import { api, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
+
+/** A typical JSON event of about 300 bytes. */
+export function typicalEvent(i: number) {
+  return jsonEvent('order.placed', {
+    orderId: `ord-${100000 + i}`,
+    customerId: `cus-${(i * 7919) % 100000}`,
+    placedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+    currency: 'EUR',
+    total: 129.9 + i,
+    items: [
+      { sku: `SKU-${i % 97}`, quantity: 1 + (i % 3), price: 49.95 },
+      { sku: `SKU-${(i + 13) % 97}`, quantity: 1, price: 29.99 },
+    ],
+    shipping: { method: 'standard', country: 'DE', postcode: `${10000 + (i % 89999)}` },
+  });
+}
+
+describe('DynamoDB: requests, capacity and limits', function () {
+  let local: DynamoDbLocal;
+  let server: TestServer;
+  let store: DynamoDbStore;
+  let client: Api;
+
+  before(async function () {
+    local = await requireDynamoDbLocal(this);
+  });
+
+  beforeEach(async () => {
+    const prefix = freshTablePrefix();
+    server = await startTestServer({}, () => (store = localStore(local, prefix)));
+    client = api(server.client);
+  });
+
+  afterEach(async () => {
+    await server?.stop();
+  });
+
+  it('spends exactly one write request per append in steady state, whatever the options', async () => {
+    await client.createStream({ stream: '/orders' });
+    await client.append({ stream: '/orders', events: [typicalEvent(0)] });
+    store.meter.reset();
+    let head = 1n;
+    for (let i = 1; i <= 12; i++) {
+      const options = i % 3 === 0 ? { expectedVersion: head } : i % 3 === 1 ? { requestId: `req-${i}` } : {};
+      const response = await client.append({ stream: '/orders', events: [typicalEvent(i)], ...options });
+      head = response.cursor?.version ?? -1n;
+    }
+    assert.equal(head, 13n);
+    const counts = store.meter.snapshot();
+    assert.deepEqual(counts.requests, { PutItem: 12 });
+    // A 300-byte event fits one 1 KB write unit.
+    assert.equal(counts.writeUnits, 12);
+  });
+
+  it('group-commits a burst of concurrent appends: gap-free, each request id once, fewer requests', async () => {
+    await client.createStream({ stream: '/burst' });
+    store.meter.reset();
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        client.append({ stream: '/burst', events: [typicalEvent(i)], requestId: `burst-${i % 40}` }),
+      ),
+    );
+    const written = results.filter((r) => !r.deduplicated).map((r) => r.cursor?.version ?? -1n);
+    assert.deepEqual(
+      [...written].sort((x, y) => (x < y ? -1 : 1)),
+      Array.from({ length: 40 }, (_, i) => BigInt(i + 1)),
+    );
+    results.forEach((result, i) => {
+      if (result.deduplicated) assert.equal(result.cursor?.version, results[i % 40]?.cursor?.version);
+    });
+    const page = await client.read({ stream: '/burst', limit: 100 });
+    assert.equal(page.headVersion, 40n);
+    assert.ok(store.meter.totalRequests() < 40, `${store.meter.totalRequests()} requests for 40 entries`);
+  });
+
+  it('stores a 100-event entry of typical JSON for well under one write unit per event', async () => {
+    await client.createStream({ stream: '/batch' });
+    store.meter.reset();
+    const events = Array.from({ length: 100 }, (_, i) => typicalEvent(i));
+    await client.append({ stream: '/batch', events });
+    const counts = store.meter.snapshot();
+    assert.deepEqual(counts.requests, { PutItem: 1 });
+    assert.ok(counts.writeUnits / 100 < 0.25, `${counts.writeUnits} write units for 100 events`);
+  });
+
+  it('refuses an entry larger than one DynamoDB item with RESOURCE_EXHAUSTED naming the limit', async () => {
+    await client.createStream({ stream: '/big' });
+    store.meter.reset();
+    const huge = { type: 'blob', data: randomBytes(450 * 1024), contentType: 'application/octet-stream' };
+    const details = await rejection(client.append({ stream: '/big', events: [huge] }), status.RESOURCE_EXHAUSTED);
+    assert.equal(details.reason, 'LIMIT_EXCEEDED');
+    assert.equal(details.metadata.limit, 'dynamodb_max_item_bytes');
+    assert.equal(details.metadata.max, String(400 * 1024));
+    assert.deepEqual(store.meter.snapshot().requests, {}, 'refused before sending');
+    const info = await client.describeStream({ stream: '/big' });
+    assert.equal(info.headVersion, 0n);
+  });
+
+  it('reports an unreachable DynamoDB as StoreUnavailableError, without table names', async () => {
+    const port = await closedPort();
+    const unreachable = new DynamoDbStore({
+      ...local.connection,
+      endpoint: `http://127.0.0.1:${port}`,
+      tablePrefix: 'secret-prefix-',
+      createTables: false,
+    });
+    try {
+      const error = await unreachable.describe('/anything').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof StoreUnavailableError, `got ${String(error)}`);
+      assert.doesNotMatch(error.message, /secret-prefix|127\.0\.0\.1|ECONNREFUSED/);
+    } finally {
+      await unreachable.close();
+    }
+  });
+
+  it('maps throttling that outlived the SDK retries to StoreUnavailableError', () => {
+    const throttled = new ProvisionedThroughputExceededException({
+      message: 'Rate exceeded for table secret-prefix-events',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const mapped = storeFailure(throttled);
+    assert.ok(mapped instanceof StoreUnavailableError);
+    assert.doesNotMatch(mapped.message, /secret-prefix/);
+  });
+});
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { BIN, REPO_ROOT } from '../helpers/process';
+import { runCli } from '../helpers/cli';
+import { startTestServer, type TestServer } from '../helpers/server';
+
+describe('eventhorizon stream and snapshot commands against a real server', function () {
+  this.timeout(120_000);
+  let server: TestServer;
+  let env: NodeJS.ProcessEnv;
+  const cli = (...args: string[]) => runCli(args, env);
+
+  before(async () => {
+    server = await startTestServer();
+    env = { EH_ADDRESS: server.address };
+  });
+  after(async () => server.stop());
+
+  it('creates, appends, lists, describes and cats', async () => {
+    const created = await cli('stream', 'create', '/shop/orders', '--parents', '--json');
+    assert.equal(created.code, 0, created.stderr);
+    assert.deepEqual(JSON.parse(created.stdout).created, ['/shop', '/shop/orders']);
+
+    const appended = await cli('stream', 'append', '/shop/orders', 'order.placed', '{"id":7,"items":["a"]}', '--metadata', 'user=ann', '--request-id', 'r-1', '--json');
+    assert.equal(appended.code, 0, appended.stderr);
+    assert.deepEqual(JSON.parse(appended.stdout), { version: '1', deduplicated: false });
+    const retried = await cli('stream', 'append', '/shop/orders', 'order.placed', '{"id":7,"items":["a"]}', '--request-id', 'r-1', '--json');
+    assert.deepEqual(JSON.parse(retried.stdout), { version: '1', deduplicated: true });
+
+    const listed = await cli('stream', 'ls', '/shop');
+    assert.equal(listed.stdout, '/shop/orders\n');
+
+    const described = await cli('stream', 'describe', '/shop/orders', '--json');
+    assert.equal(JSON.parse(described.stdout).headVersion, '1');
+
+    const readable = await cli('stream', 'cat', '/shop/orders', '--from', '1');
+    assert.equal(readable.code, 0, readable.stderr);
+    assert.match(readable.stdout, /^#1 {2}\d{4}-\d\d-\d\dT/);
+    assert.match(readable.stdout, /order\.placed {2}id=\S+\n {4}metadata: user=ann\n {4}\{\n {6}"id": 7,/);
+
+    const json = await cli('stream', 'cat', '/shop/orders', '--json');
+    const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(lines.length, 2);
+    assert.deepEqual(lines[1].events[0].data, { id: 7, items: ['a'] });
+    assert.equal(lines[0].events[0].type, '$stream.started');
+  });
+
+  it('follows new entries with tail', async () => {
+    await cli('stream', 'create', '/live');
+    const child = spawn(process.execPath, [BIN, 'stream', 'tail', '/live', '--count', '2', '--json'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // Append until the tail has seen two entries (it starts after the head it finds).
+    for (let n = 0; output.split('\n').length < 3 && n < 50; n++) {
+      await cli('stream', 'append', '/live', 'tick', JSON.stringify({ n }));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(await exited, 0);
+    const seen = output.trim().split('\n').map((line) => JSON.parse(line).events[0].type);
+    assert.deepEqual(seen, ['tick', 'tick']);
+  });
+
+  it('puts, gets and removes snapshots', async () => {
+    const put = await cli('snapshot', 'put', '/shop/orders', 'view:v1', '--version', '1', '{"total":7}');
+    assert.equal(put.code, 0, put.stderr);
+    const got = await cli('snapshot', 'get', '/shop/orders', 'view:v1', '--json');
+    assert.deepEqual(JSON.parse(got.stdout).data, { total: 7 });
+    assert.equal((await cli('snapshot', 'rm', '/shop/orders', 'view:v1')).stdout, 'deleted\n');
+    assert.equal((await cli('snapshot', 'get', '/shop/orders', 'view:v1')).code, 5);
+  });
+
+  it('says what failed in its exit code', async () => {
+    const missing = await cli('stream', 'describe', '/nope');
+    assert.equal(missing.code, 5);
+    assert.match(missing.stderr, /NOT_FOUND: stream \/nope does not exist/);
+    const conflict = await cli('stream', 'append', '/shop/orders', 'x', '{}', '--expected-version', '0');
+    assert.equal(conflict.code, 6);
+    const usage = await cli('stream', 'append', '/shop/orders');
+    assert.equal(usage.code, 2);
+    const unreachable = await runCli(['stream', 'describe', '/'], { EH_ADDRESS: '127.0.0.1:1' });
+    assert.equal(unreachable.code, 3);
+  });
+});

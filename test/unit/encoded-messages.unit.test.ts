@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { SubscribeResponse, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { Encoded, encodeEntryMessage, encodeStoredEntryMessage, serializeSubscribeResponse } from '../../src/api/encoded-messages';
+import { loadZstd } from '../../src/codec/compression';
+import { PayloadCodec } from '../../src/codec/payload-codec';
+import { StreamCodec } from '../../src/codec/stream-codec';
+
+describe('pre-encoded subscription messages', () => {
+  const events: Event[] = [
+    { id: 'a', type: 'order.placed', data: Buffer.from('{"total":12.5}'), contentType: 'application/json', metadata: { user: 'u1' }, occurredAt: new Date(1_700_000_000_123) },
+    { id: 'b', type: 'order.paid', data: Buffer.from('{}'), contentType: 'application/json', metadata: {}, occurredAt: undefined },
+  ];
+
+  for (const version of [0n, 1n, 300n, (1n << 62n) + 5n]) {
+    it(`encodes a stored entry at version ${version} exactly as SubscribeResponse.encode does`, async () => {
+      const codec = new StreamCodec('/s', new PayloadCodec(await loadZstd(), 1 << 20), undefined);
+      const recordedAt = new Date(1_764_000_000_987);
+      const stored = { version, recordedAt, payload: codec.entryPayload(events)(version) };
+      const expected: Entry = { ...codec.decodeEntry(stored) };
+      const viaObjects = Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: expected } }).finish());
+      const passedThrough = encodeStoredEntryMessage(version, recordedAt, codec.openEntry(stored));
+      assert.deepEqual(passedThrough.bytes, viaObjects);
+      assert.deepEqual(SubscribeResponse.decode(passedThrough.bytes), { message: { $case: 'entry', value: expected } });
+    });
+  }
+
+  it('passes encoded messages through the serializer and encodes the others', () => {
+    const entry: Entry = { version: 7n, events, recordedAt: new Date(0) };
+    const encoded = encodeEntryMessage(entry);
+    assert.ok(encoded instanceof Encoded);
+    assert.equal(serializeSubscribeResponse(encoded), encoded.bytes);
+    const caughtUp: SubscribeResponse = { message: { $case: 'caughtUp', value: { version: 7n } } };
+    assert.deepEqual(SubscribeResponse.decode(serializeSubscribeResponse(caughtUp)), caughtUp);
+    assert.deepEqual(SubscribeResponse.decode(encoded.bytes), { message: { $case: 'entry', value: entry } });
+  });
+});
