@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
@@ -84,7 +84,11 @@ export class EventHorizonService {
   /** Aborts every open subscription when the server shuts down. */
   private readonly shutdown = new AbortController();
 
-  constructor(private readonly options: ServiceOptions) {}
+  constructor(private readonly options: ServiceOptions) {
+    // Every open subscription listens on this one signal; past 10 Node would warn of a leak that
+    // is not one (listeners are removed when each subscription ends).
+    setMaxListeners(0, this.shutdown.signal);
+  }
 
   /** The grpc-js implementation object. */
   handlers(): EventHorizonServer {
