@@ -53,10 +53,21 @@ export interface StartOptions {
   logger: Logger;
   /** Use this store instead of building the configured one (tests of other stores). */
   store?: EventStore;
+  /** How often to ping idle connections and how long to wait for the answer (tests shorten it). */
+  keepalive?: KeepaliveOptions;
 }
 
+/** HTTP/2 keepalive: how the server finds clients that vanished without closing. */
+export interface KeepaliveOptions {
+  timeMs: number;
+  timeoutMs: number;
+}
+
+/** A client silent for 60 s is pinged, and dropped when it does not answer within 20 s. */
+export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 20_000 };
+
 /** Starts the gRPC server: the API, health checks and reflection, on the configured address. */
-export async function startServer({ config, logger, store: given }: StartOptions): Promise<RunningServer> {
+export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
   if (insecure) throw new Error(insecure);
   const zstd = await loadZstd();
@@ -113,8 +124,8 @@ export async function startServer({ config, logger, store: given }: StartOptions
     'grpc.max_receive_message_length': config.limits.maxEntryBytes + 1024 * 1024,
     'grpc.max_send_message_length': 8 * 1024 * 1024,
     // Find clients that vanished without closing their subscriptions.
-    'grpc.keepalive_time_ms': 60_000,
-    'grpc.keepalive_timeout_ms': 20_000,
+    'grpc.keepalive_time_ms': keepalive.timeMs,
+    'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
     // The first interceptor sees a call first: observability also counts calls refused by auth.
     interceptors: [
       observabilityInterceptor({ metrics, logger }),
@@ -122,6 +133,7 @@ export async function startServer({ config, logger, store: given }: StartOptions
     ],
   });
   server.addService(
+    // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
     tolerateMalformedRequests({
       ...EventHorizonServiceDefinition,
       // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).

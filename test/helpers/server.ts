@@ -7,7 +7,7 @@ import * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { EventHorizonClient, type DeepPartial } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { decodeStatusDetails } from '../../clients/ts/src/errors';
 import { DEFAULT_CONFIG, DEFAULT_LIMITS, type ServerConfig } from '../../src/config/config';
-import { startServer, type RunningServer } from '../../src/server';
+import { startServer, type KeepaliveOptions, type RunningServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
 
 export interface TestServer {
@@ -30,6 +30,7 @@ export function tempDir(prefix = 'eh-test-'): string {
 export async function startTestServer(
   overrides: Partial<ServerConfig> = {},
   store?: () => EventStore,
+  keepalive?: KeepaliveOptions,
 ): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
   const config: ServerConfig = {
@@ -42,7 +43,12 @@ export async function startTestServer(
     ...overrides,
     limits: { ...DEFAULT_LIMITS, ...overrides.limits },
   };
-  const server = await startServer({ config, logger: pino({ level: 'silent' }), ...(store ? { store: store() } : {}) });
+  const server = await startServer({
+    config,
+    logger: pino({ level: 'silent' }),
+    ...(store ? { store: store() } : {}),
+    ...(keepalive ? { keepalive } : {}),
+  });
   const client = new EventHorizonClient(server.address, credentials.createInsecure());
   return {
     server,

@@ -13,11 +13,15 @@ export function statusName(code: number | undefined): string {
   return status[code] ?? String(code);
 }
 
-/** A client for a server process, failing fast instead of waiting when the server is gone. */
+/**
+ * A client with a connection of its own (grpc-js would otherwise share one between clients of the
+ * same address), reconnecting quickly after a server restart.
+ */
 export function clientFor(address: string): EventHorizonClient {
   return new EventHorizonClient(address, credentials.createInsecure(), {
     // Reconnect at once after a restart rather than after grpc-js's back-off.
     'grpc.initial_reconnect_backoff_ms': 50,
     'grpc.max_reconnect_backoff_ms': 200,
+    'grpc.use_local_subchannel_pool': 1,
   });
 }

@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
+import { clientFor } from './support/grpc';
+import { LatencyProbe } from './support/latency-probe';
+import { eventually, heapAfterGc, openFileDescriptors } from './support/resources';
+
+const SUBSCRIBER_PROCESS = path.join(__dirname, 'support', 'subscriber-process.js');
+/** The probe's deliveries must stay this quick while the faulty clients misbehave (a shared CI machine). */
+const PROMPT_MS = 1500;
+/** Descriptors that may come and go without a leak (the probe's connection, a log file...). */
+const FD_SLACK = 4;
+
+/** Starts a client process holding `count` subscriptions and waits until all have caught up. */
+async function subscriberProcess(address: string, stream: string, count: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [SUBSCRIBER_PROCESS, address, stream, String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await said(child, 'ready');
+  return child;
+}
+
+/** Resolves when the client process prints `word` next. */
+function said(child: ChildProcess, word: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!output.includes(word)) return;
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      resolve();
+    };
+    const onExit = (code: number | null) => reject(new Error(`subscriber process exited with ${code}`));
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+async function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
+
+describe('reliability: subscriber faults (vanishing, stuck, slow and churning clients)', function () {
+  this.timeout(90_000);
+  let test: TestServer;
+  let eh: Api;
+  let probe: LatencyProbe;
+  let baselineFds: number;
+
+  /** A fresh server with a latency probe subscribed, and the descriptor count to come back to. */
+  async function startBench(keepalive?: { timeMs: number; timeoutMs: number }): Promise<void> {
+    test = await startTestServer({ heartbeatIntervalMs: 1000, subscriberBufferEntries: 100 }, undefined, keepalive);
+    eh = api(test.client);
+    await eh.createStream({ stream: '/faults', createParents: true });
+    probe = new LatencyProbe(clientFor(test.address), '/faults/probe');
+    await probe.start();
+    baselineFds = openFileDescriptors();
+  }
+  beforeEach(async function () {
+    // The stuck-client test shortens keepalive (60 s + 20 s) to find the silent client quickly.
+    // Only there: with a 1 s timeout a busy server would drop healthy clients too.
+    await startBench(this.currentTest?.title.includes('SIGSTOP') ? { timeMs: 1000, timeoutMs: 1000 } : undefined);
+  });
+  afterEach(async () => {
+    probe.stop();
+    await test.stop();
+  });
+
+  /** Hub and descriptors are back where they were, and the probe was served promptly meanwhile. */
+  async function assertRecovered(what: string, promptMs = PROMPT_MS): Promise<void> {
+    const hub = test.server.hub;
+    assert.equal(probe.report().ended, undefined, `${what}: the probe's subscription ended`);
+    await eventually(() => hub.subscriberCount() === 1, 15_000, () => `${what}: ${hub.subscriberCount() - 1} subscriptions left besides the probe`);
+    await eventually(() => openFileDescriptors() <= baselineFds + FD_SLACK, 10_000, () => `${what}: ${openFileDescriptors()} descriptors open, baseline ${baselineFds}`);
+    const report = probe.report();
+    assert.ok(report.delivered > 0, `${what}: the probe received its entries`);
+    assert.ok(report.maxMs < promptMs, `${what}: the probe waited up to ${report.maxMs} ms (p99 ${report.p99Ms} ms)`);
+    assert.equal(report.failures, 0, `${what}: the probe's appends failed`);
+  }
+
+  it('frees the subscriptions of a client process killed while holding 300 of them', async () => {
+    await eh.createStream({ stream: '/faults/killed' });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const child = await subscriberProcess(test.address, '/faults/killed', 300).finally(() => process.off('warning', onWarning));
+    // 300 subscriptions listening for shutdown are no leak: Node must not say so on stderr.
+    assert.deepEqual(warnings.filter((w) => w.includes('MaxListeners')), []);
+    assert.equal(test.server.hub.subscriberCount(), 301);
+    probe.reset(); // measured from here: the fault, not the setup
+    for (let i = 0; i < 20; i++) await eh.append({ stream: '/faults/killed', events: [{ type: 'x', data: Buffer.from('{}') }] });
+    await kill(child);
+    await assertRecovered('killed client');
+  });
+
+  it('drops a client that neither reads nor answers keepalive pings (SIGSTOP), while appends keep coming', async () => {
+    await eh.createStream({ stream: '/faults/stopped' });
+    const child = await subscriberProcess(test.address, '/faults/stopped', 50);
+    probe.reset();
+    child.kill('SIGSTOP');
+    try {
+      // Enough data to fill the socket buffers of the stopped client: the server must not wait on it.
+      const payload = Buffer.from(JSON.stringify({ text: 'z'.repeat(4000) }));
+      for (let i = 0; i < 40; i++) {
+        await Promise.all(Array.from({ length: 10 }, () => eh.append({ stream: '/faults/stopped', events: [{ type: 'big', data: payload }] })));
+      }
+      await assertRecovered('stopped client');
+    } finally {
+      await kill(child);
+    }
+  });
+
+  it('serves a slow reader everything in order without slowing the others', async () => {
+    await eh.createStream({ stream: '/faults/slow' });
+    const client = clientFor(test.address);
+    const call = client.subscribe({ stream: '/faults/slow' });
+    const received: Entry[] = [];
+    call.on('data', (message: { message?: { $case: string; value: unknown } }) => {
+      if (message.message?.$case === 'entry') received.push(message.message.value as Entry);
+      // Reads one message every 5 ms: far slower than the writers below.
+      call.pause();
+      setTimeout(() => call.resume(), 5);
+    });
+    call.on('error', () => undefined);
+    const total = 600;
+    for (let i = 0; i < total / 20; i++) {
+      await Promise.all(Array.from({ length: 20 }, () => eh.append({ stream: '/faults/slow', events: [{ type: 'n', data: Buffer.from('{}') }] })));
+    }
+    assert.ok(test.server.hub.largestBacklog() <= 100, 'the slow reader holds a bounded backlog');
+    await eventually(() => received.length === total + 1, 30_000, () => `the slow reader got ${received.length} of ${total + 1}`);
+    received.forEach((entry, i) => assert.equal(entry.version, BigInt(i)));
+    call.cancel();
+    client.close();
+    await assertRecovered('slow reader');
+  });
+
+  it('returns to baseline heap and descriptors after 2 × 2000 subscriptions opened and cancelled', async () => {
+    await eh.createStream({ stream: '/faults/churn' });
+    const heapBefore = await heapAfterGc();
+    // The churning client is a process of its own, so that its work does not count as the server's.
+    const child = await subscriberProcess(test.address, '/faults/churn', 2000);
+    let worstWhileOpening = 0;
+    try {
+      for (let cycle = 0; cycle < 2; cycle++) {
+        if (cycle > 0) {
+          probe.reset();
+          child.stdin?.write('open\n');
+          await said(child, 'ready');
+          worstWhileOpening = Math.max(worstWhileOpening, probe.report().maxMs);
+        }
+        assert.equal(test.server.hub.subscriberCount(), 2001);
+        // Promptness is asserted while subscriptions are cancelled and closed. Opening 2000 at
+        // once does delay other subscribers (reported below; see RELIABILITY.md).
+        probe.reset();
+        await eh.append({ stream: '/faults/churn', events: [{ type: 'x', data: Buffer.from('{}') }] });
+        child.stdin?.write('cancel\n');
+        await said(child, 'cancelled');
+        await eventually(() => test.server.hub.subscriberCount() === 1, 15_000, () => `${test.server.hub.subscriberCount() - 1} still subscribed`);
+      }
+      // Its one connection stays open: the baseline counts it.
+      baselineFds += 1;
+      console.log(`      (the probe waited up to ${probe.report().maxMs} ms while 2000 subscriptions were cancelled at once)`);
+      // Cancelling 2000 at once delays others by seconds on a loaded 2-core machine: bounded here,
+      // an open finding in RELIABILITY.md.
+      await assertRecovered('churn', 6000);
+    } finally {
+      await kill(child);
+    }
+    console.log(`      (the probe waited up to ${worstWhileOpening} ms while 2000 subscriptions opened at once)`);
+    const growth = (await heapAfterGc()) - heapBefore;
+    // The probe's own entries grow the heap a little; 4000 leaked subscriptions would be far more.
+    assert.ok(growth < 8 * 1024 * 1024, `heap grew by ${(growth / 1024 / 1024).toFixed(1)} MiB over 4000 subscriptions`);
+  });
+});
