@@ -7,6 +7,7 @@ import * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { EventHorizonClient, type DeepPartial } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { decodeStatusDetails } from '../../clients/ts/src/errors';
 import { DEFAULT_CONFIG, DEFAULT_LIMITS, type ServerConfig } from '../../src/config/config';
+import { promiseApi } from '../../src/cli/promise-api';
 import { startServer, type KeepaliveOptions, type RunningServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
 
@@ -75,28 +76,8 @@ export function call<Req, Res>(
   });
 }
 
-/** Promise-returning unary methods of the API; requests may omit fields (proto defaults). */
-export function api(client: EventHorizonClient) {
-  const bind =
-    <Req, Res>(
-      codec: { fromPartial(partial: DeepPartial<Req>): Req },
-      method: (request: Req, callback: Callback<Res>) => unknown,
-    ) =>
-    (request: DeepPartial<Req>): Promise<Res> =>
-      call(method.bind(client), codec.fromPartial(request));
-  return {
-    createStream: bind<pb.CreateStreamRequest, pb.CreateStreamResponse>(pb.CreateStreamRequest, client.createStream),
-    append: bind<pb.AppendRequest, pb.AppendResponse>(pb.AppendRequest, client.append),
-    read: bind<pb.ReadRequest, pb.ReadResponse>(pb.ReadRequest, client.read),
-    putSnapshot: bind<pb.PutSnapshotRequest, pb.PutSnapshotResponse>(pb.PutSnapshotRequest, client.putSnapshot),
-    getSnapshot: bind<pb.GetSnapshotRequest, pb.GetSnapshotResponse>(pb.GetSnapshotRequest, client.getSnapshot),
-    deleteSnapshot: bind<pb.DeleteSnapshotRequest, pb.DeleteSnapshotResponse>(pb.DeleteSnapshotRequest, client.deleteSnapshot),
-    describeStream: bind<pb.DescribeStreamRequest, pb.DescribeStreamResponse>(pb.DescribeStreamRequest, client.describeStream),
-    listChildren: bind<pb.ListChildrenRequest, pb.ListChildrenResponse>(pb.ListChildrenRequest, client.listChildren),
-    rotateStreamKey: bind<pb.RotateStreamKeyRequest, pb.RotateStreamKeyResponse>(pb.RotateStreamKeyRequest, client.rotateStreamKey),
-    shredStream: bind<pb.ShredStreamRequest, pb.ShredStreamResponse>(pb.ShredStreamRequest, client.shredStream),
-  };
-}
+/** Promise-returning unary methods of the API: the CLI's own wrapper, so tests call alike. */
+export const api = promiseApi;
 
 export type Api = ReturnType<typeof api>;
 

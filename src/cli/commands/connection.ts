@@ -1,7 +1,7 @@
-import { InterceptingCall, type Interceptor, type ServiceError } from '@grpc/grpc-js';
-import * as pb from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { EventHorizonClient, type DeepPartial } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { EventHorizonClient } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { clientCredentials } from '../../tls/credentials';
+import { promiseApi } from '../promise-api';
 
 /** The options every command that talks to a server accepts (parseArgs form). */
 export const CONNECTION_OPTIONS = {
@@ -32,8 +32,6 @@ export interface ConnectionFlags {
   'tls-key'?: string;
 }
 
-type Callback<Res> = (error: ServiceError | null, response: Res) => void;
-
 /** A connected client and promise-returning API calls. */
 export type Connection = ReturnType<typeof connect>;
 
@@ -48,28 +46,10 @@ export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process
   const client = new EventHorizonClient(address, clientCredentials(tls), {
     interceptors: key ? [bearer(key)] : [],
   });
-  const bind =
-    <Req, Res>(
-      codec: { fromPartial(partial: DeepPartial<Req>): Req },
-      method: (request: Req, callback: Callback<Res>) => unknown,
-    ) =>
-    (request: DeepPartial<Req>): Promise<Res> =>
-      new Promise<Res>((resolve, reject) =>
-        method.call(client, codec.fromPartial(request), (error: ServiceError | null, response: Res) =>
-          error ? reject(error) : resolve(response),
-        ),
-      );
   return {
     address,
     client,
-    createStream: bind<pb.CreateStreamRequest, pb.CreateStreamResponse>(pb.CreateStreamRequest, client.createStream),
-    append: bind<pb.AppendRequest, pb.AppendResponse>(pb.AppendRequest, client.append),
-    read: bind<pb.ReadRequest, pb.ReadResponse>(pb.ReadRequest, client.read),
-    putSnapshot: bind<pb.PutSnapshotRequest, pb.PutSnapshotResponse>(pb.PutSnapshotRequest, client.putSnapshot),
-    getSnapshot: bind<pb.GetSnapshotRequest, pb.GetSnapshotResponse>(pb.GetSnapshotRequest, client.getSnapshot),
-    deleteSnapshot: bind<pb.DeleteSnapshotRequest, pb.DeleteSnapshotResponse>(pb.DeleteSnapshotRequest, client.deleteSnapshot),
-    describeStream: bind<pb.DescribeStreamRequest, pb.DescribeStreamResponse>(pb.DescribeStreamRequest, client.describeStream),
-    listChildren: bind<pb.ListChildrenRequest, pb.ListChildrenResponse>(pb.ListChildrenRequest, client.listChildren),
+    ...promiseApi(client),
     close: () => client.close(),
   };
 }
