@@ -83,14 +83,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   );
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: 60_000 });
   const codecs = new Codecs(payloads, keys);
-  try {
-    await keys?.checkKeyring();
-    const root = await codecs.forStream('/', 'create');
-    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+  await openStore(store, codecs, keys);
   if (keys) rewrapInBackground(keys, logger);
   // Keys and policies live in the store; with auth off they are not even read.
   const auth = config.auth === 'required' ? new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger) : undefined;
@@ -216,6 +209,24 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     checkHealth: () => monitor.check(),
     stop,
   };
+}
+
+/**
+ * Opens the store, checks the keyring against the stored keys, and writes the root stream when
+ * missing. The order matters: the keys are read from a prepared store (DynamoDB tables may have
+ * to be created first), and the root is written only once the keyring is known to be right. On
+ * failure the store is closed and nothing was written.
+ */
+export async function openStore(store: EventStore, codecs: Codecs, keys: StreamKeyManager | undefined): Promise<void> {
+  try {
+    await store.open();
+    await keys?.checkKeyring();
+    const root = await codecs.forStream('/', 'create');
+    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 /** The keyring from EH_KEYRING_FILE or EH_KEYRING, or undefined when encryption is off. */

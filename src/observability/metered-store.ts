@@ -26,6 +26,10 @@ export class MeteredStore implements EventStore {
     return this.inner.features;
   }
 
+  open(): Promise<void> {
+    return this.time('open', () => this.inner.open());
+  }
+
   init(rootPayload: Uint8Array, recordedAt: Date): Promise<void> {
     return this.time('init', () => this.inner.init(rootPayload, recordedAt));
   }

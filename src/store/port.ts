@@ -130,7 +130,13 @@ export interface StoreFeatures {
 export interface EventStore {
   readonly features: StoreFeatures;
 
-  /** Prepares the store and creates the root stream when missing, with `rootPayload` as entry 0. */
+  /**
+   * Prepares the store (schema or tables, created or checked) without writing any stream, so that
+   * keys can be read before the root is written. Idempotent; `init` calls it too.
+   */
+  open(): Promise<void>;
+
+  /** Opens the store and creates the root stream when missing, with `rootPayload` as entry 0. */
   init(rootPayload: Uint8Array, recordedAt: Date): Promise<void>;
 
   /** Creates a stream and records it in its parent, atomically. */

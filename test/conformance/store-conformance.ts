@@ -53,6 +53,19 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     }
 
     describe('init and create', () => {
+      it('opens without writing a stream, so keys can be read before the root exists', async () => {
+        const fresh = await factory.create();
+        try {
+          await fresh.open();
+          await fresh.open();
+          assert.deepEqual(await fresh.getStreamKeys('/'), { keys: [], shredded: false });
+          await assert.rejects(fresh.read('/', forward()), StreamNotFoundError);
+        } finally {
+          if (factory.dispose) await factory.dispose(fresh);
+          else await fresh.close();
+        }
+      });
+
       it('creates the root once, with entry 0', async () => {
         await store.init(bytes('root again'), at);
         const page = await store.read('/', forward());

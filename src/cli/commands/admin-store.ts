@@ -1,10 +1,9 @@
-import { rootStartedEvents } from '../../api/service';
 import { loadZstd } from '../../codec/compression';
 import { PayloadCodec } from '../../codec/payload-codec';
 import { Codecs } from '../../codec/stream-codec';
 import { loadConfig } from '../../config/config';
 import { StreamKeyManager } from '../../crypto/stream-keys';
-import { loadKeyring } from '../../server';
+import { loadKeyring, openStore } from '../../server';
 import { createStore } from '../../store/factory';
 import type { AuthStore } from '../../auth/auth-stream';
 
@@ -25,12 +24,6 @@ export async function openAdminStore(flags: StoreFlags): Promise<AuthStore> {
   const store = createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb });
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 100, cacheTtlMs: 60_000 });
   const codecs = new Codecs(new PayloadCodec(zstd, maxDecoded), keys);
-  try {
-    const root = await codecs.forStream('/', 'create');
-    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+  await openStore(store, codecs, keys);
   return { store, codecs };
 }

@@ -114,6 +114,8 @@ export class DynamoDbStore implements EventStore {
   private readonly writes = new KeyedQueue();
   private readonly window: number;
   private readonly keys: KeyTable;
+  /** The tables' creation or check, once. */
+  private opened: Promise<void> | undefined;
   /** Appends waiting for their stream's next write, by stream. */
   private readonly pendingAppends = new Map<string, PendingAppend[]>();
   /** Creates waiting for their parent's next transaction, by parent. */
@@ -129,9 +131,22 @@ export class DynamoDbStore implements EventStore {
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
   }
 
-  async init(rootPayload: Uint8Array, recordedAt: Date): Promise<void> {
+  open(): Promise<void> {
+    this.opened ??= this.prepareTables().catch((error: unknown) => {
+      // A failed attempt is not remembered: the next call tries again.
+      this.opened = undefined;
+      throw error;
+    });
+    return this.opened;
+  }
+
+  private async prepareTables(): Promise<void> {
     if (this.options.createTables) await createTables(this.client, this.tables);
     else await checkTables(this.client, this.tables);
+  }
+
+  async init(rootPayload: Uint8Array, recordedAt: Date): Promise<void> {
+    await this.open();
     const root: EntryItem = {
       stream: '/',
       version: 0n,

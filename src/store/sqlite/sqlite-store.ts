@@ -180,6 +180,9 @@ export class SqliteStore implements EventStore {
     };
   }
 
+  /** The constructor already opened the database and applied the schema. */
+  async open(): Promise<void> {}
+
   async init(rootPayload: Uint8Array, recordedAt: Date): Promise<void> {
     await this.write(() => {
       if (this.statements.streamByPath.get('/')) return;

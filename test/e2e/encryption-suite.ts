@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { status } from '@grpc/grpc-js';
+import pino from 'pino';
+import { DEFAULT_CONFIG } from '../../src/config/config';
+import { generateKeyring, type KeyringFile } from '../../src/crypto/keyring';
+import { startServer } from '../../src/server';
+import type { EventStore } from '../../src/store/port';
+import { api, dataOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
+
+const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
+
+/**
+ * The stored data of one test, in one store: each test gets a fresh one, and every server the test
+ * starts (restarts included) opens the same data.
+ */
+export interface EncryptedStoreData {
+  /** A new store instance on this data (the server closes it when it stops). */
+  open(): EventStore;
+  /** Every byte the store keeps at rest, read behind the server's back, as an attacker would. */
+  rawBytes(): Promise<Buffer>;
+  /** Overwrites the stored payload of entry `to` with that of entry `from` of the same stream. */
+  copyEntryPayload(stream: string, from: bigint, to: bigint): Promise<void>;
+  /** Removes the data. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Encryption at rest, end to end over gRPC, against one store. Both stores run it (issue: "works
+ * identically on the embedded and the DynamoDB store").
+ */
+export function runEncryptionSuite(name: string, freshData: () => EncryptedStoreData): void {
+  describe(`encryption at rest (${name})`, function () {
+    this.timeout(60_000);
+    let data: EncryptedStoreData;
+    let keyring: KeyringFile;
+    let test: TestServer | undefined;
+    // A data folder for the server's own files; the store itself comes from `data`.
+    let dataDir: string;
+
+    /** Starts a server on the test's data; `null` runs it without a keyring (encryption off). */
+    const start = async (ring: KeyringFile | null = keyring) => {
+      test = await startTestServer({ dataDir, ...(ring ? { keyring: JSON.stringify(ring) } : {}) }, () => data.open());
+      return api(test.client);
+    };
+    const stop = async () => {
+      await test?.stop();
+      test = undefined;
+    };
+    /** Starting a server on the test's data must fail with `message`. */
+    const refusesToStart = (ring: string, message: RegExp) =>
+      assert.rejects(
+        startServer({
+          config: { ...DEFAULT_CONFIG, listen: '127.0.0.1:0', dataDir, keyring: ring },
+          logger: pino({ level: 'silent' }),
+          store: data.open(),
+        }),
+        message,
+      );
+
+    beforeEach(() => {
+      data = freshData();
+      dataDir = tempDir('eh-crypto-');
+      keyring = generateKeyring('kek-1');
+    });
+    afterEach(async () => {
+      await stop();
+      await data.remove();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('round-trips entries, subscriptions and snapshots, and stores no plaintext', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/secret', events: [jsonEvent('opened', { note: MARKER })] });
+      await eh.append({ stream: '/secret', events: [jsonEvent('noted', { note: MARKER }, { metadata: { tag: MARKER } })] });
+      await eh.putSnapshot({ stream: '/secret', perspective: 'notes:v1', version: 2n, data: Buffer.from(JSON.stringify({ MARKER })) });
+
+      const page = await eh.read({ stream: '/secret' });
+      assert.deepEqual(dataOf(page.entries[2]?.events[0] ?? assert.fail()), { note: MARKER });
+      assert.deepEqual(page.entries[2]?.events[0]?.metadata, { tag: MARKER });
+      const snapshot = await eh.getSnapshot({ stream: '/secret', perspective: 'notes:v1', entriesAfter: true });
+      assert.deepEqual(JSON.parse(Buffer.from(snapshot.snapshot?.data ?? []).toString()), { MARKER });
+
+      const received: bigint[] = [];
+      const call = test!.client.subscribe({ stream: '/secret' });
+      await new Promise<void>((resolve) => {
+        call.on('data', (message: { message?: { $case: string; value: { version: bigint } } }) => {
+          if (message.message?.$case === 'entry') received.push(message.message.value.version);
+          if (message.message?.$case === 'caughtUp') resolve();
+        });
+      });
+      call.on('error', () => undefined);
+      call.cancel();
+      assert.deepEqual(received, [0n, 1n, 2n]);
+
+      await stop();
+      const raw = await data.rawBytes();
+      assert.ok(raw.includes('/secret'), 'the dump is real: stream paths are stored in the clear');
+      assert.ok(!raw.includes(MARKER), 'no event data, metadata or snapshot in the clear');
+      assert.ok(!raw.includes('noted'), 'event types are encrypted too');
+    });
+
+    it('refuses a ciphertext moved to another version', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/moved' });
+      await eh.append({ stream: '/moved', events: [jsonEvent('first', {})] });
+      await eh.append({ stream: '/moved', events: [jsonEvent('second', {})] });
+      await stop();
+
+      await data.copyEntryPayload('/moved', 1n, 2n);
+
+      const again = await start();
+      const details = await rejection(again.read({ stream: '/moved', fromVersion: 2n }), status.DATA_LOSS);
+      assert.equal(details.reason, 'CORRUPT_DATA');
+      const intact = await again.read({ stream: '/moved', fromVersion: 1n, limit: 1 });
+      assert.equal(intact.entries[0]?.events[0]?.type, 'first');
+    });
+
+    it('keeps old entries readable across a stream key rotation and a KEK rotation', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/rot' });
+      await eh.append({ stream: '/rot', events: [jsonEvent('before', { n: 1 })] });
+      assert.equal((await eh.rotateStreamKey({ stream: '/rot' })).dekVersion, 2);
+      await eh.append({ stream: '/rot', events: [jsonEvent('after', { n: 2 })] });
+      await eh.putSnapshot({ stream: '/rot', perspective: 'p', version: 2n, data: Buffer.from('{"n":2}') });
+      await stop();
+
+      // KEK rotation: a new active key; the old one stays until the data keys are re-wrapped.
+      const rotated = generateKeyring('kek-2', keyring);
+      const eh2 = await start(rotated);
+      const store = test!.server.store;
+      await waitUntil(async () => {
+        const all = await store.listStreamKeys(undefined, 1000);
+        return all.every((s) => s.keys.every((k) => k.kekId === 'kek-2'));
+      });
+      await eh2.append({ stream: '/rot', events: [jsonEvent('later', { n: 3 })] });
+      await stop();
+
+      // The old KEK is gone now: everything must still read, as it was re-wrapped.
+      const onlyNew: KeyringFile = { active: 'kek-2', keys: { 'kek-2': rotated.keys['kek-2'] as string } };
+      const eh3 = await start(onlyNew);
+      const page = await eh3.read({ stream: '/rot' });
+      assert.deepEqual(page.entries.map((e) => e.events[0]?.type), ['$stream.started', 'before', 'after', 'later']);
+      const snapshot = await eh3.getSnapshot({ stream: '/rot', perspective: 'p' });
+      assert.equal(Buffer.from(snapshot.snapshot?.data ?? []).toString(), '{"n":2}');
+    });
+
+    it('shreds a stream: contents unreadable, shape intact', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/gdpr/user-1', createParents: true, events: [jsonEvent('registered', { email: MARKER })] });
+      await eh.createStream({ stream: '/gdpr/user-1/orders' });
+      await eh.putSnapshot({ stream: '/gdpr/user-1', perspective: 'p', version: 1n, data: Buffer.from('{}') });
+      await eh.shredStream({ stream: '/gdpr/user-1' });
+
+      for (const attempt of [
+        eh.read({ stream: '/gdpr/user-1' }),
+        eh.getSnapshot({ stream: '/gdpr/user-1', perspective: 'p' }),
+        eh.append({ stream: '/gdpr/user-1', events: [jsonEvent('more', {})] }),
+        eh.rotateStreamKey({ stream: '/gdpr/user-1' }),
+      ]) {
+        const details = await rejection(attempt, status.FAILED_PRECONDITION);
+        assert.equal(details.reason, 'STREAM_SHREDDED');
+      }
+      const call = test!.client.subscribe({ stream: '/gdpr/user-1' });
+      const ended = await new Promise<{ code: number }>((resolve) => {
+        call.on('data', () => undefined);
+        call.on('error', resolve);
+      });
+      assert.equal(ended.code, status.FAILED_PRECONDITION);
+
+      const info = await eh.describeStream({ stream: '/gdpr/user-1' });
+      assert.equal(info.headVersion, 2n);
+      assert.equal(info.childCount, 1n);
+      assert.deepEqual((await eh.listChildren({ stream: '/gdpr' })).children, ['/gdpr/user-1']);
+      const child = await eh.read({ stream: '/gdpr/user-1/orders' });
+      assert.equal(child.entries.length, 1, 'children keep their own keys');
+    });
+
+    it('reads entries written before encryption was turned on', async () => {
+      const plain = await start(null);
+      await plain.createStream({ stream: '/old', events: [jsonEvent('plain', { n: 1 })] });
+      await stop();
+      const eh = await start();
+      await eh.append({ stream: '/old', events: [jsonEvent('sealed', { n: 2 })] });
+      const page = await eh.read({ stream: '/old' });
+      assert.deepEqual(page.entries.map((e) => e.events[0]?.type), ['$stream.started', 'plain', 'sealed']);
+      await stop();
+      const off = await start(null);
+      const details = await rejection(off.read({ stream: '/old' }), status.FAILED_PRECONDITION);
+      assert.equal(details.reason, 'KEY_UNAVAILABLE');
+    });
+
+    it('refuses to start with a keyring that lacks the key in use, naming it', async () => {
+      await start();
+      await stop();
+      const other = generateKeyring('kek-other');
+      await refusesToStart(JSON.stringify(other), /lacks key "kek-1"/);
+      const impostor: KeyringFile = { active: 'kek-1', keys: { 'kek-1': other.keys['kek-other'] as string } };
+      await refusesToStart(JSON.stringify(impostor), /key "kek-1" of the keyring is not the key/);
+      await refusesToStart('{"active":"x","keys":{}}', /active key "x" is not among the keys/);
+      // The store is left as it was: the right keyring still works.
+      const store = data.open();
+      assert.equal((await store.getStreamKeys('/')).keys[0]?.kekId, 'kek-1');
+      await store.close();
+      const eh = await start();
+      assert.equal((await eh.read({ stream: '/' })).entries.length > 0, true);
+    });
+
+    it('answers FAILED_PRECONDITION for key operations without a keyring', async () => {
+      const eh = await start(null);
+      await eh.createStream({ stream: '/nokeys' });
+      const details = await rejection(eh.shredStream({ stream: '/nokeys' }), status.FAILED_PRECONDITION);
+      assert.equal(details.reason, 'ENCRYPTION_DISABLED');
+      await rejection(eh.rotateStreamKey({ stream: '/missing' }), status.FAILED_PRECONDITION);
+    });
+  });
+}
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
