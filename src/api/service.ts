@@ -31,7 +31,7 @@ import {
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Codecs } from '../codec/stream-codec';
 import type { Limits } from '../config/config';
-import { ROOT, ancestorsOf, parentOf } from '../model/stream-path';
+import { ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
 import { Hub } from '../realtime/hub';
 import { subscription } from '../realtime/subscription';
 import {
@@ -360,7 +360,11 @@ export class EventHorizonService {
     const after = request.pageToken === '' ? undefined : decodePageToken(request.pageToken);
     if (after === null) violations.add('page_token', 'is not a token returned by ListChildren');
     violations.throwIfAny();
-    const children = await this.options.store.listChildren(request.stream, after ?? undefined, limit + 1);
+    // The root may have the system stream "/$" as a child: the API refuses that path, so it is not
+    // listed. One more is fetched for it, so that `more` stays exact.
+    const hidden = request.stream === ROOT ? 1 : 0;
+    const fetched = await this.options.store.listChildren(request.stream, after ?? undefined, limit + 1 + hidden);
+    const children = fetched.filter((child) => !isSystemPath(child)).slice(0, limit + 1);
     const more = children.length > limit;
     const page = more ? children.slice(0, limit) : children;
     const last = page[page.length - 1];

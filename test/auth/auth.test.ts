@@ -57,17 +57,17 @@ describe('authentication and authorization over gRPC', function () {
     await createKey('admin');
     await createKey('acme');
     await createKey('gone');
-    const policies = [
-      ['admin', '--allow', '*=/**'],
-      ['acme', '--allow', 'stream:*,snapshot:*=/tenants/acme/**', '--deny', 'stream:append=/tenants/acme/audit/**'],
-      ['gone', '--allow', '*=/**'],
-    ];
-    for (const policy of policies) {
+    const setPolicy = async (...policy: string[]) => {
       const result = await cli('policy', 'set', ...policy);
       assert.equal(result.code, 0, result.stderr);
-    }
+    };
+    await setPolicy('gone', '--allow', '*=/**');
     const revoked = await cli('key', 'revoke', keyIds.gone ?? '');
     assert.equal(revoked.code, 0, revoked.stderr);
+    // The server applies the auth stream in order: once the admin's policy (written after the
+    // revocation) is in force, so is the revocation.
+    await setPolicy('admin', '--allow', '*=/**');
+    await setPolicy('acme', '--allow', 'stream:*,snapshot:*=/tenants/acme/**', '--deny', 'stream:append=/tenants/acme/audit/**');
     await eventually(async () => {
       await as(keys.admin).createStream({ stream: '/tenants/acme/audit', createParents: true });
     });
@@ -127,6 +127,18 @@ describe('authentication and authorization over gRPC', function () {
       call.on('error', (error: { code: number }) => resolve(error.code));
     });
     assert.equal(code, status.PERMISSION_DENIED);
+  });
+
+  it('does not list the system stream /$ among the root\'s children', async () => {
+    const admin = as(keys.admin);
+    // The auth commands created /$ and /$/auth; the API refuses those paths, so it hides them.
+    assert.deepEqual((await admin.listChildren({ stream: '/' })).children, ['/tenants']);
+    await admin.createStream({ stream: '/zz' });
+    const first = await admin.listChildren({ stream: '/', limit: 1 });
+    assert.deepEqual(first.children, ['/tenants']);
+    const second = await admin.listChildren({ stream: '/', limit: 1, pageToken: first.nextPageToken });
+    assert.deepEqual(second.children, ['/zz']);
+    assert.equal(second.nextPageToken, '', 'no page is promised for the hidden /$');
   });
 
   it('keeps health open to callers without a key', async () => {

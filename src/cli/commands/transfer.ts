@@ -146,8 +146,7 @@ async function* walk(api: Connection, root: string): AsyncGenerator<string> {
     yield stream;
     for (let pageToken = ''; ; ) {
       const page = await api.listChildren({ stream, limit: 1000, pageToken });
-      // "/$" (system streams) is never exported: the API refuses it anyway.
-      pending.push(...page.children.filter((child) => child !== '/$'));
+      pending.push(...page.children);
       if (page.nextPageToken === '') break;
       pageToken = page.nextPageToken;
     }
