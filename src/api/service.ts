@@ -60,7 +60,11 @@ import {
 export const STREAM_STARTED = '$stream.started';
 export const CHILD_CREATED = '$stream.child-created';
 
-/** A read page stops before this many payload bytes, to stay well inside gRPC's 4 MiB message. */
+/**
+ * A read page stops before this many bytes, stored and decoded alike, to stay well inside the
+ * 4 MiB message clients accept by default. One entry alone may pass it (an entry may hold up to
+ * maxEntryBytes of events).
+ */
 const MAX_PAGE_BYTES = 3 * 1024 * 1024;
 /** Entries per store read while a subscriber catches up. */
 const CATCH_UP_PAGE = 500;
@@ -224,11 +228,21 @@ export class EventHorizonService {
   private async readEntries(stream: string, fromVersion: Version, direction: ReadDirection, limit: number) {
     const page = await this.options.store.read(stream, { fromVersion, direction, limit, maxBytes: MAX_PAGE_BYTES });
     const codec = await this.options.codecs.forStream(stream, 'read');
-    const entries = page.entries.map((stored) => codec.decodeEntry(stored));
+    // The store bounds the page by stored bytes, which are compressed: the decoded page is
+    // bounded again here, or well-compressed entries could make a response over the send limit.
+    const entries: Entry[] = [];
+    let decodedBytes = 0;
+    for (const stored of page.entries) {
+      const opened = codec.openEntry(stored);
+      if (entries.length > 0 && decodedBytes + opened.byteLength > MAX_PAGE_BYTES) break;
+      decodedBytes += opened.byteLength;
+      entries.push(codec.decodeOpenedEntry(stored, opened));
+    }
     const last = entries[entries.length - 1];
     const step = direction === 'forward' ? 1n : -1n;
     const nextVersion = last ? last.version + step : fromVersion;
-    return { entries, more: page.more, nextVersion, headVersion: page.headVersion };
+    const more = page.more || entries.length < page.entries.length;
+    return { entries, more, nextVersion, headVersion: page.headVersion };
   }
 
   /**

@@ -40,8 +40,12 @@ export class StreamCodec {
 
   /** The API entry of a stored one. */
   decodeEntry(stored: StoredEntry): Entry {
-    const bytes = this.payloads.open(stored.payload, this.keys?.key, entryContext(this.stream, stored.version));
-    const entry = Entry.decode(bytes);
+    return this.decodeOpenedEntry(stored, this.openEntry(stored));
+  }
+
+  /** The API entry of a stored one whose `openEntry` bytes the caller already has. */
+  decodeOpenedEntry(stored: StoredEntry, opened: Uint8Array): Entry {
+    const entry = Entry.decode(opened);
     entry.version = stored.version;
     entry.recordedAt = stored.recordedAt;
     return entry;

@@ -232,6 +232,28 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
         assert.equal(page.nextVersion, 22n);
       });
 
+      it('bounds a page by decoded bytes, so compressible entries stay within the message limit', async () => {
+        // Each entry holds 240 KB of events but only a few hundred bytes stored: a page bounded
+        // by stored bytes alone (all 21 entries) would pass the 4 MiB a client accepts by default.
+        const big = fresh();
+        await eh.createStream({ stream: big });
+        const text = 'a'.repeat(60_000);
+        for (let i = 1; i <= 20; i++) {
+          await eh.append({ stream: big, events: Array.from({ length: 4 }, () => jsonEvent('big', { i, text })) });
+        }
+        const first = await eh.read({ stream: big });
+        assert.ok(first.entries.length < 21, `one page held all ${first.entries.length} entries`);
+        assert.equal(first.more, true);
+        const seen = first.entries.map((e) => e.version);
+        let page = first;
+        while (page.more) {
+          page = await eh.read({ stream: big, fromVersion: page.nextVersion });
+          seen.push(...page.entries.map((e) => e.version));
+          assert.deepEqual(dataOf(page.entries[0]?.events[0] ?? assert.fail()), { i: Number(page.entries[0]?.version), text });
+        }
+        assert.deepEqual(seen, Array.from({ length: 21 }, (_, i) => BigInt(i)));
+      });
+
       it('returns an empty page past the head', async () => {
         const page = await eh.read({ stream, fromVersion: 1000n });
         assert.deepEqual(page.entries, []);
