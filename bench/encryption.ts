@@ -114,12 +114,13 @@ export async function encryptionCost(bench: Bench): Promise<void> {
   await measureAead(bench.figures, AEAD_MICRO_MS);
   const servers: Partial<Record<Side, ServerProcess>> = {};
   try {
-    // Started together: a server takes seconds to start on a busy machine. Each is assigned as
-    // soon as it serves, so that `finally` stops it even when the other fails to start.
-    await Promise.all([
+    // Started together: a server takes seconds to start on a busy machine. Both starts are
+    // awaited before any failure is raised, so that `finally` stops whichever one did start.
+    const starts = await Promise.allSettled([
       startEventHorizon({ dataDir: paths.off, keyringFile: null, ...profile('off') }).then((server) => (servers.off = server)),
       startEventHorizon({ dataDir: paths.on, keyringFile: paths.keyringFile, ...profile('on') }).then((server) => (servers.on = server)),
     ]);
+    for (const start of starts) if (start.status === 'rejected') throw start.reason;
     for (const [index, figure] of ENCRYPTION_FIGURES.entries()) {
       const order: Side[] = (index + bench.run) % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
       const perEvent: Partial<Record<Side, { eventsPerSecond: number; cpuUs: number }>> = {};
@@ -128,6 +129,8 @@ export async function encryptionCost(bench: Bench): Promise<void> {
         const measured = await figure.measure(bench, servers[side] as ServerProcess);
         const cpuUs = cpuMicrosPerEvent(measured.serverCores, measured.eventsPerSecond);
         perEvent[side] = { eventsPerSecond: measured.eventsPerSecond, cpuUs };
+        // Each run's pair in the log: the medians in the report hide how much runs spread.
+        bench.log(`  ${Math.round(measured.eventsPerSecond)} events/s, ${cpuUs.toFixed(1)} µs server CPU per event`);
         record(bench.figures, `encryption.${side}.${figure.key}`, { ...measured, cpuUs });
       }
       const off = perEvent.off as { eventsPerSecond: number; cpuUs: number };
