@@ -75,6 +75,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --out FILE         write the report into FILE (default BENCHMARKS.md; with --quick, a temp file)
   --only a,b         only these scenarios: ${Object.keys(SCENARIOS).join(', ')}
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
+                     (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on)
 `;
 
 function options() {

@@ -154,19 +154,20 @@ export function encryptionBlock(f: Figures, plan: Plan, info: EncryptionRunInfo)
       `${info.machine}, load average ${number(info.loadAverage, 1)} when it started; Node ${info.node}; ${info.priority} |`,
     `| Sizes | appends: ${plan.durationMs / 1000} s per figure after ${plan.warmupMs / 1000} s warm-up; reads: streams of ${number(plan.encryptionReadEvents.single)} events in entries of 1 and ${number(plan.encryptionReadEvents.hundred)} in entries of 100, seeded before the runs |`,
     '| Method | two server processes identical but for the keyring (`EH_KEYRING_FILE`; none on the "off" side), each on its own SQLite data folder seeded with the same events; every figure taken on both, back to back, by the same load generator, the order alternating between figures and runs; each cost is computed from the pair of one run |',
+    '| Cost when CPU-bound | 1 − (server CPU per event off ÷ on): the events/s a server with a core of its own loses. The target is judged on it, because on a shared machine the measured events/s mostly follow the scheduler |',
     `| Wall time | ${number(info.wallSeconds)} s (seeding included) |`,
     '',
-    '| Figure | Events/s off | Events/s on | Throughput cost | Target | Server CPU µs per event off / on | CPU cost | Server CPU off / on | Load-gen CPU off / on |',
-    '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+    '| Figure | Events/s off / on | Measured events/s cost | Server CPU µs per event off / on | Cost when CPU-bound | Target | Server CPU off / on | Load-gen CPU off / on |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
   );
   for (const figure of ENCRYPTION_FIGURES) {
     const off = (key: string) => get(`encryption.off.${figure.key}.${key}`);
     const on = (key: string) => get(`encryption.on.${figure.key}.${key}`);
-    const cost = get(`encryption.cost.${figure.key}.throughput`);
+    const cost = get(`encryption.cost.${figure.key}.cpuBound`);
     lines.push(
-      `| ${figure.label(plan)} | ${number(off('eventsPerSecond'))} | ${number(on('eventsPerSecond'))} | ${percent(cost)} | ` +
+      `| ${figure.label(plan)} | ${number(off('eventsPerSecond'))} / ${number(on('eventsPerSecond'))} | ${percent(get(`encryption.cost.${figure.key}.throughput`))} | ` +
+        `${micros(off('cpuUs'))} / ${micros(on('cpuUs'))} | ${percent(cost)} | ` +
         `< 10 % ${verdict(cost === undefined || Number.isNaN(cost) ? undefined : cost < 0.1)} | ` +
-        `${micros(off('cpuUs'))} / ${micros(on('cpuUs'))} | ${percent(get(`encryption.cost.${figure.key}.cpu`))} | ` +
         `${cores(off('serverCores'))} / ${cores(on('serverCores'))} | ${cores(off('loadCpu'))} / ${cores(on('loadCpu'))} |`,
     );
   }
