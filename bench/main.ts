@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHorizon, Worker, type ServerProcess } from './processes';
-import { runBlock, sqliteBlock, writeReport } from './report';
+import { encryptionCost, prepareEncryption } from './encryption';
+import { encryptionBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -40,6 +41,10 @@ const FULL: Plan = {
   idleSubscriptions: 10_000,
   slowConsumerMs: 5000,
   slowConsumerEventsPerSecond: 20_000,
+  // 64 in flight: enough that group commit amortises the fsync and the server is CPU-bound.
+  encryptionConcurrency: 64,
+  // A few seconds of reading per figure at the rates of this machine, 8 figures per run.
+  encryptionReadEvents: { single: 30_000, hundred: 300_000 },
 };
 
 /** Small and short: a smoke run that keeps the bench working, not a measurement. */
@@ -55,10 +60,14 @@ const QUICK: Plan = {
   idleSubscriptions: 2000,
   slowConsumerMs: 1500,
   slowConsumerEventsPerSecond: 20_000,
+  encryptionConcurrency: 64,
+  encryptionReadEvents: { single: 3_000, hundred: 30_000 },
 };
 
-const SCENARIOS = { append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory } as const;
+const SCENARIOS = { append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost } as const;
 type ScenarioName = keyof typeof SCENARIOS;
+/** The scenarios whose figures make up the SQLite tables (and the run block that describes them). */
+const SQLITE_SCENARIOS: readonly ScenarioName[] = ['append', 'entries', 'catchup', 'fanout', 'memory'];
 
 const USAGE = `Usage: npm run bench -- [options]
   --quick            smoke run: 1 run, small sizes, under 2 minutes (prints the report; BENCHMARKS.md untouched)
@@ -66,6 +75,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --out FILE         write the report into FILE (default BENCHMARKS.md; with --quick, a temp file)
   --only a,b         only these scenarios: ${Object.keys(SCENARIOS).join(', ')}
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
+                     (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on)
 `;
 
 function options() {
@@ -100,6 +110,8 @@ function medians(runs: Figures[]): Figures {
 
 async function main(): Promise<void> {
   const started = performance.now();
+  // What the other users of this shared machine were doing when the bench started.
+  const loadAverage = os.loadavg()[0] ?? Number.NaN;
   const opts = options();
   const plan = opts.quick ? QUICK : FULL;
   const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
@@ -109,20 +121,35 @@ async function main(): Promise<void> {
   const workers = [new Worker(), new Worker(), new Worker()];
   let baseline: ServerProcess | undefined;
   const runs: Figures[] = [];
+  /** Wall time of the encryption figures, seeding included: what they add to a bench run. */
+  let encryptionMs = 0;
   try {
     if (opts.only.includes('catchup') || opts.only.includes('memory')) {
       log(`seeding ${plan.catchUpEvents.single} events in entries of 1 and ${plan.catchUpEvents.hundred} in entries of 100`);
       await seed(dataDir, catchUpStreams(plan));
+    }
+    if (opts.only.includes('encryption')) {
+      log(`seeding the encryption figures' streams, plain and encrypted`);
+      const seeding = performance.now();
+      await prepareEncryption(dataDir, plan);
+      encryptionMs += performance.now() - seeding;
     }
     baseline = await startBaseline();
     for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run} of ${opts.runs}`);
       // A fresh server process per run, on the same data: runs are independent, idle RSS is real.
       const server = await startEventHorizon({ dataDir, ...(opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {}) });
-      const bench: Bench = { plan, baseline, server, workers, figures: new Map(), run, log };
+      const bench: Bench = {
+        plan, baseline, server, workers, figures: new Map(), run, dataDir, log,
+        ...(opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {}),
+      };
       try {
         idleMemory(bench);
-        for (const name of opts.only) await SCENARIOS[name](bench);
+        for (const name of opts.only) {
+          const scenarioStarted = performance.now();
+          await SCENARIOS[name](bench);
+          if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
+        }
       } finally {
         await server.stop();
       }
@@ -135,22 +162,33 @@ async function main(): Promise<void> {
   }
 
   const figures = medians(runs);
-  const blocks = {
-    run: runBlock({
-      machine: `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}`,
+  const wallSeconds = (performance.now() - started) / 1000;
+  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}`;
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const priority = prioritised ? `nice ${BENCH_PRIORITY} for every bench process (server, baseline, load workers)` : 'default (could not raise it)';
+  // Only the blocks of what ran are written: `--only encryption` must not blank the SQLite tables.
+  const blocks: Record<string, string> = {};
+  if (opts.only.some((name) => SQLITE_SCENARIOS.includes(name))) {
+    blocks.run = runBlock({
+      machine,
       node: process.version,
-      date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      date,
       quick: opts.quick,
       runs: opts.runs,
       plan,
       loadWorkers: workers.length - 1,
-      priority: prioritised ? `nice ${BENCH_PRIORITY} for every bench process (server, baseline, load workers)` : 'default (could not raise it)',
-      wallSeconds: (performance.now() - started) / 1000,
-    }),
-    sqlite: sqliteBlock(figures, plan),
-  };
+      priority,
+      wallSeconds,
+    });
+    blocks.sqlite = sqliteBlock(figures, plan);
+  }
+  if (opts.only.includes('encryption')) {
+    blocks.encryption = encryptionBlock(figures, plan, {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: encryptionMs / 1000,
+    });
+  }
   writeReport(opts.out, blocks);
-  if (opts.quick) process.stdout.write(`${blocks.run}\n\n${blocks.sqlite}\n`);
+  if (opts.quick) process.stdout.write(`${Object.values(blocks).join('\n\n')}\n`);
   log(`report written to ${opts.out}`);
 }
 

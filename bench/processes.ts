@@ -107,17 +107,40 @@ export interface EventHorizonProcessOptions {
   dataDir: string;
   /** Write a V8 CPU profile of the server into this folder when it exits. */
   cpuProfileDir?: string;
+  /**
+   * Encryption at rest: the keyring file the server is given (EH_KEYRING_FILE), or null for a
+   * server that must not encrypt whatever the bench's own environment says. Undefined inherits
+   * the environment, as the other figures always have.
+   */
+  keyringFile?: string | null;
+}
+
+/** The server's environment: the bench's, with the data folder and the keyring chosen. */
+function serverEnv(options: EventHorizonProcessOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, EH_DATA_DIR: options.dataDir };
+  if (options.keyringFile !== undefined) {
+    delete env.EH_KEYRING;
+    delete env.EH_KEYRING_FILE;
+    if (options.keyringFile !== null) env.EH_KEYRING_FILE = options.keyringFile;
+  }
+  return env;
 }
 
 /** Starts `eventhorizon serve` as it is deployed: its own process, its own data folder. */
 export async function startEventHorizon(options: EventHorizonProcessOptions): Promise<ServerProcess> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
+  // Metrics stay on, as deployed, but on a port of their own: the default one (9464) is taken
+  // when two bench servers run side by side, or when someone else's server runs on this machine.
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
   const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
   const child = spawn(
     process.execPath,
-    [...nodeArgs, path.join(REPO_ROOT, 'bin', 'eventhorizon'), 'serve', '--listen', address, '--log-level', 'warn'],
-    { env: { ...process.env, EH_DATA_DIR: options.dataDir }, stdio: ['ignore', 'inherit', 'inherit'] },
+    [
+      ...nodeArgs, path.join(REPO_ROOT, 'bin', 'eventhorizon'), 'serve',
+      '--listen', address, '--metrics-listen', metricsAddress, '--log-level', 'warn',
+    ],
+    { env: serverEnv(options), stdio: ['ignore', 'inherit', 'inherit'] },
   );
   raisePriority(child.pid ?? 0);
   await waitForServer(address, child);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { ENCRYPTION_FIGURES } from './encryption';
 import type { Figures, Plan } from './scenarios';
 
 /**
@@ -33,6 +34,10 @@ const cores = (value: number | undefined): string => (value === undefined ? 'n/a
 /** Server CPU time per unit of work, in µs: steadier than rates on a shared machine. */
 const cpuPer = (serverCores: number | undefined, perSecond: number | undefined): string =>
   serverCores === undefined || perSecond === undefined || perSecond === 0 ? 'n/a' : ((serverCores / perSecond) * 1e6).toFixed(0);
+/** A signed percentage: + when encryption costs, − when the "on" side measured faster. */
+const percent = (fraction: number | undefined): string =>
+  fraction === undefined || Number.isNaN(fraction) ? 'n/a' : `${fraction >= 0 ? '+' : '−'}${Math.abs(fraction * 100).toFixed(1)} %`;
+const micros = (value: number | undefined): string => (value === undefined || Number.isNaN(value) ? 'n/a' : value < 10 ? value.toFixed(2) : value.toFixed(1));
 const verdict = (met: boolean | undefined): string => (met === undefined ? 'n/a' : met ? '**met**' : '**not met**');
 
 /** The block describing the run: machine, Node, date, mode. */
@@ -124,6 +129,62 @@ export function sqliteBlock(f: Figures, plan: Plan): string {
   return lines.join('\n');
 }
 
+/** What the encryption block says about its own run (it may be taken alone, with --only). */
+export interface EncryptionRunInfo {
+  machine: string;
+  node: string;
+  date: string;
+  quick: boolean;
+  runs: number;
+  priority: string;
+  /** One-minute load average when the bench started: how busy the shared machine was. */
+  loadAverage: number;
+  /** Wall time of the encryption figures alone, seeding included. */
+  wallSeconds: number;
+}
+
+/** The cost of encryption at rest (issue 5): each figure off and on, and the AEAD per payload. */
+export function encryptionBlock(f: Figures, plan: Plan, info: EncryptionRunInfo): string {
+  const get = (key: string) => f.get(key);
+  const lines: string[] = [];
+  lines.push(
+    '| | |',
+    '| --- | --- |',
+    `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `full: each figure and each cost is the median of ${info.runs} runs`}; ` +
+      `${info.machine}, load average ${number(info.loadAverage, 1)} when it started; Node ${info.node}; ${info.priority} |`,
+    `| Sizes | appends: ${plan.durationMs / 1000} s per figure after ${plan.warmupMs / 1000} s warm-up; reads: streams of ${number(plan.encryptionReadEvents.single)} events in entries of 1 and ${number(plan.encryptionReadEvents.hundred)} in entries of 100, seeded before the runs |`,
+    '| Method | two server processes identical but for the keyring (`EH_KEYRING_FILE`; none on the "off" side), each on its own SQLite data folder seeded with the same events; every figure taken on both, back to back, by the same load generator, the order alternating between figures and runs; each cost is computed from the pair of one run |',
+    '| Cost when CPU-bound | 1 − (server CPU per event off ÷ on): the events/s a server with a core of its own loses. The target is judged on it, because on a shared machine the measured events/s mostly follow the scheduler |',
+    `| Wall time | ${number(info.wallSeconds)} s (seeding included) |`,
+    '',
+    '| Figure | Events/s off / on | Measured events/s cost | Server CPU µs per event off / on | Cost when CPU-bound | Target | Server CPU off / on | Load-gen CPU off / on |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
+  );
+  for (const figure of ENCRYPTION_FIGURES) {
+    const off = (key: string) => get(`encryption.off.${figure.key}.${key}`);
+    const on = (key: string) => get(`encryption.on.${figure.key}.${key}`);
+    const cost = get(`encryption.cost.${figure.key}.cpuBound`);
+    lines.push(
+      `| ${figure.label(plan)} | ${number(off('eventsPerSecond'))} / ${number(on('eventsPerSecond'))} | ${percent(get(`encryption.cost.${figure.key}.throughput`))} | ` +
+        `${micros(off('cpuUs'))} / ${micros(on('cpuUs'))} | ${percent(cost)} | ` +
+        `< 10 % ${verdict(cost === undefined || Number.isNaN(cost) ? undefined : cost < 0.1)} | ` +
+        `${cores(off('serverCores'))} / ${cores(on('serverCores'))} | ${cores(off('loadCpu'))} / ${cores(on('loadCpu'))} |`,
+    );
+  }
+  lines.push('', 'Per stored payload, in one process (no server): AES-256-GCM as the codec uses it, next to zstd on the same entry.', '');
+  lines.push('| Entry of | Stored bytes (compressed) | AES-GCM seal µs | AES-GCM open µs | zstd compress µs | zstd decompress µs | AES-GCM seal / open µs per event |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const e of [1, 100]) {
+    const a = (key: string) => get(`encryption.aead.e${e}.${key}`);
+    const perEvent = (value: number | undefined) => (value === undefined ? undefined : value / e);
+    lines.push(
+      `| ${e} event${e === 1 ? '' : 's'} | ${number(a('bytes'))} | ${micros(a('sealUs'))} | ${micros(a('openUs'))} | ${micros(a('compressUs'))} | ${micros(a('decompressUs'))} | ` +
+        `${micros(perEvent(a('sealUs')))} / ${micros(perEvent(a('openUs')))} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 const SKELETON = `# Benchmarks
 
 Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
@@ -136,6 +197,11 @@ are rewritten by the bench; everything else here is written by people and kept.
 
 <!-- generated:sqlite -->
 <!-- /generated:sqlite -->
+
+### Encryption at rest: what it costs
+
+<!-- generated:encryption -->
+<!-- /generated:encryption -->
 `;
 
 /** Replaces the named generated blocks of `text` (appending missing ones at the end). */

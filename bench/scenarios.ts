@@ -27,6 +27,10 @@ export interface Plan {
   idleSubscriptions: number;
   slowConsumerMs: number;
   slowConsumerEventsPerSecond: number;
+  /** Encryption cost (bench/encryption.ts): concurrency of its 1-event appends. */
+  encryptionConcurrency: number;
+  /** Encryption cost: events in the streams it reads, in entries of 1, of 100. */
+  encryptionReadEvents: { single: number; hundred: number };
 }
 
 /** Everything a scenario needs. */
@@ -39,6 +43,10 @@ export interface Bench {
   figures: Figures;
   /** Distinguishes the streams of one run from those of the others. */
   run: number;
+  /** The bench's temporary folder: the server's data, and whatever else scenarios prepare in it. */
+  dataDir: string;
+  /** Where servers write V8 CPU profiles (--cpu-prof), if asked. */
+  cpuProfileDir?: string;
   log(message: string): void;
 }
 
@@ -58,7 +66,7 @@ async function onLoadWorkers<T>(bench: Bench, pid: number, jobs: Array<(worker: 
 }
 
 /** Closed-loop unary load: `concurrency` calls in flight across the load workers. */
-async function unaryLoad(bench: Bench, target: ServerProcess, streams: string[], concurrency: number, eventsPerEntry: number) {
+export async function unaryLoad(bench: Bench, target: ServerProcess, streams: string[], concurrency: number, eventsPerEntry: number) {
   const loadWorkers = bench.workers.length - 1;
   const shares = split(concurrency, loadWorkers);
   const { results, serverCores } = await onLoadWorkers(
@@ -85,7 +93,7 @@ async function unaryLoad(bench: Bench, target: ServerProcess, streams: string[],
   };
 }
 
-function record(figures: Figures, prefix: string, values: Record<string, number>): void {
+export function record(figures: Figures, prefix: string, values: Record<string, number>): void {
   for (const [key, value] of Object.entries(values)) figures.set(`${prefix}.${key}`, value);
 }
 
@@ -129,7 +137,7 @@ export async function appendEntries(bench: Bench): Promise<void> {
   });
 }
 
-async function catchUpOnce(bench: Bench, target: ServerProcess, stream: string, via: 'subscribe' | 'read', readLimit: number, expected: number) {
+export async function catchUpOnce(bench: Bench, target: ServerProcess, stream: string, via: 'subscribe' | 'read', readLimit: number, expected: number) {
   const worker = bench.workers[0] as Worker;
   const { results, serverCores } = await onLoadWorkers(bench, target.pid, [
     () => worker.run<CatchUpResult>({ kind: 'catch-up', address: target.address, stream, via, readLimit }),

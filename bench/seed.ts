@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { loadZstd } from '../src/codec/compression';
 import { PayloadCodec } from '../src/codec/payload-codec';
 import { Codecs } from '../src/codec/stream-codec';
+import type { KekProvider } from '../src/crypto/keyring';
+import { StreamKeyManager } from '../src/crypto/stream-keys';
 import { rootStartedEvents } from '../src/api/service';
 import type { PayloadAt } from '../src/store/port';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
@@ -24,11 +26,15 @@ export interface SeedSpec {
   entries: number;
 }
 
-/** Creates each stream (under /bench) and fills it; returns when the store is closed. */
-export async function seed(dataDir: string, specs: SeedSpec[]): Promise<void> {
+/**
+ * Creates each stream (under /bench) and fills it; returns when the store is closed. With a
+ * keyring the data is encrypted as a server with that keyring writes it (a data key per stream).
+ */
+export async function seed(dataDir: string, specs: SeedSpec[], kek?: KekProvider): Promise<void> {
   const zstd = await loadZstd();
-  const codecs = new Codecs(new PayloadCodec(zstd, 64 * 1024 * 1024));
   const store = new SqliteStore({ dataDir });
+  const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 100, cacheTtlMs: 60 * 60_000 });
+  const codecs = new Codecs(new PayloadCodec(zstd, 64 * 1024 * 1024), keys);
   const now = new Date();
   const root = await codecs.forStream('/', 'create');
   await store.init(root.entryPayload(rootStartedEvents())(0n), now);
@@ -48,7 +54,8 @@ export async function seed(dataDir: string, specs: SeedSpec[]): Promise<void> {
   for (const spec of specs) {
     const codec = await create(spec.stream, '/bench');
     const events = new OrderEvents(11);
-    const payloads = Array.from({ length: DISTINCT_PAYLOADS }, () =>
+    // Never more distinct payloads than entries: making them is most of a small seed's time.
+    const payloads = Array.from({ length: Math.min(DISTINCT_PAYLOADS, spec.entries) }, () =>
       codec.entryPayload(Array.from({ length: spec.eventsPerEntry }, () => ({ ...events.nextEvent(), id: randomUUID() }))),
     );
     for (let written = 0; written < spec.entries; written += BATCH) {
