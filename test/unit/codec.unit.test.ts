@@ -3,6 +3,7 @@ import { loadZstd, type Compressor } from '../../src/codec/compression';
 import { StreamCodec } from '../../src/codec/stream-codec';
 import { randomBytes } from 'node:crypto';
 import { PayloadCodec } from '../../src/codec/payload-codec';
+import { NONCE_BYTES, open, seal } from '../../src/crypto/aead';
 import { CorruptDataError } from '../../src/store/errors';
 
 describe('payload codec', () => {
@@ -61,6 +62,18 @@ describe('payload codec', () => {
     assert.throws(() => codec.open(sealed, () => key, Buffer.from('stream /a version 2')), /does not decrypt/);
     assert.throws(() => codec.open(sealed, () => randomBytes(32), here), /does not decrypt/);
     assert.throws(() => codec.open(sealed), /no keyring/);
+  });
+
+  it('never repeats a nonce, across blocks of pre-drawn random bytes', () => {
+    const key = randomBytes(32);
+    const here = Buffer.from('stream /a version 1');
+    const nonces = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const sealed = seal(key, Buffer.from('same plaintext'), here);
+      nonces.add(sealed.subarray(0, NONCE_BYTES).toString('hex'));
+      assert.equal(open(key, sealed, here)?.toString(), 'same plaintext');
+    }
+    assert.equal(nonces.size, 2000);
   });
 
   it('round-trips entries with their events', () => {
