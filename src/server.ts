@@ -153,27 +153,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   });
   new ReflectionService(reflected).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, serverCredentials(config.tls), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    );
-  });
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  const address = `${host}:${port}`;
-  logger.info(
-    {
-      address,
-      store: config.store,
-      dataDir: config.dataDir,
-      encryption: codecs.encrypting,
-      auth: config.auth,
-      tls: config.tls.certFile !== undefined,
-    },
-    'serving',
-  );
-  const metricsServer: MetricsServer | undefined =
-    config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
-
+  let metricsServer: MetricsServer | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 10_000): Promise<void> => {
     stopping ??= (async () => {
@@ -199,6 +179,34 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     })();
     return stopping;
   };
+  // A port already in use (gRPC or metrics) must not leave a half-started server behind: the
+  // store, the health monitor and the pollers would keep the process alive, serving nothing.
+  let port: number;
+  let address: string;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(config.listen, serverCredentials(config.tls), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      );
+    });
+    const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+    address = `${host}:${port}`;
+    metricsServer = config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
+    logger.info(
+      {
+        address,
+        store: config.store,
+        dataDir: config.dataDir,
+        encryption: codecs.encrypting,
+        auth: config.auth,
+        tls: config.tls.certFile !== undefined,
+      },
+      'serving',
+    );
+  } catch (error) {
+    await stop(0);
+    throw error;
+  }
   return {
     port,
     address,

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { credentials } from '@grpc/grpc-js';
 import { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { api, dataOf, jsonEvent, tempDir } from '../helpers/server';
+import { runCli } from '../helpers/cli';
 import { BIN, REPO_ROOT, spawnServer } from '../helpers/process';
 
 describe('eventhorizon serve (the npm start command)', function () {
@@ -31,6 +33,22 @@ describe('eventhorizon serve (the npm start command)', function () {
       client.close();
       second.child.kill('SIGTERM');
       await second.exited;
+    }
+  });
+
+  it('exits with code 1, serving nothing, when a port it needs is taken', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = `127.0.0.1:${(taken.address() as net.AddressInfo).port}`;
+    try {
+      for (const env of [{ EH_LISTEN: busy }, { EH_LISTEN: '127.0.0.1:0', EH_METRICS_LISTEN: busy }]) {
+        // Before the fix, a taken metrics port left the gRPC server bound and the process running.
+        const result = await runCli(['serve'], { EH_DATA_DIR: dataDir, ...env });
+        assert.equal(result.code, 1, `${JSON.stringify(env)}: ${result.stdout}${result.stderr}`);
+        assert.match(result.stdout + result.stderr, /could not start/);
+      }
+    } finally {
+      taken.close();
     }
   });
 
