@@ -19,6 +19,8 @@ export type Fault =
    * meanwhile: a write can land after its sender timed out (a late write).
    */
   | { kind: 'delay'; ms: number }
+  /** Neither forwards nor answers, keeping the connection open: packets lost on the way (a black hole). */
+  | { kind: 'hang' }
   /** Answers 500 InternalServerError without forwarding. */
   | { kind: 'error500' }
   /** Answers 400 with a throttling error without forwarding (the SDK retries these with backoff). */
@@ -57,6 +59,11 @@ export interface ProxyStats {
   faults: Record<string, number>;
   /** `${operation} ${kind}` → count. */
   byOperation: Record<string, number>;
+  /**
+   * Requests forwarded after their sender had given up (it timed out during a delay): each may
+   * have written after its sender reported a failure.
+   */
+  late: number;
 }
 
 export class FaultProxy {
@@ -65,6 +72,9 @@ export class FaultProxy {
   private readonly sockets = new Set<Socket>();
   private readonly agent = new http.Agent({ keepAlive: true });
   private stats: ProxyStats = emptyStats();
+  /** Requests being handled (read, delayed or forwarded) and when the last one ended. */
+  private inFlight = 0;
+  private lastSettled = Date.now();
 
   private constructor(
     private readonly server: http.Server,
@@ -113,6 +123,18 @@ export class FaultProxy {
     return stats;
   }
 
+  /**
+   * Resolves once no request has been in flight for `ms`: delayed requests have landed (or not)
+   * and their senders have stopped retrying, so DynamoDB's contents no longer change.
+   */
+  async quiet(ms: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0 || Date.now() - this.lastSettled < ms) {
+      if (Date.now() > deadline) throw new Error(`proxy: still ${this.inFlight} requests in flight after ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     this.agent.destroy();
@@ -129,6 +151,16 @@ export class FaultProxy {
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.serve(request, response);
+    } finally {
+      this.inFlight--;
+      this.lastSettled = Date.now();
+    }
+  }
+
+  private async serve(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     let body: Buffer;
     try {
       body = await readBody(request);
@@ -143,6 +175,9 @@ export class FaultProxy {
     switch (fault.kind) {
       case 'drop':
         request.socket.destroy();
+        return;
+      case 'hang':
+        // Not counted as in flight: it never reaches DynamoDB, and its sender gives up on its own.
         return;
       case 'error500':
         answerError(response, 500, 'InternalServerError', 'injected internal server error');
@@ -174,7 +209,10 @@ export class FaultProxy {
       request.socket.destroy();
       return;
     }
-    if (response.destroyed || request.socket.destroyed) return;
+    if (response.destroyed || request.socket.destroyed) {
+      this.stats.late++;
+      return;
+    }
     response.writeHead(reply.status, reply.headers);
     if (fault.kind === 'truncate') {
       response.write(reply.body.subarray(0, Math.floor(reply.body.length / 2)), () => request.socket.destroy());
@@ -230,7 +268,7 @@ interface Reply {
 }
 
 function emptyStats(): ProxyStats {
-  return { requests: 0, faults: {}, byOperation: {} };
+  return { requests: 0, faults: {}, byOperation: {}, late: 0 };
 }
 
 function readBody(stream: http.IncomingMessage): Promise<Buffer> {
