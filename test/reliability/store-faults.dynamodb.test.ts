@@ -16,6 +16,7 @@ import { EntryAttr, tableNames } from '../../src/store/dynamodb/tables';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
 import { FaultProxy, PASS, type Fault, type FaultRule, type ProxyStats } from '../helpers/fault-proxy';
 import { api, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
+import { recordSubscription, type RecordingSubscriber } from '../helpers/subscriber';
 import { codeOf, statusName } from './support/grpc';
 import { Random, seedFromEnv } from './support/random';
 
@@ -78,6 +79,12 @@ interface Scenario {
    * them (`late`; too few delays outlast both SDK attempts to count on client-visible failures).
    */
   expect?: 'retried' | 'late';
+  /**
+   * Also subscribes to every stream on the faulty server and checks that each subscriber gets
+   * every stored entry once, in order: an append committed by a lost write and answered later as
+   * deduplicated was never published by the server, so the subscription must find it in the store.
+   */
+  subscribe?: boolean;
   /** Fewer appends where each fault costs seconds (default APPENDS_PER_WRITER). */
   appendsPerWriter?: number;
 }
@@ -119,6 +126,7 @@ const SCENARIOS: Scenario[] = [
     name: 'connection reset after the write reached DynamoDB, or reply cut off mid-way',
     rule: sometimes(0.4, (random) => (random.chance(0.7) ? { kind: 'resetAfterWrite' } : { kind: 'truncate' }), (op) => WRITES.has(op)),
     expectDeduplicated: true,
+    subscribe: true,
   },
   {
     name: 'all of them mixed, on every operation',
@@ -169,6 +177,8 @@ describe('Reliability: store faults (DynamoDB Local behind a fault-injecting pro
       try {
         const streams = Array.from({ length: STREAMS }, (_, i) => `/faults/s${i}`);
         for (const stream of streams) await api(faulty.client).createStream({ stream, createParents: true });
+        const subscribers = scenario.subscribe ? streams.map((stream) => recordSubscription(faulty.client, stream, 0n)) : [];
+        await Promise.all(subscribers.map((subscriber) => subscriber.caughtUp));
 
         const scenarioSeed = seed + index;
         const plan = planWorkload(new Random(scenarioSeed), streams, scenario.appendsPerWriter ?? APPENDS_PER_WRITER);
@@ -180,6 +190,7 @@ describe('Reliability: store faults (DynamoDB Local behind a fault-injecting pro
         const stats = proxy.takeStats();
         // Requests still delayed in the proxy land now (or fail); then DynamoDB no longer changes.
         await proxy.quiet(300);
+        await checkSubscribers(api(reader.client), streams, subscribers);
         await faulty.stop();
         await proxy.quiet(300);
 
@@ -480,6 +491,20 @@ async function checkStreams(reader: Api, dynamo: DynamoDBClient, prefix: string,
       case 'unexpected':
         break; // either outcome is allowed; retryFailedAppends settles them
     }
+  }
+}
+
+/** Each subscriber got its stream's stored entries exactly: every version once, in order, same events. */
+async function checkSubscribers(reader: Api, streams: string[], subscribers: RecordingSubscriber[]): Promise<void> {
+  for (const [i, subscriber] of subscribers.entries()) {
+    const stream = streams[i]!;
+    const stored = await readAll(reader, stream);
+    // Entries committed without being published arrive when the subscription fills the gap or
+    // the tailer polls (at most pollMaxIntervalMs later): a bounded wait.
+    await subscriber.waitForEntries(stored.length, 10_000);
+    const got = subscriber.entries.map(({ entry }) => `${entry.version}:${entry.events[0]?.id ?? ''}`);
+    assert.deepEqual(got, stored.map((e) => `${e.version}:${e.events[0]?.id ?? ''}`), `${stream}: the subscriber got every entry once, in order`);
+    subscriber.cancel();
   }
 }
 
