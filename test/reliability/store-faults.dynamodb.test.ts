@@ -102,7 +102,7 @@ const SCENARIOS: Scenario[] = [
     name: 'delays of 0.3-2 s (past the 1 s request timeout: late writes)',
     rule: sometimes(0.3, (random) => ({ kind: 'delay', ms: random.int(300, 2000) })),
     expect: 'late',
-    appendsPerWriter: 12,
+    appendsPerWriter: 10,
   },
   {
     name: '500 InternalServerError, and 502/503 pages that are not DynamoDB JSON',
