@@ -226,8 +226,6 @@ describe('Reliability: store faults (DynamoDB Local behind a fault-injecting pro
   it('health turns NOT_SERVING while DynamoDB refuses connections, appends fail with UNAVAILABLE, both recover', async function () {
     this.timeout(60_000);
     const prefix = freshTablePrefix();
-    const reader = await startTestServer({}, () => localStore(local, prefix));
-    await reader.stop();
     // Production SDK settings (5 attempts, 10 s per request): refused connections fail fast anyway.
     const server = await startTestServer({ healthCheckIntervalMs: 200 }, () =>
       localStore(local, prefix, { endpoint: proxy.endpoint }),
@@ -259,8 +257,6 @@ describe('Reliability: store faults (DynamoDB Local behind a fault-injecting pro
   it('health turns NOT_SERVING within the ping bound and appends fail with UNAVAILABLE while DynamoDB does not answer at all (black hole), and both recover', async function () {
     this.timeout(60_000);
     const prefix = freshTablePrefix();
-    const reader = await startTestServer({}, () => localStore(local, prefix));
-    await reader.stop();
     // 2 attempts × 4 s: a ping bounded only by the SDK would take over 8 s; the store's own bound is 3 s.
     const server = await startTestServer({ healthCheckIntervalMs: 200 }, () =>
       localStore(local, prefix, { endpoint: proxy.endpoint, maxAttempts: 2, requestTimeoutMs: 4000 }),
