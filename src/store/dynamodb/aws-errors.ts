@@ -28,6 +28,7 @@ const NETWORK_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'EHOSTUNREACH',
+  'ENETUNREACH',
 ]);
 
 /** Whether an error means the backend is unreachable, overloaded or failing (worth a later retry). */
@@ -36,8 +37,18 @@ export function isUnavailable(error: unknown): boolean {
     return error.$fault === 'server' || THROTTLING.has(error.name) || (error.$metadata.httpStatusCode ?? 0) >= 500;
   }
   if (!(error instanceof Error)) return false;
+  // A 5xx whose body is not DynamoDB's JSON (a load balancer's or proxy's 502/503 page): the SDK
+  // fails to parse it and throws the parser's error (a SyntaxError), with the status attached.
+  if (httpStatusOf(error) >= 500) return true;
   const code = (error as NodeJS.ErrnoException).code;
   return error.name === 'TimeoutError' || (code !== undefined && NETWORK_CODES.has(code));
+}
+
+/** The HTTP status the SDK attached to an error it threw after an answer, or 0. */
+function httpStatusOf(error: Error): number {
+  const metadata: unknown = (error as { $metadata?: unknown }).$metadata;
+  if (typeof metadata !== 'object' || metadata === null || !('httpStatusCode' in metadata)) return 0;
+  return typeof metadata.httpStatusCode === 'number' ? metadata.httpStatusCode : 0;
 }
 
 /**

@@ -67,6 +67,10 @@ export interface DynamoDbConnection {
   region?: string;
   /** Explicit credentials (tests against DynamoDB Local); the standard chain when unset. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** SDK attempts per request, the first included (default 5; fault tests lower it). */
+  maxAttempts?: number;
+  /** Longest wait for one request's answer before the SDK gives up on it (default 10 s). */
+  requestTimeoutMs?: number;
 }
 
 /** How to build a DynamoDbStore: the connection, the tables and the replica's caches. */
@@ -88,6 +92,8 @@ export interface DynamoDbStoreOptions extends DynamoDbConnection {
 const MAX_WRITE_ATTEMPTS = 30;
 const DEFAULT_IDEMPOTENCY_WINDOW = 100;
 const DEFAULT_MAX_CACHED_STREAMS = 10_000;
+/** Longest wait for a health ping's answer: past it, DynamoDB counts as unreachable. */
+const PING_TIMEOUT_MS = 3_000;
 
 /**
  * The DynamoDB store, for several replicas sharing the same tables.
@@ -428,7 +434,11 @@ export class DynamoDbStore implements EventStore {
   async ping(): Promise<boolean> {
     if (this.closed) return false;
     try {
-      await this.client.send(new DescribeTableCommand({ TableName: this.tables.events }));
+      // Bounded as a whole, SDK retries included: health must turn NOT_SERVING while DynamoDB
+      // does not answer, not after several request timeouts.
+      await this.client.send(new DescribeTableCommand({ TableName: this.tables.events }), {
+        abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS),
+      });
       return true;
     } catch {
       return false;
@@ -936,8 +946,14 @@ export function createDynamoDbClient(connection: DynamoDbConnection): DynamoDBCl
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
     ...(connection.region ? { region: connection.region } : {}),
     ...(connection.credentials ? { credentials: connection.credentials } : {}),
-    maxAttempts: 5,
-    requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
+    maxAttempts: connection.maxAttempts ?? 5,
+    requestHandler: {
+      connectionTimeout: 3000,
+      requestTimeout: connection.requestTimeoutMs ?? 10_000,
+      // Without it the SDK only logs a warning when the time is up and keeps waiting: a request
+      // that DynamoDB (or the network) never answers would hang its caller forever.
+      throwOnRequestTimeout: true,
+    },
   });
 }
 
