@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import {
   AppendRequest,
   EventHorizonClient,

@@ -30,11 +30,10 @@ async function main(): Promise<void> {
   if (!local) throw new Error('DynamoDB Local cannot run here (java missing)');
   const prefix = freshTablePrefix();
   let storeA: DynamoDbStore | undefined;
-  let storeB: DynamoDbStore | undefined;
   const servers: TestServer[] = [];
   try {
     const a = await startTestServer({}, () => (storeA = localStore(local, prefix)));
-    const b = await startTestServer({}, () => (storeB = localStore(local, prefix)));
+    const b = await startTestServer({}, () => localStore(local, prefix));
     servers.push(a, b);
     const metersA = storeA!.meter;
     const ea = api(a.client);

@@ -5,7 +5,7 @@ import type { DeepPartial, Event } from '../../clients/ts/src/gen/eventhorizon/v
 import { waitFor } from '../e2e/api-suite';
 import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { codeOf, statusName } from './support/grpc';
-import { FUZZ_STREAMS, event, events, limit, streamName, version, anyText, type StreamName } from './support/hostile';
+import { FUZZ_STREAMS, events, limit, streamName, version, anyText, type StreamName } from './support/hostile';
 import { appendWithTimestamp, grpcFrame, postRawBody, sendRawMessage } from './support/raw-grpc';
 import { seedFromEnv } from './support/random';
 

@@ -9,13 +9,13 @@ import {
   PutItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
+  type TransactWriteItem,
   TransactionCanceledException,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { LRUCache } from 'lru-cache';
 import {
   InvalidArgumentError,
-  LimitExceededError,
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
   StoreUnavailableError,
@@ -495,10 +495,9 @@ export class DynamoDbStore implements EventStore {
         state.head,
         remaining.map(({ command }) => command),
       );
-      const tooLarge = firstTooLarge(entries);
-      if (tooLarge) {
-        remaining[tooLarge.index]?.reject(tooLarge.error);
-        remaining = remaining.filter((_, i) => i !== tooLarge.index);
+      const fits = withoutFirstTooLarge(remaining, entries);
+      if (fits) {
+        remaining = fits;
         attempt--;
         continue;
       }
@@ -514,22 +513,15 @@ export class DynamoDbStore implements EventStore {
         entries.length = fitting;
       }
       try {
-        await this.call(() =>
-          this.client.send(
-            new TransactWriteItemsCommand({
-              TransactItems: entries.map((entry) => ({
-                Put: {
-                  TableName: this.tables.events,
-                  Item: entryItem(entry),
-                  ConditionExpression: 'attribute_not_exists(#v)',
-                  ExpressionAttributeNames: { '#v': EntryAttr.version },
-                },
-              })),
-              // Makes the SDK's own retries of this attempt idempotent (DynamoDB keeps it 10 minutes).
-              ClientRequestToken: randomUUID(),
-              ReturnConsumedCapacity: 'TOTAL',
-            }),
-          ),
+        await this.transact(
+          entries.map((entry) => ({
+            Put: {
+              TableName: this.tables.events,
+              Item: entryItem(entry),
+              ConditionExpression: 'attribute_not_exists(#v)',
+              ExpressionAttributeNames: { '#v': EntryAttr.version },
+            },
+          })),
         );
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
@@ -553,6 +545,20 @@ export class DynamoDbStore implements EventStore {
     for (const append of remaining) {
       append.reject(new StoreUnavailableError(`stream ${stream} is too contended right now; retry later`));
     }
+  }
+
+  /** One transaction of a group commit. */
+  private async transact(items: TransactWriteItem[]): Promise<void> {
+    await this.call(() =>
+      this.client.send(
+        new TransactWriteItemsCommand({
+          TransactItems: items,
+          // Makes the SDK's own retries of this attempt idempotent (DynamoDB keeps it 10 minutes).
+          ClientRequestToken: randomUUID(),
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
+    );
   }
 
   /** Puts appends back at the front of their stream's queue, for its next write. */
@@ -663,10 +669,9 @@ export class DynamoDbStore implements EventStore {
         parentState.head,
         remaining.map(({ command }) => ({ payload: command.childCreatedPayload, recordedAt: command.recordedAt })),
       );
-      const tooLarge = firstTooLarge(parentEntries);
-      if (tooLarge) {
-        remaining[tooLarge.index]?.reject(tooLarge.error);
-        remaining = remaining.filter((_, i) => i !== tooLarge.index);
+      const fits = withoutFirstTooLarge(remaining, parentEntries);
+      if (fits) {
+        remaining = fits;
         attempt--;
         continue;
       }
@@ -700,16 +705,7 @@ export class DynamoDbStore implements EventStore {
         ];
       });
       try {
-        await this.call(() =>
-          this.client.send(
-            new TransactWriteItemsCommand({
-              TransactItems: items,
-              // Makes the SDK's own retries of this attempt idempotent (DynamoDB keeps it 10 minutes).
-              ClientRequestToken: randomUUID(),
-              ReturnConsumedCapacity: 'TOTAL',
-            }),
-          ),
-        );
+        await this.transact(items);
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         remaining = await this.afterCancelledCreate(error, parent, parentState, remaining, owners);
@@ -983,11 +979,18 @@ function nextEntries(stream: string, head: EntryMeta, writes: EntryToWrite[]): E
   });
 }
 
-/** The first entry that does not fit one item, with the error its writer gets. */
-function firstTooLarge(entries: EntryItem[]): { index: number; error: LimitExceededError } | undefined {
+/**
+ * When one of a batch's entries (entry i belongs to waiting request i) exceeds the item limit:
+ * rejects that request and returns the others, whose entries must be numbered again. Undefined
+ * when all fit.
+ */
+function withoutFirstTooLarge<T extends { reject(error: unknown): void }>(waiting: T[], entries: EntryItem[]): T[] | undefined {
   for (const [index, entry] of entries.entries()) {
     const size = itemSize(entryItem(entry));
-    if (size > MAX_ITEM_BYTES) return { index, error: itemTooLarge(size) };
+    if (size > MAX_ITEM_BYTES) {
+      waiting[index]?.reject(itemTooLarge(size));
+      return waiting.filter((_, i) => i !== index);
+    }
   }
   return undefined;
 }
