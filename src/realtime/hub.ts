@@ -1,5 +1,6 @@
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { encodeEntryMessage, type Encoded } from '../api/encoded-messages';
+import type { Lifetime } from './lifetime';
 
 /** A committed entry on its way to subscribers: serialized once for all of them. */
 export interface LiveEntry {
@@ -58,20 +59,19 @@ export class LiveFeed {
     this.head = 0;
   }
 
-  /** Resolves true when something arrives, false after `timeoutMs` or when `signal` aborts. */
-  wait(timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  /** Resolves true when something arrives, false after `timeoutMs` or when `lifetime` ends. */
+  wait(timeoutMs: number, lifetime: Lifetime): Promise<boolean> {
     if (this.head < this.queue.length || this.overflowed) return Promise.resolve(true);
-    if (signal.aborted) return Promise.resolve(false);
+    if (lifetime.ended) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (arrived: boolean) => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        stopListening();
         this.wake = undefined;
         resolve(arrived);
       };
-      const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
+      const stopListening = lifetime.onEnd(() => done(false));
       this.wake = () => done(true);
     });
   }

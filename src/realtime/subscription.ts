@@ -1,5 +1,6 @@
 import type { OutgoingSubscribeMessage } from '../api/encoded-messages';
 import type { Hub, LiveEntry } from './hub';
+import type { Lifetime } from './lifetime';
 
 /** Reads stored entries from `fromVersion` on, a page at a time, as serialized messages. */
 export type PageReader = (fromVersion: bigint) => Promise<{ entries: LiveEntry[]; more: boolean }>;
@@ -11,8 +12,8 @@ export interface SubscriptionOptions {
   readPage: PageReader;
   heartbeatIntervalMs: number;
   bufferEntries: number;
-  /** Fires on client cancel, deadline or server shutdown. */
-  signal: AbortSignal;
+  /** Ends on client cancel, deadline or server shutdown. */
+  lifetime: Lifetime;
 }
 
 /**
@@ -24,7 +25,7 @@ export interface SubscriptionOptions {
  * expected version, and anything missing (after an overflow, or a gap) is read from the store.
  */
 export async function* subscription(options: SubscriptionOptions): AsyncGenerator<OutgoingSubscribeMessage> {
-  const { hub, signal } = options;
+  const { hub, lifetime } = options;
   const feed = hub.register(options.stream, options.bufferEntries);
   let next = options.fromVersion;
 
@@ -33,7 +34,7 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
     for (;;) {
       const page = await options.readPage(next);
       for (const entry of page.entries) {
-        if (signal.aborted) return;
+        if (lifetime.ended) return;
         if (entry.version < next) continue;
         next = entry.version + 1n;
         yield entry.message;
@@ -44,10 +45,10 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
 
   try {
     yield* catchUp();
-    if (signal.aborted) return;
+    if (lifetime.ended) return;
     yield { message: { $case: 'caughtUp', value: { version: next - 1n } } };
 
-    while (!signal.aborted) {
+    while (!lifetime.ended) {
       if (feed.overflowed) {
         feed.reset();
         yield* catchUp();
@@ -55,8 +56,8 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
       }
       const entry = feed.shift();
       if (!entry) {
-        const arrived = await feed.wait(options.heartbeatIntervalMs, signal);
-        if (!arrived && !signal.aborted) yield { message: { $case: 'heartbeat', value: { time: new Date() } } };
+        const arrived = await feed.wait(options.heartbeatIntervalMs, lifetime);
+        if (!arrived && !lifetime.ended) yield { message: { $case: 'heartbeat', value: { time: new Date() } } };
         continue;
       }
       if (entry.version < next) continue; // already delivered from the store

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
 import { tempDir } from '../helpers/server';
@@ -17,4 +18,31 @@ runStoreConformance('sqlite', {
     fs.rmSync(dirs.get(store) ?? '', { recursive: true, force: true });
     dirs.delete(store);
   },
+});
+
+describe('sqlite store: read statements per page size', () => {
+  it('pages alike for more page sizes than it keeps statements for (limit written in, or bound past them)', async () => {
+    const dir = tempDir('eh-sqlite-');
+    const store = new SqliteStore({ dataDir: dir });
+    try {
+      const at = new Date(1_700_000_000_000);
+      await store.init(Buffer.from('root'), at);
+      await store.createStream({ stream: '/r', parent: '/', recordedAt: at, startedPayload: Buffer.from('s'), childCreatedPayload: () => Buffer.from('c') });
+      for (let i = 1; i <= 10; i++) await store.append({ stream: '/r', payload: () => Buffer.from(`e${i}`), recordedAt: at });
+      // 100 sizes each way: the first 64 get statements of their own, the rest use the bound one.
+      for (let limit = 1; limit <= 100; limit++) {
+        const forward = await store.read('/r', { fromVersion: 2n, direction: 'forward', limit, maxBytes: 1 << 20 });
+        const expected = Array.from({ length: Math.min(limit, 9) }, (_, i) => BigInt(2 + i));
+        assert.deepEqual(forward.entries.map((e) => e.version), expected, `forward, limit ${limit}`);
+        assert.equal(forward.more, limit < 9, `forward more, limit ${limit}`);
+        const backward = await store.read('/r', { fromVersion: 8n, direction: 'backward', limit, maxBytes: 1 << 20 });
+        const expectedBack = Array.from({ length: Math.min(limit, 9) }, (_, i) => BigInt(8 - i));
+        assert.deepEqual(backward.entries.map((e) => e.version), expectedBack, `backward, limit ${limit}`);
+        assert.equal(backward.more, limit < 9, `backward more, limit ${limit}`);
+      }
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -10,6 +10,13 @@ import { eventually, heapAfterGc, openFileDescriptors } from './support/resource
 const SUBSCRIBER_PROCESS = path.join(__dirname, 'support', 'subscriber-process.js');
 /** The probe's deliveries must stay this quick while the faulty clients misbehave (a shared CI machine). */
 const PROMPT_MS = 1500;
+/**
+ * The probe's deliveries must stay this quick while 2000 subscriptions open or are cancelled at
+ * once. Measured up to 1.4 s on the shared 2-core machine (load average 4–6); 1.5–2.5 s there
+ * before the subscriptions' own work was cut and spread, 2.4–3.7 s at load average 10–13
+ * (RELIABILITY.md). Room for a machine more loaded than that.
+ */
+const BURST_PROMPT_MS = 4000;
 /** Descriptors that may come and go without a leak (the probe's connection, a log file...). */
 const FD_SLACK = 4;
 
@@ -138,39 +145,52 @@ describe('reliability: subscriber faults (vanishing, stuck, slow and churning cl
     await assertRecovered('slow reader');
   });
 
-  it('returns to baseline heap and descriptors after 2 × 2000 subscriptions opened and cancelled', async () => {
+  it('keeps another subscriber prompt and returns to baseline heap and descriptors while 2 × 2000 subscriptions open and are cancelled at once', async () => {
     await eh.createStream({ stream: '/faults/churn' });
+    const hub = test.server.hub;
     const heapBefore = await heapAfterGc();
+    const worst = { opening: 0, cancelling: 0 };
+    /** The probe's worst delay while `burst` runs, deliveries that outlast it included. */
+    const measure = async (phase: keyof typeof worst, burst: () => Promise<void>): Promise<void> => {
+      probe.reset();
+      await burst();
+      await probe.settle();
+      const report = probe.report();
+      assert.ok(report.delivered > 0, `the probe received its entries while 2000 subscriptions were ${phase}`);
+      worst[phase] = Math.max(worst[phase], report.maxMs);
+    };
     // The churning client is a process of its own, so that its work does not count as the server's.
-    const child = await subscriberProcess(test.address, '/faults/churn', 2000);
-    let worstWhileOpening = 0;
+    let child: ChildProcess | undefined;
     try {
+      await measure('opening', async () => {
+        child = await subscriberProcess(test.address, '/faults/churn', 2000);
+      });
+      assert.ok(child);
+      const churning = child;
       for (let cycle = 0; cycle < 2; cycle++) {
         if (cycle > 0) {
-          probe.reset();
-          child.stdin?.write('open\n');
-          await said(child, 'ready');
-          worstWhileOpening = Math.max(worstWhileOpening, probe.report().maxMs);
+          await measure('opening', async () => {
+            churning.stdin?.write('open\n');
+            await said(churning, 'ready');
+          });
         }
-        assert.equal(test.server.hub.subscriberCount(), 2001);
-        // Promptness is asserted while subscriptions are cancelled and closed. Opening 2000 at
-        // once does delay other subscribers (reported below; see RELIABILITY.md).
-        probe.reset();
-        await eh.append({ stream: '/faults/churn', events: [{ type: 'x', data: Buffer.from('{}') }] });
-        child.stdin?.write('cancel\n');
-        await said(child, 'cancelled');
-        await eventually(() => test.server.hub.subscriberCount() === 1, 15_000, () => `${test.server.hub.subscriberCount() - 1} still subscribed`);
+        assert.equal(hub.subscriberCount(), 2001);
+        await measure('cancelling', async () => {
+          await eh.append({ stream: '/faults/churn', events: [{ type: 'x', data: Buffer.from('{}') }] });
+          churning.stdin?.write('cancel\n');
+          await said(churning, 'cancelled');
+          await eventually(() => hub.subscriberCount() === 1, 15_000, () => `${hub.subscriberCount() - 1} still subscribed`);
+        });
       }
+      console.log(`      (the probe waited up to ${worst.opening} ms while 2000 subscriptions opened at once, up to ${worst.cancelling} ms while they were cancelled)`);
+      assert.ok(worst.opening < BURST_PROMPT_MS, `the probe waited up to ${worst.opening} ms while 2000 subscriptions opened`);
+      assert.ok(worst.cancelling < BURST_PROMPT_MS, `the probe waited up to ${worst.cancelling} ms while 2000 subscriptions were cancelled`);
       // Its one connection stays open: the baseline counts it.
       baselineFds += 1;
-      console.log(`      (the probe waited up to ${probe.report().maxMs} ms while 2000 subscriptions were cancelled at once)`);
-      // Cancelling 2000 at once delays others by seconds on a loaded 2-core machine: bounded here,
-      // an open finding in RELIABILITY.md.
-      await assertRecovered('churn', 6000);
+      await assertRecovered('churn', BURST_PROMPT_MS);
     } finally {
-      await kill(child);
+      if (child) await kill(child);
     }
-    console.log(`      (the probe waited up to ${worstWhileOpening} ms while 2000 subscriptions opened at once)`);
     const growth = (await heapAfterGc()) - heapBefore;
     // The probe's own entries grow the heap a little; 4000 leaked subscriptions would be far more.
     assert.ok(growth < 8 * 1024 * 1024, `heap grew by ${(growth / 1024 / 1024).toFixed(1)} MiB over 4000 subscriptions`);

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { Admission } from '../../src/realtime/admission';
+import { Hub } from '../../src/realtime/hub';
+import { Lifetime } from '../../src/realtime/lifetime';
+
+describe('realtime building blocks', () => {
+  describe('Admission', () => {
+    it('starts at most perTurn callers per turn of the event loop, in arrival order, and lets other work run between turns', async () => {
+      const admission = new Admission(3);
+      const started: number[] = [];
+      /** The starts and what else ran, in order. */
+      const timeline: string[] = [];
+      const all = Array.from({ length: 8 }, (_, i) =>
+        admission.enter().then(() => {
+          started.push(i);
+          timeline.push(`start ${i}`);
+        }),
+      );
+      assert.equal(admission.queued, 5);
+      // Work queued for the next turn (like another call's I/O callback) must not wait for all eight.
+      setImmediate(() => timeline.push('other work'));
+      await Promise.all(all);
+      assert.deepEqual(started, [0, 1, 2, 3, 4, 5, 6, 7]);
+      assert.equal(admission.queued, 0);
+      // Three in this turn, three in the next, then the other work, then the last two.
+      assert.deepEqual(timeline, ['start 0', 'start 1', 'start 2', 'start 3', 'start 4', 'start 5', 'other work', 'start 6', 'start 7']);
+    });
+
+    it('starts a caller at once while the turn has room', async () => {
+      const admission = new Admission(2);
+      let started = false;
+      const entered = admission.enter().then(() => (started = true));
+      await Promise.resolve();
+      assert.equal(started, true, 'started within the same turn');
+      await entered;
+    });
+  });
+
+  describe('Lifetime', () => {
+    it('runs the listeners once when it ends, not the removed ones, and at once for late listeners', () => {
+      const lifetime = new Lifetime();
+      const calls: string[] = [];
+      lifetime.onEnd(() => calls.push('a'));
+      const stop = lifetime.onEnd(() => calls.push('b'));
+      stop();
+      lifetime.end();
+      lifetime.end();
+      assert.deepEqual(calls, ['a']);
+      assert.equal(lifetime.ended, true);
+      lifetime.onEnd(() => calls.push('late'));
+      assert.deepEqual(calls, ['a', 'late']);
+    });
+  });
+
+  describe('LiveFeed.wait', () => {
+    it('resolves true on an entry, false on timeout and false when the lifetime ends', async () => {
+      const hub = new Hub();
+      const feed = hub.register('/s', 10);
+      const lifetime = new Lifetime();
+
+      const arriving = feed.wait(10_000, lifetime);
+      hub.publish('/s', { version: 0n, events: [], recordedAt: new Date() });
+      assert.equal(await arriving, true);
+      assert.equal(feed.shift()?.version, 0n);
+
+      assert.equal(await feed.wait(5, lifetime), false, 'timeout');
+
+      const ending = feed.wait(10_000, lifetime);
+      lifetime.end();
+      assert.equal(await ending, false, 'lifetime ended');
+      assert.equal(await feed.wait(10_000, lifetime), false, 'already ended');
+      hub.unregister(feed);
+      assert.equal(hub.subscriberCount(), 0);
+    });
+  });
+});
