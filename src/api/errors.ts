@@ -4,6 +4,7 @@ import { BadRequest, ErrorInfo } from '../../clients/ts/src/gen/google/rpc/error
 import { Status } from '../../clients/ts/src/gen/google/rpc/status';
 import { PermissionDeniedError, UnauthenticatedError } from '../auth/errors';
 import {
+  CallAbandonedError,
   CorruptDataError,
   DomainError,
   EncryptionDisabledError,
@@ -38,6 +39,7 @@ function codeOf(error: DomainError): status {
   if (error instanceof LimitExceededError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof StoreUnavailableError || error instanceof ShuttingDownError) return status.UNAVAILABLE;
   if (error instanceof CorruptDataError) return status.DATA_LOSS;
+  if (error instanceof CallAbandonedError) return status.CANCELLED;
   if (error instanceof UnauthenticatedError) return status.UNAUTHENTICATED;
   if (error instanceof PermissionDeniedError) return status.PERMISSION_DENIED;
   return status.INTERNAL;

@@ -36,6 +36,7 @@ import { Hub } from '../realtime/hub';
 import { Lifetime } from '../realtime/lifetime';
 import { subscription } from '../realtime/subscription';
 import {
+  CallAbandonedError,
   EncryptionDisabledError,
   ParentNotFoundError,
   ShuttingDownError,
@@ -106,8 +107,8 @@ export class EventHorizonService {
   handlers(): EventHorizonServer {
     return {
       createStream: this.unary('CreateStream', (request: CreateStreamRequest) => this.createStream(request)),
-      append: this.unary('Append', (request: AppendRequest) => this.append(request)),
-      read: this.unary('Read', (request: ReadRequest) => this.read(request)),
+      append: this.unary('Append', (request: AppendRequest, signal) => this.append(request, signal)),
+      read: this.unary('Read', (request: ReadRequest, signal) => this.read(request, signal)),
       putSnapshot: this.unary('PutSnapshot', (request: PutSnapshotRequest) => this.putSnapshot(request)),
       getSnapshot: this.unary('GetSnapshot', (request: GetSnapshotRequest) => this.getSnapshot(request)),
       deleteSnapshot: this.unary('DeleteSnapshot', (request: DeleteSnapshotRequest) => this.deleteSnapshot(request)),
@@ -127,17 +128,32 @@ export class EventHorizonService {
     for (const lifetime of this.open) lifetime.end();
   }
 
-  private unary<Req, Res>(name: string, handle: (request: Req) => Promise<Res>) {
+  /**
+   * A unary handler. `handle` gets a signal that fires when the caller gives up before it is
+   * answered (its deadline passed, or it cancelled), so the store does not write for, or keep
+   * waiting on behalf of, a caller that is gone.
+   */
+  private unary<Req, Res>(name: string, handle: (request: Req, signal: AbortSignal) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const abandoned = new AbortController();
+      let answered = false;
+      // grpc-js reports 'cancelled' after every call it finished too: only an unanswered one counts.
+      call.once('cancelled', () => {
+        if (!answered) abandoned.abort(new CallAbandonedError());
+      });
+      const answer: sendUnaryData<Res> = (error, response) => {
+        answered = true;
+        callback(error, response);
+      };
       // The decoding check runs inside the promise so that it fails like any other validation.
       Promise.resolve()
         .then(() => {
           throwIfMalformed(call.request);
-          return handle(call.request);
+          return handle(call.request, abandoned.signal);
         })
         .then(
-          (response) => callback(null, response),
-          (error: unknown) => callback(this.fail(name, error)),
+          (response) => answer(null, response),
+          (error: unknown) => answer(this.fail(name, error)),
         );
     };
   }
@@ -199,7 +215,7 @@ export class EventHorizonService {
     return result.headVersion;
   }
 
-  async append(request: AppendRequest): Promise<AppendResponse> {
+  async append(request: AppendRequest, signal?: AbortSignal): Promise<AppendResponse> {
     const violations = new Violations();
     checkStream(violations, 'stream', request.stream);
     checkVersion(violations, 'expected_version', request.expectedVersion);
@@ -215,6 +231,7 @@ export class EventHorizonService {
       recordedAt,
       ...(request.expectedVersion !== undefined ? { expectedVersion: request.expectedVersion } : {}),
       ...(request.requestId !== '' ? { requestId: request.requestId } : {}),
+      ...(signal ? { signal } : {}),
     });
     if (!result.deduplicated) {
       this.options.hub.publish(request.stream, { version: result.version, events, recordedAt });
@@ -222,7 +239,7 @@ export class EventHorizonService {
     return { cursor: { stream: request.stream, version: result.version }, deduplicated: result.deduplicated };
   }
 
-  async read(request: ReadRequest): Promise<ReadResponse> {
+  async read(request: ReadRequest, signal?: AbortSignal): Promise<ReadResponse> {
     const violations = new Violations();
     checkStream(violations, 'stream', request.stream);
     checkVersion(violations, 'from_version', request.fromVersion);
@@ -230,12 +247,18 @@ export class EventHorizonService {
     violations.throwIfAny();
     const direction: ReadDirection = request.direction === Direction.DIRECTION_BACKWARD ? 'backward' : 'forward';
     const from = request.fromVersion ?? (direction === 'forward' ? 0n : LAST_VERSION);
-    const page = await this.readEntries(request.stream, from, direction, limit);
+    const page = await this.readEntries(request.stream, from, direction, limit, signal);
     return { entries: page.entries, more: page.more, nextVersion: page.nextVersion, headVersion: page.headVersion };
   }
 
-  private async readEntries(stream: string, fromVersion: Version, direction: ReadDirection, limit: number) {
-    const page = await this.options.store.read(stream, { fromVersion, direction, limit, maxBytes: MAX_PAGE_BYTES });
+  private async readEntries(stream: string, fromVersion: Version, direction: ReadDirection, limit: number, signal?: AbortSignal) {
+    const page = await this.options.store.read(stream, {
+      fromVersion,
+      direction,
+      limit,
+      maxBytes: MAX_PAGE_BYTES,
+      ...(signal ? { signal } : {}),
+    });
     const codec = await this.options.codecs.forStream(stream, 'read');
     // The store bounds the page by stored bytes, which are compressed: the decoded page is
     // bounded again here, or well-compressed entries could make a response over the send limit.

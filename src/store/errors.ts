@@ -124,6 +124,17 @@ export class StoreUnavailableError extends DomainError {
   readonly reason = 'STORE_UNAVAILABLE';
 }
 
+/**
+ * The caller gave up (its deadline passed, or it cancelled) before the store was done. An append
+ * refused with it was not written. The client has its answer already; this one reaches the logs.
+ */
+export class CallAbandonedError extends DomainError {
+  readonly reason = 'CALL_ABANDONED';
+  constructor() {
+    super('the caller gave up (deadline or cancel) before the store was done');
+  }
+}
+
 /** The server is shutting down; clients should reconnect (possibly elsewhere). */
 export class ShuttingDownError extends DomainError {
   readonly reason = 'SHUTTING_DOWN';

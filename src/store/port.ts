@@ -60,6 +60,11 @@ export interface AppendCommand {
   expectedVersion?: Version;
   /** When set, a committed append with the same id is returned instead of writing again. */
   requestId?: string;
+  /**
+   * Fires when the caller gives up (deadline, cancel). An append still waiting for its write is
+   * then dropped with CallAbandonedError, never written; one already sent runs to its end.
+   */
+  signal?: AbortSignal;
 }
 
 export interface AppendResult {
@@ -79,6 +84,8 @@ export interface ReadQuery {
   limit: number;
   /** Stop before the page's payloads exceed this many bytes (at least one entry is returned). */
   maxBytes: number;
+  /** Fires when the caller gives up: a store that waits on the network may stop early. */
+  signal?: AbortSignal;
 }
 
 export interface ReadPage {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import {
+  CallAbandonedError,
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
   StreamAlreadyExistsError,
@@ -115,6 +116,18 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
 
     describe('append', () => {
       beforeEach(() => create('/s'));
+
+      it('writes nothing for a caller that gave up before the write was sent', async () => {
+        const gone = AbortSignal.abort();
+        await assert.rejects(
+          store.append({ stream: '/s', payload: () => bytes('late'), recordedAt: at, requestId: 'r-gone', signal: gone }),
+          CallAbandonedError,
+        );
+        const page = await store.read('/s', forward());
+        assert.deepEqual(page.entries.map((e) => text(e.payload)), ['started /s']);
+        const retried = await store.append({ stream: '/s', payload: () => bytes('late'), recordedAt: at, requestId: 'r-gone' });
+        assert.deepEqual([retried.version, retried.deduplicated], [1n, false]);
+      });
 
       it('appends at head + 1 and reports the version', async () => {
         const first = await store.append({ stream: '/s', payload: () => bytes('one'), recordedAt: at });

@@ -282,6 +282,36 @@ describe('Reliability: store faults (DynamoDB Local behind a fault-injecting pro
     }
   });
 
+  it('appends whose callers gave up while the stream waited on a stalled write are never written', async function () {
+    this.timeout(60_000);
+    const prefix = freshTablePrefix();
+    const server = await startTestServer({}, () =>
+      localStore(local, prefix, { endpoint: proxy.endpoint, maxAttempts: 2, requestTimeoutMs: 3000 }),
+    );
+    const eh = api(server.client);
+    try {
+      await eh.createStream({ stream: '/stalled' });
+      proxy.setRule(() => ({ kind: 'hang' }));
+      // The first append's write hangs until the SDK's request timeout, then is retried.
+      const first = appendOnce(server.client, { stream: '/stalled', events: [jsonEvent('first', {})], requestId: 'first' }, 20_000);
+      // These queue behind it; their callers give up after 500 ms, before any write of theirs.
+      const gaveUp = ['gave-up-1', 'gave-up-2'].map((requestId) =>
+        rejection(appendOnce(server.client, { stream: '/stalled', events: [jsonEvent(requestId, {})], requestId }, 500), status.DEADLINE_EXCEEDED),
+      );
+      await Promise.all(gaveUp);
+      proxy.passAll();
+      assert.equal((await first).cursor?.version, 1n);
+      await proxy.quiet(500);
+      const page = await eh.read({ stream: '/stalled' });
+      assert.deepEqual(page.entries.map((e) => e.events[0]?.type), ['$stream.started', 'first']);
+      // The same request ids, sent again, are written now: nothing of theirs was left behind.
+      const again = await eh.append({ stream: '/stalled', events: [jsonEvent('gave-up-1', {})], requestId: 'gave-up-1' });
+      assert.deepEqual([again.cursor?.version, again.deduplicated], [2n, false]);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('an append whose replies are all lost after the write is stored once; its later retry answers the stored version, on either replica', async function () {
     this.timeout(60_000);
     const prefix = freshTablePrefix();

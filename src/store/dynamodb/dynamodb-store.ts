@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { LRUCache } from 'lru-cache';
 import {
+  CallAbandonedError,
   InvalidArgumentError,
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
@@ -224,22 +225,26 @@ export class DynamoDbStore implements EventStore {
     let more = false;
     let startKey: Item | undefined;
     collect: do {
-      const page = await this.call(() =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tables.events,
-            KeyConditionExpression: `#s = :s AND #v ${forward ? '>=' : '<='} :v`,
-            ExpressionAttributeNames: { '#s': EntryAttr.stream, '#v': EntryAttr.version },
-            ExpressionAttributeValues: { ':s': { S: stream }, ':v': { N: query.fromVersion.toString() } },
-            ScanIndexForward: forward,
-            // A just-acknowledged append must be visible to the next read, on any replica.
-            ConsistentRead: true,
-            // One more than asked tells whether more exist; DynamoDB may stop earlier at 1 MB.
-            Limit: query.limit + 1 - entries.length,
-            ExclusiveStartKey: startKey,
-            ReturnConsumedCapacity: 'TOTAL',
-          }),
-        ),
+      const page = await this.call(
+        () =>
+          this.client.send(
+            new QueryCommand({
+              TableName: this.tables.events,
+              KeyConditionExpression: `#s = :s AND #v ${forward ? '>=' : '<='} :v`,
+              ExpressionAttributeNames: { '#s': EntryAttr.stream, '#v': EntryAttr.version },
+              ExpressionAttributeValues: { ':s': { S: stream }, ':v': { N: query.fromVersion.toString() } },
+              ScanIndexForward: forward,
+              // A just-acknowledged append must be visible to the next read, on any replica.
+              ConsistentRead: true,
+              // One more than asked tells whether more exist; DynamoDB may stop earlier at 1 MB.
+              Limit: query.limit + 1 - entries.length,
+              ExclusiveStartKey: startKey,
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+            // A caller that gave up stops the SDK's retries too.
+            query.signal ? { abortSignal: query.signal } : {},
+          ),
+        query.signal,
       );
       for (const raw of page.Items ?? []) {
         const entry = readEntryItem(raw);
@@ -488,7 +493,9 @@ export class DynamoDbStore implements EventStore {
       remaining = remaining.filter((append) => {
         const earlier = append.command.requestId === undefined ? undefined : state.find(append.command.requestId);
         if (earlier) append.resolve({ ...earlier, deduplicated: true });
-        return !earlier;
+        else if (append.command.signal?.aborted) append.reject(new CallAbandonedError());
+        else return true;
+        return false;
       });
       const entries = nextEntries(
         stream,
@@ -579,6 +586,9 @@ export class DynamoDbStore implements EventStore {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const earlier = requestId === undefined ? undefined : state.find(requestId);
       if (earlier) return { ...earlier, deduplicated: true };
+      // Checked before each write is sent, never during one: the outcome of a write in flight
+      // must be learnt, or this replica's view of the stream's head would go stale.
+      if (command.signal?.aborted) throw new CallAbandonedError();
       if (expectedVersion !== undefined && expectedVersion !== state.head.version) {
         // The cache may be behind: only DynamoDB can tell a conflict (or a retry of ours) apart.
         if (!current) await this.catchUp(stream, state);
@@ -922,11 +932,12 @@ export class DynamoDbStore implements EventStore {
    * Runs one SDK call, turning throttling, 5xx and network failures (after the SDK's retries)
    * into StoreUnavailableError and DynamoDB's item-size refusal into LimitExceededError.
    */
-  private async call<T>(request: () => Promise<T>): Promise<T> {
+  private async call<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.closed) throw new StoreUnavailableError('the store is closed');
     try {
       return await request();
     } catch (error) {
+      if (signal?.aborted) throw new CallAbandonedError();
       if (error instanceof Error && error.name === 'ValidationException' && /item size/i.test(error.message)) {
         // Our estimate said it fits, DynamoDB says not: report the limit all the same.
         throw itemTooLarge(MAX_ITEM_BYTES + 1);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  CallAbandonedError,
   SnapshotAheadOfStreamError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
@@ -230,6 +231,8 @@ export class SqliteStore implements EventStore {
 
   append(command: AppendCommand): Promise<AppendResult> {
     return this.write(() => {
+      // The group commit is moments away, but a caller gone meanwhile gets nothing written.
+      if (command.signal?.aborted) throw new CallAbandonedError();
       const s = this.statements;
       const stream = s.streamByPath.get(command.stream);
       if (!stream) throw new StreamNotFoundError(command.stream);
