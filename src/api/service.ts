@@ -30,7 +30,7 @@ import {
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Codecs } from '../codec/stream-codec';
 import type { Limits } from '../config/config';
-import { ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
+import { ROOT, SYSTEM_ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
 import { Admission } from '../realtime/admission';
 import { Hub } from '../realtime/hub';
 import { Lifetime } from '../realtime/lifetime';
@@ -391,11 +391,13 @@ export class EventHorizonService {
     violations.throwIfAny();
     const info = await this.options.store.describe(request.stream);
     if (!info) throw new StreamNotFoundError(request.stream);
+    // The system stream "/$" is not counted among the root's children, as ListChildren hides it.
+    const hidden = request.stream === ROOT && (await this.options.store.describe(SYSTEM_ROOT)) ? 1n : 0n;
     return {
       stream: info.path,
       headVersion: info.headVersion,
       createdAt: info.createdAt,
-      childCount: info.childCount,
+      childCount: info.childCount - hidden,
       bytesStored: info.bytesStored,
       snapshotPerspectives: await this.options.store.listPerspectives(request.stream),
     };

@@ -3,12 +3,12 @@ import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizo
 import type { Codecs } from '../codec/stream-codec';
 import { StreamAlreadyExistsError } from '../store/errors';
 import type { EventStore } from '../store/port';
+import { SYSTEM_ROOT } from '../model/stream-path';
 import { STREAM_STARTED, CHILD_CREATED } from '../api/service';
 import { AuthRegistry, type AuthEvent } from './registry';
 
 /** The system stream of keys and policies. The public API refuses every path under `/$`. */
 export const AUTH_STREAM = '/$/auth';
-const SYSTEM_ROOT = '/$';
 const PAGE = 500;
 
 /** The store and codecs that auth events are written and read with (encrypted when at-rest encryption is on). */

@@ -4,6 +4,8 @@
  */
 
 export const ROOT = '/';
+/** The parent of the system streams, reserved for the server itself. */
+export const SYSTEM_ROOT = '/$';
 export const SYSTEM_SEGMENT = '$';
 export const MAX_PATH_BYTES = 1024;
 export const MAX_DEPTH = 16;
@@ -33,7 +35,7 @@ export function streamPathProblem(path: string): string | undefined {
 
 /** Whether the path names a system stream ("/$" or below it), reserved for the server itself. */
 export function isSystemPath(path: string): boolean {
-  return path === '/$' || path.startsWith('/$/');
+  return path === SYSTEM_ROOT || path.startsWith(`${SYSTEM_ROOT}/`);
 }
 
 /** The parent of a valid non-root path. */

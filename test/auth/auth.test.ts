@@ -129,10 +129,11 @@ describe('authentication and authorization over gRPC', function () {
     assert.equal(code, status.PERMISSION_DENIED);
   });
 
-  it('does not list the system stream /$ among the root\'s children', async () => {
+  it('does not list or count the system stream /$ among the root\'s children', async () => {
     const admin = as(keys.admin);
     // The auth commands created /$ and /$/auth; the API refuses those paths, so it hides them.
     assert.deepEqual((await admin.listChildren({ stream: '/' })).children, ['/tenants']);
+    assert.equal((await admin.describeStream({ stream: '/' })).childCount, 1n, 'nor counts it');
     await admin.createStream({ stream: '/zz' });
     const first = await admin.listChildren({ stream: '/', limit: 1 });
     assert.deepEqual(first.children, ['/tenants']);
