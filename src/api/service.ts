@@ -169,15 +169,17 @@ export class EventHorizonService {
     checkStream(violations, 'stream', request.stream);
     const events =
       request.events.length > 0 ? prepareEvents(violations, 'events', request.events, this.options.limits) : [];
+    checkRequestId(violations, 'request_id', request.requestId);
     violations.throwIfAny();
     if (request.stream === ROOT) throw new StreamAlreadyExistsError(ROOT);
+    const requestId = request.requestId === '' ? undefined : request.requestId;
 
     const created: string[] = [];
     if (request.createParents) {
       for (const ancestor of ancestorsOf(request.stream)) {
         if (ancestor === ROOT || (await this.options.store.describe(ancestor))) continue;
         try {
-          await this.createOne(ancestor, []);
+          await this.createOne(ancestor, [], requestId);
           created.push(ancestor);
         } catch (error) {
           // Another caller created it meanwhile: just as good.
@@ -185,16 +187,44 @@ export class EventHorizonService {
         }
       }
     }
-    const headVersion = await this.createOne(request.stream, events);
-    created.push(request.stream);
-    return { head: { stream: request.stream, version: headVersion }, created };
+    try {
+      const headVersion = await this.createOne(request.stream, events, requestId);
+      created.push(request.stream);
+      return { head: { stream: request.stream, version: headVersion }, created, deduplicated: false };
+    } catch (error) {
+      if (!(error instanceof StreamAlreadyExistsError) || requestId === undefined) throw error;
+      if (!(await this.createdBy(request.stream, requestId))) throw error;
+      // A retry of a create that succeeded (its reply was lost): the original answer.
+      const createdBefore: string[] = [];
+      for (const ancestor of request.createParents ? ancestorsOf(request.stream) : []) {
+        if (ancestor !== ROOT && (await this.createdBy(ancestor, requestId))) createdBefore.push(ancestor);
+      }
+      const head = { stream: request.stream, version: events.length > 0 ? 1n : 0n };
+      return { head, created: [...createdBefore, request.stream], deduplicated: true };
+    }
+  }
+
+  /** Whether the stream's `$stream.started` event records this request id (it created the stream). */
+  private async createdBy(stream: string, requestId: string): Promise<boolean> {
+    try {
+      const page = await this.options.store.read(stream, { fromVersion: 0n, direction: 'forward', limit: 1, maxBytes: 1 });
+      const first = page.entries[0];
+      if (!first || first.version !== 0n) return false;
+      const started = (await this.options.codecs.forStream(stream, 'read')).decodeEntry(first).events[0];
+      if (started?.type !== STREAM_STARTED) return false;
+      const data: unknown = JSON.parse(Buffer.from(started.data).toString('utf8'));
+      return typeof data === 'object' && data !== null && 'requestId' in data && data.requestId === requestId;
+    } catch {
+      // Unreadable (shredded, a key missing): the create cannot be recognised, so it is not.
+      return false;
+    }
   }
 
   /** Creates one stream whose parent exists, and tells the subscribers of both. */
-  private async createOne(stream: string, initialEvents: Event[]): Promise<Version> {
+  private async createOne(stream: string, initialEvents: Event[], requestId?: string): Promise<Version> {
     const parent = parentOf(stream);
     const recordedAt = new Date();
-    const started = [systemEvent(STREAM_STARTED, { stream, parent })];
+    const started = [systemEvent(STREAM_STARTED, { stream, parent, ...(requestId !== undefined ? { requestId } : {}) })];
     const childCreated = [systemEvent(CHILD_CREATED, { child: stream })];
     const parentCodec = await this.options.codecs.forStream(parent, 'write').catch((error: unknown) => {
       throw error instanceof StreamNotFoundError ? new ParentNotFoundError(stream, parent) : error;

@@ -77,6 +77,28 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
         await rejection(eh.createStream({ stream: '/' }), status.ALREADY_EXISTS);
       });
 
+      it('answers a retry with the same request id with the original result, writing nothing', async () => {
+        const top = fresh();
+        const request = { stream: `${top}/a/b`, createParents: true, events: [jsonEvent('opened', {})], requestId: 'create-1' };
+        const first = await eh.createStream(request);
+        assert.deepEqual([first.created, first.deduplicated], [[top, `${top}/a`, `${top}/a/b`], false]);
+        const parentBefore = await eh.describeStream({ stream: `${top}/a` });
+
+        // As after a lost reply: the same request again.
+        const retry = await eh.createStream(request);
+        assert.deepEqual([retry.head?.version, retry.created, retry.deduplicated], [1n, first.created, true]);
+        assert.equal((await eh.describeStream({ stream: `${top}/a` })).headVersion, parentBefore.headVersion);
+        assert.equal((await eh.describeStream({ stream: `${top}/a/b` })).headVersion, 1n);
+        const started = (await eh.read({ stream: `${top}/a/b`, limit: 1 })).entries[0]?.events[0];
+        assert.deepEqual(dataOf(started ?? assert.fail()), { stream: `${top}/a/b`, parent: `${top}/a`, requestId: 'create-1' });
+
+        // Another request id, or none, on the existing stream is a conflict as before.
+        await rejection(eh.createStream({ ...request, requestId: 'create-2' }), status.ALREADY_EXISTS);
+        await rejection(eh.createStream({ stream: `${top}/a/b` }), status.ALREADY_EXISTS);
+        const tooLong = await rejection(eh.createStream({ stream: fresh(), requestId: 'r'.repeat(129) }), status.INVALID_ARGUMENT);
+        assert.equal(tooLong.violations[0]?.field, 'request_id');
+      });
+
       it('refuses bad names with INVALID_ARGUMENT naming the field and rule', async () => {
         const bad = ['', 'relative', '/trailing/', '/a//b', '/sp ace', '/ü', '/a/..', `/${'x'.repeat(129)}`,
           '/' + Array.from({ length: 17 }, () => 'a').join('/'), '/$/system'];

@@ -359,6 +359,34 @@ describe('Reliability: store faults (DynamoDB Local behind a fault-injecting pro
       await reader.stop();
     }
   });
+
+  it('a create whose replies are all lost is answered from its request id when retried, on either replica', async function () {
+    this.timeout(60_000);
+    const prefix = freshTablePrefix();
+    const reader = await startTestServer({}, () => localStore(local, prefix));
+    const faulty = await startTestServer({}, () => localStore(local, prefix, { ...FAULTY_STORE, endpoint: proxy.endpoint }));
+    try {
+      await api(faulty.client).createStream({ stream: '/made' });
+      const request = { stream: '/made/once', events: [jsonEvent('opened', {})], requestId: 'create-once' };
+      // Every write reaches DynamoDB and every answer to a write is lost, SDK retries included.
+      proxy.setRule(({ operation }) => (WRITES.has(operation) ? { kind: 'resetAfterWrite' } : PASS));
+      await rejection(api(faulty.client).createStream(request), status.UNAVAILABLE);
+      assert.ok((proxy.takeStats().faults.resetAfterWrite ?? 0) > 0);
+      proxy.passAll();
+      await proxy.quiet(200);
+      // The write landed; the retry learns it instead of ALREADY_EXISTS.
+      for (const client of [faulty.client, reader.client]) {
+        const retry = await api(client).createStream(request);
+        assert.deepEqual([retry.head?.version, retry.created, retry.deduplicated], [1n, ['/made/once'], true]);
+      }
+      const made = await api(reader.client).listChildren({ stream: '/made' });
+      assert.deepEqual(made.children, ['/made/once'], 'created once');
+      assert.equal((await api(reader.client).describeStream({ stream: '/made' })).headVersion, 1n, 'one child-created entry');
+    } finally {
+      await faulty.stop();
+      await reader.stop();
+    }
+  });
 });
 
 // ---- the workload ------------------------------------------------------------------------------

@@ -37,22 +37,26 @@ class CaughtUp(_message.Message):
     def __init__(self, version: _Optional[int] = ...) -> None: ...
 
 class CreateStreamRequest(_message.Message):
-    __slots__ = ["create_parents", "events", "stream"]
+    __slots__ = ["create_parents", "events", "request_id", "stream"]
     CREATE_PARENTS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     create_parents: bool
     events: _containers.RepeatedCompositeFieldContainer[Event]
+    request_id: str
     stream: str
-    def __init__(self, stream: _Optional[str] = ..., create_parents: bool = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+    def __init__(self, stream: _Optional[str] = ..., create_parents: bool = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateStreamResponse(_message.Message):
-    __slots__ = ["created", "head"]
+    __slots__ = ["created", "deduplicated", "head"]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    DEDUPLICATED_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
     created: _containers.RepeatedScalarFieldContainer[str]
+    deduplicated: bool
     head: Cursor
-    def __init__(self, head: _Optional[_Union[Cursor, _Mapping]] = ..., created: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, head: _Optional[_Union[Cursor, _Mapping]] = ..., created: _Optional[_Iterable[str]] = ..., deduplicated: bool = ...) -> None: ...
 
 class Cursor(_message.Message):
     __slots__ = ["stream", "version"]

@@ -142,6 +142,13 @@ export interface CreateStreamRequest {
   createParents: boolean;
   /** Optional first events of the stream, written atomically with its creation as entry 1. */
   events: Event[];
+  /**
+   * Idempotency key, at most 128 printable ASCII characters, recorded in the `$stream.started`
+   * event of each stream the call creates. A retry with the same request id after the stream was
+   * created (a lost reply) writes nothing and returns the original answer with `deduplicated`
+   * set, instead of ALREADY_EXISTS.
+   */
+  requestId: string;
 }
 
 /** Response of CreateStream. */
@@ -152,6 +159,11 @@ export interface CreateStreamResponse {
     | undefined;
   /** Paths of the streams this call created, ancestors first, ending with `stream`. */
   created: string[];
+  /**
+   * True when a create with the same request id had already created the stream: nothing was
+   * written.
+   */
+  deduplicated: boolean;
 }
 
 /** Request of Append. */
@@ -855,7 +867,7 @@ export const Cursor: MessageFns<Cursor> = {
 };
 
 function createBaseCreateStreamRequest(): CreateStreamRequest {
-  return { stream: "", createParents: false, events: [] };
+  return { stream: "", createParents: false, events: [], requestId: "" };
 }
 
 export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
@@ -868,6 +880,9 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
     }
     for (const v of message.events) {
       Event.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -909,6 +924,14 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
             message.events.push(Event.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -930,6 +953,11 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
         ? globalThis.Boolean(object.create_parents)
         : false,
       events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => Event.fromJSON(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -944,6 +972,9 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
     if (message.events?.length) {
       obj.events = message.events.map((e) => Event.toJSON(e));
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -955,12 +986,13 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
     message.stream = object.stream ?? "";
     message.createParents = object.createParents ?? false;
     message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
 
 function createBaseCreateStreamResponse(): CreateStreamResponse {
-  return { head: undefined, created: [] };
+  return { head: undefined, created: [], deduplicated: false };
 }
 
 export const CreateStreamResponse: MessageFns<CreateStreamResponse> = {
@@ -970,6 +1002,9 @@ export const CreateStreamResponse: MessageFns<CreateStreamResponse> = {
     }
     for (const v of message.created) {
       writer.uint32(18).string(v!);
+    }
+    if (message.deduplicated !== false) {
+      writer.uint32(24).bool(message.deduplicated);
     }
     return writer;
   },
@@ -1003,6 +1038,14 @@ export const CreateStreamResponse: MessageFns<CreateStreamResponse> = {
             message.created.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deduplicated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1019,6 +1062,7 @@ export const CreateStreamResponse: MessageFns<CreateStreamResponse> = {
     return {
       head: isSet(object.head) ? Cursor.fromJSON(object.head) : undefined,
       created: globalThis.Array.isArray(object?.created) ? object.created.map((e: any) => globalThis.String(e)) : [],
+      deduplicated: isSet(object.deduplicated) ? globalThis.Boolean(object.deduplicated) : false,
     };
   },
 
@@ -1030,6 +1074,9 @@ export const CreateStreamResponse: MessageFns<CreateStreamResponse> = {
     if (message.created?.length) {
       obj.created = message.created;
     }
+    if (message.deduplicated !== false) {
+      obj.deduplicated = message.deduplicated;
+    }
     return obj;
   },
 
@@ -1040,6 +1087,7 @@ export const CreateStreamResponse: MessageFns<CreateStreamResponse> = {
     const message = createBaseCreateStreamResponse();
     message.head = (object.head !== undefined && object.head !== null) ? Cursor.fromPartial(object.head) : undefined;
     message.created = object.created?.map((e) => e) || [];
+    message.deduplicated = object.deduplicated ?? false;
     return message;
   },
 };
