@@ -178,6 +178,7 @@ async function main(): Promise<void> {
       plan,
       loadWorkers: workers.length - 1,
       priority,
+      loadAverage,
       wallSeconds,
     });
     blocks.sqlite = sqliteBlock(figures, plan);

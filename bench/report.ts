@@ -19,6 +19,8 @@ export interface RunInfo {
   loadWorkers: number;
   /** The scheduling priority the bench's processes ran at. */
   priority: string;
+  /** One-minute load average when the bench started: how busy the shared machine was. */
+  loadAverage: number;
   wallSeconds: number;
 }
 
@@ -46,7 +48,7 @@ export function runBlock(info: RunInfo): string {
   return [
     '| | |',
     '| --- | --- |',
-    `| Machine | ${info.machine}; **shared**: other engineers ran test suites on it during the run |`,
+    `| Machine | ${info.machine}; load average ${number(info.loadAverage, 1)} when the bench started (the machine is shared) |`,
     `| Node | ${info.node} |`,
     `| Date | ${info.date} |`,
     `| Mode | ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `full: each figure is the median of ${info.runs} runs`} |`,

@@ -99,6 +99,16 @@ export function detailsOf(error: unknown): { code: number; reason?: string; meta
   return { code: details.code, reason: details.reason, metadata: details.metadata, violations: details.violations };
 }
 
+/** The error a promise rejects with; throws when it resolves instead. */
+export async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail');
+}
+
 /** Asserts that a promise rejects with a gRPC status code, and returns the error's details. */
 export async function rejection(promise: Promise<unknown>, code: number): Promise<ReturnType<typeof detailsOf>> {
   try {

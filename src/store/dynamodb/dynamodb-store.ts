@@ -599,16 +599,8 @@ export class DynamoDbStore implements EventStore {
         }
       }
 
-      const version = state.head.version + 1n;
-      const payload = command.payload(version);
-      const entry: EntryItem = {
-        stream,
-        version,
-        payload,
-        recordedAt: command.recordedAt,
-        bytesThrough: state.head.bytesThrough + BigInt(payload.byteLength),
-        ...(requestId !== undefined ? { requestId } : {}),
-      };
+      const [entry] = nextEntries(stream, state.head, [command]) as [EntryItem];
+      const { version } = entry;
       const item = entryItem(entry);
       checkItemSize(item);
       try {

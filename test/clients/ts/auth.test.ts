@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, PermissionDeniedError, UnauthenticatedError, type EventHorizon } from '../../../clients/ts/src';
 import { runCli } from '../../helpers/cli';
-import { startTestServer, type TestServer } from '../../helpers/server';
-
-/** The error a promise rejects with. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to fail');
-}
+import { failure, startTestServer, type TestServer } from '../../helpers/server';
 
 describe('TypeScript client: against a server that requires API keys', function () {
   this.timeout(60_000);

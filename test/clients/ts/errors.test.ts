@@ -11,17 +11,7 @@ import {
   NotFoundError,
   type EventHorizon,
 } from '../../../clients/ts/src';
-import { startTestServer, type TestServer } from '../../helpers/server';
-
-/** The error a promise rejects with. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to fail');
-}
+import { failure, startTestServer, type TestServer } from '../../helpers/server';
 
 describe('TypeScript client: typed errors from status details', () => {
   let server: TestServer;
