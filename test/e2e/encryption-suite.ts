@@ -48,15 +48,19 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       test = undefined;
     };
     /** Starting a server on the test's data must fail with `message`. */
-    const refusesToStart = (ring: string, message: RegExp) =>
-      assert.rejects(
+    const refusesToStart = async (ring: string, message: RegExp) => {
+      const store = data.open();
+      await assert.rejects(
         startServer({
           config: { ...DEFAULT_CONFIG, listen: '127.0.0.1:0', dataDir, keyring: ring },
           logger: pino({ level: 'silent' }),
-          store: data.open(),
+          store,
         }),
         message,
       );
+      // A keyring refused before the store was used leaves it open (closing twice is harmless).
+      await store.close();
+    };
 
     beforeEach(() => {
       data = freshData();

@@ -111,14 +111,10 @@ export async function failure(promise: Promise<unknown>): Promise<unknown> {
 
 /** Asserts that a promise rejects with a gRPC status code, and returns the error's details. */
 export async function rejection(promise: Promise<unknown>, code: number): Promise<ReturnType<typeof detailsOf>> {
-  try {
-    await promise;
-  } catch (error) {
-    const details = detailsOf(error);
-    if (details.code !== code) {
-      throw new Error(`expected status ${code}, got ${details.code}: ${(error as Error).message}`);
-    }
-    return details;
+  const error = await failure(promise);
+  const details = detailsOf(error);
+  if (details.code !== code) {
+    throw new Error(`expected status ${code}, got ${details.code}: ${(error as Error).message}`);
   }
-  throw new Error(`expected status ${code}, but the call succeeded`);
+  return details;
 }
