@@ -95,8 +95,13 @@ async function linkSymbol(client: ReflectionClient, symbol: string): Promise<{ r
   }
   const [root] = first;
   if (!root) throw new Error(`no file for ${symbol}`);
-  // Throws on any import that was not received, and on type names that do not resolve.
-  return { registry: createFileRegistry(root, (name) => files.get(name)), files: [...files.values()] };
+  try {
+    // Throws on any import that was not received, and on type names that do not resolve.
+    return { registry: createFileRegistry(root, (name) => files.get(name)), files: [...files.values()] };
+  } catch (error) {
+    const received = [...files.values()].map((f) => `${f.name} (imports: ${f.dependency.join(', ') || 'none'})`);
+    throw new Error(`linking the files of ${symbol} failed: ${String(error)}; received ${received.join('; ')}`);
+  }
 }
 
 /** Every import of the files known so far not yet asked for by name (grpcurl asks for each). */
