@@ -227,6 +227,18 @@ describe('server reflection', () => {
         assert.equal(answers[5]?.error_response, undefined);
       });
 
+      it('ends a stream whose request bytes do not decode with INVALID_ARGUMENT', async () => {
+        const raw = new grpc.Client(test.address, grpc.credentials.createInsecure());
+        try {
+          const call = raw.makeBidiStreamRequest(`/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`, rawBytes.serialize, rawBytes.deserialize);
+          const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+          call.write(Uint8Array.of(0x22, 0x05, 0x61)); // file_containing_symbol, 5 bytes long, 1 sent
+          assert.equal((await ended).code, grpc.status.INVALID_ARGUMENT);
+        } finally {
+          raw.close();
+        }
+      });
+
       it('is enough to call Append and Subscribe with JSON, as grpcurl does', async () => {
         const { registry } = await linkSymbol(client, 'eventhorizon.v1.EventHorizon');
         const api = new grpc.Client(test.address, grpc.credentials.createInsecure());
