@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { generateKeyring } from '../../src/crypto/keyring';
 import { REPO_ROOT } from '../helpers/process';
-import { startTestServer, type TestServer } from '../helpers/server';
+import { api, jsonEvent, startTestServer, type TestServer } from '../helpers/server';
 import { shellExamples } from '../helpers/shell-examples';
 
 /**
@@ -15,8 +15,12 @@ import { shellExamples } from '../helpers/shell-examples';
  * CI checks the README with a real reflection client either way.
  */
 const README_ADDRESS = '127.0.0.1:50051';
-const EXAMPLES = shellExamples(fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8'), 'grpcurl').map(parseGrpcurl);
+const README = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+const EXAMPLES = shellExamples(README, 'grpcurl').map(parseGrpcurl);
+const README_URL = `http://${README_ADDRESS}`;
 const BUF = path.join(REPO_ROOT, 'node_modules', '.bin', 'buf');
+/** The README's own `npx buf curl` examples, without `npx buf`. */
+const BUF_EXAMPLES = shellExamples(README, 'npx buf curl').map((args) => ['curl', ...args]);
 
 /** One grpcurl example: its arguments, and what they ask for. */
 interface Example {
@@ -75,8 +79,8 @@ interface Run {
  * stopped once it has printed caught_up. The command runs in its own process group: the buf
  * package's `buf` is a Node wrapper around the real binary, and both must stop.
  */
-function run(command: string, args: string[], example: Example): Promise<Run> {
-  const subscribe = example.action.kind === 'call' && example.action.method.endsWith('/Subscribe');
+function run(command: string, args: string[], example?: Example): Promise<Run> {
+  const subscribe = example?.action.kind === 'call' && example.action.method.endsWith('/Subscribe');
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
@@ -85,7 +89,11 @@ function run(command: string, args: string[], example: Example): Promise<Run> {
     const stop = () => {
       if (stopped || child.pid === undefined) return;
       stopped = true;
-      process.kill(-child.pid, 'SIGTERM');
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // Already exited: nothing to stop.
+      }
     };
     const timer = setTimeout(stop, 20_000);
     child.stdout.on('data', (chunk: Buffer) => {
@@ -123,8 +131,8 @@ function startReadmeServer(): Promise<TestServer> {
   return startTestServer({ keyring: JSON.stringify(generateKeyring('kek-1')) });
 }
 
-describe('README grpcurl examples', () => {
-  it('are found in README.md', () => {
+describe('README examples of grpcurl and buf curl', () => {
+  it('cover every method, found in README.md', () => {
     const actions = EXAMPLES.map(({ action }) => (action.kind === 'call' ? action.method.split('/')[1] : action.kind));
     // Every method of the API and the discovery commands: an example lost from the README fails here.
     for (const expected of ['list', 'describe', 'Check', 'CreateStream', 'Append', 'Read', 'Subscribe', 'PutSnapshot',
@@ -150,6 +158,25 @@ describe('README grpcurl examples', () => {
       }
     });
   }
+
+  it('include buf curl examples, which run as written', async function () {
+    this.timeout(60_000);
+    assert.ok(BUF_EXAMPLES.length >= 2, 'README shows buf curl');
+    const test = await startReadmeServer();
+    try {
+      // The examples read the README's stream: write it first.
+      await api(test.client).createStream({ stream: '/tenants/acme/orders-42', createParents: true, events: [jsonEvent('order.opened', { id: 42 })] });
+      for (const example of BUF_EXAMPLES) {
+        const args = example.map((arg) => (arg.startsWith(README_URL) ? `http://${test.address}${arg.slice(README_URL.length)}` : arg));
+        assert.notDeepEqual(args, example, `a buf curl example dials ${README_URL}: ${example.join(' ')}`);
+        const result = await run(BUF, args);
+        assert.equal(result.code, 0, `buf ${args.join(' ')}\n${result.stdout}${result.stderr}`);
+        assert.match(result.stdout, /order\.opened|eventhorizon\.v1\.EventHorizon\/Read/, result.stdout);
+      }
+    } finally {
+      await test.stop();
+    }
+  });
 
   it('run through grpcurl, as written', async function () {
     this.timeout(120_000);

@@ -1,21 +1,21 @@
 /**
- * The example commands of a Markdown file's ```sh blocks that run `program`, each split into its
- * arguments as sh would split it, so that tests run what the documentation shows.
+ * The example commands of a Markdown file's ```sh blocks that start with `command` (a program
+ * and maybe its first arguments, e.g. `npx buf curl`), each split into words as sh would split
+ * it, without `command`'s own words: tests run what the documentation shows.
  *
  * Only the shell syntax the examples need is understood: words, single quotes (which may span
  * lines), `\` at the end of a line, `#` comments and one command per line. An example of
- * `program` that uses anything else (double quotes, `$`, pipes, redirections) is refused rather
+ * `command` that uses anything else (double quotes, `$`, pipes, redirections) is refused rather
  * than run differently from how a shell would run it.
  */
-export function shellExamples(markdown: string, program: string): string[][] {
+export function shellExamples(markdown: string, command: string): string[][] {
+  const prefix = command.split(' ');
   const examples: string[][] = [];
   for (const block of markdown.matchAll(/^```(?:sh|bash|shell)\n([\s\S]*?)^```/gm)) {
-    for (const command of splitCommands(block[1] ?? '')) {
-      if (command.words[0] !== program) continue;
-      if (command.unsupported) {
-        throw new Error(`unsupported shell syntax ${command.unsupported} in the example: ${command.words.join(' ')}`);
-      }
-      examples.push(command.words.slice(1));
+    for (const { words, unsupported } of splitCommands(block[1] ?? '')) {
+      if (!prefix.every((word, i) => words[i] === word)) continue;
+      if (unsupported) throw new Error(`unsupported shell syntax ${unsupported} in the example: ${words.join(' ')}`);
+      examples.push(words.slice(prefix.length));
     }
   }
   return examples;
