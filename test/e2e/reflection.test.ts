@@ -285,6 +285,20 @@ describe('server reflection', () => {
   }
 });
 
+describe('server reflection with API keys required', () => {
+  it('still answers without a key: it shows the schema, never data', async () => {
+    const test = await startTestServer({ auth: 'required' });
+    const client = reflectionClient('v1', test.address);
+    try {
+      const { registry } = await linkSymbol(client, 'eventhorizon.v1.EventHorizon');
+      assert.ok(registry.getMessage('eventhorizon.v1.AppendRequest'));
+    } finally {
+      client.close();
+      await test.stop();
+    }
+  });
+});
+
 describe('health checks', () => {
   it('reports SERVING for the server and the API service', async () => {
     const test = await startTestServer();
