@@ -22,7 +22,7 @@ import { PROTO_ROOT } from './proto-files';
  */
 export const DESCRIPTOR_SET_PATH = path.join(PROTO_ROOT, 'descriptor-set.binpb');
 
-/** The services this server registers, in the order `list_services` names them. */
+/** The two services addReflection registers: both versions of the protocol, answered alike. */
 export const REFLECTION_SERVICES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
 
 /** What a reflection request asks; `unsupported` is a request kind this module does not know. */
