@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `npm run generate`: regenerates every client from proto/ with buf.gen.yaml. The TypeScript
-# plugin comes with npm; the Python and Go plugins are Debian's, and the committed output is what
-# those exact packages produce, so say plainly which ones are missing rather than let buf fail.
+# `npm run generate`: regenerates every client from proto/ with buf.gen.yaml, and the descriptor
+# set that server reflection serves. The TypeScript plugin comes with npm; the Python and Go
+# plugins are Debian's, and the committed output is what those exact packages produce, so say
+# plainly which ones are missing rather than let buf fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,10 @@ if [ "$(protoc --version)" != "$expected_protoc" ]; then
   echo "npm run generate: warning: $(protoc --version) differs from the $expected_protoc the committed code was made with" >&2
 fi
 
-exec buf generate
+buf generate
+
+# Server reflection (src/api/reflection.ts) serves these descriptors: every file of proto/ under
+# its own name, the well-known types it imports, and the comments (grpcurl's `describe` prints
+# them). A plain FileDescriptorSet, without buf's image metadata; also usable offline with
+# `grpcurl -protoset` or `buf curl --schema`.
+buf build --as-file-descriptor-set -o proto/descriptor-set.binpb

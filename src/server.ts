@@ -1,11 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { tolerateMalformedRequests } from './api/malformed-request';
-import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
+import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/reflection';
 import { serializeSubscribeResponse } from './api/encoded-messages';
 import { EventHorizonService, rootStartedEvents } from './api/service';
 import { AuthStreamFollower } from './auth/auth-stream';
@@ -29,6 +27,7 @@ import { serverCredentials } from './tls/credentials';
 import type { EventStore } from './store/port';
 
 export const SERVICE_NAME = 'eventhorizon.v1.EventHorizon';
+const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
 
 export interface RunningServer {
   /** The bound port (useful with port 0). */
@@ -147,11 +146,8 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   });
   await monitor.start();
 
-  const reflected = protoLoader.loadSync([...API_PROTO_FILES, healthProtoPath], {
-    includeDirs: [PROTO_ROOT],
-    keepCase: true,
-  });
-  new ReflectionService(reflected).addToServer(server);
+  // Reflection names every service this server registers, and serves the descriptors buf built.
+  addReflection(server, ReflectedSchema.load([SERVICE_NAME, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICES]));
 
   let metricsServer: MetricsServer | undefined;
   let stopping: Promise<void> | undefined;

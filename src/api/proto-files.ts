@@ -4,13 +4,6 @@ import path from 'node:path';
 /** The folder of the .proto contract: the nearest `proto/` above this file (source or dist). */
 export const PROTO_ROOT = findUp(__dirname, 'proto/eventhorizon');
 
-/** The files that define the public API, relative to PROTO_ROOT. */
-export const API_PROTO_FILES = [
-  'eventhorizon/v1/eventhorizon.proto',
-  'google/rpc/status.proto',
-  'google/rpc/error_details.proto',
-];
-
 function findUp(from: string, marker: string): string {
   for (let dir = from; ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, marker))) return path.join(dir, 'proto');
