@@ -12,10 +12,11 @@ import { AuthStreamFollower } from './auth/auth-stream';
 import { authInterceptor } from './auth/interceptor';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
-import { Codecs } from './codec/stream-codec';
+import { Codecs, type StreamCodec } from './codec/stream-codec';
 import { insecureListenProblem, type ServerConfig } from './config/config';
 import { LocalKeyring, type KekProvider } from './crypto/keyring';
 import { StreamKeyManager } from './crypto/stream-keys';
+import { ROOT } from './model/stream-path';
 import { StoreHealthMonitor } from './observability/health';
 import { observabilityInterceptor } from './observability/interceptor';
 import { MeteredPayloadCodec } from './observability/metered-codec';
@@ -24,6 +25,7 @@ import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import { Hub } from './realtime/hub';
 import { Tailer } from './realtime/tailer';
+import { StreamShreddedError } from './store/errors';
 import { createStore } from './store/factory';
 import { serverCredentials } from './tls/credentials';
 import type { EventStore } from './store/port';
@@ -229,10 +231,24 @@ export async function openStore(store: EventStore, codecs: Codecs, keys: StreamK
   try {
     await store.open();
     await keys?.checkKeyring();
-    const root = await codecs.forStream('/', 'create');
-    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
+    const root = await rootCodec(codecs);
+    if (root) await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
   } catch (error) {
     await store.close();
+    throw error;
+  }
+}
+
+/**
+ * The codec that writes the root's entry 0, or undefined when the root was shredded (older
+ * servers allowed it). A shredded root exists already (only existing streams are shredded), so
+ * there is nothing to write, and it must not stop the start: the rest of the data is fine.
+ */
+async function rootCodec(codecs: Codecs): Promise<StreamCodec | undefined> {
+  try {
+    return await codecs.forStream(ROOT, 'create');
+  } catch (error) {
+    if (error instanceof StreamShreddedError) return undefined;
     throw error;
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { Codecs } from '../codec/stream-codec';
-import { StreamAlreadyExistsError } from '../store/errors';
+import type { Codecs, StreamCodec } from '../codec/stream-codec';
+import { StreamAlreadyExistsError, StreamShreddedError } from '../store/errors';
 import type { EventStore } from '../store/port';
 import { SYSTEM_ROOT } from '../model/stream-path';
 import { STREAM_STARTED, CHILD_CREATED } from '../api/service';
@@ -58,6 +58,7 @@ export class AuthStreamFollower {
   private nextVersion = 0n;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private shreddedReported = false;
 
   constructor(private readonly source: AuthStore, private readonly intervalMs: number, private readonly logger: Logger) {}
 
@@ -77,7 +78,18 @@ export class AuthStreamFollower {
     const { store, codecs } = this.source;
     const info = await store.describe(AUTH_STREAM);
     if (!info || info.headVersion < this.nextVersion) return;
-    const codec = await codecs.forStream(AUTH_STREAM, 'read');
+    let codec: StreamCodec;
+    try {
+      codec = await codecs.forStream(AUTH_STREAM, 'read');
+    } catch (error) {
+      if (!(error instanceof StreamShreddedError)) throw error;
+      // Older servers let it be shredded. That must not stop the start (only dropping the
+      // keyring would bring the server back): it serves with the keys it has, none after a
+      // start, so every call is refused; it says why, once.
+      if (!this.shreddedReported) this.logger.error(`${AUTH_STREAM} was shredded: keys and policies cannot be read`);
+      this.shreddedReported = true;
+      return;
+    }
     for (;;) {
       const page = await store.read(AUTH_STREAM, {
         fromVersion: this.nextVersion,

@@ -62,7 +62,8 @@ type EventHorizonClient interface {
 	// entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
 	// while the log's shape (versions, children, DescribeStream) stays intact. This is how an
 	// event-sourced system honours a deletion request. Children keep their own keys.
-	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+	// root "/", which records the creation of every top-level stream).
 	ShredStream(ctx context.Context, in *ShredStreamRequest, opts ...grpc.CallOption) (*ShredStreamResponse, error)
 }
 
@@ -245,7 +246,8 @@ type EventHorizonServer interface {
 	// entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
 	// while the log's shape (versions, children, DescribeStream) stays intact. This is how an
 	// event-sourced system honours a deletion request. Children keep their own keys.
-	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+	// root "/", which records the creation of every top-level stream).
 	ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error)
 	mustEmbedUnimplementedEventHorizonServer()
 }

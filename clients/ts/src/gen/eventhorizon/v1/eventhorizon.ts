@@ -3568,7 +3568,8 @@ export const EventHorizonService = {
    * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
    * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
    * event-sourced system honours a deletion request. Children keep their own keys.
-   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+   * root "/", which records the creation of every top-level stream).
    */
   shredStream: {
     path: "/eventhorizon.v1.EventHorizon/ShredStream" as const,
@@ -3644,7 +3645,8 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
    * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
    * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
    * event-sourced system honours a deletion request. Children keep their own keys.
-   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+   * root "/", which records the creation of every top-level stream).
    */
   shredStream: handleUnaryCall<ShredStreamRequest, ShredStreamResponse>;
 }
@@ -3840,7 +3842,8 @@ export interface EventHorizonClient extends Client {
    * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
    * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
    * event-sourced system honours a deletion request. Children keep their own keys.
-   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+   * root "/", which records the creation of every top-level stream).
    */
   shredStream(
     request: ShredStreamRequest,
