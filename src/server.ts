@@ -9,7 +9,7 @@ import { API_PROTO_FILES, PROTO_ROOT } from './api/proto-files';
 import { serializeSubscribeResponse } from './api/encoded-messages';
 import { EventHorizonService, rootStartedEvents } from './api/service';
 import { AuthStreamFollower } from './auth/auth-stream';
-import { authInterceptor } from './auth/interceptor';
+import { AuthInterceptor } from './auth/interceptor';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
 import { Codecs, type StreamCodec } from './codec/stream-codec';
@@ -89,6 +89,10 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   if (keys) rewrapInBackground(keys, logger);
   // Keys and policies live in the store; with auth off they are not even read.
   const auth = config.auth === 'required' ? new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger) : undefined;
+  const authInterceptor = auth && new AuthInterceptor({ registry: () => auth.registry, logger });
+  // Open subscriptions were authorized when they started: when keys or policies change, they are
+  // checked again, and those no longer allowed end.
+  if (authInterceptor) auth?.onChange(() => authInterceptor.recheckOpenCalls());
   await auth?.start();
 
   const hub = new Hub();
@@ -124,7 +128,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     // The first interceptor sees a call first: observability also counts calls refused by auth.
     interceptors: [
       observabilityInterceptor({ metrics, logger }),
-      ...(auth ? [authInterceptor({ registry: () => auth.registry, logger })] : []),
+      ...(authInterceptor ? [authInterceptor.interceptor] : []),
     ],
   });
   server.addService(

@@ -110,7 +110,9 @@ class EventHorizonServicer(object):
         duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
 
         How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-        down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+        down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+        PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+        reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
         connection the client may resubscribe with `from_version` = last received version + 1 and
         will neither miss nor see again an entry.
         """

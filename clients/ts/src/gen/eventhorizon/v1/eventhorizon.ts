@@ -3466,7 +3466,9 @@ export const EventHorizonService = {
    * duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
    *
    * How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+   * PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+   * reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
    * connection the client may resubscribe with `from_version` = last received version + 1 and
    * will neither miss nor see again an entry.
    */
@@ -3606,7 +3608,9 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
    * duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
    *
    * How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+   * PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+   * reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
    * connection the client may resubscribe with `from_version` = last received version + 1 and
    * will neither miss nor see again an entry.
    */
@@ -3714,7 +3718,9 @@ export interface EventHorizonClient extends Client {
    * duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
    *
    * How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+   * PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+   * reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
    * connection the client may resubscribe with `from_version` = last received version + 1 and
    * will neither miss nor see again an entry.
    */
