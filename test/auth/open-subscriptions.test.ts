@@ -123,6 +123,40 @@ describe('open subscriptions when keys and policies change (gRPC)', function () 
     await eventually(() => assert.ok(kept.versions.includes(cursor?.version ?? -1n)));
   });
 
+  it('ends a subscription cleanly while entries are being delivered to it', async () => {
+    const busy = await eh.grant('busy', { allow: ['stream:read=/tenants/acme/**'] });
+    await eh.refresh();
+    const doomed = await start(busy);
+    const writer = eh.as(admin);
+    let writing = true;
+    const appends = (async () => {
+      while (writing) await writer.append({ stream, events: [jsonEvent('tick', { pad: 'x'.repeat(2000) })] });
+    })();
+    await eventually(() => assert.ok(doomed.versions.length >= 20));
+    await eh.revoke(busy);
+    await eh.refresh();
+    const ended = await within(5000, doomed.ended, 'the busy subscription ended');
+    writing = false;
+    await appends;
+    // The refusal, not a broken stream (INTERNAL) or a cancel.
+    assert.equal(ended.code, status.UNAUTHENTICATED);
+    await eventually(() => assert.equal(eh.test.server.hub.subscriberCount(), 0));
+  });
+
+  it('ends a subscription whose client stopped reading, once it reads again', async () => {
+    const slow = await eh.grant('slow', { allow: ['stream:read=/tenants/acme/**'] });
+    await eh.refresh();
+    const doomed = await start(slow);
+    doomed.call.pause();
+    for (let i = 0; i < 200; i++) await eh.as(admin).append({ stream, events: [jsonEvent('tick', { pad: 'x'.repeat(4000) })] });
+    await eh.revoke(slow);
+    await eh.refresh();
+    doomed.call.resume();
+    const ended = await within(5000, doomed.ended, 'the paused subscription ended');
+    assert.equal(ended.code, status.UNAUTHENTICATED);
+    await eventually(() => assert.equal(eh.test.server.hub.subscriberCount(), 0));
+  });
+
   it('ends a subscription whose principal\'s policy is removed with PERMISSION_DENIED', async () => {
     const removed = await eh.grant('removed', { allow: ['stream:read=/tenants/acme/**'] });
     await eh.refresh();
