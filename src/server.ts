@@ -92,7 +92,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   const authInterceptor = auth && new AuthInterceptor({ registry: () => auth.registry, logger });
   // Open subscriptions were authorized when they started: when keys or policies change, they are
   // checked again, and those no longer allowed end.
-  if (authInterceptor) auth?.onChange(() => authInterceptor.recheckOpenCalls());
+  auth?.onChange(() => authInterceptor?.recheckOpenCalls());
   await auth?.start();
 
   const hub = new Hub();

@@ -33,11 +33,6 @@ export class AuthInterceptor {
 
   constructor(private readonly options: { registry: () => AuthRegistry; logger: Logger }) {}
 
-  /** Streaming calls open now that passed the checks (for tests and metrics). */
-  get openCalls(): number {
-    return this.open.size;
-  }
-
   /**
    * Checks every open streaming call again with the current keys and policies, and ends the
    * refused ones with UNAUTHENTICATED (key revoked or removed) or PERMISSION_DENIED (the policy
