@@ -7,13 +7,14 @@ import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/refle
 import { serializeSubscribeResponse } from './api/encoded-messages';
 import { EventHorizonService, rootStartedEvents } from './api/service';
 import { AuthStreamFollower } from './auth/auth-stream';
-import { authInterceptor } from './auth/interceptor';
+import { AuthInterceptor } from './auth/interceptor';
 import { loadZstd } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
-import { Codecs } from './codec/stream-codec';
+import { Codecs, type StreamCodec } from './codec/stream-codec';
 import { insecureListenProblem, type ServerConfig } from './config/config';
 import { LocalKeyring, type KekProvider } from './crypto/keyring';
 import { StreamKeyManager } from './crypto/stream-keys';
+import { ROOT } from './model/stream-path';
 import { StoreHealthMonitor } from './observability/health';
 import { observabilityInterceptor } from './observability/interceptor';
 import { MeteredPayloadCodec } from './observability/metered-codec';
@@ -22,6 +23,7 @@ import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import { Hub } from './realtime/hub';
 import { Tailer } from './realtime/tailer';
+import { StreamShreddedError } from './store/errors';
 import { createStore } from './store/factory';
 import { serverCredentials } from './tls/credentials';
 import type { EventStore } from './store/port';
@@ -86,6 +88,10 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   if (keys) rewrapInBackground(keys, logger);
   // Keys and policies live in the store; with auth off they are not even read.
   const auth = config.auth === 'required' ? new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger) : undefined;
+  const authInterceptor = auth && new AuthInterceptor({ registry: () => auth.registry, logger });
+  // Open subscriptions were authorized when they started: when keys or policies change, they are
+  // checked again, and those no longer allowed end.
+  auth?.onChange(() => authInterceptor?.recheckOpenCalls());
   await auth?.start();
 
   const hub = new Hub();
@@ -121,7 +127,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     // The first interceptor sees a call first: observability also counts calls refused by auth.
     interceptors: [
       observabilityInterceptor({ metrics, logger }),
-      ...(auth ? [authInterceptor({ registry: () => auth.registry, logger })] : []),
+      ...(authInterceptor ? [authInterceptor.interceptor] : []),
     ],
   });
   server.addService(
@@ -225,10 +231,24 @@ export async function openStore(store: EventStore, codecs: Codecs, keys: StreamK
   try {
     await store.open();
     await keys?.checkKeyring();
-    const root = await codecs.forStream('/', 'create');
-    await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
+    const root = await rootCodec(codecs);
+    if (root) await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
   } catch (error) {
     await store.close();
+    throw error;
+  }
+}
+
+/**
+ * The codec that writes the root's entry 0, or undefined when the root was shredded (older
+ * servers allowed it). A shredded root exists already (only existing streams are shredded), so
+ * there is nothing to write, and it must not stop the start: the rest of the data is fine.
+ */
+async function rootCodec(codecs: Codecs): Promise<StreamCodec | undefined> {
+  try {
+    return await codecs.forStream(ROOT, 'create');
+  } catch (error) {
+    if (error instanceof StreamShreddedError) return undefined;
     throw error;
   }
 }

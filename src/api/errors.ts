@@ -17,6 +17,7 @@ import {
   StoreUnavailableError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamNotShreddableError,
   StreamShreddedError,
   WrongExpectedVersionError,
 } from '../store/errors';
@@ -32,7 +33,7 @@ function codeOf(error: DomainError): status {
   if (error instanceof StreamNotFoundError || error instanceof ParentNotFoundError) return status.NOT_FOUND;
   if (error instanceof StreamAlreadyExistsError) return status.ALREADY_EXISTS;
   if (error instanceof WrongExpectedVersionError) return status.ABORTED;
-  if (error instanceof SnapshotAheadOfStreamError) return status.FAILED_PRECONDITION;
+  if (error instanceof SnapshotAheadOfStreamError || error instanceof StreamNotShreddableError) return status.FAILED_PRECONDITION;
   if (error instanceof StreamShreddedError || error instanceof KeyUnavailableError || error instanceof EncryptionDisabledError) {
     return status.FAILED_PRECONDITION;
   }

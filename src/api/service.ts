@@ -42,6 +42,7 @@ import {
   ShuttingDownError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamNotShreddableError,
 } from '../store/errors';
 import type { EventStore, ReadDirection, Version } from '../store/port';
 import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from './encoded-messages';
@@ -457,6 +458,10 @@ export class EventHorizonService {
   }
 
   async shredStream(request: ShredStreamRequest): Promise<ShredStreamResponse> {
+    // System streams ("/$...") are refused as invalid paths by the validation, like in every call.
+    if (request.stream === ROOT) {
+      throw new StreamNotShreddableError(ROOT, 'every top-level stream records its creation in the root');
+    }
     const keys = await this.existingStreamKeys(request.stream);
     await keys.shred(request.stream);
     return {};

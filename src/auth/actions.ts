@@ -6,6 +6,10 @@ export const ACTIONS = [
   'snapshot:read',
   'snapshot:write',
   'snapshot:delete',
+  // A family of their own, so that "stream:*" (which tenants are commonly given) does not grant
+  // the irreversible shred: policies written before these actions existed must not widen.
+  'stream-key:rotate',
+  'stream-key:shred',
   'admin',
 ] as const;
 
@@ -31,6 +35,8 @@ const METHOD_ACTIONS: Record<string, Action> = {
   PutSnapshot: 'snapshot:write',
   GetSnapshot: 'snapshot:read',
   DeleteSnapshot: 'snapshot:delete',
+  RotateStreamKey: 'stream-key:rotate',
+  ShredStream: 'stream-key:shred',
 };
 
 /** Services any connected caller may use: health (for probes) and reflection (the schema only). */

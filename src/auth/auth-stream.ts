@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { Codecs } from '../codec/stream-codec';
-import { StreamAlreadyExistsError } from '../store/errors';
+import type { Codecs, StreamCodec } from '../codec/stream-codec';
+import { StreamAlreadyExistsError, StreamShreddedError } from '../store/errors';
 import type { EventStore } from '../store/port';
 import { SYSTEM_ROOT } from '../model/stream-path';
 import { STREAM_STARTED, CHILD_CREATED } from '../api/service';
@@ -58,8 +58,19 @@ export class AuthStreamFollower {
   private nextVersion = 0n;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private shreddedReported = false;
+  /** The refresh running or last run: refreshes run one after the other (see `refresh`). */
+  private refreshing: Promise<void> = Promise.resolve();
+  private readonly changeListeners: Array<() => void> = [];
+  /** Entries were applied since the listeners were last told. */
+  private changed = false;
 
   constructor(private readonly source: AuthStore, private readonly intervalMs: number, private readonly logger: Logger) {}
+
+  /** Calls `listener` after each refresh that applied new auth events (keys or policies changed). */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
 
   /** Reads everything so far, then follows. */
   async start(): Promise<void> {
@@ -72,12 +83,42 @@ export class AuthStreamFollower {
     clearTimeout(this.timer);
   }
 
+  /**
+   * Applies the entries written since the last refresh, then tells the listeners if there were
+   * any. A refresh asked for while one runs (`refreshAuth` next to the timer) waits for it: two
+   * at once would both apply the same entries, and an older page applied after a newer one
+   * could undo a revocation.
+   */
+  refresh(): Promise<void> {
+    // Told even when the refresh failed half-way: what it applied is in force.
+    const run = this.refreshing.then(() => this.applyNewEntries()).finally(() => this.announceChanges());
+    this.refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  private announceChanges(): void {
+    if (!this.changed) return;
+    this.changed = false;
+    for (const listener of this.changeListeners) listener();
+  }
+
   /** Applies the entries written since the last refresh. */
-  async refresh(): Promise<void> {
+  private async applyNewEntries(): Promise<void> {
     const { store, codecs } = this.source;
     const info = await store.describe(AUTH_STREAM);
     if (!info || info.headVersion < this.nextVersion) return;
-    const codec = await codecs.forStream(AUTH_STREAM, 'read');
+    let codec: StreamCodec;
+    try {
+      codec = await codecs.forStream(AUTH_STREAM, 'read');
+    } catch (error) {
+      if (!(error instanceof StreamShreddedError)) throw error;
+      // Older servers let it be shredded. That must not stop the start (only dropping the
+      // keyring would bring the server back): it serves with the keys it has, none after a
+      // start, so every call is refused; it says why, once.
+      if (!this.shreddedReported) this.logger.error(`${AUTH_STREAM} was shredded: keys and policies cannot be read`);
+      this.shreddedReported = true;
+      return;
+    }
     for (;;) {
       const page = await store.read(AUTH_STREAM, {
         fromVersion: this.nextVersion,
@@ -94,6 +135,7 @@ export class AuthStreamFollower {
           }
         }
         this.nextVersion = stored.version + 1n;
+        this.changed = true;
       }
       if (!page.more || page.entries.length === 0) break;
     }

@@ -1,26 +1,66 @@
 import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toStatus } from '../api/errors';
-import { requestContext } from '../observability/request-context';
-import { isOpenMethod, permissionsOf } from './actions';
+import { requestContext, type RequestContext } from '../observability/request-context';
+import { isOpenMethod, permissionsOf, type Permission } from './actions';
 import { PermissionDeniedError, UnauthenticatedError } from './errors';
 import { bearerKey, hashKey } from './keys';
 import type { AuthRegistry } from './registry';
+
+/** Why a call may not go on, or undefined when it may. */
+type Refusal = UnauthenticatedError | PermissionDeniedError;
+
+/** A long-lived call that passed the checks and is still open: checked again when auth changes. */
+interface OpenCall {
+  /** The refusal the current keys and policies give it, if any. */
+  recheck(): Refusal | undefined;
+  end(refusal: Refusal): void;
+}
 
 /**
  * Authenticates every API call by its `authorization: Bearer <key>` metadata and authorizes it
  * against the principal's policy, before the handler sees it. Refused calls never reach the
  * service: the interceptor answers with UNAUTHENTICATED or PERMISSION_DENIED itself. Health and
  * reflection stay open, so that probes and grpcurl's schema discovery work without a key.
+ *
+ * A streaming call (Subscribe) may stay open for days, kept alive by heartbeats: the check made
+ * when it started is not enough. Such calls are remembered while open, and `recheckOpenCalls`
+ * (run when keys or policies change) ends those whose key or policy no longer allows them. Unary
+ * calls are not remembered: they end on their own, and Append is the hot path.
  */
-export function authInterceptor(options: { registry: () => AuthRegistry; logger: Logger }): ServerInterceptor {
-  return (method, call) => {
+export class AuthInterceptor {
+  private readonly open = new Set<OpenCall>();
+
+  constructor(private readonly options: { registry: () => AuthRegistry; logger: Logger }) {}
+
+  /**
+   * Checks every open streaming call again with the current keys and policies, and ends the
+   * refused ones with UNAUTHENTICATED (key revoked or removed) or PERMISSION_DENIED (the policy
+   * no longer allows it). Costs one policy check per open call, and only when auth changed.
+   */
+  recheckOpenCalls(): void {
+    for (const call of [...this.open]) {
+      const refusal = call.recheck();
+      if (refusal) call.end(refusal);
+    }
+  }
+
+  readonly interceptor: ServerInterceptor = (method, call) => {
     if (isOpenMethod(method.path)) return new ServerInterceptingCall(call);
-    let principal: string | undefined;
+    const streaming = method.requestStream || method.responseStream;
+    let keyHash: string | undefined;
+    let needed: Permission[] = [];
+    let context: RequestContext | undefined;
     let refused = false;
-    const refuse = (error: UnauthenticatedError | PermissionDeniedError) => {
+    let tracked: OpenCall | undefined;
+    const forget = () => {
+      if (tracked) this.open.delete(tracked);
+    };
+    const refuse = (error: Refusal, message = 'call refused') => {
+      if (refused) return;
       refused = true;
-      options.logger.info({ ...requestContext.getStore(), reason: error.message }, 'call refused');
+      forget();
+      this.options.logger.info({ ...context, reason: error.message }, message);
       const { unexpected: _ignored, ...statusObject } = toStatus(error);
       call.sendStatus(statusObject);
     };
@@ -29,36 +69,66 @@ export function authInterceptor(options: { registry: () => AuthRegistry; logger:
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, next) => {
+            context = requestContext.getStore();
             const key = bearerKey(metadata.get('authorization')[0]);
             if (key === undefined) {
               refuse(new UnauthenticatedError('missing API key: send the metadata "authorization: Bearer <key>"'));
               return;
             }
-            principal = options.registry().principalOfHash(hashKey(key));
+            keyHash = hashKey(key);
+            const principal = this.options.registry().principalOfHash(keyHash);
             if (principal === undefined) {
               refuse(new UnauthenticatedError('unknown or revoked API key'));
               return;
             }
-            const context = requestContext.getStore();
             if (context) context.principal = principal;
             next(metadata);
           },
           onReceiveMessage: (message, next) => {
-            if (refused || principal === undefined) return;
-            const needed = permissionsOf(method.path, message) ?? [{ action: 'admin' as const, resource: method.path }];
-            const policy = options.registry().policyOf(principal);
-            for (const { action, resource } of needed) {
-              if (!policy?.decide(action, resource).allowed) {
-                refuse(new PermissionDeniedError(action, resource));
-                return;
-              }
+            if (refused || keyHash === undefined) return;
+            const hash = keyHash;
+            needed = permissionsOf(method.path, message) ?? [{ action: 'admin' as const, resource: method.path }];
+            const refusal = this.refusalOf(hash, needed);
+            if (refusal) {
+              refuse(refusal);
+              return;
+            }
+            if (streaming && !tracked) {
+              tracked = {
+                recheck: () => this.refusalOf(hash, needed),
+                end: (error) => refuse(error, 'open call ended: no longer authorized'),
+              };
+              this.open.add(tracked);
             }
             next(message);
           },
           onReceiveHalfClose: (next) => {
             if (!refused) next();
           },
+          onCancel: forget,
         }),
+      // Once refused, the refusal is the call's status: what the handler still sends before it
+      // hears of the end (grpc-js tells it as a cancel) is dropped, or it would be written after
+      // the status and break the stream.
+      sendMessage: (message, next) => {
+        if (!refused) next(message);
+      },
+      sendStatus: (statusObject, next) => {
+        forget();
+        if (!refused) next(statusObject);
+      },
     });
   };
+
+  /** The current keys and policies' answer for a key and the permissions a call needs. */
+  private refusalOf(keyHash: string, needed: Permission[]): Refusal | undefined {
+    const registry = this.options.registry();
+    const principal = registry.principalOfHash(keyHash);
+    if (principal === undefined) return new UnauthenticatedError('unknown or revoked API key');
+    const policy = registry.policyOf(principal);
+    for (const { action, resource } of needed) {
+      if (!policy?.decide(action, resource).allowed) return new PermissionDeniedError(action, resource);
+    }
+    return undefined;
+  }
 }

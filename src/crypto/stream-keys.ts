@@ -83,15 +83,21 @@ export class StreamKeyManager {
   /**
    * Start-up check: the root's keys must unwrap with this keyring. A keyring that lacks the KEK
    * that wrapped them, or holds a different key under its id, stops the server with a message
-   * naming the key id.
+   * naming the key id. A root without keys (shredded by an older server) is not a reason to
+   * skip the check: the first stream that has keys stands in for it.
    */
   async checkKeyring(): Promise<void> {
-    const { keys } = await this.store.getStreamKeys('/');
+    let stream = '/';
+    let { keys } = await this.store.getStreamKeys(stream);
+    if (keys.length === 0) {
+      const [first] = await this.store.listStreamKeys(undefined, 1);
+      if (first) ({ stream, keys } = first);
+    }
     for (const key of keys) {
       if (!this.kek.has(key.kekId)) {
         throw new KeyringError(`the keyring lacks key "${key.kekId}", which wrapped the stored data keys`);
       }
-      if (!(await this.kek.unwrap(key.kekId, key.wrapped, wrapContext('/', key.dekVersion)))) {
+      if (!(await this.kek.unwrap(key.kekId, key.wrapped, wrapContext(stream, key.dekVersion)))) {
         throw new KeyringError(`key "${key.kekId}" of the keyring is not the key that wrapped the stored data keys`);
       }
     }

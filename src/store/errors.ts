@@ -142,3 +142,17 @@ export class ShuttingDownError extends DomainError {
     super('the server is shutting down');
   }
 }
+
+/**
+ * A stream the server cannot do without may not be shredded: the root records the creation of
+ * every top-level stream, so shredding it would refuse them all.
+ */
+export class StreamNotShreddableError extends DomainError {
+  readonly reason = 'STREAM_NOT_SHREDDABLE';
+  constructor(readonly stream: string, why: string) {
+    super(`stream ${stream} cannot be shredded: ${why}`);
+  }
+  override metadata(): Record<string, string> {
+    return { stream: this.stream };
+  }
+}

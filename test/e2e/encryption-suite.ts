@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { status } from '@grpc/grpc-js';
 import pino from 'pino';
-import { DEFAULT_CONFIG } from '../../src/config/config';
-import { generateKeyring, type KeyringFile } from '../../src/crypto/keyring';
-import { startServer } from '../../src/server';
+import { credentials, status } from '@grpc/grpc-js';
+import { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { appendAuthEvent, type AuthStore } from '../../src/auth/auth-stream';
+import { generateKey, hashKey } from '../../src/auth/keys';
+import { parseRule } from '../../src/auth/policy';
+import { AUTH_EVENTS } from '../../src/auth/registry';
+import { loadZstd } from '../../src/codec/compression';
+import { PayloadCodec } from '../../src/codec/payload-codec';
+import { Codecs } from '../../src/codec/stream-codec';
+import { DEFAULT_CONFIG, type ServerConfig } from '../../src/config/config';
+import { generateKeyring, LocalKeyring, type KeyringFile } from '../../src/crypto/keyring';
+import { StreamKeyManager } from '../../src/crypto/stream-keys';
+import { checkHealth } from '../../src/observability/health-client';
+import { openStore, startServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
+import { bearer } from '../helpers/auth-server';
 import { api, dataOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
@@ -39,9 +50,17 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
     let dataDir: string;
 
     /** Starts a server on the test's data; `null` runs it without a keyring (encryption off). */
-    const start = async (ring: KeyringFile | null = keyring) => {
-      test = await startTestServer({ dataDir, ...(ring ? { keyring: JSON.stringify(ring) } : {}) }, () => data.open());
+    const start = async (ring: KeyringFile | null = keyring, overrides: Partial<ServerConfig> = {}) => {
+      test = await startTestServer({ dataDir, ...(ring ? { keyring: JSON.stringify(ring) } : {}), ...overrides }, () => data.open());
       return api(test.client);
+    };
+    /** The test's data opened as `eventhorizon auth` opens it, behind the server's back. */
+    const openAdminStore = async (): Promise<AuthStore> => {
+      const store = data.open();
+      const keys = new StreamKeyManager(store, LocalKeyring.parse(JSON.stringify(keyring), 'keyring'), { cacheStreams: 10, cacheTtlMs: 60_000 });
+      const codecs = new Codecs(new PayloadCodec(await loadZstd(), 4 * 1024 * 1024), keys);
+      await openStore(store, codecs, keys);
+      return { store, codecs };
     };
     const stop = async () => {
       await test?.stop();
@@ -178,6 +197,62 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.deepEqual((await eh.listChildren({ stream: '/gdpr' })).children, ['/gdpr/user-1']);
       const child = await eh.read({ stream: '/gdpr/user-1/orders' });
       assert.equal(child.entries.length, 1, 'children keep their own keys');
+    });
+
+    it('refuses to shred the root (FAILED_PRECONDITION, STREAM_NOT_SHREDDABLE) or a system stream', async () => {
+      const eh = await start();
+      const root = await rejection(eh.shredStream({ stream: '/' }), status.FAILED_PRECONDITION);
+      assert.equal(root.reason, 'STREAM_NOT_SHREDDABLE');
+      assert.deepEqual(root.metadata, { stream: '/' });
+      // System paths are not API streams: refused by validation, as in every call.
+      for (const stream of ['/$', '/$/auth']) await rejection(eh.shredStream({ stream }), status.INVALID_ARGUMENT);
+      await eh.createStream({ stream: '/after' });
+      await stop();
+
+      const again = await start();
+      const page = await again.read({ stream: '/' });
+      assert.deepEqual(page.entries.map((e) => e.events[0]?.type), ['$stream.started', '$stream.child-created']);
+      await again.createStream({ stream: '/later' });
+    });
+
+    it('starts again on data whose root and system streams were shredded (as older servers allowed)', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/kept', events: [jsonEvent('kept', {})] });
+      await eh.createStream({ stream: '/gone' });
+      await eh.shredStream({ stream: '/gone' });
+      await stop();
+      // The auth stream with a key, as `eventhorizon auth` writes it; then the shreds.
+      const admin = await openAdminStore();
+      const key = generateKey();
+      const createdAt = new Date().toISOString();
+      await appendAuthEvent(admin, { type: AUTH_EVENTS.keyCreated, data: { keyId: key.keyId, principal: 'admin', sha256: hashKey(key.key), createdAt } });
+      await appendAuthEvent(admin, { type: AUTH_EVENTS.policySet, data: { principal: 'admin', rules: [parseRule('allow', '*=/**')] } });
+      for (const stream of ['/', '/$', '/$/auth']) await admin.store.shredStreamKeys(stream, new Date());
+      await admin.store.close();
+
+      const again = await start();
+      assert.equal((await again.read({ stream: '/kept' })).entries[1]?.events[0]?.type, 'kept');
+      assert.equal((await rejection(again.read({ stream: '/' }), status.FAILED_PRECONDITION)).reason, 'STREAM_SHREDDED');
+      assert.equal((await rejection(again.read({ stream: '/gone' }), status.FAILED_PRECONDITION)).reason, 'STREAM_SHREDDED');
+      assert.equal((await again.describeStream({ stream: '/' })).childCount, 2n);
+      // New top-level streams would record their creation in the shredded root: refused, precisely.
+      const created = await rejection(again.createStream({ stream: '/new' }), status.FAILED_PRECONDITION);
+      assert.equal(created.reason, 'STREAM_SHREDDED');
+      await stop();
+
+      // With auth required the keys cannot be read: the server starts, answers health, refuses calls.
+      await start(keyring, { auth: 'required' });
+      assert.equal(await checkHealth(test!.address, credentials.createInsecure()), 'SERVING');
+      const client = new EventHorizonClient(test!.address, credentials.createInsecure(), { interceptors: [bearer(key.key)] });
+      try {
+        await rejection(api(client).describeStream({ stream: '/kept' }), status.UNAUTHENTICATED);
+      } finally {
+        client.close();
+      }
+      await stop();
+
+      // The keyring is still checked at start, though the root has no keys left.
+      await refusesToStart(JSON.stringify(generateKeyring('kek-other')), /lacks key "kek-1"/);
     });
 
     it('reads entries written before encryption was turned on', async () => {

@@ -35,7 +35,9 @@ type EventHorizonClient interface {
 	// duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
 	//
 	// How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-	// down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+	// down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+	// PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+	// reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
 	// connection the client may resubscribe with `from_version` = last received version + 1 and
 	// will neither miss nor see again an entry.
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (EventHorizon_SubscribeClient, error)
@@ -62,7 +64,8 @@ type EventHorizonClient interface {
 	// entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
 	// while the log's shape (versions, children, DescribeStream) stays intact. This is how an
 	// event-sourced system honours a deletion request. Children keep their own keys.
-	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+	// root "/", which records the creation of every top-level stream).
 	ShredStream(ctx context.Context, in *ShredStreamRequest, opts ...grpc.CallOption) (*ShredStreamResponse, error)
 }
 
@@ -218,7 +221,9 @@ type EventHorizonServer interface {
 	// duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
 	//
 	// How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-	// down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+	// down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+	// PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+	// reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
 	// connection the client may resubscribe with `from_version` = last received version + 1 and
 	// will neither miss nor see again an entry.
 	Subscribe(*SubscribeRequest, EventHorizon_SubscribeServer) error
@@ -245,7 +250,8 @@ type EventHorizonServer interface {
 	// entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
 	// while the log's shape (versions, children, DescribeStream) stays intact. This is how an
 	// event-sourced system honours a deletion request. Children keep their own keys.
-	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+	// root "/", which records the creation of every top-level stream).
 	ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error)
 	mustEmbedUnimplementedEventHorizonServer()
 }

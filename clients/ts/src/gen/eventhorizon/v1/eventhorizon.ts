@@ -3466,7 +3466,9 @@ export const EventHorizonService = {
    * duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
    *
    * How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+   * PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+   * reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
    * connection the client may resubscribe with `from_version` = last received version + 1 and
    * will neither miss nor see again an entry.
    */
@@ -3568,7 +3570,8 @@ export const EventHorizonService = {
    * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
    * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
    * event-sourced system honours a deletion request. Children keep their own keys.
-   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+   * root "/", which records the creation of every top-level stream).
    */
   shredStream: {
     path: "/eventhorizon.v1.EventHorizon/ShredStream" as const,
@@ -3605,7 +3608,9 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
    * duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
    *
    * How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+   * PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+   * reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
    * connection the client may resubscribe with `from_version` = last received version + 1 and
    * will neither miss nor see again an entry.
    */
@@ -3644,7 +3649,8 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
    * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
    * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
    * event-sourced system honours a deletion request. Children keep their own keys.
-   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+   * root "/", which records the creation of every top-level stream).
    */
   shredStream: handleUnaryCall<ShredStreamRequest, ShredStreamResponse>;
 }
@@ -3712,7 +3718,9 @@ export interface EventHorizonClient extends Client {
    * duplicate, for as long as the client stays. `heartbeat` messages are sent while idle.
    *
    * How it fails: NOT_FOUND when the stream does not exist; UNAVAILABLE when the server shuts
-   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides. After UNAVAILABLE or a dropped
+   * down; CANCELLED/DEADLINE_EXCEEDED as the client decides; with auth, UNAUTHENTICATED or
+   * PERMISSION_DENIED, also while open, once the key is revoked or the policy no longer allows
+   * reading the stream (within the server's auth refresh interval). After UNAVAILABLE or a dropped
    * connection the client may resubscribe with `from_version` = last received version + 1 and
    * will neither miss nor see again an entry.
    */
@@ -3840,7 +3848,8 @@ export interface EventHorizonClient extends Client {
    * entries and snapshots answer FAILED_PRECONDITION (STREAM_SHREDDED) and it takes no new ones,
    * while the log's shape (versions, children, DescribeStream) stays intact. This is how an
    * event-sourced system honours a deletion request. Children keep their own keys.
-   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED).
+   * Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
+   * root "/", which records the creation of every top-level stream).
    */
   shredStream(
     request: ShredStreamRequest,
