@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   CallAbandonedError,
   ParentNotFoundError,
@@ -256,6 +257,35 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
 
       it('refuses a missing stream', async () => {
         await assert.rejects(store.read('/missing', forward()), StreamNotFoundError);
+      });
+
+      it('reports a head version that agrees with its page while appends run', async function () {
+        this.timeout(60_000);
+        // A client that reads the latest entry and appends with expected_version = head_version
+        // must never write after an entry it has not seen.
+        const problems: string[] = [];
+        let writing = 2;
+        const writer = async (w: number) => {
+          for (let i = 0; i < 40; i++) await store.append({ stream: '/r', payload: () => bytes(`w${w}-${i}`), recordedAt: at });
+          writing--;
+        };
+        const reader = async () => {
+          while (writing > 0) {
+            const latest = await store.read('/r', { fromVersion: 1n << 62n, direction: 'backward', limit: 1, maxBytes: 1 << 20 });
+            const newest = latest.entries[0]?.version;
+            if (newest !== latest.headVersion) problems.push(`backward: entry ${newest}, head ${latest.headVersion}`);
+            // Forwards past what was just seen: often empty, sometimes the entries appended since.
+            const next = await store.read('/r', forward(latest.headVersion + 1n));
+            const last = next.entries[next.entries.length - 1]?.version;
+            if (last === undefined ? next.headVersion > latest.headVersion : last !== next.headVersion) {
+              problems.push(`forward from ${latest.headVersion + 1n}: last entry ${last}, head ${next.headVersion}`);
+            }
+            // An embedded store may answer reads without leaving the microtask queue: let the writes run.
+            await nextTurn();
+          }
+        };
+        await Promise.all([writer(1), writer(2), reader(), reader()]);
+        assert.deepEqual(problems, []);
       });
     });
 

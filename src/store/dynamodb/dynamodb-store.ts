@@ -218,8 +218,41 @@ export class DynamoDbStore implements EventStore {
     });
   }
 
+  /**
+   * A page and the head version as of one moment, so that a client reading the latest entry and
+   * appending with expected_version = head_version never writes after an entry it has not seen.
+   * Entries never change once written, so a page stays a true answer after it was read; only its
+   * end can go stale. Hence: a forward page that reached the head, and a backward page that began
+   * below `fromVersion`, start at the head as it was when read (no second request); any other page
+   * ends before the head, and the head read after it agrees with it, except an empty forward page
+   * whose head has since reached `fromVersion`, which is read again up to that head.
+   */
   async read(stream: string, query: ReadQuery): Promise<ReadPage> {
+    let page = await this.readRange(stream, query);
+    if (query.direction === 'forward') {
+      const last = page.entries[page.entries.length - 1];
+      if (last && !page.more) return { ...page, headVersion: last.version };
+    } else {
+      // Versions have no gaps: the newest entry at or below `fromVersion`, when below it, is the head.
+      const first = page.entries[0];
+      if (first && first.version < query.fromVersion) return { ...page, headVersion: first.version };
+    }
+    const headVersion = await this.headVersion(stream);
+    if (headVersion === undefined) throw new StreamNotFoundError(stream);
+    if (query.direction === 'forward' && page.entries.length === 0 && headVersion >= query.fromVersion) {
+      page = await this.readRange(stream, query, headVersion);
+    }
+    return { ...page, headVersion };
+  }
+
+  /** One page of entries, in the query's direction; forwards up to `upTo` (inclusive) when given. */
+  private async readRange(
+    stream: string,
+    query: ReadQuery,
+    upTo?: Version,
+  ): Promise<{ entries: StoredEntry[]; more: boolean }> {
     const forward = query.direction === 'forward';
+    const bounded = forward && upTo !== undefined;
     const entries: StoredEntry[] = [];
     let bytes = 0;
     let more = false;
@@ -230,9 +263,15 @@ export class DynamoDbStore implements EventStore {
           this.client.send(
             new QueryCommand({
               TableName: this.tables.events,
-              KeyConditionExpression: `#s = :s AND #v ${forward ? '>=' : '<='} :v`,
+              KeyConditionExpression: bounded
+                ? '#s = :s AND #v BETWEEN :v AND :to'
+                : `#s = :s AND #v ${forward ? '>=' : '<='} :v`,
               ExpressionAttributeNames: { '#s': EntryAttr.stream, '#v': EntryAttr.version },
-              ExpressionAttributeValues: { ':s': { S: stream }, ':v': { N: query.fromVersion.toString() } },
+              ExpressionAttributeValues: {
+                ':s': { S: stream },
+                ':v': { N: query.fromVersion.toString() },
+                ...(bounded ? { ':to': { N: upTo.toString() } } : {}),
+              },
               ScanIndexForward: forward,
               // A just-acknowledged append must be visible to the next read, on any replica.
               ConsistentRead: true,
@@ -260,12 +299,7 @@ export class DynamoDbStore implements EventStore {
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-
-    const last = entries[entries.length - 1];
-    // Forwards to the end, the last entry read is the head: no second request needed.
-    const headVersion = forward && !more && last ? last.version : await this.headVersion(stream);
-    if (headVersion === undefined) throw new StreamNotFoundError(stream);
-    return { entries, more, headVersion };
+    return { entries, more };
   }
 
   async describe(stream: string): Promise<StreamInfo | undefined> {
