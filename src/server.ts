@@ -95,7 +95,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     ? new Tailer({
         store,
         hub,
-        decode: async (stream, stored) => (await codecs.forStream(stream, 'read')).decodeEntry(stored),
+        decode: async (stream, stored) => (await codecs.forReading(stream, [stored.payload])).decodeEntry(stored),
         logger,
         maxIntervalMs: config.pollMaxIntervalMs,
       })
