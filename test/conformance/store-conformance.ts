@@ -6,6 +6,7 @@ import {
   SnapshotAheadOfStreamError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamShreddedError,
   WrongExpectedVersionError,
 } from '../../src/store/errors';
 import type { EventStore, ReadQuery } from '../../src/store/port';
@@ -393,6 +394,24 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         assert.deepEqual(await store.getStreamKeys('/k'), { keys: [], shredded: true });
         assert.equal(await store.addStreamKey('/k', key(3)), false, 'no new key after shredding');
         assert.deepEqual((await store.getStreamKeys('/k')).keys, []);
+      });
+
+      it('takes no append and no child once shredded, but still answers retries of earlier appends', async () => {
+        await create('/k');
+        await store.addStreamKey('/k', key(1));
+        const before = await store.append({ stream: '/k', payload: () => bytes('before'), recordedAt: at, requestId: 'r-1' });
+        await store.shredStreamKeys('/k', at);
+        await assert.rejects(store.append({ stream: '/k', payload: () => bytes('after'), recordedAt: at }), StreamShreddedError);
+        await assert.rejects(
+          store.append({ stream: '/k', payload: () => bytes('after'), recordedAt: at, expectedVersion: before.version }),
+          StreamShreddedError,
+        );
+        await assert.rejects(create('/k/child'), StreamShreddedError);
+        const retried = await store.append({ stream: '/k', payload: () => bytes('before'), recordedAt: at, requestId: 'r-1' });
+        assert.deepEqual(retried, { ...before, deduplicated: true });
+        // Shredding again changes nothing.
+        await store.shredStreamKeys('/k', at);
+        await assert.rejects(store.append({ stream: '/k', payload: () => bytes('after'), recordedAt: at }), StreamShreddedError);
       });
 
       it('lists streams with keys page by page', async () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { status } from '@grpc/grpc-js';
 import { generateKeyring, type KeyringFile } from '../../src/crypto/keyring';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
-import { api, dataOf, jsonEvent, startTestServer, type Api, type TestServer } from '../helpers/server';
+import { api, dataOf, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { recordSubscription } from '../helpers/subscriber';
 
 /**
@@ -9,6 +11,9 @@ import { recordSubscription } from '../helpers/subscriber';
  * replica caches unwrapped keys, and a rotation or a shred made on one must not leave the other
  * failing reads or writing data nobody can read.
  */
+/** The key cache time of both servers: the documented bound on serving a shredded stream. */
+const KEY_CACHE_TTL_MS = 1_000;
+
 describe('DynamoDB: stream keys across two replicas', function () {
   this.timeout(30_000);
   let local: DynamoDbLocal;
@@ -24,7 +29,7 @@ describe('DynamoDB: stream keys across two replicas', function () {
   beforeEach(async () => {
     const prefix = freshTablePrefix();
     const keyring: KeyringFile = generateKeyring('kek-1');
-    const config = { pollMaxIntervalMs: 200, keyring: JSON.stringify(keyring) };
+    const config = { pollMaxIntervalMs: 200, keyring: JSON.stringify(keyring), keyCacheTtlMs: KEY_CACHE_TTL_MS };
     first = await startTestServer(config, () => localStore(local, prefix));
     second = await startTestServer(config, () => localStore(local, prefix));
     a = api(first.client);
@@ -64,5 +69,32 @@ describe('DynamoDB: stream keys across two replicas', function () {
     for (let n = 1; n <= 5; n++) await a.append({ stream: '/burst', events: [jsonEvent('n', { n })] });
     const reads = await Promise.all(Array.from({ length: 10 }, () => b.read({ stream: '/burst', fromVersion: 1n })));
     for (const page of reads) assert.deepEqual(page.entries.map((e) => dataOf(e.events[0]!)), [1, 2, 3, 4, 5].map((n) => ({ n })));
+  });
+
+  it('refuses on B every append to a stream shredded on A, and stops serving it within the key cache time', async () => {
+    await a.createStream({ stream: '/gone', events: [jsonEvent('secret', { n: 1 })] });
+    // B has the keys cached and knows the head: without a fence it would write under a dead key.
+    await b.append({ stream: '/gone', events: [jsonEvent('secret', { n: 2 })] });
+    assert.equal((await b.read({ stream: '/gone' })).entries.length, 3);
+    await a.shredStream({ stream: '/gone' });
+    const shredAt = performance.now();
+
+    const onB = await rejection(b.append({ stream: '/gone', events: [jsonEvent('late', { n: 3 })] }), status.FAILED_PRECONDITION);
+    const onA = await rejection(a.append({ stream: '/gone', events: [jsonEvent('late', { n: 3 })] }), status.FAILED_PRECONDITION);
+    assert.equal(onB.reason, 'STREAM_SHREDDED');
+    assert.equal(onB.reason, onA.reason);
+    await rejection(b.append({ stream: '/gone', expectedVersion: 2n, events: [jsonEvent('late', {})] }), status.FAILED_PRECONDITION);
+    await rejection(b.createStream({ stream: '/gone/child' }), status.FAILED_PRECONDITION);
+    // A read reaching the head meets the fence at once.
+    assert.equal((await rejection(b.read({ stream: '/gone' }), status.FAILED_PRECONDITION)).reason, 'STREAM_SHREDDED');
+    // Older entries alone may be served from B's cached keys, but no longer than the key cache time.
+    for (;;) {
+      const refused = await b.read({ stream: '/gone', limit: 1 }).then(() => false, () => true);
+      if (refused) break;
+      assert.ok(performance.now() - shredAt < KEY_CACHE_TTL_MS + 200, 'B still serves the shredded stream past the bound');
+      await sleep(50);
+    }
+    assert.equal((await rejection(b.read({ stream: '/gone', limit: 1 }), status.FAILED_PRECONDITION)).reason, 'STREAM_SHREDDED');
+    assert.equal((await b.describeStream({ stream: '/gone' })).stream, '/gone');
   });
 });
