@@ -82,7 +82,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     given ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb }),
     metrics,
   );
-  const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: 60_000 });
+  const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: config.keyCacheTtlMs });
   const codecs = new Codecs(payloads, keys);
   await openStore(store, codecs, keys);
   if (keys) rewrapInBackground(keys, logger);
@@ -100,7 +100,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     ? new Tailer({
         store,
         hub,
-        decode: async (stream, stored) => (await codecs.forStream(stream, 'read')).decodeEntry(stored),
+        decode: async (stream, stored) => (await codecs.forReading(stream, [stored.payload])).decodeEntry(stored),
         logger,
         maxIntervalMs: config.pollMaxIntervalMs,
       })

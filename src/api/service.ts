@@ -211,7 +211,7 @@ export class EventHorizonService {
       const page = await this.options.store.read(stream, { fromVersion: 0n, direction: 'forward', limit: 1, maxBytes: 1 });
       const first = page.entries[0];
       if (!first || first.version !== 0n) return false;
-      const started = (await this.options.codecs.forStream(stream, 'read')).decodeEntry(first).events[0];
+      const started = (await this.options.codecs.forReading(stream, [first.payload])).decodeEntry(first).events[0];
       if (started?.type !== STREAM_STARTED) return false;
       const data: unknown = JSON.parse(Buffer.from(started.data).toString('utf8'));
       return typeof data === 'object' && data !== null && 'requestId' in data && data.requestId === requestId;
@@ -290,7 +290,7 @@ export class EventHorizonService {
       maxBytes: MAX_PAGE_BYTES,
       ...(signal ? { signal } : {}),
     });
-    const codec = await this.options.codecs.forStream(stream, 'read');
+    const codec = await this.options.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
     // The store bounds the page by stored bytes, which are compressed: the decoded page is
     // bounded again here, or well-compressed entries could make a response over the send limit.
     const entries: Entry[] = [];
@@ -314,7 +314,7 @@ export class EventHorizonService {
    */
   private async readEncodedEntries(stream: string, fromVersion: Version, limit: number) {
     const page = await this.options.store.read(stream, { fromVersion, direction: 'forward', limit, maxBytes: MAX_PAGE_BYTES });
-    const codec = await this.options.codecs.forStream(stream, 'read');
+    const codec = await this.options.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
     const entries = page.entries.map((stored) => ({
       version: stored.version,
       message: encodeStoredEntryMessage(stored.version, stored.recordedAt, codec.openEntry(stored)),
@@ -394,7 +394,7 @@ export class EventHorizonService {
     const limit = pageSize(violations, 'limit', request.limit);
     violations.throwIfAny();
     const record = await this.options.store.getSnapshot(request.stream, request.perspective);
-    const codec = await this.options.codecs.forStream(request.stream, 'read');
+    const codec = await this.options.codecs.forReading(request.stream, record ? [record.payload] : []);
     const snapshot = record && {
       perspective: record.perspective,
       version: record.version,

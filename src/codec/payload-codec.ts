@@ -65,6 +65,12 @@ export class PayloadCodec {
     return this.frame(this.compress(data), lock);
   }
 
+  /** The DEK version an encrypted payload names; undefined for a plain (or malformed) one. */
+  dekVersionOf(payload: Uint8Array): number | undefined {
+    if ((payload[0] ?? 0) >> 4 !== FORMAT_ENCRYPTED || payload.byteLength < 1 + DEK_VERSION_BYTES) return undefined;
+    return Buffer.from(payload.buffer, payload.byteOffset + 1, DEK_VERSION_BYTES).readUInt32BE();
+  }
+
   /**
    * Unwraps a stored payload back into serialized bytes. Encrypted payloads need the key lookup
    * and the associated data of the position they were written at.

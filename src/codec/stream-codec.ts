@@ -83,4 +83,16 @@ export class Codecs {
     if (!this.keys) return new StreamCodec(stream, this.payloads, undefined);
     return new StreamCodec(stream, this.payloads, await this.keys.forStream(stream, purpose));
   }
+
+  /**
+   * The codec to read these stored payloads (entries or snapshots) of a stream. When one names a
+   * DEK version newer than the cached keys (the key was rotated on another replica), the keys are
+   * reloaded first, once, rather than failing until the cache expires.
+   */
+  async forReading(stream: string, payloads: Iterable<Uint8Array>): Promise<StreamCodec> {
+    if (!this.keys) return new StreamCodec(stream, this.payloads, undefined);
+    let newest = 0;
+    for (const payload of payloads) newest = Math.max(newest, this.payloads.dekVersionOf(payload) ?? 0);
+    return new StreamCodec(stream, this.payloads, await this.keys.forStream(stream, 'read', newest));
+  }
 }

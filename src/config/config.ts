@@ -49,6 +49,11 @@ export interface ServerConfig {
   keyringFile?: string;
   /** The keyring itself (JSON), for environments that pass secrets as variables. */
   keyring?: string;
+  /**
+   * How long a replica trusts its cached data keys: on a shared store, the longest time another
+   * replica may still serve a shredded stream's older entries after ShredStream returned.
+   */
+  keyCacheTtlMs: number;
   /** host:port of the Prometheus `/metrics` HTTP endpoint, or "off". */
   metricsListen: string;
   /** How often the store is pinged to drive the gRPC health status. */
@@ -97,6 +102,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   healthCheckIntervalMs: 5_000,
   auth: 'off',
   authRefreshMs: 1_000,
+  keyCacheTtlMs: 60_000,
   allowInsecure: false,
   tls: {},
 };
@@ -297,6 +303,18 @@ const SETTINGS: Setting[] = [
       const ms = parseDuration(raw);
       if (ms === undefined || ms < 10) return 'must be a duration of at least 10ms, such as 5s';
       config.healthCheckIntervalMs = ms;
+      return undefined;
+    },
+  },
+  {
+    flag: 'key-cache-ttl',
+    env: 'EH_KEY_CACHE_TTL',
+    help: 'how long unwrapped data keys are cached; bounds how long other replicas serve a shredded stream (default 60s)',
+    show: (config) => `${config.keyCacheTtlMs}ms`,
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 100) return 'must be a duration of at least 100ms, such as 60s';
+      config.keyCacheTtlMs = ms;
       return undefined;
     },
   },

@@ -46,12 +46,21 @@ export class StreamKeyManager {
   /**
    * The stream's keys. For writing (`write`: an existing stream, `create`: one being created) a
    * stream without keys gets its first DEK; reading never creates keys. Throws when shredded.
+   *
+   * `newestNeeded` is the newest DEK version the caller is about to decrypt with. Cached keys that
+   * lack it are stale (another replica rotated the key): they are reloaded, once per call, and
+   * callers that found the same stale keys meanwhile share that one reload, so a burst of new
+   * entries costs one read of the keys. Versions only grow, so an older missing version is never
+   * worth a reload.
    */
-  async forStream(stream: string, purpose: 'read' | 'write' | 'create'): Promise<DataKeys> {
+  async forStream(stream: string, purpose: 'read' | 'write' | 'create', newestNeeded = 0): Promise<DataKeys> {
     const cached = this.cache.get(stream);
     if (cached) {
       const keys = await cached;
-      if (purpose === 'read' || keys.activeVersion > 0) return keys;
+      const current = keys.activeVersion >= newestNeeded;
+      if (current && (purpose === 'read' || keys.activeVersion > 0)) return keys;
+      const replaced = this.cache.get(stream);
+      if (!current && replaced && replaced !== cached) return replaced;
     }
     const loading = this.load(stream, purpose);
     this.cache.set(stream, loading);

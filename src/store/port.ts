@@ -152,7 +152,11 @@ export interface EventStore {
   /** Appends one entry atomically at head + 1. */
   append(command: AppendCommand): Promise<AppendResult>;
 
-  /** Reads one page of entries. Throws StreamNotFoundError for a missing stream. */
+  /**
+   * Reads one page of entries. Throws StreamNotFoundError for a missing stream; may throw
+   * StreamShreddedError for a shredded one (DynamoDB, when the page reaches its shred fence).
+   * `headVersion` agrees with the page: the head as of one moment at which the page is exact.
+   */
   read(stream: string, query: ReadQuery): Promise<ReadPage>;
 
   /** The stream's summary, or undefined when it does not exist. */
@@ -186,7 +190,12 @@ export interface EventStore {
   /** Re-wraps one key version under a new KEK if it is still wrapped by `expectedKekId`. */
   rewrapStreamKey(stream: string, dekVersion: number, expectedKekId: string, kekId: string, wrapped: Uint8Array): Promise<boolean>;
 
-  /** Destroys every key of the stream for good and remembers that it was shredded. */
+  /**
+   * Destroys every key of the stream for good and remembers that it was shredded. Once it has
+   * returned, no append to the stream and no create under it succeeds, from any process sharing
+   * the store (StreamShreddedError), whatever keys the caller still holds: the check is part of
+   * the store's own append write. A retried request id committed before still gets its cursor.
+   */
   shredStreamKeys(stream: string, shreddedAt: Date): Promise<void>;
 
   /** Streams holding keys, in path order after `after`, with their keys (for KEK rotation). */

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   CallAbandonedError,
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamShreddedError,
   WrongExpectedVersionError,
 } from '../../src/store/errors';
 import type { EventStore, ReadQuery } from '../../src/store/port';
@@ -257,6 +259,35 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       it('refuses a missing stream', async () => {
         await assert.rejects(store.read('/missing', forward()), StreamNotFoundError);
       });
+
+      it('reports a head version that agrees with its page while appends run', async function () {
+        this.timeout(60_000);
+        // A client that reads the latest entry and appends with expected_version = head_version
+        // must never write after an entry it has not seen.
+        const problems: string[] = [];
+        let writing = 2;
+        const writer = async (w: number) => {
+          for (let i = 0; i < 40; i++) await store.append({ stream: '/r', payload: () => bytes(`w${w}-${i}`), recordedAt: at });
+          writing--;
+        };
+        const reader = async () => {
+          while (writing > 0) {
+            const latest = await store.read('/r', { fromVersion: 1n << 62n, direction: 'backward', limit: 1, maxBytes: 1 << 20 });
+            const newest = latest.entries[0]?.version;
+            if (newest !== latest.headVersion) problems.push(`backward: entry ${newest}, head ${latest.headVersion}`);
+            // Forwards past what was just seen: often empty, sometimes the entries appended since.
+            const next = await store.read('/r', forward(latest.headVersion + 1n));
+            const last = next.entries[next.entries.length - 1]?.version;
+            if (last === undefined ? next.headVersion > latest.headVersion : last !== next.headVersion) {
+              problems.push(`forward from ${latest.headVersion + 1n}: last entry ${last}, head ${next.headVersion}`);
+            }
+            // An embedded store may answer reads without leaving the microtask queue: let the writes run.
+            await nextTurn();
+          }
+        };
+        await Promise.all([writer(1), writer(2), reader(), reader()]);
+        assert.deepEqual(problems, []);
+      });
     });
 
     describe('describe and children', () => {
@@ -363,6 +394,24 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         assert.deepEqual(await store.getStreamKeys('/k'), { keys: [], shredded: true });
         assert.equal(await store.addStreamKey('/k', key(3)), false, 'no new key after shredding');
         assert.deepEqual((await store.getStreamKeys('/k')).keys, []);
+      });
+
+      it('takes no append and no child once shredded, but still answers retries of earlier appends', async () => {
+        await create('/k');
+        await store.addStreamKey('/k', key(1));
+        const before = await store.append({ stream: '/k', payload: () => bytes('before'), recordedAt: at, requestId: 'r-1' });
+        await store.shredStreamKeys('/k', at);
+        await assert.rejects(store.append({ stream: '/k', payload: () => bytes('after'), recordedAt: at }), StreamShreddedError);
+        await assert.rejects(
+          store.append({ stream: '/k', payload: () => bytes('after'), recordedAt: at, expectedVersion: before.version }),
+          StreamShreddedError,
+        );
+        await assert.rejects(create('/k/child'), StreamShreddedError);
+        const retried = await store.append({ stream: '/k', payload: () => bytes('before'), recordedAt: at, requestId: 'r-1' });
+        assert.deepEqual(retried, { ...before, deduplicated: true });
+        // Shredding again changes nothing.
+        await store.shredStreamKeys('/k', at);
+        await assert.rejects(store.append({ stream: '/k', payload: () => bytes('after'), recordedAt: at }), StreamShreddedError);
       });
 
       it('lists streams with keys page by page', async () => {

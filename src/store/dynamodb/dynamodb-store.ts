@@ -22,6 +22,7 @@ import {
   StoreUnavailableError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamShreddedError,
   WrongExpectedVersionError,
 } from '../errors';
 import type {
@@ -218,8 +219,41 @@ export class DynamoDbStore implements EventStore {
     });
   }
 
+  /**
+   * A page and the head version as of one moment, so that a client reading the latest entry and
+   * appending with expected_version = head_version never writes after an entry it has not seen.
+   * Entries never change once written, so a page stays a true answer after it was read; only its
+   * end can go stale. Hence: a forward page that reached the head, and a backward page that began
+   * below `fromVersion`, start at the head as it was when read (no second request); any other page
+   * ends before the head, and the head read after it agrees with it, except an empty forward page
+   * whose head has since reached `fromVersion`, which is read again up to that head.
+   */
   async read(stream: string, query: ReadQuery): Promise<ReadPage> {
+    let page = await this.readRange(stream, query);
+    if (query.direction === 'forward') {
+      const last = page.entries[page.entries.length - 1];
+      if (last && !page.more) return { ...page, headVersion: last.version };
+    } else {
+      // Versions have no gaps: the newest entry at or below `fromVersion`, when below it, is the head.
+      const first = page.entries[0];
+      if (first && first.version < query.fromVersion) return { ...page, headVersion: first.version };
+    }
+    const headVersion = await this.headVersion(stream);
+    if (headVersion === undefined) throw new StreamNotFoundError(stream);
+    if (query.direction === 'forward' && page.entries.length === 0 && headVersion >= query.fromVersion) {
+      page = await this.readRange(stream, query, headVersion);
+    }
+    return { ...page, headVersion };
+  }
+
+  /** One page of entries, in the query's direction; forwards up to `upTo` (inclusive) when given. */
+  private async readRange(
+    stream: string,
+    query: ReadQuery,
+    upTo?: Version,
+  ): Promise<{ entries: StoredEntry[]; more: boolean }> {
     const forward = query.direction === 'forward';
+    const bounded = forward && upTo !== undefined;
     const entries: StoredEntry[] = [];
     let bytes = 0;
     let more = false;
@@ -230,9 +264,15 @@ export class DynamoDbStore implements EventStore {
           this.client.send(
             new QueryCommand({
               TableName: this.tables.events,
-              KeyConditionExpression: `#s = :s AND #v ${forward ? '>=' : '<='} :v`,
+              KeyConditionExpression: bounded
+                ? '#s = :s AND #v BETWEEN :v AND :to'
+                : `#s = :s AND #v ${forward ? '>=' : '<='} :v`,
               ExpressionAttributeNames: { '#s': EntryAttr.stream, '#v': EntryAttr.version },
-              ExpressionAttributeValues: { ':s': { S: stream }, ':v': { N: query.fromVersion.toString() } },
+              ExpressionAttributeValues: {
+                ':s': { S: stream },
+                ':v': { N: query.fromVersion.toString() },
+                ...(bounded ? { ':to': { N: upTo.toString() } } : {}),
+              },
               ScanIndexForward: forward,
               // A just-acknowledged append must be visible to the next read, on any replica.
               ConsistentRead: true,
@@ -248,6 +288,9 @@ export class DynamoDbStore implements EventStore {
       );
       for (const raw of page.Items ?? []) {
         const entry = readEntryItem(raw);
+        // The shred fence: this replica may still hold the stream's keys (cached), but the page
+        // reaches past the shred, so nothing of it is served any more.
+        if (entry.shredded) throw new StreamShreddedError(stream);
         if (
           entries.length === query.limit ||
           (entries.length > 0 && bytes + entry.payload.byteLength > query.maxBytes)
@@ -260,12 +303,7 @@ export class DynamoDbStore implements EventStore {
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-
-    const last = entries[entries.length - 1];
-    // Forwards to the end, the last entry read is the head: no second request needed.
-    const headVersion = forward && !more && last ? last.version : await this.headVersion(stream);
-    if (headVersion === undefined) throw new StreamNotFoundError(stream);
-    return { entries, more, headVersion };
+    return { entries, more };
   }
 
   async describe(stream: string): Promise<StreamInfo | undefined> {
@@ -287,7 +325,7 @@ export class DynamoDbStore implements EventStore {
     ]);
     if (!head) return undefined;
     const createdAt = first.Item ? new Date(Number(bigintOf(first.Item, EntryAttr.recordedAt))) : head.recordedAt;
-    return { path: stream, headVersion: head.version, createdAt, childCount, bytesStored: head.bytesThrough };
+    return { path: stream, headVersion: entryHead(head), createdAt, childCount, bytesStored: head.bytesThrough };
   }
 
   async listChildren(stream: string, after: string | undefined, limit: number): Promise<string[]> {
@@ -428,8 +466,14 @@ export class DynamoDbStore implements EventStore {
     return this.keys.rewrap(stream, dekVersion, expectedKekId, kekId, wrapped);
   }
 
-  shredStreamKeys(stream: string, shreddedAt: Date): Promise<void> {
-    return this.keys.shred(stream, shreddedAt);
+  /**
+   * Marks the keys shredded (no key can be added), fences the stream's entries (no append can be
+   * acknowledged by any replica from then on, see fenceShredded), then deletes the keys.
+   */
+  async shredStreamKeys(stream: string, shreddedAt: Date): Promise<void> {
+    await this.keys.markShredded(stream, shreddedAt);
+    await this.writes.run(stream, () => this.fenceShredded(stream, shreddedAt));
+    await this.keys.deleteKeys(stream);
   }
 
   listStreamKeys(after: string | undefined, limit: number): Promise<Array<{ stream: string; keys: WrappedKey[] }>> {
@@ -497,6 +541,10 @@ export class DynamoDbStore implements EventStore {
         else return true;
         return false;
       });
+      if (state.head.shredded) {
+        for (const append of remaining) append.reject(new StreamShreddedError(stream));
+        return;
+      }
       const entries = nextEntries(
         stream,
         state.head,
@@ -586,6 +634,8 @@ export class DynamoDbStore implements EventStore {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const earlier = requestId === undefined ? undefined : state.find(requestId);
       if (earlier) return { ...earlier, deduplicated: true };
+      // The head is the shred fence (learnt from a failed write or a catch-up): nothing follows it.
+      if (state.head.shredded) throw new StreamShreddedError(stream);
       // Checked before each write is sent, never during one: the outcome of a write in flight
       // must be learnt, or this replica's view of the stream's head would go stale.
       if (command.signal?.aborted) throw new CallAbandonedError();
@@ -594,6 +644,7 @@ export class DynamoDbStore implements EventStore {
         if (!current) await this.catchUp(stream, state);
         const committed = requestId === undefined ? undefined : state.find(requestId);
         if (committed) return { ...committed, deduplicated: true };
+        if (state.head.shredded) throw new StreamShreddedError(stream);
         if (expectedVersion !== state.head.version) {
           throw new WrongExpectedVersionError(stream, expectedVersion, state.head.version);
         }
@@ -637,6 +688,54 @@ export class DynamoDbStore implements EventStore {
     throw new StoreUnavailableError(`stream ${stream} is too contended right now; retry later`);
   }
 
+  /**
+   * Writes the shred fence: an entry without payload at head + 1. Every append (and every
+   * CreateStream's entry in its parent) is a conditional write of head + 1 that fails when an item
+   * is there, so a replica whose cached head is older runs into the fence, learns it, and refuses
+   * with StreamShreddedError; the fence costs the append path nothing. Entries committed before
+   * the fence were written before the shred; none can be committed after it.
+   */
+  private async fenceShredded(stream: string, shreddedAt: Date): Promise<void> {
+    const state = await this.streamState(stream);
+    // Keys of a path that holds no stream (keys are written just before a create): nothing to fence.
+    if (!state) return;
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      if (state.head.shredded) return;
+      const fence: EntryItem = {
+        stream,
+        version: state.head.version + 1n,
+        payload: new Uint8Array(0),
+        recordedAt: shreddedAt,
+        bytesThrough: state.head.bytesThrough,
+        shredded: true,
+      };
+      try {
+        await this.call(() =>
+          this.client.send(
+            new PutItemCommand({
+              TableName: this.tables.events,
+              Item: entryItem(fence),
+              ConditionExpression: 'attribute_not_exists(#v)',
+              ExpressionAttributeNames: { '#v': EntryAttr.version },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          ),
+        );
+        state.advance(fence);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        // Another replica appended (or fenced) first: learn its entries and go after them.
+        const found = error.Item ? readEntryItem(error.Item) : undefined;
+        if (found && found.version === state.head.version + 1n) state.advance(found);
+        await this.catchUp(stream, state);
+        if (attempt > 0) await backoff(attempt);
+      }
+    }
+    throw new StoreUnavailableError(`stream ${stream} is too contended right now; retry later`);
+  }
+
   // ---- create -------------------------------------------------------------------------------
 
   /**
@@ -665,6 +764,10 @@ export class DynamoDbStore implements EventStore {
     }
     let remaining = batch;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS && remaining.length > 0; attempt++) {
+      if (parentState.head.shredded) {
+        for (const create of remaining) create.reject(new StreamShreddedError(parent));
+        return;
+      }
       // Each child's `child-created` entry takes the parent's next version, in batch order.
       const parentEntries = nextEntries(
         parent,
@@ -867,7 +970,8 @@ export class DynamoDbStore implements EventStore {
   }
 
   private async headVersion(stream: string): Promise<Version | undefined> {
-    return (await this.headItem(stream))?.version;
+    const head = await this.headItem(stream);
+    return head && entryHead(head);
   }
 
   /** Whether a stream exists: free when cached (streams are never deleted), else one Query. */
@@ -1085,11 +1189,20 @@ const ENTRY_META_NAMES = {
   '#t': EntryAttr.recordedAt,
   '#r': EntryAttr.requestId,
   '#b': EntryAttr.bytesThrough,
+  '#x': EntryAttr.shredded,
 };
-const ENTRY_META_PROJECTION = '#v, #t, #r, #b';
+const ENTRY_META_PROJECTION = '#v, #t, #r, #b, #x';
 
 function readEntryMeta(stream: string, item: Item): EntryItem {
   return readEntryItem({ ...item, [EntryAttr.stream]: { S: stream }, [EntryAttr.payload]: { B: new Uint8Array(0) } });
+}
+
+/**
+ * The version of the stream's newest entry, given its newest item: the shred fence is not an
+ * entry (it only stops appends), so a shredded stream keeps the head it had, as on every store.
+ */
+function entryHead(newest: EntryMeta): Version {
+  return newest.shredded ? newest.version - 1n : newest.version;
 }
 
 function snapshotKey(stream: string, perspective: string): Item {

@@ -15,6 +15,8 @@ export interface EntryItem extends StoredEntry {
   requestId?: string;
   /** Payload bytes of the stream's entries up to and including this one. */
   bytesThrough: bigint;
+  /** The shred fence, which ends the stream: no payload, and no entry can follow it. */
+  shredded?: boolean;
 }
 
 /** The events item of an entry. */
@@ -27,6 +29,10 @@ export function entryItem(entry: EntryItem): Item {
     [EntryAttr.bytesThrough]: { N: entry.bytesThrough.toString() },
   };
   if (entry.requestId !== undefined) item[EntryAttr.requestId] = { S: entry.requestId };
+  if (entry.shredded) {
+    delete item[EntryAttr.payload];
+    item[EntryAttr.shredded] = { BOOL: true };
+  }
   return item;
 }
 
@@ -41,6 +47,7 @@ export function readEntryItem(item: Item): EntryItem {
   };
   const requestId = item[EntryAttr.requestId]?.S;
   if (requestId !== undefined) entry.requestId = requestId;
+  if (item[EntryAttr.shredded]?.BOOL === true) entry.shredded = true;
   return entry;
 }
 

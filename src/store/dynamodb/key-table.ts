@@ -117,10 +117,11 @@ export class KeyTable {
   }
 
   /**
-   * Writes the marker first, so no key can be added any more, then deletes the keys: a crash in
-   * between leaves a shredded stream whose remaining keys the next shred deletes.
+   * The first step of a shred: the marker, after which no key can be added. The keys are deleted
+   * afterwards (deleteKeys); a crash in between leaves a shredded stream whose remaining keys the
+   * next shred deletes.
    */
-  async shred(stream: string, shreddedAt: Date): Promise<void> {
+  async markShredded(stream: string, shreddedAt: Date): Promise<void> {
     await this.call(() =>
       this.client.send(
         new PutItemCommand({
@@ -134,6 +135,10 @@ export class KeyTable {
         }),
       ),
     );
+  }
+
+  /** Deletes every key of the stream (once it is marked shredded). */
+  async deleteKeys(stream: string): Promise<void> {
     const { keys } = await this.get(stream);
     await Promise.all(
       keys.map((key) =>

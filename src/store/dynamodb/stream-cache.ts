@@ -7,12 +7,15 @@ export interface EntryMeta {
   recordedAt: Date;
   bytesThrough: bigint;
   requestId?: string;
+  /** The shred fence: the stream takes no more entries. */
+  shredded?: boolean;
 }
 
 /** The entry without its payload. */
 export function metaOf(entry: EntryItem | EntryMeta): EntryMeta {
   const meta: EntryMeta = { version: entry.version, recordedAt: entry.recordedAt, bytesThrough: entry.bytesThrough };
   if (entry.requestId !== undefined) meta.requestId = entry.requestId;
+  if (entry.shredded) meta.shredded = true;
   return meta;
 }
 

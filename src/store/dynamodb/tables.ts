@@ -29,6 +29,12 @@ export const EntryAttr = {
   requestId: 'r',
   /** Payload bytes of the stream's entries 0..v, so Describe reads bytes stored from the head item. */
   bytesThrough: 'b',
+  /**
+   * Set (true) on the shred fence: the entry ShredStream writes past the head, without payload.
+   * No append can follow it, because every append's PutItem targets head + 1 on condition that
+   * no item is there (see DynamoDbStore.fenceShredded).
+   */
+  shredded: 'x',
 } as const;
 
 /** Attributes of a snapshots item: one perspective of one stream. */

@@ -6,6 +6,7 @@ import {
   SnapshotAheadOfStreamError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
+  StreamShreddedError,
   ParentNotFoundError,
   WrongExpectedVersionError,
 } from '../errors';
@@ -208,6 +209,8 @@ export class SqliteStore implements EventStore {
       if (s.streamByPath.get(command.stream)) throw new StreamAlreadyExistsError(command.stream);
       const parent = s.streamByPath.get(command.parent);
       if (!parent) throw new ParentNotFoundError(command.stream, command.parent);
+      // Its `child-created` entry would be written under a key that is gone.
+      if (s.isShredded.get(command.parent)) throw new StreamShreddedError(command.parent);
       const at = millis(command.recordedAt);
 
       const parentVersion = parent.head + 1n;
@@ -244,6 +247,9 @@ export class SqliteStore implements EventStore {
           return { version: earlier.version, recordedAt: new Date(Number(earlier.recorded_at)), deduplicated: true };
         }
       }
+      // Checked in the write itself: an append whose keys were fetched before a shred committed
+      // meanwhile must not be acknowledged (its entry would be unreadable).
+      if (s.isShredded.get(command.stream)) throw new StreamShreddedError(command.stream);
       if (command.expectedVersion !== undefined && command.expectedVersion !== stream.head) {
         throw new WrongExpectedVersionError(command.stream, command.expectedVersion, stream.head);
       }
