@@ -1241,7 +1241,9 @@ type GetSnapshotRequest struct {
 	Perspective string `protobuf:"bytes,2,opt,name=perspective,proto3" json:"perspective,omitempty"`
 	// Also return the first page of entries after the snapshot (from the beginning without one).
 	EntriesAfter bool `protobuf:"varint,3,opt,name=entries_after,json=entriesAfter,proto3" json:"entries_after,omitempty"`
-	// Page size for `entries_after`, as ReadRequest.limit.
+	// Page size for `entries_after`, as ReadRequest.limit. The page also stops before the snapshot
+	// and the entries together reach 3 MiB: after a large snapshot it may hold few entries or none
+	// (with `more` set); read the rest with Read from `next_version`.
 	Limit uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 }
 

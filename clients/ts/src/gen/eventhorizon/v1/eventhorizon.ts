@@ -302,7 +302,11 @@ export interface GetSnapshotRequest {
   perspective: string;
   /** Also return the first page of entries after the snapshot (from the beginning without one). */
   entriesAfter: boolean;
-  /** Page size for `entries_after`, as ReadRequest.limit. */
+  /**
+   * Page size for `entries_after`, as ReadRequest.limit. The page also stops before the snapshot
+   * and the entries together reach 3 MiB: after a large snapshot it may hold few entries or none
+   * (with `more` set); read the rest with Read from `next_version`.
+   */
   limit: number;
 }
 
