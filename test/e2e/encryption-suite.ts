@@ -149,6 +149,29 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.equal(Buffer.from(snapshot.snapshot?.data ?? []).toString(), '{"n":2}');
     });
 
+    it('logs the end of the data-key re-wrap at every start, with counts, also when nothing needed it', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/logged' });
+      await stop();
+
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+      const server = await startServer({
+        config: { ...DEFAULT_CONFIG, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', dataDir, keyring: JSON.stringify(keyring) },
+        logger,
+        store: data.open(),
+      });
+      try {
+        const done = () => lines.find((line) => line.msg === 'data keys re-wrapped under the active key-encryption key');
+        await waitUntil(async () => done() !== undefined);
+        assert.equal(done()?.rewrapped, 0);
+        assert.equal(done()?.activeKekId, 'kek-1');
+        assert.ok(Number(done()?.streams) >= 1, JSON.stringify(done()));
+      } finally {
+        await server.stop(1000);
+      }
+    });
+
     it('shreds a stream: contents unreadable, shape intact', async () => {
       const eh = await start();
       await eh.createStream({ stream: '/gdpr/user-1', createParents: true, events: [jsonEvent('registered', { email: MARKER })] });
