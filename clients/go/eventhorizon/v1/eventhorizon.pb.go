@@ -808,7 +808,9 @@ type CaughtUp struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// The last version delivered before going live (-1 when nothing was delivered).
+	// The last version delivered before going live; when nothing was delivered, `from_version` - 1.
+	// Either way the subscription's position: a client that resumes (after a reconnection, say)
+	// subscribes again from `version` + 1 and neither misses nor repeats an entry.
 	Version int64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 }
 

@@ -232,7 +232,11 @@ export interface SubscribeRequest {
 
 /** Sent once, when the subscription has delivered every entry stored when it started. */
 export interface CaughtUp {
-  /** The last version delivered before going live (-1 when nothing was delivered). */
+  /**
+   * The last version delivered before going live; when nothing was delivered, `from_version` - 1.
+   * Either way the subscription's position: a client that resumes (after a reconnection, say)
+   * subscribes again from `version` + 1 and neither misses nor repeats an entry.
+   */
   version: bigint;
 }
 
