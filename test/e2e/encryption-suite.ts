@@ -21,6 +21,8 @@ export interface EncryptedStoreData {
   rawBytes(): Promise<Buffer>;
   /** Overwrites the stored payload of entry `to` with that of entry `from` of the same stream. */
   copyEntryPayload(stream: string, from: bigint, to: bigint): Promise<void>;
+  /** Replaces the stored payload of one entry with `change` of it. */
+  changeEntryPayload(stream: string, version: bigint, change: (payload: Buffer) => Uint8Array): Promise<void>;
   /** Removes the data. */
   remove(): Promise<void>;
 }
@@ -118,6 +120,32 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.equal(details.reason, 'CORRUPT_DATA');
       const intact = await again.read({ stream: '/moved', fromVersion: 1n, limit: 1 });
       assert.equal(intact.entries[0]?.events[0]?.type, 'first');
+    });
+
+    it('refuses a payload whose compression bits were flipped (DATA_LOSS): the header is authenticated too', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/flipped' });
+      await eh.append({ stream: '/flipped', events: [jsonEvent('compressible', { pad: 'z'.repeat(2000) })] });
+      await eh.append({ stream: '/flipped', events: [jsonEvent('tiny', {})] });
+      await stop();
+
+      // zstd -> none (the compressed bytes would be taken as the entry), and none -> zstd.
+      for (const [version, compression] of [[1n, 1], [2n, 0]] as const) {
+        await data.changeEntryPayload('/flipped', version, (payload) => {
+          assert.equal((payload[0] ?? 0) & 0x0f, compression, `the stored compression of entry ${version}`);
+          const tampered = Buffer.from(payload);
+          tampered[0] = (tampered[0] ?? 0) ^ 0x01;
+          return tampered;
+        });
+      }
+
+      const again = await start();
+      for (const version of [1n, 2n]) {
+        const details = await rejection(again.read({ stream: '/flipped', fromVersion: version, limit: 1 }), status.DATA_LOSS);
+        assert.equal(details.reason, 'CORRUPT_DATA', `entry ${version}`);
+      }
+      const intact = await again.read({ stream: '/flipped', limit: 1 });
+      assert.equal(intact.entries[0]?.events[0]?.type, '$stream.started');
     });
 
     it('keeps old entries readable across a stream key rotation and a KEK rotation', async () => {
