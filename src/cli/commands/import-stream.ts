@@ -56,10 +56,13 @@ export class StreamImporter {
         return result.deduplicated ? 'skipped' : 'written';
       } catch (error) {
         if (!(isServiceError(error) && error.code === status.ABORTED)) throw error;
+        // Someone wrote after the head seen: creating a child stream writes a
+        // $stream.child-created entry, which is expected; so is this very entry when an earlier
+        // attempt committed. A head that did not move is not a conflict this can resolve.
+        const head = this.head;
+        if (await this.advancePast(events)) return 'written';
+        if (this.head === head) throw error;
       }
-      // Someone wrote after the head seen: creating a child stream writes a $stream.child-created
-      // entry, which is expected; so is this very entry when an earlier attempt committed.
-      if (await this.advancePast(events)) return 'written';
     }
   }
 
