@@ -85,7 +85,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: config.keyCacheTtlMs });
   const codecs = new Codecs(payloads, keys);
   await openStore(store, codecs, keys);
-  if (keys) rewrapInBackground(keys, logger);
+  if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
   // Keys and policies live in the store; with auth off they are not even read.
   const auth = config.auth === 'required' ? new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger) : undefined;
   const authInterceptor = auth && new AuthInterceptor({ registry: () => auth.registry, logger });
@@ -264,12 +264,19 @@ export function loadKeyring(config: ServerConfig): KekProvider | undefined {
  * KEK rotation, online: data keys still wrapped by an older KEK are re-wrapped under the active
  * one while the server serves. Progress goes to the log.
  */
-function rewrapInBackground(keys: StreamKeyManager, logger: Logger): void {
+function rewrapInBackground(keys: StreamKeyManager, activeKekId: string, logger: Logger): void {
+  let streams = 0;
   keys
-    .rewrapAll((streams, rewrapped) => logger.debug({ streams, rewrapped }, 're-wrapping data keys'))
+    .rewrapAll((seen, rewrapped) => {
+      streams = seen;
+      logger.debug({ streams: seen, rewrapped }, 're-wrapping data keys');
+    })
     .then(
       (rewrapped) => {
-        if (rewrapped > 0) logger.info({ rewrapped }, 'data keys re-wrapped under the active key-encryption key');
+        // Logged at every start, even when nothing needed it: with several replicas, the old KEK
+        // may go once a replica started after all others run the new keyring logs this
+        // (docs/operations.md, key rotation); silence would not tell "done" from "still going".
+        logger.info({ streams, rewrapped, activeKekId }, 'data keys re-wrapped under the active key-encryption key');
       },
       (error: unknown) => logger.error({ err: error }, 're-wrapping data keys failed; it is retried at the next start'),
     );

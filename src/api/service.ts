@@ -282,22 +282,35 @@ export class EventHorizonService {
     return { entries: page.entries, more: page.more, nextVersion: page.nextVersion, headVersion: page.headVersion };
   }
 
-  private async readEntries(stream: string, fromVersion: Version, direction: ReadDirection, limit: number, signal?: AbortSignal) {
+  /**
+   * A page of entries, bounded by `limit` and MAX_PAGE_BYTES. `reservedBytes` are already taken
+   * in the response by something else (GetSnapshot's snapshot): they count in the bound, and the
+   * page may then be empty (with `more` set), since that response is not empty anyway.
+   */
+  private async readEntries(
+    stream: string,
+    fromVersion: Version,
+    direction: ReadDirection,
+    limit: number,
+    signal?: AbortSignal,
+    reservedBytes = 0,
+  ) {
     const page = await this.options.store.read(stream, {
       fromVersion,
       direction,
       limit,
-      maxBytes: MAX_PAGE_BYTES,
+      // The store returns at least one entry whatever the bound: it is trimmed below if need be.
+      maxBytes: Math.max(1, MAX_PAGE_BYTES - reservedBytes),
       ...(signal ? { signal } : {}),
     });
     const codec = await this.options.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
     // The store bounds the page by stored bytes, which are compressed: the decoded page is
     // bounded again here, or well-compressed entries could make a response over the send limit.
     const entries: Entry[] = [];
-    let decodedBytes = 0;
+    let decodedBytes = reservedBytes;
     for (const stored of page.entries) {
       const opened = codec.openEntry(stored);
-      if (entries.length > 0 && decodedBytes + opened.byteLength > MAX_PAGE_BYTES) break;
+      if ((entries.length > 0 || reservedBytes > 0) && decodedBytes + opened.byteLength > MAX_PAGE_BYTES) break;
       decodedBytes += opened.byteLength;
       entries.push(codec.decodeOpenedEntry(stored, opened));
     }
@@ -404,7 +417,9 @@ export class EventHorizonService {
     };
     if (!request.entriesAfter) return { snapshot, entries: [], more: false, nextVersion: 0n };
     const from = snapshot ? snapshot.version + 1n : 0n;
-    const page = await this.readEntries(request.stream, from, 'forward', limit);
+    // The snapshot shares the response with the entries: a large one leaves room for fewer (or
+    // none), and the client reads the rest from `next_version`.
+    const page = await this.readEntries(request.stream, from, 'forward', limit, undefined, snapshot?.data.byteLength ?? 0);
     return { snapshot, entries: page.entries, more: page.more, nextVersion: page.nextVersion };
   }
 

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { ConfigError, settingsHelp } from '../config/config';
-import { EXIT, UsageError, exitCodeOf, isServiceError } from './commands/exit-codes';
+import { EXIT, TargetConflictError, UsageError, exitCodeOf, isServiceError } from './commands/exit-codes';
 
 const USAGE = `Usage: eventhorizon <command> [options]
 
@@ -98,6 +98,9 @@ export async function main(argv: string[]): Promise<void> {
     } else if (isServiceError(error)) {
       process.stderr.write(`eventhorizon ${name}: ${status[error.code] ?? error.code}: ${error.details}\n`);
       process.exitCode = exitCodeOf(error);
+    } else if (error instanceof TargetConflictError) {
+      process.stderr.write(`eventhorizon ${name}: ${error.message}\n`);
+      process.exitCode = EXIT.conflict;
     } else if (error instanceof ConfigError) {
       process.stderr.write(`eventhorizon: ${error.message}\n`);
       process.exitCode = EXIT.usage;

@@ -7,15 +7,28 @@ import { Compression, type Compressor } from './compression';
  *
  *   header = format << 4 | compression       compression 0: none, 1: zstd
  *   format 0: body = the (maybe compressed) serialized data
- *   format 1: body = DEK version (uint32, big-endian) ‖ AES-256-GCM(nonce ‖ ciphertext ‖ tag) of
- *             the (maybe compressed) data, with associated data binding it to its position
+ *   format 2: body = DEK version (uint32, big-endian) ‖ AES-256-GCM(nonce ‖ ciphertext ‖ tag) of
+ *             the (maybe compressed) data; the associated data is the header byte and the DEK
+ *             version, then the position's associated data: every byte outside the ciphertext
+ *             is authenticated, so a flipped compression bit fails to decrypt (DATA_LOSS)
+ *             instead of handing compressed bytes on as data, or garbage to the decompressor
+ *   format 1: as format 2, but the associated data is the position's only. Written by earlier
+ *             versions, and still read, so that stored data stays readable; never written now.
+ *
+ * Format 2 is a new format rather than a change to format 1's associated data because a reader
+ * must know which associated data was used: trying both would let a tampered header pass as
+ * format 1. A format-1 payload relabelled as format 2 (or the reverse) does not decrypt either,
+ * since each was sealed with its own header in, or not in, the associated data.
  *
  * Unknown formats and methods are refused rather than guessed at, so new formats coexist with
  * data already written. The KEK that wraps a DEK is recorded with the wrapped DEK rather than
  * here, because KEK rotation re-wraps DEKs without rewriting entries.
  */
 export const FORMAT_PLAIN = 0;
-export const FORMAT_ENCRYPTED = 1;
+/** Encrypted, header unauthenticated: read only (data written by earlier versions). */
+export const FORMAT_ENCRYPTED_V1 = 1;
+/** Encrypted, header authenticated: what encryption writes. */
+export const FORMAT_ENCRYPTED = 2;
 
 /** Compression is kept only when it saves at least this fraction of the bytes. */
 const MIN_SAVING = 0.1;
@@ -54,10 +67,12 @@ export class PayloadCodec {
   /** Frames compressed data as a stored payload, encrypted when a lock is given. */
   frame(compressed: Compressed, lock?: Lock): Uint8Array {
     if (!lock) return withHeader(header(FORMAT_PLAIN, compressed.compression), [compressed.body]);
-    const dekVersion = Buffer.alloc(DEK_VERSION_BYTES);
-    dekVersion.writeUInt32BE(lock.dekVersion);
-    const sealed = aeadSeal(lock.key, compressed.body, lock.associatedData);
-    return withHeader(header(FORMAT_ENCRYPTED, compressed.compression), [dekVersion, sealed]);
+    const head = header(FORMAT_ENCRYPTED, compressed.compression);
+    const prefix = Buffer.alloc(1 + DEK_VERSION_BYTES);
+    prefix[0] = head;
+    prefix.writeUInt32BE(lock.dekVersion, 1);
+    const sealed = aeadSeal(lock.key, compressed.body, Buffer.concat([prefix, lock.associatedData]));
+    return withHeader(head, [prefix.subarray(1), sealed]);
   }
 
   /** Compresses and frames in one step. */
@@ -80,11 +95,15 @@ export class PayloadCodec {
     const head = payload[0] ?? 0;
     const format = head >> 4;
     let body = payload.subarray(1);
-    if (format === FORMAT_ENCRYPTED) {
+    if (format === FORMAT_ENCRYPTED || format === FORMAT_ENCRYPTED_V1) {
       if (!keys || !associatedData) throw new KeyUnavailableError('encrypted data, but no keyring is configured');
       if (body.byteLength < DEK_VERSION_BYTES) throw new CorruptDataError('truncated encrypted payload');
       const dekVersion = Buffer.from(body.buffer, body.byteOffset, DEK_VERSION_BYTES).readUInt32BE();
-      const opened = aeadOpen(keys(dekVersion), body.subarray(DEK_VERSION_BYTES), associatedData);
+      const bound =
+        format === FORMAT_ENCRYPTED
+          ? Buffer.concat([payload.subarray(0, 1 + DEK_VERSION_BYTES), associatedData])
+          : associatedData;
+      const opened = aeadOpen(keys(dekVersion), body.subarray(DEK_VERSION_BYTES), bound);
       if (!opened) throw new CorruptDataError('payload does not decrypt: tampered, or moved from another position');
       body = opened;
     } else if (format !== FORMAT_PLAIN) {

@@ -46,6 +46,8 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
   try {
     yield* catchUp();
     if (lifetime.ended) return;
+    // The position, not "-1 when nothing was delivered": from_version - 1 then, so that resuming
+    // from version + 1 is right either way (the proto's CaughtUp).
     yield { message: { $case: 'caughtUp', value: { version: next - 1n } } };
 
     while (!lifetime.ended) {

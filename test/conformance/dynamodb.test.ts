@@ -14,9 +14,18 @@ describe('DynamoDB store on DynamoDB Local', function () {
   });
 
   // Every test gets its own empty tables (a fresh prefix), as a fresh SQLite file would be.
+  const prefixes = new Map<object, string>();
   runStoreConformance('dynamodb', {
     async create() {
-      return localStore(local ?? (await dynamoDbLocal()), freshTablePrefix());
+      const prefix = freshTablePrefix();
+      const store = localStore(local ?? (await dynamoDbLocal()), prefix);
+      prefixes.set(store, prefix);
+      return store;
+    },
+    async reopen(store) {
+      const prefix = prefixes.get(store);
+      if (prefix === undefined) throw new Error('not a store of this factory');
+      return localStore(local ?? (await dynamoDbLocal()), prefix);
     },
   });
 });

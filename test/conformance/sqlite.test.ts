@@ -13,6 +13,9 @@ runStoreConformance('sqlite', {
     dirs.set(store, dir);
     return store;
   },
+  async reopen(store) {
+    return new SqliteStore({ dataDir: dirs.get(store) ?? '' });
+  },
   async dispose(store) {
     await store.close();
     fs.rmSync(dirs.get(store) ?? '', { recursive: true, force: true });

@@ -5,6 +5,7 @@ import {
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
   StreamAlreadyExistsError,
+  StoreUnavailableError,
   StreamNotFoundError,
   StreamShreddedError,
   WrongExpectedVersionError,
@@ -14,6 +15,8 @@ import type { EventStore, ReadQuery } from '../../src/store/port';
 /** Builds a fresh, empty store; `dispose` releases it. */
 export interface StoreFactory {
   create(): Promise<EventStore>;
+  /** Another store over the same data as `store` (which may be closed); the caller closes it. */
+  reopen(store: EventStore): Promise<EventStore>;
   dispose?(store: EventStore): Promise<void>;
 }
 
@@ -426,6 +429,51 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
 
     it('answers ping while open', async () => {
       assert.equal(await store.ping(), true);
+    });
+
+    it('after close, rejects every method with StoreUnavailableError and writes nothing', async () => {
+      await create('/a');
+      await store.append({ stream: '/a', payload: () => bytes('one'), recordedAt: at });
+      await store.close();
+      const key = { dekVersion: 1, kekId: 'kek', wrapped: bytes('w'), createdAt: at };
+      const calls: Record<string, () => Promise<unknown>> = {
+        open: () => store.open(),
+        init: () => store.init(bytes('root'), at),
+        createStream: () => create('/b'),
+        append: () => store.append({ stream: '/a', payload: () => bytes('two'), recordedAt: at }),
+        read: () => store.read('/a', forward()),
+        describe: () => store.describe('/a'),
+        listChildren: () => store.listChildren('/', undefined, 10),
+        putSnapshot: () => store.putSnapshot('/a', { perspective: 'p', version: 1n, payload: bytes('s'), contentType: 'application/json', storedAt: at }),
+        getSnapshot: () => store.getSnapshot('/a', 'p'),
+        deleteSnapshot: () => store.deleteSnapshot('/a', 'p'),
+        listPerspectives: () => store.listPerspectives('/a'),
+        getStreamKeys: () => store.getStreamKeys('/a'),
+        addStreamKey: () => store.addStreamKey('/a', key),
+        rewrapStreamKey: () => store.rewrapStreamKey('/a', 1, 'kek', 'kek-2', bytes('w2')),
+        shredStreamKeys: () => store.shredStreamKeys('/a', at),
+        listStreamKeys: () => store.listStreamKeys(undefined, 10),
+      };
+      for (const [method, call] of Object.entries(calls)) {
+        // A call, not a synchronous throw: callers await the store.
+        let promise: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => (promise = call()), method);
+        await assert.rejects(promise as Promise<unknown>, StoreUnavailableError, method);
+      }
+      assert.equal(await store.ping(), false);
+      await store.close();
+
+      const reopened = await factory.reopen(store);
+      try {
+        const page = await reopened.read('/a', forward());
+        assert.deepEqual(page.entries.map((e) => text(e.payload)), ['started /a', 'one']);
+        assert.equal(await reopened.describe('/b'), undefined);
+        assert.deepEqual(await reopened.listChildren('/', undefined, 10), ['/a']);
+        assert.equal(await reopened.getSnapshot('/a', 'p'), undefined);
+        assert.deepEqual(await reopened.getStreamKeys('/a'), { keys: [], shredded: false });
+      } finally {
+        await reopened.close();
+      }
     });
   });
 }

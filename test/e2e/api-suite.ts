@@ -309,6 +309,33 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
         assert.equal(got.more, false);
       });
 
+      it('counts the snapshot in the response size: a 3 MiB snapshot and 1.2 MiB of entries after it stay under a default client\'s 4 MiB', async () => {
+        // The default limits (the suite's server has small ones), and a client with default options.
+        const own = await startTestServer({}, options.store);
+        try {
+          const calls = api(own.client);
+          const big = fresh('big');
+          await calls.createStream({ stream: big });
+          await calls.append({ stream: big, events: [jsonEvent('n', { i: 1 })] });
+          // At max_snapshot_bytes; compressible, so that it fits a DynamoDB item: the response
+          // carries it decoded.
+          const data = Buffer.alloc(3 * 1024 * 1024, 's');
+          await calls.putSnapshot({ stream: big, perspective: 'big:v1', version: 1n, data, contentType: 'application/octet-stream' });
+          for (let i = 2; i <= 4; i++) await calls.append({ stream: big, events: [jsonEvent('n', { i, pad: 'x'.repeat(400_000) })] });
+
+          const got = await calls.getSnapshot({ stream: big, perspective: 'big:v1', entriesAfter: true });
+          assert.equal(got.snapshot?.version, 1n);
+          assert.ok(Buffer.from(got.snapshot?.data ?? []).equals(data));
+          assert.equal(got.more, true);
+          // The rest is read from next_version.
+          const rest = await calls.read({ stream: big, fromVersion: got.nextVersion });
+          assert.deepEqual([...got.entries, ...rest.entries].map((e) => e.version), [2n, 3n, 4n]);
+          assert.equal(rest.more, false);
+        } finally {
+          await own.stop();
+        }
+      });
+
       it('answers FAILED_PRECONDITION for a snapshot past the head', async () => {
         const details = await rejection(eh.putSnapshot({ stream, perspective: 'p', version: 5n, data: state(0) }), status.FAILED_PRECONDITION);
         assert.equal(details.reason, 'SNAPSHOT_AHEAD_OF_STREAM');

@@ -32,6 +32,8 @@ export interface EncryptedStoreData {
   rawBytes(): Promise<Buffer>;
   /** Overwrites the stored payload of entry `to` with that of entry `from` of the same stream. */
   copyEntryPayload(stream: string, from: bigint, to: bigint): Promise<void>;
+  /** Replaces the stored payload of one entry with `change` of it. */
+  changeEntryPayload(stream: string, version: bigint, change: (payload: Buffer) => Uint8Array): Promise<void>;
   /** Removes the data. */
   remove(): Promise<void>;
 }
@@ -139,6 +141,32 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.equal(intact.entries[0]?.events[0]?.type, 'first');
     });
 
+    it('refuses a payload whose compression bits were flipped (DATA_LOSS): the header is authenticated too', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/flipped' });
+      await eh.append({ stream: '/flipped', events: [jsonEvent('compressible', { pad: 'z'.repeat(2000) })] });
+      await eh.append({ stream: '/flipped', events: [jsonEvent('tiny', {})] });
+      await stop();
+
+      // zstd -> none (the compressed bytes would be taken as the entry), and none -> zstd.
+      for (const [version, compression] of [[1n, 1], [2n, 0]] as const) {
+        await data.changeEntryPayload('/flipped', version, (payload) => {
+          assert.equal((payload[0] ?? 0) & 0x0f, compression, `the stored compression of entry ${version}`);
+          const tampered = Buffer.from(payload);
+          tampered[0] = (tampered[0] ?? 0) ^ 0x01;
+          return tampered;
+        });
+      }
+
+      const again = await start();
+      for (const version of [1n, 2n]) {
+        const details = await rejection(again.read({ stream: '/flipped', fromVersion: version, limit: 1 }), status.DATA_LOSS);
+        assert.equal(details.reason, 'CORRUPT_DATA', `entry ${version}`);
+      }
+      const intact = await again.read({ stream: '/flipped', limit: 1 });
+      assert.equal(intact.entries[0]?.events[0]?.type, '$stream.started');
+    });
+
     it('keeps old entries readable across a stream key rotation and a KEK rotation', async () => {
       const eh = await start();
       await eh.createStream({ stream: '/rot' });
@@ -166,6 +194,29 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.deepEqual(page.entries.map((e) => e.events[0]?.type), ['$stream.started', 'before', 'after', 'later']);
       const snapshot = await eh3.getSnapshot({ stream: '/rot', perspective: 'p' });
       assert.equal(Buffer.from(snapshot.snapshot?.data ?? []).toString(), '{"n":2}');
+    });
+
+    it('logs the end of the data-key re-wrap at every start, with counts, also when nothing needed it', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/logged' });
+      await stop();
+
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+      const server = await startServer({
+        config: { ...DEFAULT_CONFIG, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', dataDir, keyring: JSON.stringify(keyring) },
+        logger,
+        store: data.open(),
+      });
+      try {
+        const done = () => lines.find((line) => line.msg === 'data keys re-wrapped under the active key-encryption key');
+        await waitUntil(async () => done() !== undefined);
+        assert.equal(done()?.rewrapped, 0);
+        assert.equal(done()?.activeKekId, 'kek-1');
+        assert.ok(Number(done()?.streams) >= 1, JSON.stringify(done()));
+      } finally {
+        await server.stop(1000);
+      }
     });
 
     it('shreds a stream: contents unreadable, shape intact', async () => {

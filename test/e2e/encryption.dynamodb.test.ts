@@ -57,6 +57,22 @@ describe('DynamoDB Local', function () {
           }),
         );
       },
+      async changeEntryPayload(stream, version, change) {
+        const found = await dynamo.send(
+          new GetItemCommand({ TableName: tables.events, Key: entryKey(stream, version), ConsistentRead: true }),
+        );
+        const payload = found.Item?.[EntryAttr.payload]?.B;
+        if (!payload) throw new Error(`no entry ${version} in ${stream}`);
+        await dynamo.send(
+          new UpdateItemCommand({
+            TableName: tables.events,
+            Key: entryKey(stream, version),
+            UpdateExpression: 'SET #p = :p',
+            ExpressionAttributeNames: { '#p': EntryAttr.payload },
+            ExpressionAttributeValues: { ':p': { B: change(Buffer.from(payload)) } },
+          }),
+        );
+      },
       async remove() {
         for (const table of Object.values(tables)) {
           // A test that failed before its server started never created the tables.

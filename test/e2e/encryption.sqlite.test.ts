@@ -23,6 +23,17 @@ runEncryptionSuite('embedded store', () => {
         db.close();
       }
     },
+    async changeEntryPayload(stream, version, change) {
+      const db = new Database(path.join(dataDir, 'eventhorizon.sqlite'));
+      try {
+        const where = 'version = ? AND stream_id = (SELECT id FROM streams WHERE path = ?)';
+        const row = db.prepare<[bigint, string], { payload: Buffer }>(`SELECT payload FROM entries WHERE ${where}`).get(version, stream);
+        if (!row) throw new Error(`no entry ${version} in ${stream}`);
+        db.prepare(`UPDATE entries SET payload = ? WHERE ${where}`).run(change(row.payload), version, stream);
+      } finally {
+        db.close();
+      }
+    },
     remove: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
   };
 });

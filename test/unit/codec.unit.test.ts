@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { loadZstd, type Compressor } from '../../src/codec/compression';
 import { StreamCodec } from '../../src/codec/stream-codec';
 import { randomBytes } from 'node:crypto';
-import { PayloadCodec } from '../../src/codec/payload-codec';
+import { FORMAT_ENCRYPTED_V1, PayloadCodec } from '../../src/codec/payload-codec';
+import { Compression } from '../../src/codec/compression';
 import { NONCE_BYTES, open, seal } from '../../src/crypto/aead';
 import { CorruptDataError } from '../../src/store/errors';
 
@@ -31,7 +32,7 @@ describe('payload codec', () => {
   });
 
   it('refuses unknown formats and methods instead of guessing', () => {
-    assert.throws(() => codec.open(Uint8Array.of(0x20, 1, 2)), CorruptDataError);
+    assert.throws(() => codec.open(Uint8Array.of(0x30, 1, 2)), CorruptDataError);
     assert.throws(() => codec.open(Uint8Array.of(0x0f, 1, 2)), CorruptDataError);
     assert.throws(() => codec.open(new Uint8Array()), CorruptDataError);
   });
@@ -55,13 +56,52 @@ describe('payload codec', () => {
     const json = Buffer.from(JSON.stringify({ secret: 'plaintext-marker', padding: 'x'.repeat(200) }));
     const here = Buffer.from('stream /a version 1');
     const sealed = codec.seal(json, { dekVersion: 7, key, associatedData: here });
-    assert.equal(sealed[0], 0x11, 'format 1 (encrypted), compression zstd');
+    assert.equal(sealed[0], 0x21, 'format 2 (encrypted, header authenticated), compression zstd');
     assert.equal(Buffer.from(sealed).readUInt32BE(1), 7, 'the DEK version follows the header');
     assert.ok(!Buffer.from(sealed).includes('plaintext-marker'));
     assert.deepEqual(Buffer.from(codec.open(sealed, () => key, here)), json);
     assert.throws(() => codec.open(sealed, () => key, Buffer.from('stream /a version 2')), /does not decrypt/);
     assert.throws(() => codec.open(sealed, () => randomBytes(32), here), /does not decrypt/);
     assert.throws(() => codec.open(sealed), /no keyring/);
+  });
+
+  it('authenticates the whole header: any other header byte or DEK version does not decrypt', () => {
+    const key = randomBytes(32);
+    const here = Buffer.from('stream /a version 1');
+    const json = Buffer.from(JSON.stringify({ padding: 'x'.repeat(200) }));
+    const small = Buffer.from('{}');
+    for (const sealed of [codec.seal(json, { dekVersion: 1, key, associatedData: here }), codec.seal(small, { dekVersion: 1, key, associatedData: here })]) {
+      assert.deepEqual(Buffer.from(codec.open(sealed, () => key, here)).length > 0, true);
+      // Every other compression and format nibble of the same ciphertext (unknown ones are refused too).
+      for (let head = 0; head < 256; head++) {
+        if (head === sealed[0] || head >> 4 === 0) continue;
+        const tampered = Uint8Array.from(sealed);
+        tampered[0] = head;
+        assert.throws(() => codec.open(tampered, () => key, here), CorruptDataError, `header 0x${head.toString(16)}`);
+      }
+      const otherVersion = Uint8Array.from(sealed);
+      Buffer.from(otherVersion.buffer).writeUInt32BE(2, 1);
+      assert.throws(() => codec.open(otherVersion, () => key, here), CorruptDataError);
+    }
+  });
+
+  it('still reads format 1, as earlier versions wrote it (header outside the associated data)', () => {
+    const key = randomBytes(32);
+    const here = Buffer.from('stream /a version 1');
+    const json = Buffer.from(JSON.stringify({ padding: 'y'.repeat(200) }));
+    // Format 1 exactly as written before: header, DEK version, then the sealed compressed data.
+    const dekVersion = Buffer.alloc(4);
+    dekVersion.writeUInt32BE(3);
+    const legacy = Buffer.concat([
+      Uint8Array.of((FORMAT_ENCRYPTED_V1 << 4) | Compression.Zstd),
+      dekVersion,
+      seal(key, zstd.compress(json), here),
+    ]);
+    assert.deepEqual(Buffer.from(codec.open(legacy, (version) => (version === 3 ? key : randomBytes(32)), here)), json);
+    // Relabelled as format 2, it does not decrypt: no downgrade either way.
+    const relabelled = Uint8Array.from(legacy);
+    relabelled[0] = 0x21;
+    assert.throws(() => codec.open(relabelled, () => key, here), CorruptDataError);
   });
 
   it('never repeats a nonce, across blocks of pre-drawn random bytes', () => {

@@ -12,8 +12,9 @@ export type SubscriptionItem =
   | { kind: 'entry'; entry: Entry }
   /**
    * Every entry stored when the subscription (re)connected has been delivered; live entries
-   * follow. `version` is the last version delivered so far (-1 when none). Yielded again after
-   * each reconnection, once the subscription has caught up again.
+   * follow. `version` is the last version delivered so far (`fromVersion` - 1 when none): the
+   * next entry is `version` + 1. Yielded again after each reconnection, once the subscription
+   * has caught up again.
    */
   | { kind: 'caughtUp'; version: bigint };
 

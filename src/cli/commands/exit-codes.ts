@@ -3,6 +3,9 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 /** A command line the command cannot run: printed with the usage, exit code 2. */
 export class UsageError extends Error {}
 
+/** The target of a command holds something else than the command would write: exit code 6. */
+export class TargetConflictError extends Error {}
+
 /** Exit codes that say what failed, for scripts. */
 export const EXIT = {
   ok: 0,

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, type Connection } from './connection';
 import { UsageError, isServiceError } from './exit-codes';
+import { StreamImporter, isServerWritten } from './import-stream';
 import { entryToJson, eventFromJson, type EntryJson } from './render';
 
 /** Help of `eventhorizon export` and `eventhorizon import`. */
@@ -17,9 +18,11 @@ JSON data inline and other data as base64. Server-written entries ($stream.start
 $stream.child-created) are left out: import recreates them.
 
 import creates the streams (with missing parents) and appends the entries, in order per stream.
-It is resumable: each entry is appended with a request id derived from its stream, version and
-content, so running the same import again (after an interruption, say) skips what was committed
-and never duplicates an entry. Event ids are kept; versions are the target's own.
+It is resumable: the entries already in a target stream are matched against the file's (by event
+ids, which are kept) and skipped, and the rest are appended with an expected version, so running
+the same import again (after an interruption, say) continues where it stopped and never writes an
+entry twice. A target stream holding other entries than the file's is a conflict (exit code 6):
+nothing more is written into it. Versions are the target's own.
 
 Both show a progress line on a terminal.
 
@@ -53,7 +56,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
       for (let from = 0n; ; ) {
         const page = await api.read({ stream, fromVersion: from, limit: 1000 });
         for (const entry of page.entries) {
-          if (entry.events.every((event) => event.type.startsWith('$'))) continue;
+          if (isServerWritten(entry)) continue;
           await write(out, { kind: 'entry', ...entryToJson(stream, entry) });
           progress.entries++;
         }
@@ -82,6 +85,7 @@ export async function importCommand(argv: string[]): Promise<void> {
   const progress = new Progress('imported');
   // Each stream's work runs in order on its own chain; streams proceed side by side.
   const chains = new Map<string, Promise<void>>();
+  const importers = new Map<string, StreamImporter>();
   const slots = new Semaphore(IMPORT_CONCURRENCY);
   let failure: unknown;
   let queued = 0;
@@ -119,9 +123,12 @@ export async function importCommand(argv: string[]): Promise<void> {
         });
       } else {
         const requestId = `import:${line.version}:${createHash('sha256').update(line.stream).update('\0').update(text).digest('hex').slice(0, 40)}`;
+        let importer = importers.get(line.stream);
+        if (!importer) importers.set(line.stream, (importer = new StreamImporter(api, line.stream)));
+        const target = importer;
         enqueue(line.stream, async () => {
-          const result = await api.append({ stream: line.stream, events: line.events.map(eventFromJson), requestId });
-          if (result.deduplicated) progress.skipped++;
+          const outcome = await target.import(line.events.map(eventFromJson), requestId);
+          if (outcome === 'skipped') progress.skipped++;
           else progress.entries++;
           progress.show();
         });

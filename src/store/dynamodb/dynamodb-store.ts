@@ -140,6 +140,8 @@ export class DynamoDbStore implements EventStore {
   }
 
   open(): Promise<void> {
+    // After close, as every other method: the memoized promise would say it is open.
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
     this.opened ??= this.prepareTables().catch((error: unknown) => {
       // A failed attempt is not remembered: the next call tries again.
       this.opened = undefined;

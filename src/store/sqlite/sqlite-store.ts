@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import {
   CallAbandonedError,
   SnapshotAheadOfStreamError,
+  StoreUnavailableError,
   StreamAlreadyExistsError,
   StreamNotFoundError,
   StreamShreddedError,
@@ -192,7 +193,9 @@ export class SqliteStore implements EventStore {
   }
 
   /** The constructor already opened the database and applied the schema. */
-  async open(): Promise<void> {}
+  async open(): Promise<void> {
+    this.ensureOpen();
+  }
 
   async init(rootPayload: Uint8Array, recordedAt: Date): Promise<void> {
     await this.write(() => {
@@ -262,6 +265,7 @@ export class SqliteStore implements EventStore {
   }
 
   async read(stream: string, query: ReadQuery): Promise<ReadPage> {
+    this.ensureOpen();
     const found = this.mustFind(stream);
     // One row more than asked tells whether more exist without a second query.
     const rows = this.readRows(found.id, query.fromVersion, query.direction, query.limit + 1);
@@ -281,6 +285,7 @@ export class SqliteStore implements EventStore {
   }
 
   async describe(stream: string): Promise<StreamInfo | undefined> {
+    this.ensureOpen();
     const row = this.statements.describe.get(stream);
     await this.durable();
     if (!row) return undefined;
@@ -294,6 +299,7 @@ export class SqliteStore implements EventStore {
   }
 
   async listChildren(stream: string, after: string | undefined, limit: number): Promise<string[]> {
+    this.ensureOpen();
     const found = this.mustFind(stream);
     const children = this.statements.children.all(found.id, after ?? '', limit).map((row) => row.path);
     await this.durable();
@@ -320,6 +326,7 @@ export class SqliteStore implements EventStore {
   }
 
   async getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined> {
+    this.ensureOpen();
     const found = this.mustFind(stream);
     const row = this.statements.getSnapshot.get(found.id, perspective);
     await this.durable();
@@ -341,6 +348,7 @@ export class SqliteStore implements EventStore {
   }
 
   async listPerspectives(stream: string): Promise<string[]> {
+    this.ensureOpen();
     const found = this.mustFind(stream);
     const perspectives = this.statements.perspectives.all(found.id).map((row) => row.perspective);
     await this.durable();
@@ -348,6 +356,7 @@ export class SqliteStore implements EventStore {
   }
 
   async getStreamKeys(stream: string): Promise<StreamKeys> {
+    this.ensureOpen();
     const keys = {
       keys: this.statements.keys.all(stream).map(toWrappedKey),
       shredded: this.statements.isShredded.get(stream) !== undefined,
@@ -376,6 +385,7 @@ export class SqliteStore implements EventStore {
   }
 
   async listStreamKeys(after: string | undefined, limit: number): Promise<Array<{ stream: string; keys: WrappedKey[] }>> {
+    this.ensureOpen();
     const grouped = new Map<string, WrappedKey[]>();
     for (const row of this.statements.keysAfter.all(after ?? '', limit)) {
       const keys = grouped.get(row.stream) ?? [];
@@ -432,9 +442,17 @@ export class SqliteStore implements EventStore {
     return found;
   }
 
+  /**
+   * After close, every method fails as the DynamoDB store's do (UNAVAILABLE to clients, who may
+   * retry elsewhere), not with better-sqlite3's plain "not open" error (INTERNAL).
+   */
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreUnavailableError('the store is closed');
+  }
+
   /** Queues a write for the next group commit. */
   private write<T>(apply: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ apply, resolve: resolve as (value: unknown) => void, reject });
       if (!this.flushScheduled) {

@@ -79,6 +79,26 @@ describe('TypeScript client: Reader', () => {
     assert.equal(reader.version, 250n);
   });
 
+  it('loads from a 3 MiB snapshot with over 1 MiB of entries after it, reading the rest with Read', async () => {
+    const padding = 'x'.repeat(3 * 1024 * 1024 - 64);
+    // A snapshot near max_snapshot_bytes: its total on one line, then padding.
+    const model: ReadModel<Tally> = {
+      ...tallyModel('big:v1'),
+      encode: (state) => Buffer.from(`${JSON.stringify(state)}\n${padding}`),
+      decode: (data) => JSON.parse(Buffer.from(data).toString().split('\n')[0] ?? '') as Tally,
+    };
+    await client.createStream({ stream: '/tally-big' });
+    await client.append({ stream: '/tally-big', events: [jsonEvent('added', { amount: 5 })] });
+    await client.putSnapshot({ stream: '/tally-big', perspective: 'big:v1', version: 1n, data: Buffer.from(model.encode({ total: 5 })) });
+    for (let n = 0; n < 3; n += 1) {
+      await client.append({ stream: '/tally-big', events: [jsonEvent('added', { amount: 1, pad: 'y'.repeat(400_000) })] });
+    }
+    const reader = new Reader(client, '/tally-big', model, { snapshotEvery: 0 });
+    await reader.load();
+    assert.deepEqual(reader.state, { total: 8 });
+    assert.equal(reader.version, 4n);
+  });
+
   it('stays live after start() and lets callers wait for a version', async () => {
     await client.createStream({ stream: '/tally-live' });
     await client.append({ stream: '/tally-live', events: [jsonEvent('added', { amount: 2 })] });

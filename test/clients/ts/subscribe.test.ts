@@ -39,6 +39,29 @@ function entryVersions(items: SubscriptionItem[]): bigint[] {
 }
 
 describe('TypeScript client: subscribe', () => {
+  it('says caughtUp at fromVersion - 1 when nothing was delivered: resuming from version + 1 goes on where it stands', async () => {
+    const server = await startTestServer();
+    const client = connect(server.address, FAST);
+    try {
+      await client.createStream({ stream: '/idle' });
+      for (let n = 1; n <= 3; n += 1) await client.append({ stream: '/idle', events: [jsonEvent('n', { n })] });
+      for (const [fromVersion, expected] of [
+        [4n, ['caughtUp@3']],
+        [7n, ['caughtUp@6']],
+        [3n, ['v3', 'caughtUp@3']],
+      ] as const) {
+        const items = client.subscribe('/idle', { fromVersion });
+        const seen: SubscriptionItem[] = [];
+        await collectUntil(items, seen, (s) => s.some((item) => item.kind === 'caughtUp'));
+        assert.deepEqual(summary(seen), expected, `from ${fromVersion}`);
+        await items.return();
+      }
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
   it('delivers stored entries, then caughtUp, then live entries, from fromVersion', async () => {
     const server = await startTestServer();
     const client = connect(server.address, FAST);

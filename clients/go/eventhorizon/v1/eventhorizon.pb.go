@@ -808,7 +808,9 @@ type CaughtUp struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// The last version delivered before going live (-1 when nothing was delivered).
+	// The last version delivered before going live; when nothing was delivered, `from_version` - 1.
+	// Either way the subscription's position: a client that resumes (after a reconnection, say)
+	// subscribes again from `version` + 1 and neither misses nor repeats an entry.
 	Version int64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 }
 
@@ -1241,7 +1243,9 @@ type GetSnapshotRequest struct {
 	Perspective string `protobuf:"bytes,2,opt,name=perspective,proto3" json:"perspective,omitempty"`
 	// Also return the first page of entries after the snapshot (from the beginning without one).
 	EntriesAfter bool `protobuf:"varint,3,opt,name=entries_after,json=entriesAfter,proto3" json:"entries_after,omitempty"`
-	// Page size for `entries_after`, as ReadRequest.limit.
+	// Page size for `entries_after`, as ReadRequest.limit. The page also stops before the snapshot
+	// and the entries together reach 3 MiB: after a large snapshot it may hold few entries or none
+	// (with `more` set); read the rest with Read from `next_version`.
 	Limit uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 }
 

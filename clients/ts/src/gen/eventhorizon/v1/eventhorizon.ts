@@ -232,7 +232,11 @@ export interface SubscribeRequest {
 
 /** Sent once, when the subscription has delivered every entry stored when it started. */
 export interface CaughtUp {
-  /** The last version delivered before going live (-1 when nothing was delivered). */
+  /**
+   * The last version delivered before going live; when nothing was delivered, `from_version` - 1.
+   * Either way the subscription's position: a client that resumes (after a reconnection, say)
+   * subscribes again from `version` + 1 and neither misses nor repeats an entry.
+   */
   version: bigint;
 }
 
@@ -302,7 +306,11 @@ export interface GetSnapshotRequest {
   perspective: string;
   /** Also return the first page of entries after the snapshot (from the beginning without one). */
   entriesAfter: boolean;
-  /** Page size for `entries_after`, as ReadRequest.limit. */
+  /**
+   * Page size for `entries_after`, as ReadRequest.limit. The page also stops before the snapshot
+   * and the entries together reach 3 MiB: after a large snapshot it may hold few entries or none
+   * (with `more` set); read the rest with Read from `next_version`.
+   */
   limit: number;
 }
 
