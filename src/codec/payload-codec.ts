@@ -82,7 +82,10 @@ export class PayloadCodec {
 
   /** The DEK version an encrypted payload names; undefined for a plain (or malformed) one. */
   dekVersionOf(payload: Uint8Array): number | undefined {
-    if ((payload[0] ?? 0) >> 4 !== FORMAT_ENCRYPTED || payload.byteLength < 1 + DEK_VERSION_BYTES) return undefined;
+    const format = (payload[0] ?? 0) >> 4;
+    // Both encrypted formats put the DEK version right after the header byte.
+    if (format !== FORMAT_ENCRYPTED && format !== FORMAT_ENCRYPTED_V1) return undefined;
+    if (payload.byteLength < 1 + DEK_VERSION_BYTES) return undefined;
     return Buffer.from(payload.buffer, payload.byteOffset + 1, DEK_VERSION_BYTES).readUInt32BE();
   }
 

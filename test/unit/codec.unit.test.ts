@@ -104,6 +104,17 @@ describe('payload codec', () => {
     assert.throws(() => codec.open(relabelled, () => key, here), CorruptDataError);
   });
 
+  it('names the DEK version of both encrypted formats, so a replica knows when to reload its keys', () => {
+    const key = randomBytes(32);
+    const here = Buffer.from('stream /a version 1');
+    const current = codec.seal(Buffer.from('{"a":1}'), { dekVersion: 5, key, associatedData: here });
+    assert.equal(codec.dekVersionOf(current), 5);
+    const legacy = Uint8Array.from(current);
+    legacy[0] = (FORMAT_ENCRYPTED_V1 << 4) | (legacy[0]! & 0x0f);
+    assert.equal(codec.dekVersionOf(legacy), 5);
+    assert.equal(codec.dekVersionOf(codec.seal(Buffer.from('{"a":1}'))), undefined);
+  });
+
   it('never repeats a nonce, across blocks of pre-drawn random bytes', () => {
     const key = randomBytes(32);
     const here = Buffer.from('stream /a version 1');
