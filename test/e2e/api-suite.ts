@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { Direction, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { EventStore } from '../../src/store/port';
+import { eventually as waitFor } from '../helpers/eventually';
 import { api, dataOf, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 
 /** How the suite gets a store: undefined means the server's default (the embedded store). */
@@ -534,13 +535,4 @@ function streamError(call: NodeJS.EventEmitter): Promise<{ code: number; details
     call.on('error', resolve);
     call.on('end', () => reject(new Error('the stream ended without an error')));
   });
-}
-
-/** Polls until `condition` holds, failing after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }

@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG } from '../../src/config/config';
 import { generateKeyring, type KeyringFile } from '../../src/crypto/keyring';
 import { startServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
+import { eventually } from '../helpers/eventually';
 import { api, dataOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
@@ -133,7 +134,7 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       const rotated = generateKeyring('kek-2', keyring);
       const eh2 = await start(rotated);
       const store = test!.server.store;
-      await waitUntil(async () => {
+      await eventually(async () => {
         const all = await store.listStreamKeys(undefined, 1000);
         return all.every((s) => s.keys.every((k) => k.kekId === 'kek-2'));
       });
@@ -218,12 +219,4 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await rejection(eh.rotateStreamKey({ stream: '/missing' }), status.FAILED_PRECONDITION);
     });
   });
-}
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { eventually } from '../helpers/eventually';
 import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { clientFor } from './support/grpc';
 import { LatencyProbe } from './support/latency-probe';
-import { eventually, heapAfterGc, openFileDescriptors } from './support/resources';
+import { heapAfterGc, openFileDescriptors } from './support/resources';
 
 const SUBSCRIBER_PROCESS = path.join(__dirname, 'support', 'subscriber-process.js');
 /** The probe's deliveries must stay this quick while the faulty clients misbehave (a shared CI machine). */
