@@ -17,7 +17,23 @@ export interface TailerOptions {
   minIntervalMs?: number;
   /** Polls in flight at once, across all streams (default 32). */
   maxConcurrentPolls?: number;
+  /** Time and timers (default: the real ones); tests pass a fake to count polls per tick. */
+  clock?: TailerClock;
 }
+
+/** What the tailer needs of time: read once per tick and poll, not on any hot path. */
+export interface TailerClock {
+  now(): number;
+  /** Calls `callback` after `ms` without keeping the process alive; returns what `cancel` takes. */
+  schedule(callback: () => void, ms: number): unknown;
+  cancel(handle: unknown): void;
+}
+
+const REAL_CLOCK: TailerClock = {
+  now: () => Date.now(),
+  schedule: (callback, ms) => setTimeout(callback, ms).unref(),
+  cancel: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
+};
 
 /** What the tailer knows of one subscribed stream. */
 interface TailState {
@@ -50,12 +66,14 @@ export class Tailer {
   private readonly minIntervalMs: number;
   private readonly maxConcurrentPolls: number;
   private inFlight = new Set<Promise<void>>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly clock: TailerClock;
+  private timer: unknown;
   private stopped = false;
 
   constructor(private readonly options: TailerOptions) {
     this.minIntervalMs = Math.min(options.minIntervalMs ?? 50, options.maxIntervalMs);
     this.maxConcurrentPolls = options.maxConcurrentPolls ?? 32;
+    this.clock = options.clock ?? REAL_CLOCK;
   }
 
   start(): void {
@@ -65,19 +83,18 @@ export class Tailer {
   /** Stops polling and waits for the polls in flight. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clock.cancel(this.timer);
     await Promise.all(this.inFlight);
   }
 
   private schedule(): void {
     if (this.stopped) return;
     // Ticks at half the minimum interval, so a due stream waits at most that much longer.
-    this.timer = setTimeout(() => this.tick(), Math.max(5, this.minIntervalMs / 2));
-    this.timer.unref();
+    this.timer = this.clock.schedule(() => this.tick(), Math.max(5, this.minIntervalMs / 2));
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const subscribed = new Set(this.options.hub.subscribedStreams());
     for (const stream of this.states.keys()) {
       if (!subscribed.has(stream)) this.states.delete(stream);
@@ -130,7 +147,8 @@ export class Tailer {
       state.intervalMs = this.options.maxIntervalMs;
     } finally {
       state.polling = false;
-      state.dueAt = more ? Date.now() : Date.now() + state.intervalMs;
+      const now = this.clock.now();
+      state.dueAt = more ? now : now + state.intervalMs;
     }
   }
 

@@ -3,6 +3,7 @@ import { credentials, InterceptingCall, status, type Interceptor } from '@grpc/g
 import { EventHorizonClient, SubscribeRequest, type ReadResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { checkHealth } from '../../src/observability/health-client';
 import { runCli } from '../helpers/cli';
+import { eventually } from '../helpers/eventually';
 import { api, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 
 /** A client interceptor that sends the key as `authorization: Bearer <key>`. */
@@ -14,19 +15,6 @@ function bearer(key: string): Interceptor {
         next(metadata, listener);
       },
     });
-}
-
-/** Polls until the assertion passes: auth changes reach the server by polling the store. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
 }
 
 describe('authentication and authorization over gRPC', function () {

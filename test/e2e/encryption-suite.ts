@@ -17,6 +17,7 @@ import { checkHealth } from '../../src/observability/health-client';
 import { openStore, startServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
 import { bearer } from '../helpers/auth-server';
+import { eventually } from '../helpers/eventually';
 import { api, dataOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
@@ -180,7 +181,7 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       const rotated = generateKeyring('kek-2', keyring);
       const eh2 = await start(rotated);
       const store = test!.server.store;
-      await waitUntil(async () => {
+      await eventually(async () => {
         const all = await store.listStreamKeys(undefined, 1000);
         return all.every((s) => s.keys.every((k) => k.kekId === 'kek-2'));
       });
@@ -210,7 +211,7 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       });
       try {
         const done = () => lines.find((line) => line.msg === 'data keys re-wrapped under the active key-encryption key');
-        await waitUntil(async () => done() !== undefined);
+        await eventually(() => done() !== undefined);
         assert.equal(done()?.rewrapped, 0);
         assert.equal(done()?.activeKekId, 'kek-1');
         assert.ok(Number(done()?.streams) >= 1, JSON.stringify(done()));
@@ -344,12 +345,4 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await rejection(eh.rotateStreamKey({ stream: '/missing' }), status.FAILED_PRECONDITION);
     });
   });
-}
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }

@@ -3,21 +3,13 @@ import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { SubscribeRequest } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { checkHealth } from '../../src/observability/health-client';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
+import { eventually } from '../helpers/eventually';
 import { api, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
 
 /** Reads the value of one series (name plus exact label set) from a Prometheus text page. */
 function sample(page: string, series: string): number | undefined {
   const line = page.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** Waits until the condition holds (the machine may be busy: no fixed sleeps). */
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function scrape(server: TestServer): Promise<string> {
@@ -75,10 +67,10 @@ describe('metrics endpoint', () => {
     await caughtUp;
     assert.equal(sample(await scrape(server), 'eventhorizon_subscriptions_active'), 1);
     await calls.append({ stream: '/live', events: [jsonEvent('live', {})] });
-    await until(() => received.filter((kind) => kind === 'entry').length === 2);
+    await eventually(() => received.filter((kind) => kind === 'entry').length === 2);
     subscription.cancel();
     let page = '';
-    await until(async () => sample((page = await scrape(server)), 'eventhorizon_subscriptions_active') === 0);
+    await eventually(async () => sample((page = await scrape(server)), 'eventhorizon_subscriptions_active') === 0);
     assert.ok((sample(page, 'eventhorizon_subscription_lag_seconds_count') ?? 0) >= 2, 'entry 0 and the live entry');
   });
 
@@ -140,7 +132,7 @@ describe('health', () => {
     try {
       reachable = false;
       // Nobody calls checkHealth here: only the periodic check can flip the status.
-      await until(async () => (await checkHealth(server.address, credentials.createInsecure())) === 'NOT_SERVING');
+      await eventually(async () => (await checkHealth(server.address, credentials.createInsecure())) === 'NOT_SERVING');
     } finally {
       await server.stop();
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import type { DeepPartial, Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { waitFor } from '../e2e/api-suite';
+import { eventually } from '../helpers/eventually';
 import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { codeOf, statusName } from './support/grpc';
 import { FUZZ_STREAMS, events, limit, streamName, version, anyText, type StreamName } from './support/hostile';
@@ -158,7 +158,7 @@ describe('reliability: hostile input (fast-check fuzz over every RPC)', function
       }),
       options,
     );
-    await waitFor(() => test.server.hub.subscriberCount() === 0);
+    await eventually(() => test.server.hub.subscriberCount() === 0);
     await stillResponsive();
   });
 

@@ -14,6 +14,7 @@ import { SERVICE_NAME } from '../../src/server';
 import { createDynamoDbClient, type DynamoDbStoreOptions } from '../../src/store/dynamodb/dynamodb-store';
 import { EntryAttr, tableNames } from '../../src/store/dynamodb/tables';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
+import { eventually } from '../helpers/eventually';
 import { FaultProxy, PASS, type Fault, type FaultRule, type ProxyStats } from '../helpers/fault-proxy';
 import { api, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { recordSubscription, type RecordingSubscriber } from '../helpers/subscriber';
@@ -628,14 +629,9 @@ async function healthOf(test: TestServer): Promise<string> {
 
 /** Polls `probe` until `done` holds, for at most `timeoutMs` (a bounded wait, not a timing assertion). */
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (done(last)) return last;
-    await sleep(100);
-  }
-  throw new Error(`${what} not reached within ${timeoutMs} ms (last: ${String(last)})`);
+  await eventually(async () => done((last = await probe())), timeoutMs, () => `${what} not reached (last: ${String(last)})`);
+  return last as T;
 }
 
 function describeOutcome(outcome: Outcome): string {

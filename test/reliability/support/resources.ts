@@ -23,11 +23,3 @@ export async function heapAfterGc(): Promise<number> {
   return process.memoryUsage().heapUsed;
 }
 
-/** Polls until `condition` holds; throws with `describe()` after `timeoutMs`. */
-export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { encodeEntryMessage, serializeSubscribeResponse, type OutgoingSubscribeMessage } from '../../src/api/encoded-messages';
+import { Hub, type LiveEntry } from '../../src/realtime/hub';
+import { Lifetime } from '../../src/realtime/lifetime';
+import { subscription } from '../../src/realtime/subscription';
+
+const STREAM = '/orders';
+
+/** One promise and its resolver, for holding a read until the test lets it go. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * A stream's stored entries in memory, read a page at a time like the service's readPage.
+ * `append` commits then publishes to the hub, in that order, as the service does; a read can be
+ * held (`holdNextRead`) to race appends against it, or failed (`failNextRead`).
+ */
+class FakeLog {
+  readonly entries: LiveEntry[] = [];
+  /** The `fromVersion` of every read, in order. */
+  readonly reads: bigint[] = [];
+  private held: Array<{ snapshotAt: 'call' | 'release'; gate: Promise<void>; started: () => void }> = [];
+  private failure: Error | undefined;
+
+  constructor(private readonly hub: Hub, private readonly pageSize = 2) {}
+
+  /** Stores the next entry without publishing it: an entry the feed never saw. */
+  store(): bigint {
+    const version = BigInt(this.entries.length);
+    this.entries.push(liveEntry(version));
+    return version;
+  }
+
+  /** Stores then publishes the next entry, as an append through the service does. */
+  append(): bigint {
+    const version = this.store();
+    this.hub.publish(STREAM, entryAt(version));
+    return version;
+  }
+
+  /**
+   * Holds the next read until the returned release is called; `started` resolves once the read was
+   * called. The page is taken when the read is called ('call', the read saw the store before
+   * later appends) or when released ('release', it saw them).
+   */
+  holdNextRead(snapshotAt: 'call' | 'release'): { started: Promise<void>; release: () => void } {
+    const gate = deferred();
+    const started = deferred();
+    this.held.push({ snapshotAt, gate: gate.promise, started: () => started.resolve() });
+    return { started: started.promise, release: () => gate.resolve() };
+  }
+
+  failNextRead(error: Error): void {
+    this.failure = error;
+  }
+
+  readonly readPage = async (fromVersion: bigint): Promise<{ entries: LiveEntry[]; more: boolean }> => {
+    this.reads.push(fromVersion);
+    if (this.failure) {
+      const failure = this.failure;
+      this.failure = undefined;
+      throw failure;
+    }
+    const hold = this.held.shift();
+    if (!hold) return this.page(fromVersion);
+    const early = this.page(fromVersion);
+    hold.started();
+    await hold.gate;
+    return hold.snapshotAt === 'call' ? early : this.page(fromVersion);
+  };
+
+  private page(fromVersion: bigint): { entries: LiveEntry[]; more: boolean } {
+    const from = Number(fromVersion);
+    const entries = this.entries.slice(from, from + this.pageSize);
+    return { entries, more: from + this.pageSize < this.entries.length };
+  }
+}
+
+function entryAt(version: bigint): Entry {
+  return { version, events: [], recordedAt: new Date(1_764_000_000_000 + Number(version)) };
+}
+
+function liveEntry(version: bigint): LiveEntry {
+  return { version, message: encodeEntryMessage(entryAt(version)) };
+}
+
+/** A message as a user of the API sees it: `entry 3`, `caughtUp 2`, `heartbeat`. */
+function describeMessage(message: OutgoingSubscribeMessage): string {
+  const decoded = SubscribeResponse.decode(serializeSubscribeResponse(message)).message;
+  switch (decoded?.$case) {
+    case 'entry':
+      return `entry ${decoded.value.version}`;
+    case 'caughtUp':
+      return `caughtUp ${decoded.value.version}`;
+    case 'heartbeat':
+      return 'heartbeat';
+    default:
+      return `unexpected ${JSON.stringify(decoded)}`;
+  }
+}
+
+function entries(...versions: number[]): string[] {
+  return versions.map((v) => `entry ${v}`);
+}
+
+describe('subscription()', () => {
+  let hub: Hub;
+  let log: FakeLog;
+  let lifetime: Lifetime;
+
+  beforeEach(() => {
+    hub = new Hub();
+    log = new FakeLog(hub);
+    lifetime = new Lifetime();
+  });
+
+  function subscribe(options: { fromVersion?: bigint; bufferEntries?: number; heartbeatIntervalMs?: number } = {}) {
+    const messages = subscription({
+      stream: STREAM,
+      fromVersion: options.fromVersion ?? 0n,
+      hub,
+      readPage: log.readPage,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 60_000,
+      bufferEntries: options.bufferEntries ?? 100,
+      lifetime,
+    });
+    /** The next `count` messages, described. */
+    async function take(count: number): Promise<string[]> {
+      const taken: string[] = [];
+      while (taken.length < count) {
+        const next = await messages.next();
+        if (next.done) throw new Error(`the subscription ended after ${JSON.stringify(taken)}`);
+        taken.push(describeMessage(next.value));
+      }
+      return taken;
+    }
+    return { messages, take };
+  }
+
+  it('delivers stored entries from fromVersion across pages, then caught_up at the last one, then live entries', async () => {
+    for (let i = 0; i < 5; i++) log.store();
+    const { messages, take } = subscribe({ fromVersion: 1n });
+    assert.deepEqual(await take(5), [...entries(1, 2, 3, 4), 'caughtUp 4']);
+    assert.deepEqual(log.reads, [1n, 3n], 'paged reads, each from the next version');
+    log.append();
+    log.append();
+    assert.deepEqual(await take(2), entries(5, 6));
+    assert.equal(log.reads.length, 2, 'live entries come from the feed, not the store');
+    await messages.return(undefined);
+  });
+
+  it('says caught_up at fromVersion - 1 when nothing is stored from there', async () => {
+    for (let i = 0; i < 3; i++) log.store();
+    const { messages, take } = subscribe({ fromVersion: 3n });
+    assert.deepEqual(await take(1), ['caughtUp 2']);
+    log.append();
+    assert.deepEqual(await take(1), entries(3));
+    await messages.return(undefined);
+  });
+
+  for (const snapshotAt of ['call', 'release'] as const) {
+    const seen = snapshotAt === 'call' ? 'does not see it' : 'sees it';
+    it(`delivers an append racing the catch-up read once, without a gap, when the read ${seen}`, async () => {
+      log.store();
+      log.store();
+      const hold = log.holdNextRead(snapshotAt);
+      const { messages, take } = subscribe();
+      const pending = take(4);
+      await hold.started;
+      log.append(); // version 2, committed and published while the catch-up read is in flight
+      hold.release();
+      assert.deepEqual(
+        await pending,
+        snapshotAt === 'call'
+          ? [...entries(0, 1), 'caughtUp 1', 'entry 2'] // from the feed
+          : [...entries(0, 1, 2), 'caughtUp 2'], // from the store
+      );
+      log.append();
+      assert.deepEqual(await take(1), entries(3), 'entry 2 was not delivered twice');
+      await messages.return(undefined);
+    });
+  }
+
+  it('delivers every entry once, in order, after the bounded feed overflowed behind a slow consumer', async () => {
+    log.store();
+    const { messages, take } = subscribe({ bufferEntries: 3 });
+    assert.deepEqual(await take(2), ['entry 0', 'caughtUp 0']);
+    // The consumer does not pull: ten appends overflow a feed of three.
+    for (let i = 0; i < 10; i++) log.append();
+    assert.equal(hub.largestBacklog(), 0, 'the overflowed feed dropped its queue');
+    const readsBefore = log.reads.length;
+    assert.deepEqual(await take(10), entries(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+    assert.ok(log.reads.length > readsBefore, 'the missed entries came from the store');
+    log.append();
+    assert.deepEqual(await take(1), entries(11), 'live again after the re-read');
+    await messages.return(undefined);
+  });
+
+  it('does not deliver twice what the re-read after an overflow already read and the feed also got', async () => {
+    log.store();
+    const { messages, take } = subscribe({ bufferEntries: 3 });
+    assert.deepEqual(await take(2), ['entry 0', 'caughtUp 0']);
+    for (let i = 0; i < 4; i++) log.append(); // overflows the feed of three
+    // The re-read after the overflow sees entries appended while it was in flight; the reset feed
+    // gets them too.
+    const hold = log.holdNextRead('release');
+    const pending = take(6);
+    await hold.started;
+    log.append();
+    log.append();
+    hold.release();
+    assert.deepEqual(await pending, entries(1, 2, 3, 4, 5, 6));
+    assert.equal(hub.largestBacklog(), 2, 'entries 5 and 6 wait in the feed, already delivered');
+    log.append();
+    assert.deepEqual(await take(1), entries(7), 'the next message is the next append, not a duplicate');
+    await messages.return(undefined);
+  });
+
+  it('fills a gap from the store when the feed brings a version past the next one', async () => {
+    log.store();
+    const { messages, take } = subscribe();
+    assert.deepEqual(await take(2), ['entry 0', 'caughtUp 0']);
+    log.store(); // version 1: committed, never published here (another replica's append, say)
+    log.append(); // version 2, published
+    const readsBefore = log.reads.length;
+    assert.deepEqual(await take(2), entries(1, 2));
+    assert.deepEqual(log.reads.slice(readsBefore, readsBefore + 1), [1n], 'read from the missing version');
+    log.append();
+    assert.deepEqual(await take(1), entries(3), 'entry 2 was not delivered twice');
+    await messages.return(undefined);
+  });
+
+  it('ends when the lifetime ends during a catch-up read, delivering nothing more, and leaves the hub', async () => {
+    log.store();
+    log.store();
+    const hold = log.holdNextRead('call');
+    const { messages } = subscribe();
+    const next = messages.next();
+    await hold.started;
+    assert.equal(hub.subscriberCount(), 1, 'registered before the read');
+    lifetime.end();
+    hold.release();
+    assert.deepEqual(await next, { done: true, value: undefined });
+    assert.equal(hub.subscriberCount(), 0);
+    assert.deepEqual([...hub.subscribedStreams()], []);
+  });
+
+  it('ends when the lifetime ends while waiting for a live entry, and leaves the hub', async () => {
+    log.store();
+    const { messages, take } = subscribe();
+    assert.deepEqual(await take(2), ['entry 0', 'caughtUp 0']);
+    const next = messages.next();
+    lifetime.end();
+    assert.deepEqual(await next, { done: true, value: undefined });
+    assert.deepEqual([...hub.subscribedStreams()], []);
+  });
+
+  it('leaves the hub when the consumer stops pulling (return), as the service does on break', async () => {
+    log.store();
+    const { messages, take } = subscribe();
+    await take(2);
+    assert.equal(hub.subscriberCount(), 1);
+    await messages.return(undefined);
+    assert.equal(hub.subscriberCount(), 0);
+  });
+
+  it('throws a store error met mid-catch-up to the consumer, and leaves the hub', async () => {
+    for (let i = 0; i < 5; i++) log.store();
+    const { take } = subscribe();
+    assert.deepEqual(await take(2), entries(0, 1));
+    const failure = new Error('store unavailable');
+    log.failNextRead(failure);
+    await assert.rejects(take(1), (error) => error === failure);
+    assert.equal(hub.subscriberCount(), 0);
+    assert.deepEqual([...hub.subscribedStreams()], []);
+  });
+
+  it('sends heartbeats while idle, and entries as they come', async () => {
+    log.store();
+    const { messages, take } = subscribe({ heartbeatIntervalMs: 5 });
+    assert.deepEqual(await take(4), ['entry 0', 'caughtUp 0', 'heartbeat', 'heartbeat']);
+    log.append();
+    assert.deepEqual(await take(1), entries(1));
+    await messages.return(undefined);
+  });
+
+  it('sends no heartbeat when an entry arrives within the interval', async () => {
+    log.store();
+    const { messages, take } = subscribe({ heartbeatIntervalMs: 60_000 });
+    assert.deepEqual(await take(2), ['entry 0', 'caughtUp 0']);
+    const next = take(1);
+    setTimeout(() => log.append(), 5);
+    assert.deepEqual(await next, entries(1));
+    await messages.return(undefined);
+  });
+});
