@@ -3,6 +3,7 @@ import { status, type ClientReadableStream } from '@grpc/grpc-js';
 import { EventHorizonClient, SubscribeRequest, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { startAuthTestServer, type AuthTestServer, type GrantedKey } from '../helpers/auth-server';
 import { detailsOf, jsonEvent } from '../helpers/server';
+import { eventually } from '../helpers/eventually';
 
 /** An open Subscribe call: what it received, and how it ended. */
 interface OpenSubscription {
@@ -36,18 +37,6 @@ function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
 }
 
 /**
