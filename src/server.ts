@@ -71,7 +71,8 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
   if (insecure) throw new Error(insecure);
-  const zstd = await loadZstd();
+  // A machine where the native zstd binding does not load still serves, with a warning (once).
+  const zstd = await loadZstd((message) => logger.warn(message));
   // Decoding refuses anything larger than an entry or snapshot may be, with room for framing.
   const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
   const metrics = new Metrics();
