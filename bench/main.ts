@@ -45,6 +45,7 @@ const FULL: Plan = {
   encryptionConcurrency: 64,
   // A few seconds of reading per figure at the rates of this machine, 8 figures per run.
   encryptionReadEvents: { single: 30_000, hundred: 300_000 },
+  fsyncProbes: 200,
 };
 
 /** Small and short: a smoke run that keeps the bench working, not a measurement. */
@@ -62,6 +63,7 @@ const QUICK: Plan = {
   slowConsumerEventsPerSecond: 20_000,
   encryptionConcurrency: 64,
   encryptionReadEvents: { single: 3_000, hundred: 30_000 },
+  fsyncProbes: 50,
 };
 
 const SCENARIOS = { append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost } as const;
