@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHorizon, Worker, type ServerProcess } from './processes';
 import { encryptionCost, prepareEncryption } from './encryption';
-import { encryptionBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { encryptionBlock, h2loadBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -19,6 +19,8 @@ import {
 } from './scenarios';
 import { seed } from './seed';
 import { median } from './stats';
+import { unaryH2load } from './unary-h2load';
+import { h2loadVersion } from './h2load';
 
 /**
  * `npm run bench [-- options]`: starts the baseline server and Event Horizon in their own
@@ -66,7 +68,9 @@ const QUICK: Plan = {
   fsyncProbes: 50,
 };
 
-const SCENARIOS = { append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost } as const;
+const SCENARIOS = {
+  append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost, h2load: unaryH2load,
+} as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** The scenarios whose figures make up the SQLite tables (and the run block that describes them). */
 const SQLITE_SCENARIOS: readonly ScenarioName[] = ['append', 'entries', 'catchup', 'fanout', 'memory'];
@@ -125,6 +129,8 @@ async function main(): Promise<void> {
   const runs: Figures[] = [];
   /** Wall time of the encryption figures, seeding included: what they add to a bench run. */
   let encryptionMs = 0;
+  /** Wall time of the h2load figures, which have a block of their own. */
+  let h2loadMs = 0;
   try {
     if (opts.only.includes('catchup') || opts.only.includes('memory')) {
       log(`seeding ${plan.catchUpEvents.single} events in entries of 1 and ${plan.catchUpEvents.hundred} in entries of 100`);
@@ -151,6 +157,7 @@ async function main(): Promise<void> {
           const scenarioStarted = performance.now();
           await SCENARIOS[name](bench);
           if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
+          if (name === 'h2load') h2loadMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -188,6 +195,11 @@ async function main(): Promise<void> {
   if (opts.only.includes('encryption')) {
     blocks.encryption = encryptionBlock(figures, plan, {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: encryptionMs / 1000,
+    });
+  }
+  if (opts.only.includes('h2load')) {
+    blocks.h2load = h2loadBlock(figures, plan, {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: h2loadMs / 1000, h2load: h2loadVersion(),
     });
   }
   writeReport(opts.out, blocks);
