@@ -89,20 +89,32 @@ export function parseH2loadOutput(text: string): H2loadSummary {
   };
 }
 
+/** The calls of h2load's `--log-file`: their latencies, and when the first began and the last ended. */
+export interface H2loadLog {
+  latenciesMs: number[];
+  /** Microseconds since the epoch. */
+  firstStartUs: number;
+  lastEndUs: number;
+}
+
 /**
- * Request latencies in milliseconds from h2load's `--log-file` (tab-separated: start time µs
- * since the epoch, HTTP status, µs until the end of the response). h2load prints only min, max,
- * mean and sd of its request times; the per-request log gives the percentiles.
+ * Reads h2load's `--log-file` (tab-separated: start time µs since the epoch, HTTP status, µs
+ * until the end of the response). h2load prints only min, max, mean and sd of its request times;
+ * the per-request log gives the percentiles.
  */
-export function parseH2loadLog(text: string): number[] {
-  const latencies: number[] = [];
+export function parseH2loadLog(text: string): H2loadLog {
+  const log: H2loadLog = { latenciesMs: [], firstStartUs: Infinity, lastEndUs: -Infinity };
   for (const line of text.split('\n')) {
     if (line === '') continue;
-    const micros = Number(line.split('\t')[2]);
-    if (!Number.isFinite(micros)) throw new Error(`h2load log line not understood: ${line}`);
-    latencies.push(micros / 1000);
+    const [start, , micros] = line.split('\t').map(Number);
+    if (start === undefined || micros === undefined || !Number.isFinite(start) || !Number.isFinite(micros)) {
+      throw new Error(`h2load log line not understood: ${line}`);
+    }
+    log.latenciesMs.push(micros / 1000);
+    log.firstStartUs = Math.min(log.firstStartUs, start);
+    log.lastEndUs = Math.max(log.lastEndUs, start + micros);
   }
-  return latencies;
+  return log;
 }
 
 /** The marker bash's `time` prints (TIMEFORMAT) after h2load: its user and system CPU seconds. */
@@ -130,7 +142,8 @@ export interface H2loadJob {
 
 export interface H2loadRun {
   summary: H2loadSummary;
-  latenciesMs: number[];
+  /** The calls of the measured duration. */
+  log: H2loadLog;
   /** h2load's own CPU seconds (user + system), warm-up included. */
   cpuSeconds: number;
 }
@@ -172,10 +185,10 @@ export function runH2load(job: H2loadJob): Promise<H2loadRun> {
       }
       try {
         const summary = parseH2loadOutput(stdout);
-        const latenciesMs = parseH2loadLog(fs.readFileSync(job.logFile, 'utf8'));
+        const log = parseH2loadLog(fs.readFileSync(job.logFile, 'utf8'));
         // One line per call of the measured duration: any other count means a log of some other run.
-        if (latenciesMs.length !== summary.done) throw new Error(`h2load logged ${latenciesMs.length} calls but reports ${summary.done} done`);
-        resolve({ summary, latenciesMs, cpuSeconds: parseCpuLine(stderr) });
+        if (log.latenciesMs.length !== summary.done) throw new Error(`h2load logged ${log.latenciesMs.length} calls but reports ${summary.done} done`);
+        resolve({ summary, log, cpuSeconds: parseCpuLine(stderr) });
       } catch (error) {
         reject(error instanceof Error ? error : new Error(String(error)));
       }

@@ -131,6 +131,18 @@ async function settledCounts(read: () => Promise<ServerCounts>): Promise<ServerC
   return last;
 }
 
+/**
+ * The seconds the calls were counted over. Each h2load process measures its own duration after
+ * its own warm-up; 64 processes starting on a busy machine may not measure at the same time, and
+ * their summed counts then span longer than one duration: the rate is taken over that span, so
+ * that staggered windows lower the figure rather than inflate it.
+ */
+export function measuredSeconds(runs: ReadonlyArray<Pick<H2loadRun, 'log'>>, durationMs: number): number {
+  const first = Math.min(...runs.map((r) => r.log.firstStartUs));
+  const last = Math.max(...runs.map((r) => r.log.lastEndUs));
+  return Math.max(durationMs / 1000, (last - first) / 1e6);
+}
+
 /** One figure on one target: h2load's processes at once, the server's CPU and counts around them. */
 async function measure(bench: Bench, target: ServerProcess, figure: H2loadFigure, streams: readonly string[], bodies: readonly string[], workDir: string) {
   const setup = target.appendsAnswered ? undefined : new SetupClient(target.address);
@@ -156,9 +168,9 @@ async function measure(bench: Bench, target: ServerProcess, figure: H2loadFigure
     // Per call of the whole run, warm-up included: the CPU was measured over all of it.
     const calls = after.ok - before.ok;
     const loadCpu = runs.reduce((sum, r) => sum + r.cpuSeconds, 0);
-    const latency = summarise(runs.flatMap((r) => r.latenciesMs));
+    const latency = summarise(runs.flatMap((r) => r.log.latenciesMs));
     return {
-      callsPerSecond: runs.reduce((sum, r) => sum + r.summary.succeeded, 0) / (bench.plan.durationMs / 1000),
+      callsPerSecond: runs.reduce((sum, r) => sum + r.summary.succeeded, 0) / measuredSeconds(runs, bench.plan.durationMs),
       p50: latency.p50,
       p99: latency.p99,
       serverCpuUs: (serverCpu / calls) * 1e6,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { AppendRequest } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { appendBody, grpcFrame, h2loadArgs, parseCpuLine, parseH2loadLog, parseH2loadOutput } from '../../bench/h2load';
-import { appendCallCounts, h2loadShape, verifyAppends, H2LOAD_FIGURES, type ServerCounts } from '../../bench/unary-h2load';
+import { appendCallCounts, h2loadShape, measuredSeconds, verifyAppends, H2LOAD_FIGURES, type ServerCounts } from '../../bench/unary-h2load';
 
 /**
  * The pure parts of the h2load figures (bench/h2load.ts, bench/unary-h2load.ts): the bodies h2load
@@ -106,8 +106,17 @@ describe('bench: h2load figures', () => {
     });
 
     it('reads latencies from the per-request log, in milliseconds', () => {
-      assert.deepEqual(parseH2loadLog(CAPTURED_LOG), CAPTURED_LOG.trim().split('\n').map((line) => Number(line.split('\t')[2]) / 1000));
+      assert.deepEqual(parseH2loadLog('1796121858865898\t200\t5635\n1796121858866123\t200\t6965\n1796121858866000\t200\t900\n'), {
+        latenciesMs: [5.635, 6.965, 0.9], firstStartUs: 1796121858865898, lastEndUs: 1796121858866123 + 6965,
+      });
+      assert.equal(parseH2loadLog(CAPTURED_LOG).latenciesMs.length, CAPTURED_LOG.trim().split('\n').length);
       assert.throws(() => parseH2loadLog('1796121858865898\t200\n'), /not understood/);
+    });
+
+    it('takes the rate over the span of all processes\' calls when their windows are staggered', () => {
+      const run = (firstStartUs: number, lastEndUs: number) => ({ log: { latenciesMs: [], firstStartUs, lastEndUs } });
+      assert.equal(measuredSeconds([run(0, 1_490_000)], 1500), 1.5);
+      assert.equal(measuredSeconds([run(0, 1_500_000), run(500_000, 2_000_000)], 1500), 2);
     });
 
     it("reads h2load's CPU time from the wrapper's line", () => {
