@@ -19,30 +19,46 @@ import { summarise } from './stats';
  * - one stream: one h2load process with `-c C -m 1` (C connections, one call in flight on each);
  * - 64 streams: 64 h2load processes with `-c 1 -m 1`, each with the body of its own stream.
  * Both shapes keep 64 calls in flight on 64 connections at c=64, so the two differ only in the
- * streams (and in h2load's process count, whose CPU is reported). The baseline is driven with
+ * streams (and in h2load's process count, whose CPU is reported). One stream is also driven with
+ * its 64 calls on one connection (`-c 1 -m 64`), as a gRPC client multiplexes its calls: that
+ * costs both sides far less per call than 64 connections with one call each (every response is
+ * a write of its own there), so the targets are judged on each shape. The baseline is driven with
  * the same shape and bodies as the append it is compared with.
  *
  * h2load counts every HTTP 200 as a success, gRPC errors included, so no figure is recorded until
  * the servers' own counts confirm it (`verifyAppends`).
  */
 
-/** One unary figure: how many calls in flight, spread over how many streams (one h2load process each). */
+/**
+ * One unary figure: how many calls in flight, spread over how many streams (one h2load process
+ * each), and how many of a process's calls share a connection (h2load -m; 1 unless given).
+ */
 export interface H2loadFigure {
   key: string;
   concurrency: number;
   streams: number;
+  callsPerConnection?: number;
 }
 
 export const H2LOAD_FIGURES: readonly H2loadFigure[] = [
   { key: 'c1', concurrency: 1, streams: 1 },
+  { key: 'c64m64', concurrency: 64, streams: 1, callsPerConnection: 64 },
   { key: 'c64', concurrency: 64, streams: 1 },
   { key: 'c64s64', concurrency: 64, streams: 64 },
 ];
 
-/** h2load's shape for a figure: processes × `-c connections -m 1`. */
-export function h2loadShape(figure: H2loadFigure): { processes: number; connections: number } {
-  if (figure.concurrency % figure.streams !== 0) throw new Error(`${figure.key}: concurrency must be a multiple of the streams`);
-  return { processes: figure.streams, connections: figure.concurrency / figure.streams };
+/** The c=64 figures, as the report names them. */
+export const C64_FIGURES = [
+  { key: 'c64m64', label: 'one stream, one connection' },
+  { key: 'c64', label: 'one stream, 64 connections' },
+  { key: 'c64s64', label: '64 streams, 64 connections' },
+] as const;
+
+/** h2load's shape for a figure: processes × `-c connections -m callsPerConnection`. */
+export function h2loadShape(figure: H2loadFigure): { processes: number; connections: number; callsPerConnection: number } {
+  const callsPerConnection = figure.callsPerConnection ?? 1;
+  if (figure.concurrency % (figure.streams * callsPerConnection) !== 0) throw new Error(`${figure.key}: the calls in flight do not split evenly`);
+  return { processes: figure.streams, connections: figure.concurrency / figure.streams / callsPerConnection, callsPerConnection };
 }
 
 /** What a server counted of the Append calls it finished, and the streams' heads. */
@@ -149,14 +165,14 @@ async function measure(bench: Bench, target: ServerProcess, figure: H2loadFigure
   try {
     const read = () => serverCounts(target, setup, streams);
     const before = await settledCounts(read);
-    const { processes, connections } = h2loadShape(figure);
+    const { processes, connections, callsPerConnection } = h2loadShape(figure);
     const cpuBefore = cpuSeconds(target.pid);
     const started = performance.now();
     const runs: H2loadRun[] = await Promise.all(
       Array.from({ length: processes }, (_, i) =>
         runH2load({
           address: target.address, bodyFile: bodies[i] as string, logFile: path.join(workDir, `log-${target.pid}-${figure.key}-${i}.tsv`),
-          connections, streamsPerConnection: 1, warmupMs: bench.plan.warmupMs, durationMs: bench.plan.durationMs,
+          connections, streamsPerConnection: callsPerConnection, warmupMs: bench.plan.warmupMs, durationMs: bench.plan.durationMs,
         }),
       ),
     );
@@ -214,8 +230,8 @@ export async function unaryH2load(bench: Bench): Promise<void> {
         fs.writeFileSync(file, appendBody(stream, events.nextEvent()));
         return file;
       });
-      const { processes, connections } = h2loadShape(figure);
-      const shape = `${processes} h2load process${processes > 1 ? 'es' : ''} × -c ${connections} -m 1`;
+      const { processes, connections, callsPerConnection } = h2loadShape(figure);
+      const shape = `${processes} h2load process${processes > 1 ? 'es' : ''} × -c ${connections} -m ${callsPerConnection}`;
       bench.log(`h2load: baseline unary c=${figure.concurrency}, ${figure.streams} stream(s) (${shape})`);
       record(bench.figures, `h2load.baseline.${figure.key}`, await measure(bench, bench.baseline, figure, streams, bodies, workDir));
       bench.log(`h2load: append 1 event c=${figure.concurrency}, ${figure.streams} stream(s) (${shape})`);

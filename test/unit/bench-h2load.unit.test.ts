@@ -82,9 +82,10 @@ describe('bench: h2load figures', () => {
 
     it('gives each of the 64 streams its own h2load process, one connection each, 64 calls in flight in every c=64 shape', () => {
       assert.deepEqual(H2LOAD_FIGURES.map((f) => [f.key, h2loadShape(f)]), [
-        ['c1', { processes: 1, connections: 1 }],
-        ['c64', { processes: 1, connections: 64 }],
-        ['c64s64', { processes: 64, connections: 1 }],
+        ['c1', { processes: 1, connections: 1, callsPerConnection: 1 }],
+        ['c64m64', { processes: 1, connections: 1, callsPerConnection: 64 }],
+        ['c64', { processes: 1, connections: 64, callsPerConnection: 1 }],
+        ['c64s64', { processes: 64, connections: 1, callsPerConnection: 1 }],
       ]);
     });
   });
