@@ -216,6 +216,7 @@ export async function unaryH2load(bench: Bench): Promise<void> {
   record(bench.figures, 'fsync', { ...fdatasyncProbe(bench.dataDir, bench.plan.fsyncProbes) });
   if (!h2loadAvailable()) {
     missingH2load(bench);
+    bench.figures.set('h2load.loadAverageAfter', os.loadavg()[0] ?? Number.NaN);
     return;
   }
   const workDir = fs.mkdtempSync(path.join(bench.dataDir, `h2load-run-${bench.run}-`));
