@@ -165,7 +165,7 @@ export function h2loadArgs(job: H2loadJob): string[] {
  * child, which Node does not give) is measured without depending on /usr/bin/time.
  */
 export function runH2load(job: H2loadJob): Promise<H2loadRun> {
-  // h2load appends to an existing log file.
+  // h2load (1.52) appends to a log file that exists: a second run would report the first's calls too.
   fs.rmSync(job.logFile, { force: true });
   const child = spawn('bash', ['-c', `TIMEFORMAT='${CPU_MARK} %3U %3S'; time ${H2LOAD} "$@"`, 'h2load-timed', ...h2loadArgs(job)], {
     stdio: ['ignore', 'pipe', 'pipe'],
