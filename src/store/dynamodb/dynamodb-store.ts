@@ -36,6 +36,7 @@ import type {
   ReadPage,
   ReadQuery,
   SnapshotRecord,
+  StoreFeatures,
   StoredEntry,
   StreamInfo,
   StreamKeys,
@@ -112,7 +113,7 @@ const PING_TIMEOUT_MS = 3_000;
  * that gather meanwhile share the next write, a transaction (group commit).
  */
 export class DynamoDbStore implements EventStore {
-  readonly features = { sharedWithOtherProcesses: true };
+  readonly features: StoreFeatures;
   /** Requests and capacity units used so far (tests and benchmarks read it). */
   readonly meter = new RequestMeter();
   private readonly client: DynamoDBClient;
@@ -135,6 +136,15 @@ export class DynamoDbStore implements EventStore {
     this.meter.attach(this.client);
     this.tables = tableNames(options.tablePrefix);
     this.window = options.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW;
+    this.features = {
+      sharedWithOtherProcesses: true,
+      idempotencyWindow: { kind: 'entries', count: this.window },
+      maxItemBytes: MAX_ITEM_BYTES,
+      // The shred fence: a page that reaches it is refused on every replica (see readRange).
+      readsRefusedAfterShred: true,
+      // A read's signal aborts the SDK's request and its retries.
+      abandonedReadsStop: true,
+    };
     this.cache = new LRUCache({ max: options.maxCachedStreams ?? DEFAULT_MAX_CACHED_STREAMS });
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
   }
