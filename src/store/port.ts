@@ -128,10 +128,41 @@ export interface StreamKeys {
   shredded: boolean;
 }
 
-/** What a store supports, as data, so the service never asks which store it has. */
+/**
+ * How long a committed request id is recognised (AppendCommand.requestId): for the stream's whole
+ * life, or while its entry is among the stream's `count` newest entries. A retry past a bounded
+ * window is not recognised: it is a new append (written again, or refused with
+ * WrongExpectedVersionError when it carries the expected version the original had).
+ */
+export type IdempotencyWindow = { kind: 'unbounded' } | { kind: 'entries'; count: number };
+
+/**
+ * What a store supports, as data, so the service never asks which store it has. The conformance
+ * suite reads it and tests each side. docs/dynamodb.md ("How it differs from the embedded store")
+ * describes each field.
+ */
 export interface StoreFeatures {
   /** Appends made by other processes are visible only by polling (the realtime hub tails them). */
   sharedWithOtherProcesses: boolean;
+  /** How far back a retried request id is recognised. */
+  idempotencyWindow: IdempotencyWindow;
+  /**
+   * The largest item the store's backend holds, its own attributes included: an entry or a
+   * snapshot whose payload does not fit is refused with LimitExceededError and nothing is written.
+   * Undefined: no limit of the store's own (the server's configured limits still apply).
+   */
+  maxItemBytes?: number;
+  /**
+   * Whether a read reaching a shredded stream's head is refused with StreamShreddedError (the
+   * DynamoDB shred fence). Otherwise its entries stay readable as stored (ciphertext nobody can
+   * decrypt any more).
+   */
+  readsRefusedAfterShred: boolean;
+  /**
+   * Whether a read whose signal has fired stops with CallAbandonedError (a store that waits on the
+   * network); otherwise the read completes (a local read is done before it could stop).
+   */
+  abandonedReadsStop: boolean;
 }
 
 export interface EventStore {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   CallAbandonedError,
+  LimitExceededError,
   ParentNotFoundError,
   SnapshotAheadOfStreamError,
   StreamAlreadyExistsError,
@@ -11,6 +12,17 @@ import {
   WrongExpectedVersionError,
 } from '../../src/store/errors';
 import type { EventStore, ReadQuery } from '../../src/store/port';
+
+/** Whether one of a method's parameters has a `signal` (an AbortSignal the caller may fire). */
+type TakesSignal<Parameter> = Parameter extends object ? ('signal' extends keyof Parameter ? true : false) : false;
+/** The EventStore methods that take a signal: the suite must check each (see "abandoned calls"). */
+type MethodsTakingSignal = {
+  [M in keyof EventStore]: EventStore[M] extends (...args: infer P) => unknown
+    ? true extends TakesSignal<P[number]>
+      ? M
+      : never
+    : never;
+}[keyof EventStore];
 
 /** Builds a fresh, empty store; `dispose` releases it. */
 export interface StoreFactory {
@@ -427,6 +439,141 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe('features: the idempotency window', () => {
+      beforeEach(() => create('/w'));
+      const append = (payload: string, extra: { requestId?: string; expectedVersion?: bigint } = {}) =>
+        store.append({ stream: '/w', payload: () => bytes(payload), recordedAt: at, ...extra });
+      /** Newer entries after the original that leave it inside the window: the most there can be. */
+      const newerWithin = () => {
+        const window = store.features.idempotencyWindow;
+        return window.kind === 'entries' ? window.count - 1 : 150;
+      };
+
+      it('recognises a retry whose original is within the window, on this store and on another over the same data', async function () {
+        this.timeout(120_000);
+        const original = await append('original', { requestId: 'r-w', expectedVersion: 0n });
+        for (let i = 0; i < newerWithin(); i++) await append(`newer ${i}`);
+        const head = (await store.describe('/w'))?.headVersion;
+        // Another store (a replica, a restart) knows nothing yet: it must find the original too.
+        const other = await factory.reopen(store);
+        try {
+          const elsewhere = await other.append({ stream: '/w', payload: () => bytes('original'), recordedAt: new Date(), requestId: 'r-w', expectedVersion: 0n });
+          assert.deepEqual(elsewhere, { ...original, deduplicated: true });
+        } finally {
+          await other.close();
+        }
+        const retried = await append('original', { requestId: 'r-w', expectedVersion: 0n });
+        assert.deepEqual(retried, { ...original, deduplicated: true });
+        assert.equal((await store.describe('/w'))?.headVersion, head, 'nothing written');
+      });
+
+      it('does not recognise a retry past a bounded window: it appends again, or conflicts with its expected version', async function () {
+        this.timeout(120_000);
+        const window = store.features.idempotencyWindow;
+        if (window.kind === 'unbounded') this.skip(); // the test above covers more entries than a bounded store keeps
+        const count = window.kind === 'entries' ? window.count : 0;
+        await append('original', { requestId: 'r-past', expectedVersion: 0n });
+        for (let i = 0; i < count; i++) await append(`newer ${i}`);
+        const head = BigInt(count) + 1n;
+        await assert.rejects(
+          append('original', { requestId: 'r-past', expectedVersion: 0n }),
+          (error: unknown) => error instanceof WrongExpectedVersionError && error.actualVersion === head,
+        );
+        const again = await append('original', { requestId: 'r-past' });
+        assert.deepEqual([again.version, again.deduplicated], [head + 1n, false]);
+        // Written again: that copy is now the newest entry with the id, and a retry finds it.
+        const retried = await append('original', { requestId: 'r-past' });
+        assert.deepEqual([retried.version, retried.deduplicated], [head + 1n, true]);
+      });
+    });
+
+    describe('features: item sizes', () => {
+      beforeEach(() => create('/i'));
+      const snapshotOf = (payload: Uint8Array) => ({ perspective: 'p', version: 0n, payload, contentType: 'application/octet-stream', storedAt: at });
+
+      it('refuses an entry or a snapshot past maxItemBytes and writes nothing, and stores one that fits', async function () {
+        const max = store.features.maxItemBytes;
+        if (max === undefined) this.skip();
+        const tooLarge = new Uint8Array(max ?? 0);
+        await assert.rejects(store.append({ stream: '/i', payload: () => tooLarge, recordedAt: at }), LimitExceededError);
+        await assert.rejects(store.putSnapshot('/i', snapshotOf(tooLarge)), LimitExceededError);
+        await assert.rejects(create('/i/big', '/i', undefined, () => 'x'.repeat(max ?? 0)), LimitExceededError);
+        assert.equal((await store.describe('/i'))?.headVersion, 0n);
+        assert.equal(await store.getSnapshot('/i', 'p'), undefined);
+        // The store's own attributes take far less than 1 KB.
+        const fits = new Uint8Array((max ?? 0) - 1024).fill(7);
+        assert.equal((await store.append({ stream: '/i', payload: () => fits, recordedAt: at })).version, 1n);
+        assert.deepEqual(await store.putSnapshot('/i', snapshotOf(fits)), { stored: true, storedVersion: 0n });
+        const page = await store.read('/i', forward(1n));
+        assert.equal(page.entries[0]?.payload.byteLength, fits.byteLength);
+      });
+
+      it('stores large entries and snapshots when it has no item limit of its own', async function () {
+        if (store.features.maxItemBytes !== undefined) this.skip();
+        const large = new Uint8Array(1 << 20).fill(7);
+        assert.equal((await store.append({ stream: '/i', payload: () => large, recordedAt: at })).version, 1n);
+        assert.deepEqual(await store.putSnapshot('/i', snapshotOf(large)), { stored: true, storedVersion: 0n });
+        const page = await store.read('/i', forward(1n));
+        assert.equal(page.entries[0]?.payload.byteLength, large.byteLength);
+      });
+    });
+
+    describe('features: reads after a shred', () => {
+      it('refuses a read reaching the head of a shredded stream, or serves its entries as stored, as declared', async () => {
+        await create('/x');
+        await store.append({ stream: '/x', payload: () => bytes('one'), recordedAt: at });
+        await store.shredStreamKeys('/x', at);
+        if (store.features.readsRefusedAfterShred) {
+          await assert.rejects(store.read('/x', forward()), StreamShreddedError);
+        } else {
+          const page = await store.read('/x', forward());
+          assert.deepEqual(page.entries.map((e) => text(e.payload)), ['started /x', 'one']);
+        }
+        // Either way the head stays that of the last entry.
+        assert.equal((await store.describe('/x'))?.headVersion, 1n);
+      });
+    });
+
+    describe('abandoned calls', () => {
+      beforeEach(() => create('/g'));
+
+      it('drops an append whose caller gave up, alone, with an expected version, or among others sharing a write', async () => {
+        const gone = AbortSignal.abort();
+        await assert.rejects(
+          store.append({ stream: '/g', payload: () => bytes('gone'), recordedAt: at, expectedVersion: 0n, signal: gone }),
+          CallAbandonedError,
+        );
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 6 }, (_, i) =>
+            store.append({ stream: '/g', payload: () => bytes(`w${i}`), recordedAt: at, ...(i % 2 === 1 ? { signal: gone } : {}) }),
+          ),
+        );
+        outcomes.forEach((outcome, i) => {
+          if (i % 2 === 1) assert.ok(outcome.status === 'rejected' && outcome.reason instanceof CallAbandonedError, `append ${i}`);
+          else assert.equal(outcome.status, 'fulfilled', `append ${i}`);
+        });
+        const page = await store.read('/g', forward());
+        assert.deepEqual(page.entries.map((e) => text(e.payload)).sort(), ['started /g', 'w0', 'w2', 'w4']);
+      });
+
+      it('honours the signal of every method that takes one', async () => {
+        const gone = AbortSignal.abort();
+        // Typed by the port: a method that gains a signal fails to compile until it is listed here.
+        const calls: Record<MethodsTakingSignal, () => Promise<void>> = {
+          append: async () => {
+            await assert.rejects(store.append({ stream: '/g', payload: () => bytes('x'), recordedAt: at, signal: gone }), CallAbandonedError);
+          },
+          read: async () => {
+            const reading = store.read('/g', { ...forward(), signal: gone });
+            if (store.features.abandonedReadsStop) await assert.rejects(reading, CallAbandonedError);
+            else assert.deepEqual((await reading).entries.map((e) => text(e.payload)), ['started /g']);
+          },
+        };
+        for (const call of Object.values(calls)) await call();
+        assert.equal((await store.describe('/g'))?.headVersion, 0n, 'nothing written');
+      });
+    });
+
     it('answers ping while open', async () => {
       assert.equal(await store.ping(), true);
     });
@@ -436,7 +583,8 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       await store.append({ stream: '/a', payload: () => bytes('one'), recordedAt: at });
       await store.close();
       const key = { dekVersion: 1, kekId: 'kek', wrapped: bytes('w'), createdAt: at };
-      const calls: Record<string, () => Promise<unknown>> = {
+      // Typed by the port: a method added to EventStore fails to compile until it is listed here.
+      const calls: Record<Exclude<keyof EventStore, 'features' | 'ping' | 'close'>, () => Promise<unknown>> = {
         open: () => store.open(),
         init: () => store.init(bytes('root'), at),
         createStream: () => create('/b'),

@@ -22,6 +22,7 @@ import type {
   ReadPage,
   ReadQuery,
   SnapshotRecord,
+  StoreFeatures,
   StoredEntry,
   StreamInfo,
   StreamKeys,
@@ -79,7 +80,13 @@ interface PendingWrite {
  * they saw is durable, so that nobody sees an entry that a crash could take back.
  */
 export class SqliteStore implements EventStore {
-  readonly features = { sharedWithOtherProcesses: false };
+  readonly features: StoreFeatures = {
+    sharedWithOtherProcesses: false,
+    // Request ids are kept with their entries and looked up by index: recognised for good.
+    idempotencyWindow: { kind: 'unbounded' },
+    readsRefusedAfterShred: false,
+    abandonedReadsStop: false,
+  };
   private readonly db: Database.Database;
   private readonly statements;
   private readonly transactions;

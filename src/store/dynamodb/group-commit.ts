@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import {
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { StreamShreddedError } from '../errors';
+import type { DynamoDbContext } from './context';
+import { entryItem, itemSize, itemTooLarge, MAX_ITEM_BYTES, type EntryItem } from './items';
+import type { KeyedQueue } from './keyed-queue';
+import type { StreamHeads } from './stream-heads';
+import type { StreamState } from './stream-cache';
+import { backoff, MAX_WRITE_ATTEMPTS, nextEntries, tooContended, type EntryToWrite } from './write-attempts';
+
+/** TransactWriteItems takes at most 100 items and 4 MB; leave room for the parents' entries. */
+export const MAX_TRANSACTION_ITEMS = 100;
+export const MAX_TRANSACTION_BYTES = 3 * 1024 * 1024;
+
+/** A request waiting for its stream's next write: an append, or a create waiting on its parent. */
+export interface Waiting<Result> {
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * What differs between the kinds of request a group commit writes. Each request adds one entry to
+ * the queue's stream (the key): an append its entry, a create the parent's `child-created` entry,
+ * along with the child's items.
+ */
+export interface GroupCommitKind<W extends Waiting<Result>, Result> {
+  /** Takes the requests of the next write off the front of the queue. */
+  takeBatch(waiting: W[]): W[];
+  /** Writes a request that is alone in its batch without a transaction, when the kind can. */
+  writeAlone?(request: W): Promise<Result>;
+  /** The error of each request when the key's stream does not exist. */
+  missing(key: string, request: W): unknown;
+  /** Settles the requests that need no write any more (a retry already committed, a caller gone); returns the others. */
+  settleUnwritten?(state: StreamState, requests: W[]): W[];
+  /** What the request adds to the key's stream, before its version is known. */
+  entryOf(request: W): EntryToWrite;
+  /**
+   * How many of the requests fit one transaction, given their entries in the key's stream; the
+   * others go back to the front of the queue. Unset: the batch was sized to fit when taken.
+   */
+  fitting?(entries: EntryItem[]): number;
+  /** The transaction writing the requests, entry i being request i's entry in the key's stream. */
+  transactItems(key: string, requests: W[], entries: EntryItem[]): TransactWriteItem[];
+  /**
+   * Decides a cancelled transaction: settles the requests that cannot succeed, brings the key's
+   * state up to DynamoDB's head, and returns the requests to try again (or throws, rejecting all).
+   */
+  afterCancelled(error: TransactionCanceledException, key: string, state: StreamState, requests: W[]): Promise<W[]>;
+  /** Settles a committed request; the key's state has already advanced past its entry. */
+  committed(request: W, entry: EntryItem): void;
+}
+
+/**
+ * Group commit, for appends (keyed by stream) and creates (keyed by parent) alike. Requests wait
+ * per key; the key's write runs in its KeyedQueue, so requests arriving while a write is in flight
+ * gather and share the next one, a transaction: many concurrent requests on one stream cost few
+ * round trips. Alone, a request may be written without a transaction (an append: one PutItem).
+ */
+export class GroupCommit<W extends Waiting<Result>, Result> {
+  /** Requests waiting for their key's next write, by key. */
+  private readonly pending = new Map<string, W[]>();
+
+  constructor(
+    private readonly context: DynamoDbContext,
+    private readonly heads: StreamHeads,
+    private readonly writes: KeyedQueue,
+    private readonly kind: GroupCommitKind<W, Result>,
+  ) {}
+
+  /** Queues a request for its key's next write. */
+  submit(key: string, request: W): void {
+    const waiting = this.pending.get(key) ?? [];
+    waiting.push(request);
+    this.pending.set(key, waiting);
+    void this.writes.run(key, () => this.writeNext(key));
+  }
+
+  /** Puts requests back at the front of their key's queue, for its next write. */
+  private requeue(key: string, requests: W[]): void {
+    const waiting = this.pending.get(key) ?? [];
+    waiting.unshift(...requests);
+    this.pending.set(key, waiting);
+    void this.writes.run(key, () => this.writeNext(key));
+  }
+
+  /** Writes the next batch waiting on one key. Runs in the key's queue. */
+  private async writeNext(key: string): Promise<void> {
+    const waiting = this.pending.get(key);
+    if (!waiting || waiting.length === 0) return;
+    const batch = this.kind.takeBatch(waiting);
+    if (waiting.length === 0) this.pending.delete(key);
+    const [only] = batch;
+    if (batch.length === 1 && only && this.kind.writeAlone) {
+      await this.kind.writeAlone(only).then(only.resolve, only.reject);
+      return;
+    }
+    try {
+      await this.commit(key, batch);
+    } catch (error) {
+      for (const request of batch) request.reject(error);
+    }
+  }
+
+  /** Writes a batch in one transaction at the key's next versions, settling each request. */
+  private async commit(key: string, batch: W[]): Promise<void> {
+    const state = await this.heads.streamState(key);
+    if (!state) {
+      for (const request of batch) request.reject(this.kind.missing(key, request));
+      return;
+    }
+    let remaining = batch;
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS && remaining.length > 0; attempt++) {
+      if (this.kind.settleUnwritten) remaining = this.kind.settleUnwritten(state, remaining);
+      if (state.head.shredded) {
+        for (const request of remaining) request.reject(new StreamShreddedError(key));
+        return;
+      }
+      // Each request's entry takes the key's next version, in batch order.
+      const entries = nextEntries(
+        key,
+        state.head,
+        remaining.map((request) => this.kind.entryOf(request)),
+      );
+      const fits = withoutFirstTooLarge(remaining, entries);
+      if (fits) {
+        remaining = fits;
+        attempt--;
+        continue;
+      }
+      if (remaining.length === 0) return;
+      const fitting = this.kind.fitting?.(entries) ?? -1;
+      if (fitting > 0) {
+        this.requeue(key, remaining.slice(fitting));
+        remaining = remaining.slice(0, fitting);
+        entries.length = fitting;
+      }
+      try {
+        await transact(this.context, this.kind.transactItems(key, remaining, entries));
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        remaining = await this.kind.afterCancelled(error, key, state, remaining);
+        if (attempt > 0) await backoff(attempt);
+        continue;
+      }
+      remaining.forEach((request, i) => {
+        const entry = entries[i]!;
+        state.advance(entry);
+        this.kind.committed(request, entry);
+      });
+      return;
+    }
+    for (const request of remaining) request.reject(tooContended(key));
+  }
+}
+
+/** One transaction of a group commit. */
+async function transact(context: DynamoDbContext, items: TransactWriteItem[]): Promise<void> {
+  await context.call(() =>
+    context.client.send(
+      new TransactWriteItemsCommand({
+        TransactItems: items,
+        // Makes the SDK's own retries of this attempt idempotent (DynamoDB keeps it 10 minutes).
+        ClientRequestToken: randomUUID(),
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    ),
+  );
+}
+
+/**
+ * When one of a batch's entries (entry i belongs to waiting request i) exceeds the item limit:
+ * rejects that request and returns the others, whose entries must be numbered again. Undefined
+ * when all fit.
+ */
+function withoutFirstTooLarge<T extends { reject(error: unknown): void }>(waiting: T[], entries: EntryItem[]): T[] | undefined {
+  for (const [index, entry] of entries.entries()) {
+    const size = itemSize(entryItem(entry));
+    if (size > MAX_ITEM_BYTES) {
+      waiting[index]?.reject(itemTooLarge(size));
+      return waiting.filter((_, i) => i !== index);
+    }
+  }
+  return undefined;
+}
