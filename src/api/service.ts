@@ -43,9 +43,9 @@ import {
   StreamAlreadyExistsError,
   StreamNotFoundError,
   StreamNotShreddableError,
-} from '../store/errors';
+} from '../core/errors';
 import type { EventStore, ReadDirection, Version } from '../store/port';
-import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from './encoded-messages';
+import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import { toStatus } from './errors';
 import { throwIfMalformed } from './malformed-request';
 import {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Codecs, StreamCodec } from '../codec/stream-codec';
-import { StreamAlreadyExistsError, StreamShreddedError } from '../store/errors';
+import { StreamAlreadyExistsError, StreamShreddedError } from '../core/errors';
 import type { EventStore } from '../store/port';
 import { SYSTEM_ROOT } from '../model/stream-path';
 import { STREAM_STARTED, CHILD_CREATED } from '../api/service';

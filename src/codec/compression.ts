@@ -1,5 +1,5 @@
 import { ZstdCodec, type ZstdGeneric, type ZstdSimple } from 'zstd-codec';
-import { CorruptDataError } from '../store/errors';
+import { CorruptDataError } from '../core/errors';
 
 /** A compression method, as recorded in the low 4 bits of the payload header. */
 export const enum Compression {

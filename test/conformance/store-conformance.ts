@@ -9,7 +9,7 @@ import {
   StreamNotFoundError,
   StreamShreddedError,
   WrongExpectedVersionError,
-} from '../../src/store/errors';
+} from '../../src/core/errors';
 import type { EventStore, ReadQuery } from '../../src/store/port';
 
 /** Builds a fresh, empty store; `dispose` releases it. */

@@ -24,7 +24,7 @@ import {
   StreamNotFoundError,
   StreamShreddedError,
   WrongExpectedVersionError,
-} from '../errors';
+} from '../../core/errors';
 import type {
   AppendCommand,
   AppendResult,
