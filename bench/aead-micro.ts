@@ -15,7 +15,7 @@ import type { Figures } from './scenarios';
  * Calls `fn` repeatedly for about `budgetMs`; answers CPU µs per call. CPU time rather than wall
  * time: on a shared machine the wall clock also counts the time other processes held the core.
  */
-function microsPerCall(budgetMs: number, fn: () => unknown): number {
+export function microsPerCall(budgetMs: number, fn: () => unknown): number {
   for (let i = 0; i < 50; i++) fn(); // warm-up: let V8 optimise before timing
   let calls = 0;
   const cpu = process.cpuUsage();

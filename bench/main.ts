@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHorizon, Worker, type ServerProcess } from './processes';
+import { measureCompression } from './compression';
 import { encryptionCost, prepareEncryption } from './encryption';
-import { encryptionBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { compressionBlock, encryptionBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -66,14 +67,24 @@ const QUICK: Plan = {
 
 const SCENARIOS = { append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost } as const;
 type ScenarioName = keyof typeof SCENARIOS;
+/** Measured in the bench's own process, without servers: `--only compression` starts none. */
+const IN_PROCESS = ['compression'] as const;
+type BenchName = ScenarioName | (typeof IN_PROCESS)[number];
+const NAMES: readonly string[] = [...Object.keys(SCENARIOS), ...IN_PROCESS];
+const isScenario = (name: BenchName): name is ScenarioName => name in SCENARIOS;
+/** CPU time per compression figure (16 figures per run): calls take microseconds. */
+const COMPRESSION_MS = { full: 1000, quick: 150 };
 /** The scenarios whose figures make up the SQLite tables (and the run block that describes them). */
-const SQLITE_SCENARIOS: readonly ScenarioName[] = ['append', 'entries', 'catchup', 'fanout', 'memory'];
+const SQLITE_SCENARIOS: readonly BenchName[] = ['append', 'entries', 'catchup', 'fanout', 'memory'];
+/** Two load workers keep a core busy between them; one more writes during the fan-out figures. */
+const LOAD_WORKERS = 2;
 
 const USAGE = `Usage: npm run bench -- [options]
   --quick            smoke run: 1 run, small sizes, under 2 minutes (prints the report; BENCHMARKS.md untouched)
   --runs N           runs per figure (default 3; 1 with --quick)
   --out FILE         write the report into FILE (default BENCHMARKS.md; with --quick, a temp file)
-  --only a,b         only these scenarios: ${Object.keys(SCENARIOS).join(', ')}
+  --only a,b         only these scenarios: ${NAMES.join(', ')}
+                     (compression runs in process and starts no server)
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
                      (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on)
 `;
@@ -96,8 +107,8 @@ function options() {
   const quick = values.quick ?? false;
   const runs = values.runs !== undefined ? Number(values.runs) : quick ? 1 : 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
-  const only = (values.only?.split(',') ?? Object.keys(SCENARIOS)) as ScenarioName[];
-  for (const name of only) if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name}\n${USAGE}`);
+  const only = (values.only?.split(',') ?? NAMES) as BenchName[];
+  for (const name of only) if (!NAMES.includes(name)) throw new Error(`unknown scenario ${name}\n${USAGE}`);
   const out = values.out ?? (quick ? path.join(os.tmpdir(), 'eventhorizon-bench-quick.md') : path.join(REPO_ROOT, 'BENCHMARKS.md'));
   return { quick, runs, only, out, cpuProfileDir: values['cpu-prof'] };
 }
@@ -108,17 +119,15 @@ function medians(runs: Figures[]): Figures {
   return new Map([...keys].map((key) => [key, median(runs.flatMap((run) => run.get(key) ?? []))]));
 }
 
-async function main(): Promise<void> {
-  const started = performance.now();
-  // What the other users of this shared machine were doing when the bench started.
-  const loadAverage = os.loadavg()[0] ?? Number.NaN;
-  const opts = options();
-  const plan = opts.quick ? QUICK : FULL;
-  const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
-  const prioritised = raisePriority(process.pid);
+/** The figures measured against servers: seeds, starts the baseline and a server per run. */
+async function serverRuns(
+  opts: ReturnType<typeof options>,
+  plan: Plan,
+  scenarios: readonly ScenarioName[],
+  log: (message: string) => void,
+): Promise<{ runs: Figures[]; encryptionMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
-  // Two load workers keep a core busy between them; a third writes during the fan-out figures.
-  const workers = [new Worker(), new Worker(), new Worker()];
+  const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
   const runs: Figures[] = [];
   /** Wall time of the encryption figures, seeding included: what they add to a bench run. */
@@ -145,7 +154,7 @@ async function main(): Promise<void> {
       };
       try {
         idleMemory(bench);
-        for (const name of opts.only) {
+        for (const name of scenarios) {
           const scenarioStarted = performance.now();
           await SCENARIOS[name](bench);
           if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
@@ -160,6 +169,30 @@ async function main(): Promise<void> {
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+  return { runs, encryptionMs };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  // What the other users of this shared machine were doing when the bench started.
+  const loadAverage = os.loadavg()[0] ?? Number.NaN;
+  const opts = options();
+  const plan = opts.quick ? QUICK : FULL;
+  const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+  const prioritised = raisePriority(process.pid);
+  const compressionRuns: Figures[] = [];
+  const compressionMs = opts.quick ? COMPRESSION_MS.quick : COMPRESSION_MS.full;
+  if (opts.only.includes('compression')) {
+    // First, before seeding and servers, so that nothing else of the bench competes.
+    for (let run = 1; run <= opts.runs; run++) {
+      log(`compression, in process: run ${run} of ${opts.runs}`);
+      const figures: Figures = new Map();
+      await measureCompression(figures, compressionMs);
+      compressionRuns.push(figures);
+    }
+  }
+  const scenarios = opts.only.filter(isScenario);
+  const { runs, encryptionMs } = scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -176,7 +209,7 @@ async function main(): Promise<void> {
       quick: opts.quick,
       runs: opts.runs,
       plan,
-      loadWorkers: workers.length - 1,
+      loadWorkers: LOAD_WORKERS,
       priority,
       loadAverage,
       wallSeconds,
@@ -186,6 +219,11 @@ async function main(): Promise<void> {
   if (opts.only.includes('encryption')) {
     blocks.encryption = encryptionBlock(figures, plan, {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: encryptionMs / 1000,
+    });
+  }
+  if (opts.only.includes('compression')) {
+    blocks.compression = compressionBlock(medians(compressionRuns), {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, loadAverage, budgetMs: compressionMs,
     });
   }
   writeReport(opts.out, blocks);

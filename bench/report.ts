@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { COMPRESSION_PATHS, COMPRESSION_SIZES } from './compression';
 import { ENCRYPTION_FIGURES } from './encryption';
 import type { Figures, Plan } from './scenarios';
 
@@ -187,6 +188,49 @@ export function encryptionBlock(f: Figures, plan: Plan, info: EncryptionRunInfo)
   return lines.join('\n');
 }
 
+/** What the compression block says about its run. */
+export interface CompressionRunInfo {
+  machine: string;
+  node: string;
+  date: string;
+  quick: boolean;
+  runs: number;
+  loadAverage: number;
+  budgetMs: number;
+}
+
+/** Issue 14, target 7: CPU µs per compress of an entry of 1 and of 100 events. */
+const COMPRESS_TARGET_US: Record<number, number> = { 1: 3, 100: 60 };
+
+export function compressionBlock(f: Figures, info: CompressionRunInfo): string {
+  const get = (key: string) => f.get(key);
+  const lines: string[] = [
+    '| | |',
+    '| --- | --- |',
+    `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, short measures; not for comparison**' : `each figure is the median of ${info.runs} runs`}; ` +
+      `${info.machine}, load average ${number(info.loadAverage, 1)} when the bench started; Node ${info.node} |`,
+    `| Method | in the bench's own process, no server; CPU time (user + system) per call over ${info.budgetMs} ms per figure, after a warm-up; an entry serialized as the codec stores it (events of ~300-byte JSON with a UUIDv4 id) |`,
+    '',
+    '| zstd path | Entry of | Bytes raw → compressed | Compress µs | Decompress µs | Compress target |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const path of COMPRESSION_PATHS) {
+    for (const e of COMPRESSION_SIZES) {
+      const c = (key: string) => get(`compression.${path.key}.e${e}.${key}`);
+      if (c('compressUs') === undefined) continue;
+      const target = COMPRESS_TARGET_US[e] ?? Number.NaN;
+      const compressUs = c('compressUs');
+      const judged = path.key === 'native' ? `≤ ${target} µs ${verdict(compressUs === undefined || Number.isNaN(compressUs) ? undefined : compressUs <= target)}` : '';
+      lines.push(
+        `| ${path.label} | ${e} event${e === 1 ? '' : 's'} | ${number(c('rawBytes'))} → ${number(c('bytes'))} | ${micros(compressUs)} | ${micros(c('decompressUs'))} | ${judged} |`,
+      );
+    }
+  }
+  const absent = COMPRESSION_PATHS.filter((path) => get(`compression.${path.key}.e1.compressUs`) === undefined).map((path) => path.name);
+  if (absent.length > 0) lines.push('', `Not available on this machine: ${absent.join(', ')}.`);
+  return lines.join('\n');
+}
+
 const SKELETON = `# Benchmarks
 
 Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
@@ -204,6 +248,11 @@ are rewritten by the bench; everything else here is written by people and kept.
 
 <!-- generated:encryption -->
 <!-- /generated:encryption -->
+
+### Compression
+
+<!-- generated:compression -->
+<!-- /generated:compression -->
 `;
 
 /** Replaces the named generated blocks of `text` (appending missing ones at the end). */

@@ -68,7 +68,12 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   const insecure = insecureListenProblem(config);
   if (insecure) throw new Error(insecure);
   const metrics = new Metrics();
-  const opened = await openEventStore(config, { ...(given ? { store: given } : {}), metrics });
+  const opened = await openEventStore(config, {
+    ...(given ? { store: given } : {}),
+    metrics,
+    // A machine where the native zstd binding does not load still serves, with a warning (once).
+    zstdWarn: (message) => logger.warn(message),
+  });
   const { store, codecs, keys, kek, hub, core } = opened;
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
   const auth = await startAuth(config, opened, logger);

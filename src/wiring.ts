@@ -1,4 +1,4 @@
-import { loadZstd } from './codec/compression';
+import { loadZstd, type ZstdWarn } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
 import { Codecs, type StreamCodec } from './codec/stream-codec';
 import type { Limits, ServerConfig } from './config/config';
@@ -48,6 +48,8 @@ export interface OpenOptions {
   metrics?: Metrics;
   /** The server's cache by default: 10,000 streams for EH_KEY_CACHE_TTL_MS. */
   keyCache?: KeyCacheOptions;
+  /** Where a slower zstd than the native one is reported (the server's log); a process warning by default. */
+  zstdWarn?: ZstdWarn;
 }
 
 /** Decoding refuses anything larger than an entry or snapshot may be, with room for framing. */
@@ -61,7 +63,7 @@ export function maxDecodedBytes(limits: Limits): number {
  */
 export async function openEventStore(config: ServerConfig, options: OpenOptions = {}): Promise<OpenedEventStore> {
   const { metrics } = options;
-  const zstd = await loadZstd();
+  const zstd = await loadZstd(options.zstdWarn);
   const maxDecoded = maxDecodedBytes(config.limits);
   const payloads: PayloadCodec = metrics ? new MeteredPayloadCodec(zstd, maxDecoded, metrics) : new PayloadCodec(zstd, maxDecoded);
   // Keyring problems stop the start before anything is opened or written.

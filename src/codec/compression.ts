@@ -1,5 +1,7 @@
-import { ZstdCodec, type ZstdGeneric, type ZstdSimple } from 'zstd-codec';
-import { CorruptDataError } from '../core/errors';
+import { frameContentSize } from './zstd-frame';
+import { NativeZstd, requireZstdNapi, type ZstdNapiBinding } from './zstd-native';
+import { NodeZlibZstd, nodeZstd, type NodeZstd } from './zstd-node';
+import { wasmZstd } from './zstd-wasm';
 
 /** A compression method, as recorded in the low 4 bits of the payload header. */
 export const enum Compression {
@@ -15,35 +17,88 @@ export interface Compressor {
 }
 
 /** zstd level 3: zstd's default, a good ratio at well over 100 MB/s. */
-const ZSTD_LEVEL = 3;
+export const ZSTD_LEVEL = 3;
 
-let loading: Promise<Compressor> | undefined;
+/**
+ * Where zstd comes from, fastest first. All write standard zstd frames that record their content
+ * size, so each reads what the others wrote: stored data does not depend on the choice.
+ */
+export type ZstdPath = 'native' | 'node:zlib' | 'wasm';
 
-/** The zstd compressor. zstd-codec's WebAssembly module loads once, asynchronously. */
-export function loadZstd(): Promise<Compressor> {
-  loading ??= new Promise((resolve) => {
-    ZstdCodec.run((zstd) => resolve(new ZstdCompressor(new zstd.Simple(), new zstd.Generic())));
-  });
-  return loading;
+export interface ZstdChoice {
+  compressor: Compressor;
+  path: ZstdPath;
+  /** Why the native binding is not used; absent when it is. */
+  fallbackReason?: string;
 }
 
-class ZstdCompressor implements Compressor {
-  constructor(private readonly simple: ZstdSimple, private readonly generic: ZstdGeneric) {}
-
-  compress(data: Uint8Array): Uint8Array {
-    const compressed = this.simple.compress(data, ZSTD_LEVEL);
-    if (!compressed) throw new Error('zstd compression failed');
-    return compressed;
-  }
-
-  decompress(data: Uint8Array, maxBytes: number): Uint8Array {
-    // The frame declares its size; checking it first means a hostile frame cannot make us
-    // allocate more than the limit.
-    const size = this.generic.contentSize(data);
-    if (size === null) throw new CorruptDataError('zstd frame without a valid content size');
-    if (size > maxBytes) throw new CorruptDataError(`zstd frame declares ${size} bytes, over the ${maxBytes} limit`);
-    const output = this.simple.decompress(data);
-    if (!output || output.byteLength !== size) throw new CorruptDataError('corrupt zstd frame');
-    return output;
-  }
+export interface ZstdOptions {
+  /** Loads zstd-napi's binding; injectable, so that tests can play a machine where it does not load. */
+  loadNative?: () => ZstdNapiBinding;
+  /** Node's own zstd, or undefined for a runtime without it; by default, node:zlib's when it has zstd. */
+  nodeZstd?: NodeZstd | undefined;
+  level?: number;
 }
+
+/**
+ * Chooses the fastest zstd that works here: zstd-napi (native, an optional dependency built at
+ * install), else node:zlib's zstd (Node 22.15+), else zstd-codec's WebAssembly, which always loads.
+ */
+export async function chooseZstd(options: ZstdOptions = {}): Promise<ZstdChoice> {
+  const level = options.level ?? ZSTD_LEVEL;
+  let fallbackReason: string;
+  try {
+    return { compressor: checked(new NativeZstd((options.loadNative ?? requireZstdNapi)(), level)), path: 'native' };
+  } catch (error) {
+    fallbackReason = `the native zstd binding (zstd-napi) is unavailable: ${message(error)}`;
+  }
+  const node = 'nodeZstd' in options ? options.nodeZstd : nodeZstd();
+  if (node) {
+    try {
+      return { compressor: checked(new NodeZlibZstd(node, level)), path: 'node:zlib', fallbackReason };
+    } catch (error) {
+      fallbackReason += `; node:zlib's zstd is not usable: ${message(error)}`;
+    }
+  }
+  return { compressor: await wasmZstd(level), path: 'wasm', fallbackReason };
+}
+
+/**
+ * A round trip on a sample before a path is used: a binding that loads but misbehaves (or a
+ * node:zlib whose frames do not record their size, which every reader here requires) is
+ * refused at start rather than found out on stored data.
+ */
+function checked(compressor: Compressor): Compressor {
+  const sample = Buffer.from(JSON.stringify({ check: 'zstd round trip', again: 'zstd round trip' }));
+  const frame = compressor.compress(sample);
+  if (frameContentSize(frame) !== sample.byteLength) throw new Error('its frames do not record their content size');
+  if (!Buffer.from(compressor.decompress(frame, sample.byteLength)).equals(sample)) throw new Error('a round trip changed the data');
+  return compressor;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Where a fallback is reported: the server passes its logger; elsewhere a process warning. */
+export type ZstdWarn = (message: string) => void;
+
+const processWarning: ZstdWarn = (text) => process.emitWarning(text, 'ZstdFallback');
+
+/**
+ * A loader that chooses once and reports a fallback once, with its reason, through the `warn`
+ * of the first call; every call answers the same compressor.
+ */
+export function zstdLoader(options: ZstdOptions = {}): (warn?: ZstdWarn) => Promise<Compressor> {
+  let loading: Promise<Compressor> | undefined;
+  return (warn = processWarning) => {
+    loading ??= chooseZstd(options).then((choice) => {
+      if (choice.fallbackReason !== undefined) warn(`zstd: using ${choice.path}, slower than native: ${choice.fallbackReason}`);
+      return choice.compressor;
+    });
+    return loading;
+  };
+}
+
+/** The process's zstd compressor (see `chooseZstd`). */
+export const loadZstd = zstdLoader();

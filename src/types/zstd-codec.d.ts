@@ -6,13 +6,8 @@ declare module 'zstd-codec' {
     /** Decompresses one frame; null when the frame is invalid or does not record its size. */
     decompress(compressed: Uint8Array): Uint8Array | null;
   }
-  export interface ZstdGeneric {
-    /** The content size a frame declares, or null when unknown or invalid. */
-    contentSize(compressed: Uint8Array): number | null;
-  }
   export interface ZstdBinding {
     Simple: new () => ZstdSimple;
-    Generic: new () => ZstdGeneric;
   }
   export const ZstdCodec: { run(callback: (zstd: ZstdBinding) => void): void };
 }
