@@ -20,10 +20,18 @@ import { OrderEvents } from './events';
 const [address] = process.argv.slice(2);
 if (!address) throw new Error('usage: baseline-server host:port');
 
+/**
+ * Appends answered with OK that carried a stream and events. h2load counts any HTTP 200 as a
+ * success, gRPC errors included: the bench asks for this count (IPC) to check that the calls it
+ * counted were real appends the handler saw, not errors.
+ */
+let appendsAnswered = 0;
+
 function emptyAppend(
   call: grpc.ServerUnaryCall<AppendRequest, AppendResponse>,
   callback: grpc.sendUnaryData<AppendResponse>,
 ): void {
+  if (call.request.stream !== '' && call.request.events.length > 0) appendsAnswered++;
   callback(null, { cursor: { stream: call.request.stream, version: 1n }, deduplicated: false });
 }
 
@@ -87,3 +95,6 @@ server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error) => {
 });
 process.once('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
 process.on('disconnect', () => server.forceShutdown());
+process.on('message', (message: unknown) => {
+  if (message === 'appends-answered') process.send?.({ appendsAnswered });
+});

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHorizon, Worker, type ServerProcess } from './processes';
 import { measureCompression } from './compression';
 import { encryptionCost, prepareEncryption } from './encryption';
-import { compressionBlock, encryptionBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { compressionBlock, encryptionBlock, h2loadBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -20,6 +20,8 @@ import {
 } from './scenarios';
 import { seed } from './seed';
 import { median } from './stats';
+import { unaryH2load } from './unary-h2load';
+import { h2loadVersion } from './h2load';
 
 /**
  * `npm run bench [-- options]`: starts the baseline server and Event Horizon in their own
@@ -46,6 +48,7 @@ const FULL: Plan = {
   encryptionConcurrency: 64,
   // A few seconds of reading per figure at the rates of this machine, 8 figures per run.
   encryptionReadEvents: { single: 30_000, hundred: 300_000 },
+  fsyncProbes: 200,
 };
 
 /** Small and short: a smoke run that keeps the bench working, not a measurement. */
@@ -63,9 +66,12 @@ const QUICK: Plan = {
   slowConsumerEventsPerSecond: 20_000,
   encryptionConcurrency: 64,
   encryptionReadEvents: { single: 3_000, hundred: 30_000 },
+  fsyncProbes: 50,
 };
 
-const SCENARIOS = { append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost } as const;
+const SCENARIOS = {
+  append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost, h2load: unaryH2load,
+} as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** Measured in the bench's own process, without servers: `--only compression` starts none. */
 const IN_PROCESS = ['compression'] as const;
@@ -125,13 +131,15 @@ async function serverRuns(
   plan: Plan,
   scenarios: readonly ScenarioName[],
   log: (message: string) => void,
-): Promise<{ runs: Figures[]; encryptionMs: number }> {
+): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
   const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
   const runs: Figures[] = [];
   /** Wall time of the encryption figures, seeding included: what they add to a bench run. */
   let encryptionMs = 0;
+  /** Wall time of the h2load figures, which have a block of their own. */
+  let h2loadMs = 0;
   try {
     if (opts.only.includes('catchup') || opts.only.includes('memory')) {
       log(`seeding ${plan.catchUpEvents.single} events in entries of 1 and ${plan.catchUpEvents.hundred} in entries of 100`);
@@ -158,6 +166,7 @@ async function serverRuns(
           const scenarioStarted = performance.now();
           await SCENARIOS[name](bench);
           if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
+          if (name === 'h2load') h2loadMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -169,7 +178,7 @@ async function serverRuns(
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  return { runs, encryptionMs };
+  return { runs, encryptionMs, h2loadMs };
 }
 
 async function main(): Promise<void> {
@@ -192,7 +201,8 @@ async function main(): Promise<void> {
     }
   }
   const scenarios = opts.only.filter(isScenario);
-  const { runs, encryptionMs } = scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0 };
+  const { runs, encryptionMs, h2loadMs } =
+    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -224,6 +234,11 @@ async function main(): Promise<void> {
   if (opts.only.includes('compression')) {
     blocks.compression = compressionBlock(medians(compressionRuns), {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, loadAverage, budgetMs: compressionMs,
+    });
+  }
+  if (opts.only.includes('h2load')) {
+    blocks.h2load = h2loadBlock(figures, plan, {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: h2loadMs / 1000, h2load: h2loadVersion(),
     });
   }
   writeReport(opts.out, blocks);

@@ -76,6 +76,10 @@ export function rssPeakSampler(pid: number, everyMs = 50) {
 export interface ServerProcess {
   pid: number;
   address: string;
+  /** Event Horizon's Prometheus endpoint (host:port), where it counts calls by status code. */
+  metricsAddress?: string;
+  /** The baseline's count of the appends it answered (it has no metrics endpoint). */
+  appendsAnswered?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -144,7 +148,7 @@ export async function startEventHorizon(options: EventHorizonProcessOptions): Pr
   );
   raisePriority(child.pid ?? 0);
   await waitForServer(address, child);
-  return { pid: child.pid ?? 0, address, stop: () => stopChild(child) };
+  return { pid: child.pid ?? 0, address, metricsAddress, stop: () => stopChild(child) };
 }
 
 /** Starts the baseline server (bench/baseline-server.ts) in its own process. */
@@ -154,7 +158,18 @@ export async function startBaseline(): Promise<ServerProcess> {
   const child = fork(path.join(__dirname, 'baseline-server.js'), [address], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   raisePriority(child.pid ?? 0);
   await waitForServer(address, child);
-  return { pid: child.pid ?? 0, address, stop: () => stopChild(child) };
+  const appendsAnswered = () =>
+    new Promise<number>((resolve, reject) => {
+      const onExit = () => reject(new Error('baseline server exited'));
+      child.once('exit', onExit);
+      child.once('message', (message: { appendsAnswered?: number }) => {
+        child.off('exit', onExit);
+        if (typeof message.appendsAnswered === 'number') resolve(message.appendsAnswered);
+        else reject(new Error(`unexpected message from the baseline server: ${JSON.stringify(message)}`));
+      });
+      child.send('appends-answered');
+    });
+  return { pid: child.pid ?? 0, address, appendsAnswered, stop: () => stopChild(child) };
 }
 
 /** A load-generating worker process. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { COMPRESSION_PATHS, COMPRESSION_SIZES } from './compression';
 import { ENCRYPTION_FIGURES } from './encryption';
 import type { Figures, Plan } from './scenarios';
+import { C64_FIGURES, H2LOAD_FIGURES, h2loadShape } from './unary-h2load';
 
 /**
  * BENCHMARKS.md is part generated, part written by people. The bench replaces only the blocks
@@ -231,6 +232,80 @@ export function compressionBlock(f: Figures, info: CompressionRunInfo): string {
   return lines.join('\n');
 }
 
+/** What the h2load block says about its run: the encryption block's, and h2load's version. */
+export interface H2loadRunInfo extends EncryptionRunInfo {
+  h2load: string;
+}
+
+/**
+ * Unary calls driven by h2load (issue 14): the empty handler and the durable 1-event Append, the
+ * disk's fdatasync, and the issue's targets judged on these figures.
+ */
+export function h2loadBlock(f: Figures, plan: Plan, info: H2loadRunInfo): string {
+  const get = (key: string) => f.get(key);
+  const lines: string[] = [
+    '| | |',
+    '| --- | --- |',
+    `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, short figures; not for comparison**' : `each figure is the median of ${info.runs} runs`}; ` +
+      `${info.machine}; Node ${info.node}; ${info.priority} |`,
+    `| Machine load | load average ${number(info.loadAverage, 1)} when the bench started, ${number(get('h2load.loadAverageBefore'), 1)} → ${number(get('h2load.loadAverageAfter'), 1)} during these figures (the machine is shared: other people's work takes cores from the servers and from h2load) |`,
+    get('h2load.missing') === 1 ? '| Load generator | h2load: **not installed** |' : `| Load generator | ${info.h2load} (C, HTTP/2) POSTing one pre-encoded gRPC frame per process (\`-d\`, \`content-type: application/grpc\`, \`te: trailers\`): one stream is one process; 64 streams are 64 processes, one connection each. One stream at c=64 is also driven on one connection (\`-c 1 -m 64\`), as a gRPC client multiplexes its calls. The targets are judged on each c=64 shape |`,
+    `| Sizes | ${plan.durationMs / 1000} s measured per figure after ${plan.warmupMs / 1000} s warm-up; ${plan.fsyncProbes} fdatasync probes |`,
+    '| Verified | h2load counts any HTTP 200 as a success, gRPC errors included: each figure is kept only if the server answered at least as many Append calls with OK as h2load counted, ended none with another status (but CANCELLED, for at most the calls in flight when h2load stopped), and, on Event Horizon, the streams\' heads moved by the OK count (from its metrics and DescribeStream; the baseline counts the appends it answered) |',
+    `| Wall time | ${number(info.wallSeconds)} s |`,
+    '',
+  ];
+  if (get('h2load.missing') === 1) {
+    lines.push('**Not measured: h2load was not installed** (`apt-get install nghttp2-client`).', '');
+  } else {
+    lines.push(
+      '| Calls in flight | Streams | h2load processes × `-c` × `-m` | Baseline calls/s | Baseline p50 / p99 ms | Appends/s | Append p50 / p99 ms | Ratio | Server CPU µs per call: baseline / append | Server CPU: baseline / append | h2load CPU: baseline / append | h2load CPU µs per call: baseline / append |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const figure of H2LOAD_FIGURES) {
+      const b = (key: string) => get(`h2load.baseline.${figure.key}.${key}`);
+      const a = (key: string) => get(`h2load.append.${figure.key}.${key}`);
+      const shape = h2loadShape(figure);
+      lines.push(
+        `| ${figure.concurrency} | ${figure.streams} | ${shape.processes} × ${shape.connections} × ${shape.callsPerConnection} | ${number(b('callsPerSecond'))} | ${ms(b('p50'))} / ${ms(b('p99'))} | ` +
+          `${number(a('callsPerSecond'))} | ${ms(a('p50'))} / ${ms(a('p99'))} | ${ratio(a('callsPerSecond'), b('callsPerSecond'))} | ` +
+          `${number(b('serverCpuUs'))} / ${number(a('serverCpuUs'))} | ${cores(b('serverCores'))} / ${cores(a('serverCores'))} | ` +
+          `${cores(b('loadCpu'))} / ${cores(a('loadCpu'))} | ${number(b('loadCpuUs'), 1)} / ${number(a('loadCpuUs'), 1)} |`,
+      );
+    }
+    lines.push('');
+  }
+  const fsync = get('fsync.p50');
+  lines.push(
+    `fdatasync of a 4 KiB overwrite in the data folder's filesystem (measured by the bench, ${plan.fsyncProbes} times): p50 ${ms(fsync)} ms, p99 ${ms(get('fsync.p99'))} ms.`,
+    '',
+  );
+  if (get('h2load.missing') !== 1) {
+    const rate = (who: 'baseline' | 'append', key: string) => get(`h2load.${who}.${key}.callsPerSecond`);
+    const throughput = (key: string) => {
+      const a = rate('append', key);
+      const b = rate('baseline', key);
+      return a === undefined || b === undefined ? undefined : a / b >= 0.8;
+    };
+    const basePlus = (get('h2load.baseline.c1.p50') ?? Number.NaN) + 2 * (fsync ?? Number.NaN);
+    const appendP50 = get('h2load.append.c1.p50');
+    const cpu1 = get('h2load.append.c1.serverCpuUs');
+    const cpu64 = (key: string) => get(`h2load.append.${key}.serverCpuUs`);
+    const within = (value: number | undefined, of: number | undefined) => (value === undefined || of === undefined || Number.isNaN(value) || Number.isNaN(of) ? undefined : value <= of);
+    const oneStream = C64_FIGURES.filter((figure) => figure.key !== 'c64s64');
+    lines.push(
+      '| Target (issue 14) | Measured | |',
+      '| --- | --- | --- |',
+      `| Append c=64 ≥ 0.8× the empty handler | ${C64_FIGURES.map((c) => `${c.label}: ${ratio(rate('append', c.key), rate('baseline', c.key))}`).join('; ')} | ` +
+        `${C64_FIGURES.map((c) => `${c.label}: ${verdict(throughput(c.key))}`).join('; ')} |`,
+      `| Append c=1 p50 ≤ the empty handler's p50 + 2 × fdatasync | ${ms(appendP50)} ms against ${ms(get('h2load.baseline.c1.p50'))} + 2 × ${ms(fsync)} = ${ms(basePlus)} ms | ${verdict(within(appendP50, basePlus))} |`,
+      `| Server CPU per append at c=1 within 2× of c=64 | ${number(cpu1)} µs at c=1; at c=64 ${oneStream.map((c) => `${c.label}: ${number(cpu64(c.key))} µs (${ratio(cpu1, cpu64(c.key))})`).join('; ')} | ` +
+        `${oneStream.map((c) => { const of = cpu64(c.key); return `${c.label}: ${verdict(within(cpu1, of === undefined ? undefined : 2 * of))}`; }).join('; ')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 const SKELETON = `# Benchmarks
 
 Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
@@ -243,6 +318,11 @@ are rewritten by the bench; everything else here is written by people and kept.
 
 <!-- generated:sqlite -->
 <!-- /generated:sqlite -->
+
+### Unary calls driven by h2load
+
+<!-- generated:h2load -->
+<!-- /generated:h2load -->
 
 ### Encryption at rest: what it costs
 

@@ -31,6 +31,8 @@ export interface Plan {
   encryptionConcurrency: number;
   /** Encryption cost: events in the streams it reads, in entries of 1, of 100. */
   encryptionReadEvents: { single: number; hundred: number };
+  /** Unary figures driven by h2load (unary-h2load.ts): 4 KiB writes + fdatasync timed to judge latency by. */
+  fsyncProbes: number;
 }
 
 /** Everything a scenario needs. */
