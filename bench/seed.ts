@@ -4,7 +4,7 @@ import { PayloadCodec } from '../src/codec/payload-codec';
 import { Codecs } from '../src/codec/stream-codec';
 import type { KekProvider } from '../src/crypto/keyring';
 import { StreamKeyManager } from '../src/crypto/stream-keys';
-import { rootStartedEvents } from '../src/api/service';
+import { rootStartedEvents } from '../src/core/system-events';
 import type { PayloadAt } from '../src/store/port';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store';
 import { OrderEvents } from './events';

@@ -1,32 +1,24 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { EventHorizonService as EventHorizonServiceDefinition } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { EventHorizonService } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { GrpcApi } from './api/grpc-api';
 import { tolerateMalformedRequests } from './api/malformed-request';
 import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/reflection';
-import { serializeSubscribeResponse } from './api/encoded-messages';
-import { EventHorizonService, rootStartedEvents } from './api/service';
 import { AuthStreamFollower } from './auth/auth-stream';
 import { AuthInterceptor } from './auth/interceptor';
-import { loadZstd } from './codec/compression';
-import { PayloadCodec } from './codec/payload-codec';
-import { Codecs, type StreamCodec } from './codec/stream-codec';
+import { serializeSubscribeResponse } from './codec/encoded-messages';
 import { insecureListenProblem, type ServerConfig } from './config/config';
-import { LocalKeyring, type KekProvider } from './crypto/keyring';
-import { StreamKeyManager } from './crypto/stream-keys';
-import { ROOT } from './model/stream-path';
+import type { StreamKeyManager } from './crypto/stream-keys';
 import { StoreHealthMonitor } from './observability/health';
 import { observabilityInterceptor } from './observability/interceptor';
-import { MeteredPayloadCodec } from './observability/metered-codec';
-import { MeteredStore } from './observability/metered-store';
 import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
-import { Hub } from './realtime/hub';
+import type { Hub } from './realtime/hub';
 import { Tailer } from './realtime/tailer';
-import { StreamShreddedError } from './store/errors';
-import { createStore } from './store/factory';
-import { serverCredentials } from './tls/credentials';
 import type { EventStore } from './store/port';
+import { serverCredentials } from './tls/credentials';
+import { openEventStore, type OpenedEventStore } from './wiring';
 
 export const SERVICE_NAME = 'eventhorizon.v1.EventHorizon';
 const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
@@ -67,131 +59,52 @@ export interface KeepaliveOptions {
 /** A client silent for 60 s is pinged, and dropped when it does not answer within 20 s. */
 export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 20_000 };
 
-/** Starts the gRPC server: the API, health checks and reflection, on the configured address. */
+/**
+ * Starts the gRPC server: the API, health checks and reflection, on the configured address.
+ * The steps: open the store (and the core over it), follow the auth stream, tail other replicas,
+ * build the gRPC server, watch the store's health, then listen.
+ */
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
   if (insecure) throw new Error(insecure);
-  // A machine where the native zstd binding does not load still serves, with a warning (once).
-  const zstd = await loadZstd((message) => logger.warn(message));
-  // Decoding refuses anything larger than an entry or snapshot may be, with room for framing.
-  const maxDecoded = Math.max(config.limits.maxEntryBytes, config.limits.maxSnapshotBytes) * 2 + 64 * 1024;
   const metrics = new Metrics();
-  const payloads: PayloadCodec = new MeteredPayloadCodec(zstd, maxDecoded, metrics);
-  // Keyring problems stop the start before anything is opened or written.
-  const kek = loadKeyring(config);
-  const store: EventStore = new MeteredStore(
-    given ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb }),
+  const opened = await openEventStore(config, {
+    ...(given ? { store: given } : {}),
     metrics,
-  );
-  const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 10_000, cacheTtlMs: config.keyCacheTtlMs });
-  const codecs = new Codecs(payloads, keys);
-  await openStore(store, codecs, keys);
+    // A machine where the native zstd binding does not load still serves, with a warning (once).
+    zstdWarn: (message) => logger.warn(message),
+  });
+  const { store, codecs, keys, kek, hub, core } = opened;
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
-  // Keys and policies live in the store; with auth off they are not even read.
-  const auth = config.auth === 'required' ? new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger) : undefined;
-  const authInterceptor = auth && new AuthInterceptor({ registry: () => auth.registry, logger });
-  // Open subscriptions were authorized when they started: when keys or policies change, they are
-  // checked again, and those no longer allowed end.
-  auth?.onChange(() => authInterceptor?.recheckOpenCalls());
-  await auth?.start();
-
-  const hub = new Hub();
-  // Other replicas append to the same store: bring their entries to this replica's subscribers.
-  const tailer = store.features.sharedWithOtherProcesses
-    ? new Tailer({
-        store,
-        hub,
-        decode: async (stream, stored) => (await codecs.forReading(stream, [stored.payload])).decodeEntry(stored),
-        logger,
-        maxIntervalMs: config.pollMaxIntervalMs,
-      })
-    : undefined;
-  tailer?.start();
-
-  const service = new EventHorizonService({
-    store,
-    codecs,
-    hub,
-    limits: config.limits,
-    heartbeatIntervalMs: config.heartbeatIntervalMs,
-    subscriberBufferEntries: config.subscriberBufferEntries,
-    logger,
-  });
-
-  const server = new grpc.Server({
-    // Requests may be a little larger than one entry's events (field framing, metadata).
-    'grpc.max_receive_message_length': config.limits.maxEntryBytes + 1024 * 1024,
-    'grpc.max_send_message_length': 8 * 1024 * 1024,
-    // Find clients that vanished without closing their subscriptions.
-    'grpc.keepalive_time_ms': keepalive.timeMs,
-    'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
-    // The first interceptor sees a call first: observability also counts calls refused by auth.
-    interceptors: [
-      observabilityInterceptor({ metrics, logger }),
-      ...(authInterceptor ? [authInterceptor.interceptor] : []),
-    ],
-  });
-  server.addService(
-    // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
-    tolerateMalformedRequests({
-      ...EventHorizonServiceDefinition,
-      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
-      subscribe: { ...EventHorizonServiceDefinition.subscribe, responseSerialize: serializeSubscribeResponse },
-    }),
-    service.handlers(),
-  );
-
-  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
-  health.addToServer(server);
-  const monitor = new StoreHealthMonitor({
-    store,
-    health,
-    services: ['', SERVICE_NAME],
-    intervalMs: config.healthCheckIntervalMs,
-    metrics,
-    logger,
-  });
-  await monitor.start();
-
-  // Reflection names every service this server registers, and serves the descriptors buf built.
-  addReflection(server, ReflectedSchema.load([SERVICE_NAME, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICES]));
+  const auth = await startAuth(config, opened, logger);
+  const tailer = startTailer(config, opened, logger);
+  const api = new GrpcApi({ core, limits: config.limits, logger });
+  const server = buildGrpcServer(config, keepalive, api, [
+    observabilityInterceptor({ metrics, logger }),
+    ...(auth ? [auth.interceptor.interceptor] : []),
+  ]);
+  const health = await watchHealth(server, store, config, metrics, logger);
 
   let metricsServer: MetricsServer | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = (graceMs = 10_000): Promise<void> => {
-    stopping ??= (async () => {
-      monitor.stop();
-      auth?.stop();
-      health.setStatus('', 'NOT_SERVING');
-      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-      service.closeSubscriptions();
-      await tailer?.stop();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
-      await store.close();
-      await metricsServer?.close();
-      logger.info('stopped');
-    })();
-    return stopping;
-  };
+  const stop = shutdown({
+    logger,
+    stopBackground: () => {
+      health.monitor.stop();
+      auth?.follower.stop();
+    },
+    health: health.service,
+    api,
+    tailer,
+    server,
+    store,
+    metricsServer: () => metricsServer,
+  });
   // A port already in use (gRPC or metrics) must not leave a half-started server behind: the
   // store, the health monitor and the pollers would keep the process alive, serving nothing.
   let port: number;
   let address: string;
   try {
-    port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(config.listen, serverCredentials(config.tls), (error, bound) =>
-        error ? reject(error) : resolve(bound),
-      );
-    });
+    port = await listen(server, config);
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     address = `${host}:${port}`;
     metricsServer = config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
@@ -216,49 +129,152 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     store,
     hub,
     ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
-    ...(auth ? { refreshAuth: () => auth.refresh() } : {}),
-    checkHealth: () => monitor.check(),
+    ...(auth ? { refreshAuth: () => auth.follower.refresh() } : {}),
+    checkHealth: () => health.monitor.check(),
     stop,
   };
 }
 
-/**
- * Opens the store, checks the keyring against the stored keys, and writes the root stream when
- * missing. The order matters: the keys are read from a prepared store (DynamoDB tables may have
- * to be created first), and the root is written only once the keyring is known to be right. On
- * failure the store is closed and nothing was written.
- */
-export async function openStore(store: EventStore, codecs: Codecs, keys: StreamKeyManager | undefined): Promise<void> {
-  try {
-    await store.open();
-    await keys?.checkKeyring();
-    const root = await rootCodec(codecs);
-    if (root) await store.init(root.entryPayload(rootStartedEvents())(0n), new Date());
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+/** Auth, when required: the follower of the auth stream and the interceptor that checks calls. */
+async function startAuth(
+  config: ServerConfig,
+  { store, codecs }: OpenedEventStore,
+  logger: Logger,
+): Promise<{ follower: AuthStreamFollower; interceptor: AuthInterceptor } | undefined> {
+  // Keys and policies live in the store; with auth off they are not even read.
+  if (config.auth !== 'required') return undefined;
+  const follower = new AuthStreamFollower({ store, codecs }, config.authRefreshMs, logger);
+  const interceptor = new AuthInterceptor({ registry: () => follower.registry, logger });
+  // Open subscriptions were authorized when they started: when keys or policies change, they are
+  // checked again, and those no longer allowed end.
+  follower.onChange(() => interceptor.recheckOpenCalls());
+  await follower.start();
+  return { follower, interceptor };
+}
+
+/** Other replicas append to the same store: bring their entries to this replica's subscribers. */
+function startTailer(config: ServerConfig, { store, codecs, hub }: OpenedEventStore, logger: Logger): Tailer | undefined {
+  if (!store.features.sharedWithOtherProcesses) return undefined;
+  const tailer = new Tailer({
+    store,
+    hub,
+    decode: async (stream, stored) => (await codecs.forReading(stream, [stored.payload])).decodeEntry(stored),
+    logger,
+    maxIntervalMs: config.pollMaxIntervalMs,
+  });
+  tailer.start();
+  return tailer;
+}
+
+/** The grpc-js server with the API registered (not listening yet). */
+function buildGrpcServer(
+  config: ServerConfig,
+  keepalive: KeepaliveOptions,
+  api: GrpcApi,
+  interceptors: grpc.ServerInterceptor[],
+): grpc.Server {
+  const server = new grpc.Server({
+    // Requests may be a little larger than one entry's events (field framing, metadata).
+    'grpc.max_receive_message_length': config.limits.maxEntryBytes + 1024 * 1024,
+    'grpc.max_send_message_length': 8 * 1024 * 1024,
+    // Find clients that vanished without closing their subscriptions.
+    'grpc.keepalive_time_ms': keepalive.timeMs,
+    'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+    // The first interceptor sees a call first: observability also counts calls refused by auth.
+    interceptors,
+  });
+  server.addService(
+    // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
+    tolerateMalformedRequests({
+      ...EventHorizonService,
+      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
+      subscribe: { ...EventHorizonService.subscribe, responseSerialize: serializeSubscribeResponse },
+    }),
+    api.handlers(),
+  );
+  return server;
 }
 
 /**
- * The codec that writes the root's entry 0, or undefined when the root was shredded (older
- * servers allowed it). A shredded root exists already (only existing streams are shredded), so
- * there is nothing to write, and it must not stop the start: the rest of the data is fine.
+ * Health checks (served, and kept current by pinging the store) and reflection, which names
+ * every service this server registers.
  */
-async function rootCodec(codecs: Codecs): Promise<StreamCodec | undefined> {
-  try {
-    return await codecs.forStream(ROOT, 'create');
-  } catch (error) {
-    if (error instanceof StreamShreddedError) return undefined;
-    throw error;
-  }
+async function watchHealth(
+  server: grpc.Server,
+  store: EventStore,
+  config: ServerConfig,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<{ service: HealthImplementation; monitor: StoreHealthMonitor }> {
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+  const monitor = new StoreHealthMonitor({
+    store,
+    health,
+    services: ['', SERVICE_NAME],
+    intervalMs: config.healthCheckIntervalMs,
+    metrics,
+    logger,
+  });
+  await monitor.start();
+
+  // Reflection names every service this server registers, and serves the descriptors buf built.
+  addReflection(server, ReflectedSchema.load([SERVICE_NAME, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICES]));
+  return { service: health, monitor };
 }
 
-/** The keyring from EH_KEYRING_FILE or EH_KEYRING, or undefined when encryption is off. */
-export function loadKeyring(config: ServerConfig): KekProvider | undefined {
-  if (config.keyringFile) return LocalKeyring.fromFile(config.keyringFile);
-  if (config.keyring) return LocalKeyring.parse(config.keyring, 'EH_KEYRING');
-  return undefined;
+/** Binds the configured address; resolves with the bound port. */
+function listen(server: grpc.Server, config: ServerConfig): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, serverCredentials(config.tls), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
+  });
+}
+
+interface ShutdownParts {
+  logger: Logger;
+  /** Stops the background work (health pings, auth refreshes). */
+  stopBackground(): void;
+  health: HealthImplementation;
+  api: GrpcApi;
+  tailer: Tailer | undefined;
+  server: grpc.Server;
+  store: EventStore;
+  /** The metrics server, once started. */
+  metricsServer(): MetricsServer | undefined;
+}
+
+/**
+ * The graceful stop, run once however often it is called: refuse new calls, end subscriptions
+ * with UNAVAILABLE, finish in-flight calls (forced after `graceMs`), then close the store.
+ */
+function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
+  const { logger, health, api, tailer, server, store } = parts;
+  let stopping: Promise<void> | undefined;
+  return (graceMs = 10_000): Promise<void> => {
+    stopping ??= (async () => {
+      parts.stopBackground();
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      api.closeSubscriptions();
+      await tailer?.stop();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await store.close();
+      await parts.metricsServer()?.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
 }
 
 /**

@@ -20,7 +20,7 @@ import {
   StreamNotShreddableError,
   StreamShreddedError,
   WrongExpectedVersionError,
-} from '../store/errors';
+} from '../core/errors';
 
 /** The domain of every ErrorInfo this server sends. */
 export const ERROR_DOMAIN = 'eventhorizon.v1';

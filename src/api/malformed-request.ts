@@ -1,5 +1,5 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { InvalidArgumentError } from '../store/errors';
+import { InvalidArgumentError } from '../core/errors';
 
 /**
  * Stands in for a request whose bytes are not a valid protobuf message of its type. grpc-js

@@ -2,7 +2,7 @@ import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizo
 import type { Limits } from '../config/config';
 import { EntryEventIds } from '../model/event-ids';
 import { isSystemPath, streamPathProblem } from '../model/stream-path';
-import { InvalidArgumentError, LimitExceededError, type FieldViolation } from '../store/errors';
+import { InvalidArgumentError, LimitExceededError, type FieldViolation } from '../core/errors';
 
 /**
  * Request validation. Each check names the field and the rule it broke; all violations of a

@@ -1,39 +1,28 @@
 import type { Logger } from 'pino';
 import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Codecs, StreamCodec } from '../codec/stream-codec';
-import { StreamAlreadyExistsError, StreamShreddedError } from '../store/errors';
+import type { EventStoreCore } from '../core/event-store-core';
+import { StreamAlreadyExistsError, StreamShreddedError } from '../core/errors';
 import type { EventStore } from '../store/port';
 import { SYSTEM_ROOT } from '../model/stream-path';
-import { STREAM_STARTED, CHILD_CREATED } from '../api/service';
 import { AuthRegistry, type AuthEvent } from './registry';
 
 /** The system stream of keys and policies. The public API refuses every path under `/$`. */
 export const AUTH_STREAM = '/$/auth';
 const PAGE = 500;
 
-/** The store and codecs that auth events are written and read with (encrypted when at-rest encryption is on). */
+/** The store and codecs that auth events are read with (encrypted when at-rest encryption is on); an EventStoreCore is one. */
 export interface AuthStore {
   store: EventStore;
   codecs: Codecs;
 }
 
-/** Creates `/$` and `/$/auth` through the store port when missing. */
-export async function ensureAuthStream({ store, codecs }: AuthStore): Promise<void> {
-  for (const [stream, parent] of [
-    [SYSTEM_ROOT, '/'],
-    [AUTH_STREAM, SYSTEM_ROOT],
-  ] as const) {
-    if (await store.describe(stream)) continue;
+/** Creates `/$` and `/$/auth` through the core when missing. */
+export async function ensureAuthStream(core: EventStoreCore): Promise<void> {
+  for (const stream of [SYSTEM_ROOT, AUTH_STREAM]) {
+    if (await core.store.describe(stream)) continue;
     try {
-      const parentCodec = await codecs.forStream(parent, 'write');
-      const codec = await codecs.forStream(stream, 'create');
-      await store.createStream({
-        stream,
-        parent,
-        recordedAt: new Date(),
-        startedPayload: codec.entryPayload([jsonEvent(STREAM_STARTED, { stream, parent })])(0n),
-        childCreatedPayload: parentCodec.entryPayload([jsonEvent(CHILD_CREATED, { child: stream })]),
-      });
+      await core.createStream(stream, [], { requestId: undefined, createParents: false });
     } catch (error) {
       if (!(error instanceof StreamAlreadyExistsError)) throw error;
     }
@@ -41,11 +30,9 @@ export async function ensureAuthStream({ store, codecs }: AuthStore): Promise<vo
 }
 
 /** Appends one auth event (creating the stream when needed). */
-export async function appendAuthEvent(target: AuthStore, event: AuthEvent): Promise<void> {
-  await ensureAuthStream(target);
-  const codec = await target.codecs.forStream(AUTH_STREAM, 'write');
-  const payload = codec.entryPayload([jsonEvent(event.type, event.data)]);
-  await target.store.append({ stream: AUTH_STREAM, payload, recordedAt: new Date() });
+export async function appendAuthEvent(core: EventStoreCore, event: AuthEvent): Promise<void> {
+  await ensureAuthStream(core);
+  await core.append(AUTH_STREAM, [jsonEvent(event.type, event.data)], undefined, undefined);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { DomainError } from '../store/errors';
+import { DomainError } from '../core/errors';
 
 /** The call carries no API key, or one the server does not accept (unknown or revoked). */
 export class UnauthenticatedError extends DomainError {

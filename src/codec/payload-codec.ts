@@ -1,4 +1,4 @@
-import { KeyUnavailableError, CorruptDataError } from '../store/errors';
+import { KeyUnavailableError, CorruptDataError } from '../core/errors';
 import { open as aeadOpen, seal as aeadSeal } from '../crypto/aead';
 import { Compression, type Compressor } from './compression';
 

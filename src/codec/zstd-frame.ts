@@ -1,4 +1,4 @@
-import { CorruptDataError } from '../store/errors';
+import { CorruptDataError } from '../core/errors';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 

@@ -1,4 +1,4 @@
-import { CorruptDataError } from '../store/errors';
+import { CorruptDataError } from '../core/errors';
 import type { Compressor } from './compression';
 
 /**

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import { CorruptDataError } from '../store/errors';
+import { CorruptDataError } from '../core/errors';
 import type { Compressor } from './compression';
 import { frameContentSize } from './zstd-frame';
 

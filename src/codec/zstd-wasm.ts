@@ -1,5 +1,5 @@
 import { ZstdCodec, type ZstdBinding, type ZstdSimple } from 'zstd-codec';
-import { CorruptDataError } from '../store/errors';
+import { CorruptDataError } from '../core/errors';
 import type { Compressor } from './compression';
 import { frameContentSize } from './zstd-frame';
 

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import type { StoreKind } from '../store/factory';
+
+/** The stores the server can run on (EH_STORE). */
+export type StoreKind = 'sqlite' | 'dynamodb';
 
 /** Limits on what one request may carry. Defaults fit gRPC's 4 MiB message size. */
 export interface Limits {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { KeyUnavailableError, StreamNotFoundError, StreamShreddedError } from '../store/errors';
+import { KeyUnavailableError, StreamNotFoundError, StreamShreddedError } from '../core/errors';
 import type { EventStore, WrappedKey } from '../store/port';
 import { KEY_BYTES } from './aead';
 import { KeyringError, type KekProvider } from './keyring';

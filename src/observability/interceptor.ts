@@ -7,7 +7,7 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { Encoded } from '../api/encoded-messages';
+import { Encoded } from '../codec/encoded-messages';
 import type { Metrics } from './metrics';
 import { requestContext, type RequestContext } from './request-context';
 

@@ -1,5 +1,5 @@
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { encodeEntryMessage, type Encoded } from '../api/encoded-messages';
+import { encodeEntryMessage, type Encoded } from '../codec/encoded-messages';
 import type { Lifetime } from './lifetime';
 
 /** A committed entry on its way to subscribers: serialized once for all of them. */

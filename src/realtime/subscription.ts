@@ -1,4 +1,4 @@
-import type { OutgoingSubscribeMessage } from '../api/encoded-messages';
+import type { OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Hub, LiveEntry } from './hub';
 import type { Lifetime } from './lifetime';
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { StreamNotFoundError } from '../store/errors';
+import { StreamNotFoundError } from '../core/errors';
 import type { EventStore, StoredEntry, Version } from '../store/port';
 import type { Hub } from './hub';
 

@@ -1,9 +1,7 @@
-import type { DynamoDbConfig } from '../config/config';
+import type { DynamoDbConfig, StoreKind } from '../config/config';
 import { DynamoDbStore } from './dynamodb/dynamodb-store';
 import type { EventStore } from './port';
 import { SqliteStore } from './sqlite/sqlite-store';
-
-export type StoreKind = 'sqlite' | 'dynamodb';
 
 export interface StoreConfig {
   kind: StoreKind;

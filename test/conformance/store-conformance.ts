@@ -10,7 +10,7 @@ import {
   StreamNotFoundError,
   StreamShreddedError,
   WrongExpectedVersionError,
-} from '../../src/store/errors';
+} from '../../src/core/errors';
 import type { EventStore, ReadQuery } from '../../src/store/port';
 
 /** Whether one of a method's parameters has a `signal` (an AbortSignal the caller may fire). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
-import { StoreUnavailableError } from '../../src/store/errors';
+import { StoreUnavailableError } from '../../src/core/errors';
 import { storeFailure } from '../../src/store/dynamodb/aws-errors';
 import { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
 import { freePort } from '../helpers/process';

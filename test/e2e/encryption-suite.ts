@@ -3,18 +3,16 @@ import fs from 'node:fs';
 import pino from 'pino';
 import { credentials, status } from '@grpc/grpc-js';
 import { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { appendAuthEvent, type AuthStore } from '../../src/auth/auth-stream';
+import { appendAuthEvent } from '../../src/auth/auth-stream';
 import { generateKey, hashKey } from '../../src/auth/keys';
 import { parseRule } from '../../src/auth/policy';
 import { AUTH_EVENTS } from '../../src/auth/registry';
-import { loadZstd } from '../../src/codec/compression';
-import { PayloadCodec } from '../../src/codec/payload-codec';
-import { Codecs } from '../../src/codec/stream-codec';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../src/config/config';
-import { generateKeyring, LocalKeyring, type KeyringFile } from '../../src/crypto/keyring';
-import { StreamKeyManager } from '../../src/crypto/stream-keys';
+import type { EventStoreCore } from '../../src/core/event-store-core';
+import { generateKeyring, type KeyringFile } from '../../src/crypto/keyring';
 import { checkHealth } from '../../src/observability/health-client';
-import { openStore, startServer } from '../../src/server';
+import { startServer } from '../../src/server';
+import { ADMIN_KEY_CACHE, openEventStore } from '../../src/wiring';
 import type { EventStore } from '../../src/store/port';
 import { bearer } from '../helpers/auth-server';
 import { eventually } from '../helpers/eventually';
@@ -58,12 +56,10 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       return api(test.client);
     };
     /** The test's data opened as `eventhorizon auth` opens it, behind the server's back. */
-    const openAdminStore = async (): Promise<AuthStore> => {
-      const store = data.open();
-      const keys = new StreamKeyManager(store, LocalKeyring.parse(JSON.stringify(keyring), 'keyring'), { cacheStreams: 10, cacheTtlMs: 60_000 });
-      const codecs = new Codecs(new PayloadCodec(await loadZstd(), 4 * 1024 * 1024), keys);
-      await openStore(store, codecs, keys);
-      return { store, codecs };
+    const openAdminStore = async (): Promise<EventStoreCore> => {
+      const config: ServerConfig = { ...DEFAULT_CONFIG, dataDir, keyring: JSON.stringify(keyring) };
+      const { core } = await openEventStore(config, { store: data.open(), keyCache: ADMIN_KEY_CACHE });
+      return core;
     };
     const stop = async () => {
       await test?.stop();

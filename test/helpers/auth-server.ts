@@ -1,17 +1,13 @@
 import fs from 'node:fs';
 import { credentials, InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { appendAuthEvent, type AuthStore } from '../../src/auth/auth-stream';
+import { appendAuthEvent } from '../../src/auth/auth-stream';
 import { generateKey, hashKey } from '../../src/auth/keys';
 import { parseRule, type Rule } from '../../src/auth/policy';
 import { AUTH_EVENTS } from '../../src/auth/registry';
-import { loadZstd } from '../../src/codec/compression';
-import { PayloadCodec } from '../../src/codec/payload-codec';
-import { Codecs } from '../../src/codec/stream-codec';
-import { generateKeyring, LocalKeyring } from '../../src/crypto/keyring';
-import { StreamKeyManager } from '../../src/crypto/stream-keys';
-import { openStore } from '../../src/server';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
+import { DEFAULT_CONFIG } from '../../src/config/config';
+import { generateKeyring } from '../../src/crypto/keyring';
+import { ADMIN_KEY_CACHE, openEventStore } from '../../src/wiring';
 import { api, startTestServer, tempDir, type Api, type TestServer } from './server';
 
 /** A client interceptor that sends the key as `authorization: Bearer <key>`. */
@@ -58,11 +54,7 @@ export async function startAuthTestServer(): Promise<AuthTestServer> {
   const keyring = JSON.stringify(generateKeyring('kek-1'));
   const test = await startTestServer({ dataDir, auth: 'required', authRefreshMs: 3_600_000, keyring });
   // A second handle on the same data, as the CLI opens it next to a serving server.
-  const store = new SqliteStore({ dataDir });
-  const keys = new StreamKeyManager(store, LocalKeyring.parse(keyring, 'test keyring'), { cacheStreams: 100, cacheTtlMs: 60_000 });
-  const codecs = new Codecs(new PayloadCodec(await loadZstd(), 4 * 1024 * 1024), keys);
-  await openStore(store, codecs, keys);
-  const admin: AuthStore = { store, codecs };
+  const { core: admin, store } = await openEventStore({ ...DEFAULT_CONFIG, dataDir, keyring }, { keyCache: ADMIN_KEY_CACHE });
   const clients: EventHorizonClient[] = [];
 
   const rulesOf = ({ allow = [], deny = [] }: { allow?: string[]; deny?: string[] }): Rule[] => [

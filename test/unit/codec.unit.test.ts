@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { FORMAT_ENCRYPTED_V1, PayloadCodec } from '../../src/codec/payload-codec';
 import { Compression } from '../../src/codec/compression';
 import { NONCE_BYTES, open, seal } from '../../src/crypto/aead';
-import { CorruptDataError } from '../../src/store/errors';
+import { CorruptDataError } from '../../src/core/errors';
 
 describe('payload codec', () => {
   let zstd: Compressor;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SubscribeResponse, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { Encoded, encodeEntryMessage, encodeStoredEntryMessage, serializeSubscribeResponse } from '../../src/api/encoded-messages';
+import { Encoded, encodeEntryMessage, encodeStoredEntryMessage, serializeSubscribeResponse } from '../../src/codec/encoded-messages';
 import { loadZstd } from '../../src/codec/compression';
 import { PayloadCodec } from '../../src/codec/payload-codec';
 import { StreamCodec } from '../../src/codec/stream-codec';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { LocalKeyring, generateKeyring } from '../../src/crypto/keyring';
 import { StreamKeyManager } from '../../src/crypto/stream-keys';
-import { KeyUnavailableError } from '../../src/store/errors';
+import { KeyUnavailableError } from '../../src/core/errors';
 import type { EventStore, StreamKeys, WrappedKey } from '../../src/store/port';
 
 /** The key operations of a store, in memory, counting key reads. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { encodeEntryMessage, serializeSubscribeResponse, type OutgoingSubscribeMessage } from '../../src/api/encoded-messages';
+import { encodeEntryMessage, serializeSubscribeResponse, type OutgoingSubscribeMessage } from '../../src/codec/encoded-messages';
 import { Hub, type LiveEntry } from '../../src/realtime/hub';
 import { Lifetime } from '../../src/realtime/lifetime';
 import { subscription } from '../../src/realtime/subscription';

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { Hub, type LiveFeed } from '../../src/realtime/hub';
 import { Tailer, type TailerClock } from '../../src/realtime/tailer';
-import { StreamNotFoundError } from '../../src/store/errors';
+import { StreamNotFoundError } from '../../src/core/errors';
 import type { EventStore, ReadPage, ReadQuery, StoredEntry } from '../../src/store/port';
 
 /** Lets the promises of polls started by a tick run to their end (the fake store answers at once). */

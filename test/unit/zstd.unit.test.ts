@@ -5,7 +5,7 @@ import { frameContentSize } from '../../src/codec/zstd-frame';
 import { NativeZstd, requireZstdNapi, type ZstdNapiBinding } from '../../src/codec/zstd-native';
 import { NodeZlibZstd, nodeZstd, type NodeZstd } from '../../src/codec/zstd-node';
 import { wasmZstd } from '../../src/codec/zstd-wasm';
-import { CorruptDataError } from '../../src/store/errors';
+import { CorruptDataError } from '../../src/core/errors';
 
 /** zstd-napi where it installed (an optional dependency); undefined elsewhere. */
 function installedNative(): ZstdNapiBinding | undefined {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { appendAuthEvent, AuthStreamFollower, type AuthStore } from '../../auth/auth-stream';
+import { appendAuthEvent, AuthStreamFollower } from '../../auth/auth-stream';
+import type { EventStoreCore } from '../../core/event-store-core';
 import { generateKey, hashKey } from '../../auth/keys';
 import { parseRule, type Rule } from '../../auth/policy';
 import { AUTH_EVENTS, type AuthRegistry } from '../../auth/registry';
@@ -54,7 +55,7 @@ export async function authCommand(argv: string[]): Promise<void> {
   }
   const json = values.json === true;
   const storeFlags = { config: values.config, store: values.store, 'data-dir': values['data-dir'] };
-  const run = async (action: (target: AuthStore, registry: AuthRegistry) => Promise<unknown>) => {
+  const run = async (action: (target: EventStoreCore, registry: AuthRegistry) => Promise<unknown>) => {
     const target = await openAdminStore(storeFlags);
     try {
       const follower = new AuthStreamFollower(target, 1_000, pino({ level: 'silent' }));

@@ -5,7 +5,7 @@ import {
   StreamNotFoundError,
   StreamShreddedError,
   WrongExpectedVersionError,
-} from '../errors';
+} from '../../core/errors';
 import type { AppendCommand, AppendResult } from '../port';
 import { cancellationReasons } from './aws-errors';
 import type { DynamoDbContext } from './context';

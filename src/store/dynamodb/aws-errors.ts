@@ -3,7 +3,7 @@ import {
   TransactionCanceledException,
   type CancellationReason,
 } from '@aws-sdk/client-dynamodb';
-import { StoreUnavailableError } from '../errors';
+import { StoreUnavailableError } from '../../core/errors';
 
 /**
  * Turns what the SDK throws after its own retries into domain errors. Clients never see AWS error

@@ -1,5 +1,5 @@
 import type { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { InvalidArgumentError, ParentNotFoundError, StoreUnavailableError, StreamAlreadyExistsError } from '../errors';
+import { InvalidArgumentError, ParentNotFoundError, StoreUnavailableError, StreamAlreadyExistsError } from '../../core/errors';
 import type { CreateStreamCommand, CreateStreamResult } from '../port';
 import { cancellationReasons } from './aws-errors';
 import type { DynamoDbContext } from './context';

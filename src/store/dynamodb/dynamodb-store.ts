@@ -4,7 +4,7 @@ import {
   DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CallAbandonedError, StoreUnavailableError } from '../errors';
+import { CallAbandonedError, StoreUnavailableError } from '../../core/errors';
 import type {
   AppendCommand,
   AppendResult,

@@ -4,7 +4,7 @@ import {
   TransactWriteItemsCommand,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { StreamShreddedError } from '../errors';
+import { StreamShreddedError } from '../../core/errors';
 import type { DynamoDbContext } from './context';
 import { entryItem, itemSize, itemTooLarge, MAX_ITEM_BYTES, type EntryItem } from './items';
 import type { KeyedQueue } from './keyed-queue';

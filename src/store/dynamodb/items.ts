@@ -1,5 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { CorruptDataError, LimitExceededError } from '../errors';
+import { CorruptDataError, LimitExceededError } from '../../core/errors';
 import type { StoredEntry, Version } from '../port';
 import { EntryAttr } from './tables';
 

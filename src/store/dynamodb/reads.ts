@@ -1,5 +1,5 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { StreamNotFoundError, StreamShreddedError } from '../errors';
+import { StreamNotFoundError, StreamShreddedError } from '../../core/errors';
 import type { ReadPage, ReadQuery, StoredEntry, StreamInfo, Version } from '../port';
 import type { DynamoDbContext } from './context';
 import { bigintOf, entryKey, readEntryItem } from './items';

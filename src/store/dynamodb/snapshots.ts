@@ -4,7 +4,7 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { SnapshotAheadOfStreamError, StreamNotFoundError } from '../errors';
+import { SnapshotAheadOfStreamError, StreamNotFoundError } from '../../core/errors';
 import type { PutSnapshotResult, SnapshotRecord } from '../port';
 import type { DynamoDbContext } from './context';
 import { bigintOf, checkItemSize, type Item } from './items';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StoreUnavailableError } from '../errors';
+import { StoreUnavailableError } from '../../core/errors';
 import type { PayloadAt } from '../port';
 import type { EntryItem } from './items';
 import type { EntryMeta } from './stream-cache';

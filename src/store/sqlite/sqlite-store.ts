@@ -10,7 +10,7 @@ import {
   StreamShreddedError,
   ParentNotFoundError,
   WrongExpectedVersionError,
-} from '../errors';
+} from '../../core/errors';
 import type {
   AppendCommand,
   AppendResult,

@@ -1,5 +1,5 @@
 /**
- * Domain errors. Stores and the service throw these; `src/api/errors.ts` is the one place that
+ * Domain errors. Stores and the core throw these; `src/api/errors.ts` is the one place that
  * turns them into gRPC statuses, so every store reports the same condition the same way.
  */
 

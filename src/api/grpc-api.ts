@@ -1,0 +1,306 @@
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  Direction,
+  type AppendRequest,
+  type AppendResponse,
+  type CreateStreamRequest,
+  type CreateStreamResponse,
+  type DeleteSnapshotRequest,
+  type DeleteSnapshotResponse,
+  type DescribeStreamRequest,
+  type DescribeStreamResponse,
+  type EventHorizonServer,
+  type GetSnapshotRequest,
+  type GetSnapshotResponse,
+  type ListChildrenRequest,
+  type ListChildrenResponse,
+  type PutSnapshotRequest,
+  type PutSnapshotResponse,
+  type ReadRequest,
+  type ReadResponse,
+  type RotateStreamKeyRequest,
+  type RotateStreamKeyResponse,
+  type ShredStreamRequest,
+  type ShredStreamResponse,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import type { Limits } from '../config/config';
+import type { EventStoreCore } from '../core/event-store-core';
+import { CallAbandonedError, ShuttingDownError } from '../core/errors';
+import { Admission } from '../realtime/admission';
+import { Lifetime } from '../realtime/lifetime';
+import { toStatus } from './errors';
+import { throwIfMalformed } from './malformed-request';
+import {
+  Violations,
+  checkPerspective,
+  checkRequestId,
+  checkStream,
+  checkVersion,
+  contentTypeOf,
+  pageSize,
+  prepareEvents,
+} from './validation';
+
+/**
+ * Subscriptions that start (catch-up read, first writes) in one turn of the event loop; more wait
+ * for the next turns. About 10 ms of work per turn on the shared 2-core test machine.
+ */
+const SUBSCRIPTIONS_STARTED_PER_TURN = 32;
+
+export interface GrpcApiOptions {
+  core: EventStoreCore;
+  limits: Limits;
+  logger: Logger;
+}
+
+/**
+ * The EventHorizon gRPC service: validate → call the core → map errors. The rules of the event
+ * store live in the core (src/core/); this class only speaks gRPC.
+ */
+export class GrpcApi {
+  /**
+   * The lifetimes of the open subscriptions, ended when the server shuts down. A Set rather than
+   * listeners of one AbortSignal: an EventTarget looks through all its listeners on every add,
+   * so 2000 subscriptions opening at once cost O(n²).
+   */
+  private readonly open = new Set<Lifetime>();
+  private shuttingDown = false;
+  private readonly admission = new Admission(SUBSCRIPTIONS_STARTED_PER_TURN);
+  private readonly core: EventStoreCore;
+
+  constructor(private readonly options: GrpcApiOptions) {
+    this.core = options.core;
+  }
+
+  /** The grpc-js implementation object. */
+  handlers(): EventHorizonServer {
+    return {
+      createStream: this.unary('CreateStream', (request: CreateStreamRequest) => this.createStream(request)),
+      append: this.unary('Append', (request: AppendRequest, signal) => this.append(request, signal)),
+      read: this.unary('Read', (request: ReadRequest, signal) => this.read(request, signal)),
+      putSnapshot: this.unary('PutSnapshot', (request: PutSnapshotRequest) => this.putSnapshot(request)),
+      getSnapshot: this.unary('GetSnapshot', (request: GetSnapshotRequest) => this.getSnapshot(request)),
+      deleteSnapshot: this.unary('DeleteSnapshot', (request: DeleteSnapshotRequest) => this.deleteSnapshot(request)),
+      describeStream: this.unary('DescribeStream', (request: DescribeStreamRequest) => this.describeStream(request)),
+      listChildren: this.unary('ListChildren', (request: ListChildrenRequest) => this.listChildren(request)),
+      rotateStreamKey: this.unary('RotateStreamKey', (request: RotateStreamKeyRequest) => this.rotateStreamKey(request)),
+      shredStream: this.unary('ShredStream', (request: ShredStreamRequest) => this.shredStream(request)),
+      // server.ts installs serializeSubscribeResponse for Subscribe, which also takes Encoded messages.
+      subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) =>
+        void this.subscribe(call as unknown as ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>),
+    };
+  }
+
+  /** Ends every subscription with UNAVAILABLE so that clients resume elsewhere. */
+  closeSubscriptions(): void {
+    this.shuttingDown = true;
+    for (const lifetime of this.open) lifetime.end();
+  }
+
+  /**
+   * A unary handler. `handle` gets a signal that fires when the caller gives up before it is
+   * answered (its deadline passed, or it cancelled), so the store does not write for, or keep
+   * waiting on behalf of, a caller that is gone.
+   */
+  private unary<Req, Res>(name: string, handle: (request: Req, signal: AbortSignal) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const abandoned = new AbortController();
+      let answered = false;
+      // grpc-js reports 'cancelled' after every call it finished too: only an unanswered one counts.
+      call.once('cancelled', () => {
+        if (!answered) abandoned.abort(new CallAbandonedError());
+      });
+      const answer: sendUnaryData<Res> = (error, response) => {
+        answered = true;
+        callback(error, response);
+      };
+      // The decoding check runs inside the promise so that it fails like any other validation
+      // (and so do the handlers' own checks, which throw before they return a promise).
+      Promise.resolve()
+        .then(() => {
+          throwIfMalformed(call.request);
+          return handle(call.request, abandoned.signal);
+        })
+        .then(
+          (response) => answer(null, response),
+          (error: unknown) => answer(this.fail(name, error)),
+        );
+    };
+  }
+
+  private fail(method: string, error: unknown) {
+    const statusObject = toStatus(error);
+    if (statusObject.unexpected) this.options.logger.error({ err: error, method }, 'unexpected error');
+    return statusObject;
+  }
+
+  createStream(request: CreateStreamRequest): Promise<CreateStreamResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    const events =
+      request.events.length > 0 ? prepareEvents(violations, 'events', request.events, this.options.limits) : [];
+    checkRequestId(violations, 'request_id', request.requestId);
+    violations.throwIfAny();
+    return this.core.createStream(request.stream, events, {
+      requestId: request.requestId === '' ? undefined : request.requestId,
+      createParents: request.createParents,
+    });
+  }
+
+  // Not async, and the core's answer is the response as it is: no extra await or object per Append.
+  append(request: AppendRequest, signal?: AbortSignal): Promise<AppendResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkVersion(violations, 'expected_version', request.expectedVersion);
+    checkRequestId(violations, 'request_id', request.requestId);
+    const events = prepareEvents(violations, 'events', request.events, this.options.limits);
+    violations.throwIfAny();
+    const requestId = request.requestId !== '' ? request.requestId : undefined;
+    return this.core.append(request.stream, events, request.expectedVersion, requestId, signal);
+  }
+
+  read(request: ReadRequest, signal?: AbortSignal): Promise<ReadResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkVersion(violations, 'from_version', request.fromVersion);
+    const limit = pageSize(violations, 'limit', request.limit);
+    violations.throwIfAny();
+    const direction = request.direction === Direction.DIRECTION_BACKWARD ? 'backward' : 'forward';
+    return this.core.read(request.stream, request.fromVersion, direction, limit, signal);
+  }
+
+  async subscribe(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>): Promise<void> {
+    const request = call.request;
+    const lifetime = new Lifetime();
+    this.open.add(lifetime);
+    call.on('cancelled', () => lifetime.end());
+    try {
+      if (this.shuttingDown) throw new ShuttingDownError();
+      throwIfMalformed(request);
+      const violations = new Violations();
+      checkStream(violations, 'stream', request.stream);
+      checkVersion(violations, 'from_version', request.fromVersion);
+      violations.throwIfAny();
+      // A burst of new subscriptions starts a few per turn of the event loop (admission.ts).
+      await this.admission.enter();
+      if (!lifetime.ended) {
+        const messages = this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime);
+        for await (const message of messages) {
+          // Flow control: wait until the client has read, or the call ends.
+          if (!call.write(message)) await drained(call, lifetime);
+          if (lifetime.ended) break;
+        }
+      }
+      if (this.shuttingDown && !call.cancelled) throw new ShuttingDownError();
+      // grpc-js has destroyed a cancelled call: ending it would only build an error to ignore.
+      if (!call.cancelled) call.end();
+    } catch (error) {
+      if (!call.cancelled) call.emit('error', this.fail('Subscribe', error));
+    } finally {
+      this.open.delete(lifetime);
+      lifetime.end();
+    }
+  }
+
+  putSnapshot(request: PutSnapshotRequest): Promise<PutSnapshotResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkPerspective(violations, 'perspective', request.perspective);
+    checkVersion(violations, 'version', request.version);
+    const contentType = contentTypeOf(violations, 'content_type', request.contentType);
+    const { limits } = this.options;
+    if (request.data.byteLength > limits.maxSnapshotBytes) {
+      violations.add('data', `must be at most max_snapshot_bytes = ${limits.maxSnapshotBytes} bytes`);
+    }
+    violations.throwIfAny();
+    return this.core.putSnapshot(request.stream, {
+      perspective: request.perspective,
+      version: request.version,
+      data: request.data,
+      contentType,
+    });
+  }
+
+  getSnapshot(request: GetSnapshotRequest): Promise<GetSnapshotResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkPerspective(violations, 'perspective', request.perspective);
+    const limit = pageSize(violations, 'limit', request.limit);
+    violations.throwIfAny();
+    return this.core.getSnapshot(request.stream, request.perspective, { entriesAfter: request.entriesAfter, limit });
+  }
+
+  async deleteSnapshot(request: DeleteSnapshotRequest): Promise<DeleteSnapshotResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    checkPerspective(violations, 'perspective', request.perspective);
+    violations.throwIfAny();
+    return { deleted: await this.core.deleteSnapshot(request.stream, request.perspective) };
+  }
+
+  describeStream(request: DescribeStreamRequest): Promise<DescribeStreamResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    violations.throwIfAny();
+    return this.core.describe(request.stream);
+  }
+
+  async listChildren(request: ListChildrenRequest): Promise<ListChildrenResponse> {
+    const violations = new Violations();
+    checkStream(violations, 'stream', request.stream);
+    const limit = pageSize(violations, 'limit', request.limit);
+    const after = request.pageToken === '' ? undefined : decodePageToken(request.pageToken);
+    if (after === null) violations.add('page_token', 'is not a token returned by ListChildren');
+    violations.throwIfAny();
+    const { children, more } = await this.core.listChildren(request.stream, after ?? undefined, limit);
+    const last = children[children.length - 1];
+    return { children, nextPageToken: more && last ? encodePageToken(last) : '' };
+  }
+
+  async rotateStreamKey(request: RotateStreamKeyRequest): Promise<RotateStreamKeyResponse> {
+    checkStreamOnly(request.stream);
+    return { dekVersion: await this.core.rotateStreamKey(request.stream) };
+  }
+
+  async shredStream(request: ShredStreamRequest): Promise<ShredStreamResponse> {
+    // System streams ("/$...") are refused as invalid paths by the validation, like in every call.
+    checkStreamOnly(request.stream);
+    await this.core.shredStream(request.stream);
+    return {};
+  }
+}
+
+/** Validates a request whose only field is its stream. */
+function checkStreamOnly(stream: string): void {
+  const violations = new Violations();
+  checkStream(violations, 'stream', stream);
+  violations.throwIfAny();
+}
+
+/** Resolves when the call can take more (`drain`) or when the subscription ends. */
+function drained(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>, lifetime: Lifetime): Promise<void> {
+  if (lifetime.ended) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      stopListening();
+      resolve();
+    };
+    call.on('drain', done);
+    const stopListening = lifetime.onEnd(done);
+  });
+}
+
+/** Page tokens are opaque to clients: the last path of the page, base64url-encoded. */
+function encodePageToken(lastPath: string): string {
+  return Buffer.from(lastPath, 'utf8').toString('base64url');
+}
+
+function decodePageToken(token: string): string | null {
+  const decoded = Buffer.from(token, 'base64url').toString('utf8');
+  return decoded.startsWith('/') && encodePageToken(decoded) === token ? decoded : null;
+}

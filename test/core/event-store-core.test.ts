@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { appendAuthEvent, AUTH_STREAM } from '../../src/auth/auth-stream';
+import { AUTH_EVENTS } from '../../src/auth/registry';
+import { DEFAULT_CONFIG } from '../../src/config/config';
+import { StreamAlreadyExistsError, StreamNotShreddableError, EncryptionDisabledError } from '../../src/core/errors';
+import { CHILD_CREATED, STREAM_STARTED } from '../../src/core/system-events';
+import { openEventStore, type OpenedEventStore } from '../../src/wiring';
+import { tempDir } from '../helpers/server';
+
+/** The core on its own: no gRPC server, as the CLI and a future feed use it. */
+describe('EventStoreCore without a transport', () => {
+  let dataDir: string;
+  let opened: OpenedEventStore;
+
+  beforeEach(async () => {
+    dataDir = tempDir('eh-core-');
+    opened = await openEventStore({ ...DEFAULT_CONFIG, dataDir });
+  });
+
+  afterEach(async () => {
+    await opened.store.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const event = (type: string) => ({
+    id: crypto.randomUUID(),
+    type,
+    data: Buffer.from('{}'),
+    contentType: 'application/json',
+    metadata: {},
+    occurredAt: undefined,
+  });
+
+  it('creates parents, and recognises a retried create by its request id', async () => {
+    const { core } = opened;
+    const first = await core.createStream('/a/b', [event('one')], { requestId: 'r-1', createParents: true });
+    assert.deepEqual(first, { head: { stream: '/a/b', version: 1n }, created: ['/a', '/a/b'], deduplicated: false });
+    const retried = await core.createStream('/a/b', [event('one')], { requestId: 'r-1', createParents: true });
+    assert.deepEqual(retried, { head: { stream: '/a/b', version: 1n }, created: ['/a', '/a/b'], deduplicated: true });
+    await assert.rejects(core.createStream('/a/b', [], { requestId: 'r-2', createParents: false }), StreamAlreadyExistsError);
+    const page = await core.read('/a', undefined, 'forward', 10);
+    assert.deepEqual(page.entries.map((entry) => entry.events[0]?.type), [STREAM_STARTED, CHILD_CREATED]);
+  });
+
+  it('appends, publishes to the hub, and reads back', async () => {
+    const { core, hub } = opened;
+    await core.createStream('/s', [], { requestId: undefined, createParents: false });
+    const feed = hub.register('/s', 10);
+    const appended = await core.append('/s', [event('x')], 0n, undefined);
+    assert.deepEqual(appended, { cursor: { stream: '/s', version: 1n }, deduplicated: false });
+    assert.equal(feed.shift()?.version, 1n);
+    const page = await core.read('/s', undefined, 'backward', 1);
+    assert.equal(page.entries[0]?.events[0]?.type, 'x');
+    assert.equal(page.headVersion, 1n);
+  });
+
+  it('writes the auth stream through the core, and hides system streams from the root', async () => {
+    const { core } = opened;
+    await appendAuthEvent(core, { type: AUTH_EVENTS.policyRemoved, data: { principal: 'p' } });
+    assert.equal((await core.store.describe(AUTH_STREAM))?.headVersion, 1n);
+    assert.equal((await core.describe('/')).childCount, 0n);
+    assert.deepEqual(await core.listChildren('/', undefined, 10), { children: [], more: false });
+  });
+
+  it('refuses to shred the root, and key operations without encryption', async () => {
+    const { core } = opened;
+    await assert.rejects(core.shredStream('/'), StreamNotShreddableError);
+    await assert.rejects(core.rotateStreamKey('/'), EncryptionDisabledError);
+  });
+});
