@@ -10,6 +10,11 @@ import type { FromWorker, Job, ToWorker, WorkerResult } from './jobs';
 
 /** The repository root (bench/ compiles to dist/bench/). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/**
+ * The checkout whose `bin/eventhorizon` the bench serves: this one, or another built checkout named
+ * by EH_BENCH_SERVER_ROOT, so that one harness measures two versions of the server (A/B).
+ */
+const SERVER_ROOT = process.env.EH_BENCH_SERVER_ROOT ? path.resolve(process.env.EH_BENCH_SERVER_ROOT) : REPO_ROOT;
 
 /**
  * Priority of the bench's processes (nice value). The machine is shared: at the default priority
@@ -141,7 +146,7 @@ export async function startEventHorizon(options: EventHorizonProcessOptions): Pr
   const child = spawn(
     process.execPath,
     [
-      ...nodeArgs, path.join(REPO_ROOT, 'bin', 'eventhorizon'), 'serve',
+      ...nodeArgs, path.join(SERVER_ROOT, 'bin', 'eventhorizon'), 'serve',
       '--listen', address, '--metrics-listen', metricsAddress, '--log-level', 'warn',
     ],
     { env: serverEnv(options), stdio: ['ignore', 'inherit', 'inherit'] },
