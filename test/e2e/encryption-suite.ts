@@ -83,7 +83,15 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await store.close();
     };
 
+    // A rejection handled only after Node reported it unhandled (PromiseRejectionHandledWarning)
+    // means a test or the server left a failing promise unobserved for a while: fail the test.
+    let lateHandled = 0;
+    const onLateHandled = () => lateHandled++;
+    before(() => process.on('rejectionHandled', onLateHandled));
+    after(() => process.off('rejectionHandled', onLateHandled));
+
     beforeEach(() => {
+      lateHandled = 0;
       data = freshData();
       dataDir = tempDir('eh-crypto-');
       keyring = generateKeyring('kek-1');
@@ -92,6 +100,7 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await stop();
       await data.remove();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      assert.equal(lateHandled, 0, 'a promise rejection was handled late (PromiseRejectionHandledWarning)');
     });
 
     it('round-trips entries, subscriptions and snapshots, and stores no plaintext', async () => {
@@ -226,13 +235,16 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await eh.putSnapshot({ stream: '/gdpr/user-1', perspective: 'p', version: 1n, data: Buffer.from('{}') });
       await eh.shredStream({ stream: '/gdpr/user-1' });
 
+      // One call at a time: calls started together and awaited in turn leave the later ones'
+      // rejections unobserved while the first is awaited (PromiseRejectionHandledWarning).
       for (const attempt of [
-        eh.read({ stream: '/gdpr/user-1' }),
-        eh.getSnapshot({ stream: '/gdpr/user-1', perspective: 'p' }),
-        eh.append({ stream: '/gdpr/user-1', events: [jsonEvent('more', {})] }),
-        eh.rotateStreamKey({ stream: '/gdpr/user-1' }),
+        () => eh.read({ stream: '/gdpr/user-1' }),
+        () => eh.getSnapshot({ stream: '/gdpr/user-1', perspective: 'p' }),
+        () => eh.append({ stream: '/gdpr/user-1', events: [jsonEvent('more', {})] }),
+        () => eh.putSnapshot({ stream: '/gdpr/user-1', perspective: 'p', version: 2n, data: Buffer.from('{}') }),
+        () => eh.rotateStreamKey({ stream: '/gdpr/user-1' }),
       ]) {
-        const details = await rejection(attempt, status.FAILED_PRECONDITION);
+        const details = await rejection(attempt(), status.FAILED_PRECONDITION);
         assert.equal(details.reason, 'STREAM_SHREDDED');
       }
       const call = test!.client.subscribe({ stream: '/gdpr/user-1' });
