@@ -43,6 +43,7 @@ import {
   StreamAlreadyExistsError,
   StreamNotFoundError,
   StreamNotShreddableError,
+  StreamShreddedError,
 } from '../store/errors';
 import type { EventStore, ReadDirection, Version } from '../store/port';
 import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from './encoded-messages';
@@ -479,6 +480,9 @@ export class EventHorizonService {
     }
     const keys = await this.existingStreamKeys(request.stream);
     await keys.shred(request.stream);
+    // Subscriptions open here end now, with the error any later call gets; those on other
+    // replicas end when their tailer's next poll reaches the shred fence.
+    this.options.hub.close(request.stream, new StreamShreddedError(request.stream));
     return {};
   }
 

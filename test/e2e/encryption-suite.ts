@@ -17,7 +17,8 @@ import { checkHealth } from '../../src/observability/health-client';
 import { openStore, startServer } from '../../src/server';
 import type { EventStore } from '../../src/store/port';
 import { bearer } from '../helpers/auth-server';
-import { api, dataOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
+import { api, dataOf, detailsOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
+import { recordSubscription } from '../helpers/subscriber';
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
 
@@ -260,6 +261,31 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.deepEqual((await eh.listChildren({ stream: '/gdpr' })).children, ['/gdpr/user-1']);
       const child = await eh.read({ stream: '/gdpr/user-1/orders' });
       assert.equal(child.entries.length, 1, 'children keep their own keys');
+    });
+
+    it('ends the subscriptions open at the shred with FAILED_PRECONDITION (STREAM_SHREDDED), at once', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/watched', events: [jsonEvent('secret', { n: 1 })] });
+      const live = recordSubscription(test!.client, '/watched');
+      const catchingUp = recordSubscription(test!.client, '/watched', 5n);
+      const other = recordSubscription(test!.client, '/');
+      try {
+        await Promise.all([live.caughtUp, catchingUp.caughtUp, other.caughtUp]);
+        await eh.shredStream({ stream: '/watched' });
+        const shredAt = performance.now();
+        for (const subscriber of [live, catchingUp]) {
+          const details = detailsOf(await subscriber.failed);
+          assert.equal(details.code, status.FAILED_PRECONDITION);
+          assert.equal(details.reason, 'STREAM_SHREDDED');
+        }
+        // At once: well before any poll or heartbeat would have noticed.
+        assert.ok(performance.now() - shredAt < 500, 'the subscriptions ended late');
+        // Other streams' subscriptions carry on.
+        await eh.createStream({ stream: '/next' });
+        await other.waitForEntries(3);
+      } finally {
+        for (const subscriber of [live, catchingUp, other]) subscriber.cancel();
+      }
     });
 
     it('refuses to shred the root (FAILED_PRECONDITION, STREAM_NOT_SHREDDABLE) or a system stream', async () => {
