@@ -391,13 +391,18 @@ export class EventHorizonService {
     }
     violations.throwIfAny();
     const codec = await this.options.codecs.forStream(request.stream, 'write');
-    const result = await this.options.store.putSnapshot(request.stream, {
-      perspective: request.perspective,
-      version: request.version,
-      payload: codec.snapshotPayload(request.perspective, request.version, request.data),
-      contentType,
-      storedAt: new Date(),
-    });
+    const result = await this.options.store.putSnapshot(
+      request.stream,
+      {
+        perspective: request.perspective,
+        version: request.version,
+        payload: codec.snapshotPayload(request.perspective, request.version, request.data),
+        contentType,
+        storedAt: new Date(),
+      },
+      // The keys may be cached from before a shred on another replica: the store checks.
+      { sealed: codec.sealing },
+    );
     return { stored: result.stored, storedVersion: result.storedVersion };
   }
 

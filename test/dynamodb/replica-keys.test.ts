@@ -106,6 +106,23 @@ describe('DynamoDB: stream keys across two replicas', function () {
     assert.equal((await b.describeStream({ stream: '/gone' })).stream, '/gone');
   });
 
+  it('refuses on B a snapshot of a stream shredded on A, while B still caches its keys', async () => {
+    await a.createStream({ stream: '/snapped', events: [jsonEvent('secret', { n: 1 })] });
+    // B caches the keys by storing (and reading) a snapshot.
+    await b.putSnapshot({ stream: '/snapped', perspective: 'p', version: 0n, data: Buffer.from('{"n":0}') });
+    assert.deepEqual(JSON.parse(Buffer.from((await b.getSnapshot({ stream: '/snapped', perspective: 'p' })).snapshot!.data).toString()), { n: 0 });
+    await a.shredStream({ stream: '/snapped' });
+
+    for (const perspective of ['p', 'new']) {
+      const refused = await rejection(
+        b.putSnapshot({ stream: '/snapped', perspective, version: 1n, data: Buffer.from('{"n":1}') }),
+        status.FAILED_PRECONDITION,
+      );
+      assert.equal(refused.reason, 'STREAM_SHREDDED');
+    }
+    assert.deepEqual((await b.describeStream({ stream: '/snapped' })).snapshotPerspectives, ['p'], 'nothing stored');
+  });
+
   it('ends subscriptions on both replicas when A shreds the stream, B within its next tail poll, and B stops polling it', async () => {
     await a.createStream({ stream: '/followed', events: [jsonEvent('secret', { n: 1 })] });
     const onA = recordSubscription(first!.client, '/followed');

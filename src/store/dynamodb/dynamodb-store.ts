@@ -11,6 +11,7 @@ import {
   TransactWriteItemsCommand,
   type TransactWriteItem,
   TransactionCanceledException,
+  type Put,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { LRUCache } from 'lru-cache';
@@ -32,6 +33,7 @@ import type {
   CreateStreamResult,
   EventStore,
   PayloadAt,
+  PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
@@ -352,7 +354,7 @@ export class DynamoDbStore implements EventStore {
     return children.map((item) => item[ChildAttr.child]?.S ?? '');
   }
 
-  async putSnapshot(stream: string, snapshot: SnapshotRecord): Promise<PutSnapshotResult> {
+  async putSnapshot(stream: string, snapshot: SnapshotRecord, options: PutSnapshotOptions = {}): Promise<PutSnapshotResult> {
     const cached = this.cache.get(stream)?.head.version;
     // Heads only grow: a cached head at or past the snapshot settles it without a read.
     const head = cached !== undefined && cached >= snapshot.version ? cached : await this.headVersion(stream);
@@ -367,27 +369,61 @@ export class DynamoDbStore implements EventStore {
       [SnapshotAttr.storedAt]: { N: String(snapshot.storedAt.getTime()) },
     };
     checkItemSize(item, 'data');
+    const put: Put = {
+      TableName: this.tables.snapshots,
+      Item: item,
+      // Newer-only, decided by DynamoDB: two replicas storing at once cannot go backwards.
+      ConditionExpression: 'attribute_not_exists(#v) OR #v < :v',
+      ExpressionAttributeNames: { '#v': SnapshotAttr.version },
+      ExpressionAttributeValues: { ':v': { N: snapshot.version.toString() } },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    };
+    const stored: PutSnapshotResult = { stored: true, storedVersion: snapshot.version };
+    const notStored = (old: Item | undefined): PutSnapshotResult => ({
+      stored: false,
+      storedVersion: old ? bigintOf(old, SnapshotAttr.version) : snapshot.version,
+    });
+    if (options.sealed) return this.putSealedSnapshot(stream, put, stored, notStored);
     try {
-      await this.call(() =>
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.tables.snapshots,
-            Item: item,
-            // Newer-only, decided by DynamoDB: two replicas storing at once cannot go backwards.
-            ConditionExpression: 'attribute_not_exists(#v) OR #v < :v',
-            ExpressionAttributeNames: { '#v': SnapshotAttr.version },
-            ExpressionAttributeValues: { ':v': { N: snapshot.version.toString() } },
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-            ReturnConsumedCapacity: 'TOTAL',
-          }),
-        ),
-      );
-      return { stored: true, storedVersion: snapshot.version };
+      await this.call(() => this.client.send(new PutItemCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' })));
+      return stored;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const storedVersion = error.Item ? bigintOf(error.Item, SnapshotAttr.version) : snapshot.version;
-      return { stored: false, storedVersion };
+      return notStored(error.Item);
     }
+  }
+
+  /**
+   * A sealed snapshot: its Put and a check that the stream's shred marker is absent, in one
+   * transaction. This replica's keys may be cached from before a shred made elsewhere; the marker
+   * is written before ShredStream returns, so once it has, no replica stores a snapshot nobody
+   * could read. Snapshots are rare next to appends: the transaction's cost (about twice the write
+   * units, plus 2 for the check) is paid only here, never on the append path.
+   */
+  private async putSealedSnapshot(
+    stream: string,
+    put: Put,
+    stored: PutSnapshotResult,
+    notStored: (old: Item | undefined) => PutSnapshotResult,
+  ): Promise<PutSnapshotResult> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await this.transact([this.keys.notShredded(stream), { Put: put }]);
+        return stored;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const [marker, snapshot] = cancellationReasons(error) ?? [];
+        if (marker?.code === 'condition') throw new StreamShreddedError(stream);
+        if (snapshot?.code === 'condition') return notStored(snapshot.item);
+        if (marker?.code === 'validation' || snapshot?.code === 'validation') {
+          throw new StoreUnavailableError('the storage backend refused the write; retry later', { cause: error });
+        }
+        // A conflict with another transaction on the same items (a rival snapshot, a shred), or
+        // no reasons given: try again, and the next answer says which.
+        await backoff(attempt);
+      }
+    }
+    throw new StoreUnavailableError(`snapshots of ${stream} are too contended right now; retry later`);
   }
 
   async getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined> {

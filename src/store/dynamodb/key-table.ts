@@ -8,6 +8,7 @@ import {
   UpdateItemCommand,
   type DynamoDBClient,
   type QueryCommandInput,
+  type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import type { StreamKeys, WrappedKey } from '../port';
 import { bigintOf, type Item } from './items';
@@ -49,14 +50,7 @@ export class KeyTable {
         this.client.send(
           new TransactWriteItemsCommand({
             TransactItems: [
-              {
-                ConditionCheck: {
-                  TableName: this.table,
-                  Key: itemKey(markerKey(stream)),
-                  ConditionExpression: 'attribute_not_exists(#c)',
-                  ExpressionAttributeNames: { '#c': KeyAttr.sortKey },
-                },
-              },
+              this.notShredded(stream),
               {
                 Put: {
                   TableName: this.table,
@@ -82,6 +76,21 @@ export class KeyTable {
       if (error instanceof TransactionCanceledException) return false;
       throw error;
     }
+  }
+
+  /**
+   * A transaction item that holds while the stream is not shredded (its marker is absent): a
+   * write in the same transaction cannot commit after a shred.
+   */
+  notShredded(stream: string): TransactWriteItem {
+    return {
+      ConditionCheck: {
+        TableName: this.table,
+        Key: itemKey(markerKey(stream)),
+        ConditionExpression: 'attribute_not_exists(#c)',
+        ExpressionAttributeNames: { '#c': KeyAttr.sortKey },
+      },
+    };
   }
 
   async rewrap(
