@@ -3,7 +3,7 @@ import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizo
 import type { Codecs, StreamCodec } from '../codec/stream-codec';
 import type { EventStoreCore } from '../core/event-store-core';
 import { StreamAlreadyExistsError, StreamShreddedError } from '../core/errors';
-import type { EventStore } from '../store/port';
+import type { EventStore, StoredEntry } from '../store/port';
 import { SYSTEM_ROOT } from '../model/stream-path';
 import { AuthRegistry, type AuthEvent } from './registry';
 
@@ -94,9 +94,21 @@ export class AuthStreamFollower {
     const { store, codecs } = this.source;
     const info = await store.describe(AUTH_STREAM);
     if (!info || info.headVersion < this.nextVersion) return;
-    let codec: StreamCodec;
     try {
-      codec = await codecs.forStream(AUTH_STREAM, 'read');
+      for (;;) {
+        const page = await store.read(AUTH_STREAM, {
+          fromVersion: this.nextVersion,
+          direction: 'forward',
+          limit: PAGE,
+          maxBytes: 4 * 1024 * 1024,
+        });
+        // As every read does: an entry under a DEK version newer than the cached keys (the key
+        // was rotated by another replica or by `eventhorizon`) reloads them, rather than failing
+        // every refresh until the key cache expires.
+        const codec = await codecs.forReading(AUTH_STREAM, page.entries.map((stored) => stored.payload));
+        this.applyPage(codec, page.entries);
+        if (!page.more || page.entries.length === 0) break;
+      }
     } catch (error) {
       if (!(error instanceof StreamShreddedError)) throw error;
       // Older servers let it be shredded. That must not stop the start (only dropping the
@@ -104,27 +116,20 @@ export class AuthStreamFollower {
       // start, so every call is refused; it says why, once.
       if (!this.shreddedReported) this.logger.error(`${AUTH_STREAM} was shredded: keys and policies cannot be read`);
       this.shreddedReported = true;
-      return;
     }
-    for (;;) {
-      const page = await store.read(AUTH_STREAM, {
-        fromVersion: this.nextVersion,
-        direction: 'forward',
-        limit: PAGE,
-        maxBytes: 4 * 1024 * 1024,
-      });
-      for (const stored of page.entries) {
-        for (const event of codec.decodeEntry(stored).events) {
-          try {
-            this.registry.apply({ type: event.type, data: JSON.parse(Buffer.from(event.data).toString('utf8')) });
-          } catch (error) {
-            this.logger.error({ err: error, version: stored.version.toString() }, 'skipping unreadable auth event');
-          }
+  }
+
+  private applyPage(codec: StreamCodec, entries: StoredEntry[]): void {
+    for (const stored of entries) {
+      for (const event of codec.decodeEntry(stored).events) {
+        try {
+          this.registry.apply({ type: event.type, data: JSON.parse(Buffer.from(event.data).toString('utf8')) });
+        } catch (error) {
+          this.logger.error({ err: error, version: stored.version.toString() }, 'skipping unreadable auth event');
         }
-        this.nextVersion = stored.version + 1n;
-        this.changed = true;
       }
-      if (!page.more || page.entries.length === 0) break;
+      this.nextVersion = stored.version + 1n;
+      this.changed = true;
     }
   }
 

@@ -59,6 +59,11 @@ export class StreamCodec {
     return this.payloads.open(payload, this.keys?.key, snapshotContext(this.stream, perspective, version));
   }
 
+  /** Whether new entries and snapshots are sealed with the stream's data key. */
+  get sealing(): boolean {
+    return this.keys !== undefined && this.keys.activeVersion > 0;
+  }
+
   private lock(associatedData: Uint8Array): Lock | undefined {
     if (!this.keys || this.keys.activeVersion === 0) return undefined;
     return { dekVersion: this.keys.activeVersion, key: this.keys.key(this.keys.activeVersion), associatedData };

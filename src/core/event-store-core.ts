@@ -12,6 +12,7 @@ import {
   StreamAlreadyExistsError,
   StreamNotFoundError,
   StreamNotShreddableError,
+  StreamShreddedError,
 } from './errors';
 import { CHILD_CREATED, STREAM_STARTED, systemEvent } from './system-events';
 
@@ -293,13 +294,18 @@ export class EventStoreCore {
     snapshot: { perspective: string; version: Version; data: Uint8Array; contentType: string },
   ): Promise<{ stored: boolean; storedVersion: Version }> {
     const codec = await this.codecs.forStream(stream, 'write');
-    const result = await this.store.putSnapshot(stream, {
-      perspective: snapshot.perspective,
-      version: snapshot.version,
-      payload: codec.snapshotPayload(snapshot.perspective, snapshot.version, snapshot.data),
-      contentType: snapshot.contentType,
-      storedAt: new Date(),
-    });
+    const result = await this.store.putSnapshot(
+      stream,
+      {
+        perspective: snapshot.perspective,
+        version: snapshot.version,
+        payload: codec.snapshotPayload(snapshot.perspective, snapshot.version, snapshot.data),
+        contentType: snapshot.contentType,
+        storedAt: new Date(),
+      },
+      // The keys may be cached from before a shred on another replica: the store checks.
+      { sealed: codec.sealing },
+    );
     return { stored: result.stored, storedVersion: result.storedVersion };
   }
 
@@ -369,6 +375,9 @@ export class EventStoreCore {
     }
     const keys = await this.existingStreamKeys(stream);
     await keys.shred(stream);
+    // Subscriptions open here end now, with the error any later call gets; those on other
+    // replicas end when their tailer's next poll reaches the shred fence.
+    this.hub.close(stream, new StreamShreddedError(stream));
   }
 
   /** The key manager, for an existing stream; encryption must be on. */

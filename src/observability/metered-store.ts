@@ -4,6 +4,7 @@ import type {
   CreateStreamCommand,
   CreateStreamResult,
   EventStore,
+  PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
@@ -54,8 +55,8 @@ export class MeteredStore implements EventStore {
     return this.time('listChildren', () => this.inner.listChildren(stream, after, limit));
   }
 
-  putSnapshot(stream: string, snapshot: SnapshotRecord): Promise<PutSnapshotResult> {
-    return this.time('putSnapshot', () => this.inner.putSnapshot(stream, snapshot));
+  putSnapshot(stream: string, snapshot: SnapshotRecord, options?: PutSnapshotOptions): Promise<PutSnapshotResult> {
+    return this.time('putSnapshot', () => this.inner.putSnapshot(stream, snapshot, options));
   }
 
   getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined> {

@@ -18,7 +18,13 @@ export class LiveFeed {
   private queue: LiveEntry[] = [];
   private head = 0;
   private wake: (() => void) | undefined;
+  /**
+   * Set when the subscriber must re-read the store, or stop (`failure`). The one flag the hot
+   * path tests: a closed feed is also overflowed, so closing costs delivery nothing.
+   */
   overflowed = false;
+  /** Why the feed was closed: the subscription ends with it. */
+  failure: Error | undefined;
 
   constructor(readonly stream: string, private readonly capacity: number) {}
 
@@ -52,8 +58,21 @@ export class LiveFeed {
     return this.queue.length - this.head;
   }
 
+  /**
+   * Ends the feed with `error`: queued entries are dropped and nothing more is queued. The
+   * subscriber finds it where it finds an overflow, and ends with the error.
+   */
+  close(error: Error): void {
+    this.failure ??= error;
+    this.overflowed = true;
+    this.queue = [];
+    this.head = 0;
+    this.wake?.();
+  }
+
   /** Forgets the overflow: the caller has re-read the store and takes live entries again. */
   reset(): void {
+    if (this.failure) return;
     this.overflowed = false;
     this.queue = [];
     this.head = 0;
@@ -91,7 +110,8 @@ export class Hub {
 
   unregister(feed: LiveFeed): void {
     const set = this.feeds.get(feed.stream);
-    if (!set) return;
+    // A closed feed left the hub already (and the stream's set may be a newer one).
+    if (!set || feed.failure) return;
     set.delete(feed);
     if (set.size === 0) this.feeds.delete(feed.stream);
   }
@@ -103,6 +123,17 @@ export class Hub {
     // Serialized once here rather than by grpc-js once per subscriber.
     const live: LiveEntry = { version: entry.version, message: encodeEntryMessage(entry) };
     for (const feed of set) feed.push(live);
+  }
+
+  /**
+   * Ends every subscription to the stream open now with `error` (the stream was shredded).
+   * Subscriptions registered later are not affected: they read the store, which refuses them.
+   */
+  close(stream: string, error: Error): void {
+    const set = this.feeds.get(stream);
+    if (!set) return;
+    this.feeds.delete(stream);
+    for (const feed of set) feed.close(error);
   }
 
   /** Streams with at least one live subscriber here. */

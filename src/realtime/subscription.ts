@@ -23,6 +23,9 @@ export interface SubscriptionOptions {
  * No gap and no duplicate: the live feed is registered before the store is read, so every entry
  * committed after that read is also in the feed; the feed is de-duplicated against the next
  * expected version, and anything missing (after an overflow, or a gap) is read from the store.
+ *
+ * The hub may close the feed with an error (the stream was shredded): the subscription then
+ * throws it, from the live loop or right after the catch-up.
  */
 export async function* subscription(options: SubscriptionOptions): AsyncGenerator<OutgoingSubscribeMessage> {
   const { hub, lifetime } = options;
@@ -46,12 +49,15 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
   try {
     yield* catchUp();
     if (lifetime.ended) return;
+    if (feed.failure) throw feed.failure;
     // The position, not "-1 when nothing was delivered": from_version - 1 then, so that resuming
     // from version + 1 is right either way (the proto's CaughtUp).
     yield { message: { $case: 'caughtUp', value: { version: next - 1n } } };
 
     while (!lifetime.ended) {
       if (feed.overflowed) {
+        // Closed by the hub: the stream was shredded.
+        if (feed.failure) throw feed.failure;
         feed.reset();
         yield* catchUp();
         continue;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { StreamNotFoundError } from '../core/errors';
+import { StreamNotFoundError, StreamShreddedError } from '../core/errors';
 import type { EventStore, StoredEntry, Version } from '../store/port';
 import type { Hub } from './hub';
 
@@ -142,6 +142,14 @@ export class Tailer {
       more = page.more && state.last !== undefined;
       state.intervalMs = found ? this.minIntervalMs : Math.min(state.intervalMs * 2, this.options.maxIntervalMs);
     } catch (error) {
+      if (error instanceof StreamShreddedError) {
+        // Shredded (on this replica or another): its subscriptions here end with the error, and
+        // the stream, no longer subscribed, is no longer polled.
+        this.options.logger.info({ stream }, 'stream shredded: its subscriptions end');
+        this.options.hub.close(stream, error);
+        this.states.delete(stream);
+        return;
+      }
       // The store is unavailable (or the stream vanished): try again later, slowly.
       if (!(error instanceof StreamNotFoundError)) this.options.logger.warn({ err: error, stream }, 'tail poll failed');
       state.intervalMs = this.options.maxIntervalMs;
@@ -157,6 +165,8 @@ export class Tailer {
     try {
       entry = await this.options.decode(stream, stored);
     } catch (error) {
+      // No keys any more: the poll ends the stream's subscriptions.
+      if (error instanceof StreamShreddedError) throw error;
       // A subscriber reading it from the store gets the error; nothing to publish.
       this.options.logger.warn(
         { err: error, stream, version: stored.version.toString() },

@@ -103,6 +103,16 @@ export interface SnapshotRecord {
   storedAt: Date;
 }
 
+export interface PutSnapshotOptions {
+  /**
+   * The payload is sealed with the stream's data key. Such a snapshot of a shredded stream could
+   * never be read, so it is refused (StreamShreddedError) by the write itself, whatever keys the
+   * caller still caches. The embedded store checks every snapshot (the check is free there);
+   * DynamoDB only sealed ones, as it costs a transaction (an unsealed one stays readable).
+   */
+  sealed?: boolean;
+}
+
 export interface PutSnapshotResult {
   stored: boolean;
   /** The version of the snapshot stored after the call. */
@@ -196,8 +206,11 @@ export interface EventStore {
   /** Up to `limit` children of an existing stream, in byte order, after `after` when given. */
   listChildren(stream: string, after: string | undefined, limit: number): Promise<string[]>;
 
-  /** Stores the snapshot when newer than the stored one. Throws SnapshotAheadOfStreamError. */
-  putSnapshot(stream: string, snapshot: SnapshotRecord): Promise<PutSnapshotResult>;
+  /**
+   * Stores the snapshot when newer than the stored one. Throws SnapshotAheadOfStreamError, and
+   * StreamShreddedError once the stream was shredded (see PutSnapshotOptions.sealed).
+   */
+  putSnapshot(stream: string, snapshot: SnapshotRecord, options?: PutSnapshotOptions): Promise<PutSnapshotResult>;
 
   getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined>;
 

@@ -82,4 +82,12 @@ describe('stream key rotation and shredding under per-stream policies (gRPC)', f
     await rejection(rotator.shredStream({ stream }), status.PERMISSION_DENIED);
     assert.ok(await readable(stream));
   });
+
+  it('keeps applying keys written after the auth stream\'s own key was rotated elsewhere', async () => {
+    // The server holds /$/auth's keys (version 1) in its key cache since it read the stream.
+    assert.ok((await eh.rotateAuthStreamKey()) > 1);
+    const late = await eh.grant('late', { allow: ['stream:read=/**'] });
+    await eh.refresh();
+    assert.equal((await eh.as(late).read({ stream: '/' })).entries[0]?.version, 0n);
+  });
 });

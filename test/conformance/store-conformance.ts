@@ -429,6 +429,19 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         await assert.rejects(store.append({ stream: '/k', payload: () => bytes('after'), recordedAt: at }), StreamShreddedError);
       });
 
+      it('takes no sealed snapshot once shredded, whatever keys the caller holds', async () => {
+        await create('/k');
+        await store.addStreamKey('/k', key(1));
+        await store.append({ stream: '/k', payload: () => bytes('sealed'), recordedAt: at });
+        const sealed = (version: bigint) =>
+          store.putSnapshot('/k', { perspective: 'p', version, payload: bytes('sealed'), contentType: 'application/json', storedAt: at }, { sealed: true });
+        assert.deepEqual(await sealed(0n), { stored: true, storedVersion: 0n });
+        assert.deepEqual(await sealed(0n), { stored: false, storedVersion: 0n }, 'still newer-only');
+        await store.shredStreamKeys('/k', at);
+        await assert.rejects(sealed(1n), StreamShreddedError);
+        assert.equal((await store.getSnapshot('/k', 'p'))?.version, 0n, 'the older one is left as it was');
+      });
+
       it('lists streams with keys page by page', async () => {
         for (const stream of ['/b', '/a', '/c']) await store.addStreamKey(stream, key(1));
         await store.addStreamKey('/a', key(2));

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
+import pino from 'pino';
 import { generateKeyring, type KeyringFile } from '../../src/crypto/keyring';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
-import { api, dataOf, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
+import { api, dataOf, detailsOf, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 import { recordSubscription } from '../helpers/subscriber';
 
 /**
@@ -13,6 +14,8 @@ import { recordSubscription } from '../helpers/subscriber';
  */
 /** The key cache time of both servers: the documented bound on serving a shredded stream. */
 const KEY_CACHE_TTL_MS = 1_000;
+/** The longest wait between two tailer polls: the documented bound on ending subscriptions elsewhere. */
+const POLL_MAX_INTERVAL_MS = 200;
 
 describe('DynamoDB: stream keys across two replicas', function () {
   this.timeout(30_000);
@@ -26,12 +29,17 @@ describe('DynamoDB: stream keys across two replicas', function () {
     local = await requireDynamoDbLocal(this);
   });
 
+  /** What B logged at warn level or above. */
+  let warnedOnB: string[];
+
   beforeEach(async () => {
     const prefix = freshTablePrefix();
     const keyring: KeyringFile = generateKeyring('kek-1');
-    const config = { pollMaxIntervalMs: 200, keyring: JSON.stringify(keyring), keyCacheTtlMs: KEY_CACHE_TTL_MS };
+    const config = { pollMaxIntervalMs: POLL_MAX_INTERVAL_MS, keyring: JSON.stringify(keyring), keyCacheTtlMs: KEY_CACHE_TTL_MS };
     first = await startTestServer(config, () => localStore(local, prefix));
-    second = await startTestServer(config, () => localStore(local, prefix));
+    warnedOnB = [];
+    const logOfB = pino({ level: 'warn' }, { write: (line: string) => warnedOnB.push(JSON.parse(line).msg) });
+    second = await startTestServer(config, () => localStore(local, prefix), undefined, logOfB);
     a = api(first.client);
     b = api(second.client);
   });
@@ -96,5 +104,50 @@ describe('DynamoDB: stream keys across two replicas', function () {
     }
     assert.equal((await rejection(b.read({ stream: '/gone', limit: 1 }), status.FAILED_PRECONDITION)).reason, 'STREAM_SHREDDED');
     assert.equal((await b.describeStream({ stream: '/gone' })).stream, '/gone');
+  });
+
+  it('refuses on B a snapshot of a stream shredded on A, while B still caches its keys', async () => {
+    await a.createStream({ stream: '/snapped', events: [jsonEvent('secret', { n: 1 })] });
+    // B caches the keys by storing (and reading) a snapshot.
+    await b.putSnapshot({ stream: '/snapped', perspective: 'p', version: 0n, data: Buffer.from('{"n":0}') });
+    assert.deepEqual(JSON.parse(Buffer.from((await b.getSnapshot({ stream: '/snapped', perspective: 'p' })).snapshot!.data).toString()), { n: 0 });
+    await a.shredStream({ stream: '/snapped' });
+
+    for (const perspective of ['p', 'new']) {
+      const refused = await rejection(
+        b.putSnapshot({ stream: '/snapped', perspective, version: 1n, data: Buffer.from('{"n":1}') }),
+        status.FAILED_PRECONDITION,
+      );
+      assert.equal(refused.reason, 'STREAM_SHREDDED');
+    }
+    assert.deepEqual((await b.describeStream({ stream: '/snapped' })).snapshotPerspectives, ['p'], 'nothing stored');
+  });
+
+  it('ends subscriptions on both replicas when A shreds the stream, B within its next tail poll, and B stops polling it', async () => {
+    await a.createStream({ stream: '/followed', events: [jsonEvent('secret', { n: 1 })] });
+    const onA = recordSubscription(first!.client, '/followed');
+    const onB = recordSubscription(second!.client, '/followed');
+    const laterOnB = recordSubscription(second!.client, '/followed', 9n);
+    try {
+      await Promise.all([onA.caughtUp, onB.caughtUp, laterOnB.caughtUp]);
+      // Let B's tailer reach its longest interval: the worst case for the bound.
+      await sleep(4 * POLL_MAX_INTERVAL_MS);
+      await a.shredStream({ stream: '/followed' });
+      const shredAt = performance.now();
+      for (const subscriber of [onA, onB, laterOnB]) {
+        const details = detailsOf(await subscriber.failed);
+        assert.equal(details.code, status.FAILED_PRECONDITION);
+        assert.equal(details.reason, 'STREAM_SHREDDED');
+      }
+      // The poll interval, plus the tailer's tick and the poll's own round trip.
+      assert.ok(performance.now() - shredAt < POLL_MAX_INTERVAL_MS + 500, 'B ended its subscriptions late');
+      await sleep(5 * POLL_MAX_INTERVAL_MS);
+      assert.deepEqual(warnedOnB, [], 'B logs nothing for a shredded stream');
+      // A new subscription on B is refused too (it reads up to the fence).
+      const refused = recordSubscription(second!.client, '/followed');
+      assert.equal(detailsOf(await refused.failed).reason, 'STREAM_SHREDDED');
+    } finally {
+      for (const subscriber of [onA, onB, laterOnB]) subscriber.cancel();
+    }
   });
 });

@@ -16,7 +16,8 @@ import { ADMIN_KEY_CACHE, openEventStore } from '../../src/wiring';
 import type { EventStore } from '../../src/store/port';
 import { bearer } from '../helpers/auth-server';
 import { eventually } from '../helpers/eventually';
-import { api, dataOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
+import { api, dataOf, detailsOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
+import { recordSubscription } from '../helpers/subscriber';
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
 
@@ -80,7 +81,15 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await store.close();
     };
 
+    // A rejection handled only after Node reported it unhandled (PromiseRejectionHandledWarning)
+    // means a test or the server left a failing promise unobserved for a while: fail the test.
+    let lateHandled = 0;
+    const onLateHandled = () => lateHandled++;
+    before(() => process.on('rejectionHandled', onLateHandled));
+    after(() => process.off('rejectionHandled', onLateHandled));
+
     beforeEach(() => {
+      lateHandled = 0;
       data = freshData();
       dataDir = tempDir('eh-crypto-');
       keyring = generateKeyring('kek-1');
@@ -89,6 +98,7 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await stop();
       await data.remove();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      assert.equal(lateHandled, 0, 'a promise rejection was handled late (PromiseRejectionHandledWarning)');
     });
 
     it('round-trips entries, subscriptions and snapshots, and stores no plaintext', async () => {
@@ -223,13 +233,16 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await eh.putSnapshot({ stream: '/gdpr/user-1', perspective: 'p', version: 1n, data: Buffer.from('{}') });
       await eh.shredStream({ stream: '/gdpr/user-1' });
 
+      // One call at a time: calls started together and awaited in turn leave the later ones'
+      // rejections unobserved while the first is awaited (PromiseRejectionHandledWarning).
       for (const attempt of [
-        eh.read({ stream: '/gdpr/user-1' }),
-        eh.getSnapshot({ stream: '/gdpr/user-1', perspective: 'p' }),
-        eh.append({ stream: '/gdpr/user-1', events: [jsonEvent('more', {})] }),
-        eh.rotateStreamKey({ stream: '/gdpr/user-1' }),
+        () => eh.read({ stream: '/gdpr/user-1' }),
+        () => eh.getSnapshot({ stream: '/gdpr/user-1', perspective: 'p' }),
+        () => eh.append({ stream: '/gdpr/user-1', events: [jsonEvent('more', {})] }),
+        () => eh.putSnapshot({ stream: '/gdpr/user-1', perspective: 'p', version: 2n, data: Buffer.from('{}') }),
+        () => eh.rotateStreamKey({ stream: '/gdpr/user-1' }),
       ]) {
-        const details = await rejection(attempt, status.FAILED_PRECONDITION);
+        const details = await rejection(attempt(), status.FAILED_PRECONDITION);
         assert.equal(details.reason, 'STREAM_SHREDDED');
       }
       const call = test!.client.subscribe({ stream: '/gdpr/user-1' });
@@ -245,6 +258,31 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.deepEqual((await eh.listChildren({ stream: '/gdpr' })).children, ['/gdpr/user-1']);
       const child = await eh.read({ stream: '/gdpr/user-1/orders' });
       assert.equal(child.entries.length, 1, 'children keep their own keys');
+    });
+
+    it('ends the subscriptions open at the shred with FAILED_PRECONDITION (STREAM_SHREDDED), at once', async () => {
+      const eh = await start();
+      await eh.createStream({ stream: '/watched', events: [jsonEvent('secret', { n: 1 })] });
+      const live = recordSubscription(test!.client, '/watched');
+      const catchingUp = recordSubscription(test!.client, '/watched', 5n);
+      const other = recordSubscription(test!.client, '/');
+      try {
+        await Promise.all([live.caughtUp, catchingUp.caughtUp, other.caughtUp]);
+        await eh.shredStream({ stream: '/watched' });
+        const shredAt = performance.now();
+        for (const subscriber of [live, catchingUp]) {
+          const details = detailsOf(await subscriber.failed);
+          assert.equal(details.code, status.FAILED_PRECONDITION);
+          assert.equal(details.reason, 'STREAM_SHREDDED');
+        }
+        // At once: well before any poll or heartbeat would have noticed.
+        assert.ok(performance.now() - shredAt < 500, 'the subscriptions ended late');
+        // Other streams' subscriptions carry on.
+        await eh.createStream({ stream: '/next' });
+        await other.waitForEntries(3);
+      } finally {
+        for (const subscriber of [live, catchingUp, other]) subscriber.cancel();
+      }
     });
 
     it('refuses to shred the root (FAILED_PRECONDITION, STREAM_NOT_SHREDDABLE) or a system stream', async () => {

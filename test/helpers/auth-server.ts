@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { credentials, InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { appendAuthEvent } from '../../src/auth/auth-stream';
+import { AUTH_STREAM, appendAuthEvent } from '../../src/auth/auth-stream';
 import { generateKey, hashKey } from '../../src/auth/keys';
 import { parseRule, type Rule } from '../../src/auth/policy';
 import { AUTH_EVENTS } from '../../src/auth/registry';
@@ -41,6 +41,8 @@ export interface AuthTestServer {
   setPolicy(principal: string, rules: { allow?: string[]; deny?: string[] }): Promise<void>;
   removePolicy(principal: string): Promise<void>;
   revoke(key: GrantedKey): Promise<void>;
+  /** Rotates the data key of `/$/auth` from the admin's side, as another replica could. */
+  rotateAuthStreamKey(): Promise<number>;
   /** Makes the server apply what was written. */
   refresh(): Promise<void>;
   /** A client calling with this key. */
@@ -88,6 +90,7 @@ export async function startAuthTestServer(): Promise<AuthTestServer> {
     removePolicy: (principal) => appendAuthEvent(admin, { type: AUTH_EVENTS.policyRemoved, data: { principal } }),
     revoke: (key) =>
       appendAuthEvent(admin, { type: AUTH_EVENTS.keyRevoked, data: { keyId: key.keyId, revokedAt: new Date().toISOString() } }),
+    rotateAuthStreamKey: () => admin.rotateStreamKey(AUTH_STREAM),
     refresh,
     client,
     as: (key) => api(client(key)),

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { EventHorizonClient, type DeepPartial } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { decodeStatusDetails } from '../../clients/ts/src/errors';
@@ -32,6 +32,8 @@ export async function startTestServer(
   overrides: Partial<ServerConfig> = {},
   store?: () => EventStore,
   keepalive?: KeepaliveOptions,
+  /** The server's logger (silent by default). */
+  logger: Logger = pino({ level: 'silent' }),
 ): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
   const config: ServerConfig = {
@@ -46,7 +48,7 @@ export async function startTestServer(
   };
   const server = await startServer({
     config,
-    logger: pino({ level: 'silent' }),
+    logger,
     ...(store ? { store: store() } : {}),
     ...(keepalive ? { keepalive } : {}),
   });

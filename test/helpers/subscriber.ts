@@ -11,6 +11,8 @@ export interface RecordingSubscriber {
   entries: Array<{ entry: Entry; arrivedAt: number }>;
   /** Resolves once `caught_up` arrived. */
   caughtUp: Promise<void>;
+  /** Resolves with the error the call ended with (never when it ends cleanly). */
+  failed: Promise<Error>;
   /** Resolves when at least `count` entries arrived; rejects after `timeoutMs`. */
   waitForEntries(count: number, timeoutMs?: number): Promise<void>;
   cancel(): void;
@@ -30,6 +32,8 @@ export function recordSubscription(
   let failure: Error | undefined;
   let markCaughtUp: () => void = () => undefined;
   const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
+  let markFailed: (error: Error) => void = () => undefined;
+  const failed = new Promise<Error>((resolve) => (markFailed = resolve));
   call.on('data', (response: SubscribeResponse) => {
     const message = response.message;
     if (message?.$case === 'entry') entries.push({ entry: message.value, arrivedAt: performance.now() });
@@ -38,11 +42,13 @@ export function recordSubscription(
   });
   call.on('error', (error: Error) => {
     failure = error;
+    markFailed(error);
     for (const wake of waiters) wake();
   });
   return {
     entries,
     caughtUp,
+    failed,
     waitForEntries(count, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const check = () => {

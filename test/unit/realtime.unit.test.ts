@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Admission } from '../../src/realtime/admission';
 import { Hub } from '../../src/realtime/hub';
 import { Lifetime } from '../../src/realtime/lifetime';
+import { subscription } from '../../src/realtime/subscription';
 
 describe('realtime building blocks', () => {
   describe('Admission', () => {
@@ -71,6 +72,62 @@ describe('realtime building blocks', () => {
       assert.equal(await feed.wait(10_000, lifetime), false, 'already ended');
       hub.unregister(feed);
       assert.equal(hub.subscriberCount(), 0);
+    });
+  });
+
+  describe('Hub.close', () => {
+    const options = (hub: Hub, lifetime: Lifetime) => ({
+      stream: '/s',
+      fromVersion: 0n,
+      hub,
+      readPage: async () => ({ entries: [], more: false }),
+      heartbeatIntervalMs: 10_000,
+      bufferEntries: 10,
+      lifetime,
+    });
+
+    it('ends the open subscriptions of the stream with the error, waiting or not, and leaves others open', async () => {
+      const hub = new Hub();
+      const lifetime = new Lifetime();
+      const waiting = subscription(options(hub, lifetime));
+      assert.equal((await waiting.next()).value?.message.$case, 'caughtUp');
+      const other = hub.register('/other', 10);
+      const gone = new Error('shredded');
+
+      const next = waiting.next();
+      hub.close('/s', gone);
+      await assert.rejects(next, (error) => error === gone);
+      // Closed feeds left the hub: nothing is published to them, and the stream is not subscribed.
+      hub.publish('/s', { version: 1n, events: [], recordedAt: new Date() });
+      assert.deepEqual([...hub.subscribedStreams()], ['/other']);
+      assert.equal(hub.subscriberCount(), 1);
+      hub.unregister(other);
+      lifetime.end();
+    });
+
+    it('ends a subscription closed during its catch-up, without caught_up, and drops queued entries', async () => {
+      const hub = new Hub();
+      const lifetime = new Lifetime();
+      const gone = new Error('shredded');
+      const catchingUp = subscription({
+        ...options(hub, lifetime),
+        readPage: async () => {
+          hub.publish('/s', { version: 0n, events: [], recordedAt: new Date() });
+          hub.close('/s', gone);
+          return { entries: [], more: false };
+        },
+      });
+      await assert.rejects(catchingUp.next(), (error) => error === gone);
+      assert.equal(hub.subscriberCount(), 0);
+    });
+
+    it('leaves subscriptions registered after the close alone', async () => {
+      const hub = new Hub();
+      hub.close('/s', new Error('shredded'));
+      const feed = hub.register('/s', 10);
+      hub.publish('/s', { version: 0n, events: [], recordedAt: new Date() });
+      assert.equal(feed.shift()?.version, 0n);
+      assert.equal(feed.failure, undefined);
     });
   });
 });

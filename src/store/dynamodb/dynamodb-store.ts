@@ -11,6 +11,7 @@ import type {
   CreateStreamCommand,
   CreateStreamResult,
   EventStore,
+  PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
@@ -125,8 +126,8 @@ export class DynamoDbStore implements EventStore {
     this.appends = new Appends(this.context, this.heads, this.writes);
     this.creates = new Creates(this.context, this.heads, this.writes);
     this.reads = new Reads(this.context, this.heads);
-    this.snapshots = new Snapshots(this.context, this.heads);
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
+    this.snapshots = new Snapshots(this.context, this.heads, this.keys);
   }
 
   open(): Promise<void> {
@@ -191,8 +192,8 @@ export class DynamoDbStore implements EventStore {
     return this.reads.listChildren(stream, after, limit);
   }
 
-  putSnapshot(stream: string, snapshot: SnapshotRecord): Promise<PutSnapshotResult> {
-    return this.snapshots.putSnapshot(stream, snapshot);
+  putSnapshot(stream: string, snapshot: SnapshotRecord, options?: PutSnapshotOptions): Promise<PutSnapshotResult> {
+    return this.snapshots.putSnapshot(stream, snapshot, options);
   }
 
   getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined> {

@@ -157,8 +157,8 @@ export class GroupCommit<W extends Waiting<Result>, Result> {
   }
 }
 
-/** One transaction of a group commit. */
-async function transact(context: DynamoDbContext, items: TransactWriteItem[]): Promise<void> {
+/** One transaction: of a group commit, or of a sealed snapshot with its shred check. */
+export async function transact(context: DynamoDbContext, items: TransactWriteItem[]): Promise<void> {
   await context.call(() =>
     context.client.send(
       new TransactWriteItemsCommand({

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
@@ -5,9 +6,11 @@ import {
   QueryCommand,
   TransactWriteItemsCommand,
   TransactionCanceledException,
+  TransactionConflictException,
   UpdateItemCommand,
   type DynamoDBClient,
   type QueryCommandInput,
+  type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import type { StreamKeys, WrappedKey } from '../port';
 import { bigintOf, type Item } from './items';
@@ -49,14 +52,7 @@ export class KeyTable {
         this.client.send(
           new TransactWriteItemsCommand({
             TransactItems: [
-              {
-                ConditionCheck: {
-                  TableName: this.table,
-                  Key: itemKey(markerKey(stream)),
-                  ConditionExpression: 'attribute_not_exists(#c)',
-                  ExpressionAttributeNames: { '#c': KeyAttr.sortKey },
-                },
-              },
+              this.notShredded(stream),
               {
                 Put: {
                   TableName: this.table,
@@ -82,6 +78,21 @@ export class KeyTable {
       if (error instanceof TransactionCanceledException) return false;
       throw error;
     }
+  }
+
+  /**
+   * A transaction item that holds while the stream is not shredded (its marker is absent): a
+   * write in the same transaction cannot commit after a shred.
+   */
+  notShredded(stream: string): TransactWriteItem {
+    return {
+      ConditionCheck: {
+        TableName: this.table,
+        Key: itemKey(markerKey(stream)),
+        ConditionExpression: 'attribute_not_exists(#c)',
+        ExpressionAttributeNames: { '#c': KeyAttr.sortKey },
+      },
+    };
   }
 
   async rewrap(
@@ -122,19 +133,29 @@ export class KeyTable {
    * next shred deletes.
    */
   async markShredded(stream: string, shreddedAt: Date): Promise<void> {
-    await this.call(() =>
-      this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: {
-            ...itemKey(markerKey(stream)),
-            [KeyAttr.stream]: { S: stream },
-            [KeyAttr.shreddedAt]: { N: String(shreddedAt.getTime()) },
-          },
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      ),
-    );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.call(() =>
+          this.client.send(
+            new PutItemCommand({
+              TableName: this.table,
+              Item: {
+                ...itemKey(markerKey(stream)),
+                [KeyAttr.stream]: { S: stream },
+                [KeyAttr.shreddedAt]: { N: String(shreddedAt.getTime()) },
+              },
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          ),
+        );
+        return;
+      } catch (error) {
+        // A transaction checking the marker right now (a sealed snapshot, a key being added) makes
+        // DynamoDB refuse this write; the SDK does not retry that. Such transactions are short.
+        if (!(error instanceof TransactionConflictException) || attempt === MARK_ATTEMPTS) throw error;
+        await sleep(Math.random() * 20 * 2 ** attempt);
+      }
+    }
   }
 
   /** Deletes every key of the stream (once it is marked shredded). */
@@ -223,6 +244,9 @@ const BUCKET = 'keys';
 function streamPrefix(stream: string): string {
   return `${stream}\u0000`;
 }
+
+/** Tries of the shred marker's write while transactions conflict with it. */
+const MARK_ATTEMPTS = 6;
 
 function markerKey(stream: string): string {
   return `${streamPrefix(stream)}#`;

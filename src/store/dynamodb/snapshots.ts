@@ -3,12 +3,23 @@ import {
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
+  TransactionCanceledException,
+  type Put,
 } from '@aws-sdk/client-dynamodb';
-import { SnapshotAheadOfStreamError, StreamNotFoundError } from '../../core/errors';
-import type { PutSnapshotResult, SnapshotRecord } from '../port';
+import {
+  SnapshotAheadOfStreamError,
+  StoreUnavailableError,
+  StreamNotFoundError,
+  StreamShreddedError,
+} from '../../core/errors';
+import type { PutSnapshotOptions, PutSnapshotResult, SnapshotRecord } from '../port';
+import { cancellationReasons } from './aws-errors';
 import type { DynamoDbContext } from './context';
+import { transact } from './group-commit';
+import type { KeyTable } from './key-table';
 import { bigintOf, checkItemSize, type Item } from './items';
 import { queryAll } from './query-pages';
+import { backoff } from './write-attempts';
 import type { StreamHeads } from './stream-heads';
 import { SnapshotAttr } from './tables';
 
@@ -17,9 +28,10 @@ export class Snapshots {
   constructor(
     private readonly context: DynamoDbContext,
     private readonly heads: StreamHeads,
+    private readonly keys: KeyTable,
   ) {}
 
-  async putSnapshot(stream: string, snapshot: SnapshotRecord): Promise<PutSnapshotResult> {
+  async putSnapshot(stream: string, snapshot: SnapshotRecord, options: PutSnapshotOptions = {}): Promise<PutSnapshotResult> {
     const cached = this.heads.cached(stream)?.head.version;
     // Heads only grow: a cached head at or past the snapshot settles it without a read.
     const head = cached !== undefined && cached >= snapshot.version ? cached : await this.heads.headVersion(stream);
@@ -34,27 +46,61 @@ export class Snapshots {
       [SnapshotAttr.storedAt]: { N: String(snapshot.storedAt.getTime()) },
     };
     checkItemSize(item, 'data');
+    const put: Put = {
+      TableName: this.context.tables.snapshots,
+      Item: item,
+      // Newer-only, decided by DynamoDB: two replicas storing at once cannot go backwards.
+      ConditionExpression: 'attribute_not_exists(#v) OR #v < :v',
+      ExpressionAttributeNames: { '#v': SnapshotAttr.version },
+      ExpressionAttributeValues: { ':v': { N: snapshot.version.toString() } },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    };
+    const stored: PutSnapshotResult = { stored: true, storedVersion: snapshot.version };
+    const notStored = (old: Item | undefined): PutSnapshotResult => ({
+      stored: false,
+      storedVersion: old ? bigintOf(old, SnapshotAttr.version) : snapshot.version,
+    });
+    if (options.sealed) return this.putSealedSnapshot(stream, put, stored, notStored);
     try {
-      await this.context.call(() =>
-        this.context.client.send(
-          new PutItemCommand({
-            TableName: this.context.tables.snapshots,
-            Item: item,
-            // Newer-only, decided by DynamoDB: two replicas storing at once cannot go backwards.
-            ConditionExpression: 'attribute_not_exists(#v) OR #v < :v',
-            ExpressionAttributeNames: { '#v': SnapshotAttr.version },
-            ExpressionAttributeValues: { ':v': { N: snapshot.version.toString() } },
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-            ReturnConsumedCapacity: 'TOTAL',
-          }),
-        ),
-      );
-      return { stored: true, storedVersion: snapshot.version };
+      await this.context.call(() => this.context.client.send(new PutItemCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' })));
+      return stored;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const storedVersion = error.Item ? bigintOf(error.Item, SnapshotAttr.version) : snapshot.version;
-      return { stored: false, storedVersion };
+      return notStored(error.Item);
     }
+  }
+
+  /**
+   * A sealed snapshot: its Put and a check that the stream's shred marker is absent, in one
+   * transaction. This replica's keys may be cached from before a shred made elsewhere; the marker
+   * is written before ShredStream returns, so once it has, no replica stores a snapshot nobody
+   * could read. Snapshots are rare next to appends: the transaction's cost (about twice the write
+   * units, plus 2 for the check) is paid only here, never on the append path.
+   */
+  private async putSealedSnapshot(
+    stream: string,
+    put: Put,
+    stored: PutSnapshotResult,
+    notStored: (old: Item | undefined) => PutSnapshotResult,
+  ): Promise<PutSnapshotResult> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await transact(this.context, [this.keys.notShredded(stream), { Put: put }]);
+        return stored;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const [marker, snapshot] = cancellationReasons(error) ?? [];
+        if (marker?.code === 'condition') throw new StreamShreddedError(stream);
+        if (snapshot?.code === 'condition') return notStored(snapshot.item);
+        if (marker?.code === 'validation' || snapshot?.code === 'validation') {
+          throw new StoreUnavailableError('the storage backend refused the write; retry later', { cause: error });
+        }
+        // A conflict with another transaction on the same items (a rival snapshot, a shred), or
+        // no reasons given: try again, and the next answer says which.
+        await backoff(attempt);
+      }
+    }
+    throw new StoreUnavailableError(`snapshots of ${stream} are too contended right now; retry later`);
   }
 
   async getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined> {

@@ -317,6 +317,9 @@ export class SqliteStore implements EventStore {
     return this.write(() => {
       const s = this.statements;
       const found = this.mustFind(stream);
+      // Checked in the write itself, as for appends: a caller holding keys fetched before a shred
+      // committed cannot store a snapshot nobody can read.
+      if (s.isShredded.get(stream)) throw new StreamShreddedError(stream);
       if (snapshot.version > found.head) throw new SnapshotAheadOfStreamError(stream, snapshot.version, found.head);
       const existing = s.snapshotVersion.get(found.id, snapshot.perspective);
       if (existing && existing.version >= snapshot.version) return { stored: false, storedVersion: existing.version };
