@@ -91,7 +91,7 @@ export class GrpcApi {
       shredStream: this.unary('ShredStream', (request: ShredStreamRequest) => this.shredStream(request)),
       // server.ts installs serializeSubscribeResponse for Subscribe, which also takes Encoded messages.
       subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) =>
-        void this.subscribe(call as unknown as ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>),
+        void this.subscribe(call),
     };
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { status, type ClientReadableStream } from '@grpc/grpc-js';
-import { EventHorizonClient, SubscribeRequest, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { SubscribeRequest, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { startAuthTestServer, type AuthTestServer, type GrantedKey } from '../helpers/auth-server';
 import { detailsOf, jsonEvent } from '../helpers/server';
 import { eventually } from '../helpers/eventually';

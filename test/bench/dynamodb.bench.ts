@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     const burst = 1000;
     let sent = 0;
     metersA.reset();
-    let began = performance.now();
+    const began = performance.now();
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (sent < burst) {

@@ -137,7 +137,7 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
         const [placed, blob] = page.entries[0]?.events ?? [];
         assert.equal(placed?.id, 'evt-1');
         assert.equal(placed?.type, 'order.placed');
-        assert.deepEqual(dataOf(placed as Event), { id: 42 });
+        assert.deepEqual(dataOf(placed), { id: 42 });
         assert.equal(placed?.contentType, 'application/json');
         assert.deepEqual(placed?.metadata, { user: 'ann' });
         assert.equal(placed?.occurredAt?.getTime(), occurredAt.getTime());

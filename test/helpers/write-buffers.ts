@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { ServerWritableStreamImpl } from '@grpc/grpc-js/build/src/server-call';
 
 /** The largest write buffer seen so far; `stop()` uninstalls the watch. */
