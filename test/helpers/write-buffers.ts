@@ -21,6 +21,7 @@ export interface WriteBufferWatch {
 export function watchWriteBuffers(path: string): WriteBufferWatch {
   const proto = ServerWritableStreamImpl.prototype as unknown as Writable;
   const hadOwnWrite = Object.prototype.hasOwnProperty.call(proto, 'write');
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below as original.apply(this, args)
   const original = proto.write;
   let largestMessages = 0;
   proto.write = function (this: ServerWritableStreamImpl<unknown, unknown>, ...args: Parameters<Writable['write']>): boolean {

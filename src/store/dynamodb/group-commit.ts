@@ -18,8 +18,8 @@ export const MAX_TRANSACTION_BYTES = 3 * 1024 * 1024;
 
 /** A request waiting for its stream's next write: an append, or a create waiting on its parent. */
 export interface Waiting<Result> {
-  resolve(result: Result): void;
-  reject(error: unknown): void;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
 }
 
 /**
