@@ -12,7 +12,7 @@ interface OpenSubscription {
   versions: bigint[];
   caughtUp: Promise<void>;
   /** The status it ended with (OK when it ended without error). */
-  ended: Promise<{ code: number; reason?: string; metadata: Record<string, string> }>;
+  ended: Promise<{ code: number; reason?: string | undefined; metadata: Record<string, string> }>;
 }
 
 function subscribe(client: EventHorizonClient, stream: string): OpenSubscription {
@@ -20,7 +20,7 @@ function subscribe(client: EventHorizonClient, stream: string): OpenSubscription
   const versions: bigint[] = [];
   let caughtUp = () => undefined as void;
   const caught = new Promise<void>((resolve) => (caughtUp = resolve));
-  const ended = new Promise<{ code: number; reason?: string; metadata: Record<string, string> }>((resolve) => {
+  const ended = new Promise<{ code: number; reason?: string | undefined; metadata: Record<string, string> }>((resolve) => {
     call.on('error', (error) => resolve(detailsOf(error)));
     call.on('end', () => resolve({ code: status.OK, metadata: {} }));
   });

@@ -92,7 +92,7 @@ export function dataOf(event: pb.Event): unknown {
 }
 
 /** The ErrorInfo and BadRequest details of a failed call. */
-export function detailsOf(error: unknown): { code: number; reason?: string; metadata: Record<string, string>; violations: Array<{ field: string; description: string }> } {
+export function detailsOf(error: unknown): { code: number; reason: string | undefined; metadata: Record<string, string>; violations: Array<{ field: string; description: string }> } {
   // The client library's decoder is the one implementation of reading status details.
   const details = decodeStatusDetails(error);
   if (!details) throw new Error(`not a gRPC error: ${String(error)}`);
