@@ -328,6 +328,7 @@ process.on('message', (message: ToWorker) => {
     stopRequested = undefined;
     return;
   }
+  // void: run turns every failure into a 'failed' result, so this does not reject.
   void run(message.job).then(send);
 });
 process.on('disconnect', () => process.exit(0));
