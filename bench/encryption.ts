@@ -144,6 +144,6 @@ export async function encryptionCost(bench: Bench): Promise<void> {
       });
     }
   } finally {
-    await Promise.all(SIDES.map((side) => servers[side]?.stop()));
+    await Promise.all(SIDES.map(async (side) => servers[side]?.stop()));
   }
 }

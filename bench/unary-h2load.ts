@@ -113,7 +113,7 @@ export function appendCallCounts(prometheusText: string): ServerCounts {
   for (const line of prometheusText.split('\n')) {
     const match = /^eventhorizon_rpc_requests_total\{([^}]*)\} (\S+)$/.exec(line);
     if (!match) continue;
-    const labels = Object.fromEntries([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const labels = Object.fromEntries([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2] ?? ''] as const));
     if (labels.method !== APPEND_METHOD) continue;
     const value = Number(match[2]);
     if (labels.code === 'OK') counts.ok += value;

@@ -160,7 +160,8 @@ async function catchUp(job: CatchUpJob): Promise<CatchUpResult> {
           (request: ReadRequest) => Buffer.from(ReadRequest.encode(request).finish()),
           rawBytes,
           ReadRequest.fromPartial({ stream: job.stream, fromVersion: BigInt(from), limit: job.readLimit }),
-          (error: ServiceError | null, response?: Buffer) => (error || !response ? reject(error) : resolve(response)),
+          (error: ServiceError | null, response?: Buffer) =>
+            error ? reject(error) : response ? resolve(response) : reject(new Error('Read answered with neither a response nor an error')),
         ),
       );
       const scanned = scanReadResponse(page);
@@ -327,6 +328,7 @@ process.on('message', (message: ToWorker) => {
     stopRequested = undefined;
     return;
   }
+  // void: run turns every failure into a 'failed' result, so this does not reject.
   void run(message.job).then(send);
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,5 +1,5 @@
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
-import { Any } from '../../clients/ts/src/gen/google/protobuf/any';
+import type { Any } from '../../clients/ts/src/gen/google/protobuf/any';
 import { BadRequest, ErrorInfo } from '../../clients/ts/src/gen/google/rpc/error_details';
 import { Status } from '../../clients/ts/src/gen/google/rpc/status';
 import { PermissionDeniedError, UnauthenticatedError } from '../auth/errors';

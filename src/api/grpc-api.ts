@@ -89,9 +89,11 @@ export class GrpcApi {
       listChildren: this.unary('ListChildren', (request: ListChildrenRequest) => this.listChildren(request)),
       rotateStreamKey: this.unary('RotateStreamKey', (request: RotateStreamKeyRequest) => this.rotateStreamKey(request)),
       shredStream: this.unary('ShredStream', (request: ShredStreamRequest) => this.shredStream(request)),
-      // server.ts installs serializeSubscribeResponse for Subscribe, which also takes Encoded messages.
+      // server.ts installs serializeSubscribeResponse for Subscribe, which also takes Encoded messages:
+      // subscribe() writes OutgoingSubscribeMessage to the call.
+      // void: subscribe catches its errors and ends the call with them; it does not reject.
       subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) =>
-        void this.subscribe(call as unknown as ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>),
+        void this.subscribe(call),
     };
   }
 

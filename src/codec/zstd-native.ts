@@ -18,6 +18,7 @@ export interface ZstdNapiBinding {
 export function requireZstdNapi(): ZstdNapiBinding {
   // require rather than import: a missing package or an unloadable .node file must be an error
   // the caller catches (and falls back from), not a failure to start.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above: loading must be able to fail at run time
   return require('zstd-napi/binding') as ZstdNapiBinding;
 }
 

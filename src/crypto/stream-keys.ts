@@ -11,7 +11,7 @@ export interface DataKeys {
   /** The newest DEK version, used for new entries and snapshots; 0 when the stream has none yet. */
   activeVersion: number;
   /** The DEK of a version; throws when this server cannot use it. */
-  key(dekVersion: number): Uint8Array;
+  key: (dekVersion: number) => Uint8Array;
 }
 
 export interface StreamKeyOptions {

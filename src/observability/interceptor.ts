@@ -98,7 +98,7 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
   };
 }
 
-function withRequestId<S extends Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null }>(
+function withRequestId<S extends Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null | undefined }>(
   statusObject: S,
   requestId: string,
 ): S {

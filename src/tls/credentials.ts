@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { ChannelCredentials, ServerCredentials, credentials } from '@grpc/grpc-js';
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import { ServerCredentials, credentials } from '@grpc/grpc-js';
 import type { TlsConfig } from '../config/config';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { credentials, InterceptingCall, status, type Interceptor } from '@grpc/grpc-js';
-import { EventHorizonClient, SubscribeRequest, type ReadResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { EventHorizonClient, SubscribeRequest } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { checkHealth } from '../../src/observability/health-client';
 import { runCli } from '../helpers/cli';
 import { eventually } from '../helpers/eventually';
@@ -83,7 +83,7 @@ describe('authentication and authorization over gRPC', function () {
     const acme = as(keys.acme);
     await acme.createStream({ stream: '/tenants/acme/orders' });
     await acme.append({ stream: '/tenants/acme/orders', events: [jsonEvent('placed', { id: 1 })] });
-    const read = (await acme.read({ stream: '/tenants/acme/orders' })) as ReadResponse;
+    const read = await acme.read({ stream: '/tenants/acme/orders' });
     assert.equal(read.entries.length, 2);
     await acme.putSnapshot({ stream: '/tenants/acme/orders', perspective: 'p', version: 1n, data: Buffer.from('{}') });
     await acme.describeStream({ stream: '/tenants/acme' });

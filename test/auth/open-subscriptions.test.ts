@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { status, type ClientReadableStream } from '@grpc/grpc-js';
-import { EventHorizonClient, SubscribeRequest, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { SubscribeRequest, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { startAuthTestServer, type AuthTestServer, type GrantedKey } from '../helpers/auth-server';
 import { detailsOf, jsonEvent } from '../helpers/server';
 import { eventually } from '../helpers/eventually';
@@ -11,7 +12,7 @@ interface OpenSubscription {
   versions: bigint[];
   caughtUp: Promise<void>;
   /** The status it ended with (OK when it ended without error). */
-  ended: Promise<{ code: number; reason?: string; metadata: Record<string, string> }>;
+  ended: Promise<{ code: number; reason?: string | undefined; metadata: Record<string, string> }>;
 }
 
 function subscribe(client: EventHorizonClient, stream: string): OpenSubscription {
@@ -19,7 +20,7 @@ function subscribe(client: EventHorizonClient, stream: string): OpenSubscription
   const versions: bigint[] = [];
   let caughtUp = () => undefined as void;
   const caught = new Promise<void>((resolve) => (caughtUp = resolve));
-  const ended = new Promise<{ code: number; reason?: string; metadata: Record<string, string> }>((resolve) => {
+  const ended = new Promise<{ code: number; reason?: string | undefined; metadata: Record<string, string> }>((resolve) => {
     call.on('error', (error) => resolve(detailsOf(error)));
     call.on('end', () => resolve({ code: status.OK, metadata: {} }));
   });

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     const appends = 200;
     metersA.reset();
     for (let i = 1; i <= appends; i++) {
-      await ea.append({ stream: '/bench', events: [typicalEvent(i)], ...(i % 2 ? { requestId: `r-${i}` } : {}) });
+      await ea.append({ stream: '/bench', events: [typicalEvent(i)], ...(i % 2 === 1 ? { requestId: `r-${i}` } : {}) });
     }
     let counts = metersA.snapshot();
     record('requests per append (steady state, half with request ids)', (metersA.totalRequests() / appends).toFixed(2));
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     const burst = 1000;
     let sent = 0;
     metersA.reset();
-    let began = performance.now();
+    const began = performance.now();
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (sent < burst) {
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     started = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async (_, w) => {
-        const replica = w % 2 ? eb : ea;
+        const replica = w % 2 === 1 ? eb : ea;
         while (next < creates) await replica.createStream({ stream: `/parent2/two-${next++}` });
       }),
     );

@@ -161,7 +161,7 @@ function subscribeWith(program: Program, address: string, stream: string, count:
     return seen;
   })();
   // If the program dies before catching up, let the waiter see why.
-  return { live: Promise.race([live, entries.then(() => undefined)]), entries, kill: running.kill };
+  return { live: Promise.race([live, entries.then(() => undefined)]), entries, kill: () => running.kill() };
 }
 
 /** What the TypeScript client reads from the stream, in the programs' printed shape. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { status } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { Direction, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { EventStore } from '../../src/store/port';
 import { eventually as waitFor } from '../helpers/eventually';
@@ -137,7 +137,7 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
         const [placed, blob] = page.entries[0]?.events ?? [];
         assert.equal(placed?.id, 'evt-1');
         assert.equal(placed?.type, 'order.placed');
-        assert.deepEqual(dataOf(placed as Event), { id: 42 });
+        assert.deepEqual(dataOf(placed), { id: 42 });
         assert.equal(placed?.contentType, 'application/json');
         assert.deepEqual(placed?.metadata, { user: 'ann' });
         assert.equal(placed?.occurredAt?.getTime(), occurredAt.getTime());
@@ -419,7 +419,7 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
               resolve({ entries, caughtUpAt });
             }
           });
-          call.on('error', (error: { code: number }) => {
+          call.on('error', (error: ServiceError) => {
             if (error.code !== status.CANCELLED) reject(error);
           });
         });

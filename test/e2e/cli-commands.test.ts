@@ -4,6 +4,9 @@ import { BIN, REPO_ROOT } from '../helpers/process';
 import { runCli } from '../helpers/cli';
 import { startTestServer, type TestServer } from '../helpers/server';
 
+/** A line of `stream cat --json` / `stream tail --json`. */
+type PrintedLine = { events: Array<{ type: string; data: unknown }> };
+
 describe('eventhorizon stream and snapshot commands against a real server', function () {
   this.timeout(120_000);
   let server: TestServer;
@@ -19,7 +22,7 @@ describe('eventhorizon stream and snapshot commands against a real server', func
   it('creates, appends, lists, describes and cats', async () => {
     const created = await cli('stream', 'create', '/shop/orders', '--parents', '--json');
     assert.equal(created.code, 0, created.stderr);
-    assert.deepEqual(JSON.parse(created.stdout).created, ['/shop', '/shop/orders']);
+    assert.deepEqual((JSON.parse(created.stdout) as { created: string[] }).created, ['/shop', '/shop/orders']);
 
     const appended = await cli('stream', 'append', '/shop/orders', 'order.placed', '{"id":7,"items":["a"]}', '--metadata', 'user=ann', '--request-id', 'r-1', '--json');
     assert.equal(appended.code, 0, appended.stderr);
@@ -31,7 +34,7 @@ describe('eventhorizon stream and snapshot commands against a real server', func
     assert.equal(listed.stdout, '/shop/orders\n');
 
     const described = await cli('stream', 'describe', '/shop/orders', '--json');
-    assert.equal(JSON.parse(described.stdout).headVersion, '1');
+    assert.equal((JSON.parse(described.stdout) as { headVersion: string }).headVersion, '1');
 
     const readable = await cli('stream', 'cat', '/shop/orders', '--from', '1');
     assert.equal(readable.code, 0, readable.stderr);
@@ -39,10 +42,10 @@ describe('eventhorizon stream and snapshot commands against a real server', func
     assert.match(readable.stdout, /order\.placed {2}id=\S+\n {4}metadata: user=ann\n {4}\{\n {6}"id": 7,/);
 
     const json = await cli('stream', 'cat', '/shop/orders', '--json');
-    const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const lines = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as PrintedLine);
     assert.equal(lines.length, 2);
-    assert.deepEqual(lines[1].events[0].data, { id: 7, items: ['a'] });
-    assert.equal(lines[0].events[0].type, '$stream.started');
+    assert.deepEqual(lines[1]?.events[0]?.data, { id: 7, items: ['a'] });
+    assert.equal(lines[0]?.events[0]?.type, '$stream.started');
   });
 
   it('follows new entries with tail', async () => {
@@ -60,7 +63,7 @@ describe('eventhorizon stream and snapshot commands against a real server', func
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     assert.equal(await exited, 0);
-    const seen = output.trim().split('\n').map((line) => JSON.parse(line).events[0].type);
+    const seen = output.trim().split('\n').map((line) => (JSON.parse(line) as PrintedLine).events[0]?.type);
     assert.deepEqual(seen, ['tick', 'tick']);
   });
 
@@ -68,7 +71,7 @@ describe('eventhorizon stream and snapshot commands against a real server', func
     const put = await cli('snapshot', 'put', '/shop/orders', 'view:v1', '--version', '1', '{"total":7}');
     assert.equal(put.code, 0, put.stderr);
     const got = await cli('snapshot', 'get', '/shop/orders', 'view:v1', '--json');
-    assert.deepEqual(JSON.parse(got.stdout).data, { total: 7 });
+    assert.deepEqual((JSON.parse(got.stdout) as { data: unknown }).data, { total: 7 });
     assert.equal((await cli('snapshot', 'rm', '/shop/orders', 'view:v1')).stdout, 'deleted\n');
     assert.equal((await cli('snapshot', 'get', '/shop/orders', 'view:v1')).code, 5);
   });

@@ -54,7 +54,7 @@ describe('graceful shutdown under load (SIGTERM to eventhorizon serve)', functio
 
     assert.equal(exitCode, 0, server.output());
     assert.equal(await subscriptionEnd, status.UNAVAILABLE);
-    assert.ok(failures.every((code) => code === status.UNAVAILABLE), `failures other than UNAVAILABLE: ${failures}`);
+    assert.ok(failures.every((code) => code === status.UNAVAILABLE), `failures other than UNAVAILABLE: ${failures.join(', ')}`);
 
     // Restart on the same data and read everything back.
     const again = await spawnServer({ EH_DATA_DIR: dataDir });

@@ -26,7 +26,7 @@ describe('example: bank account read-model service', () => {
       await replicas[0]?.open('acc-1', 'Ada');
       await replicas[0]?.deposit('acc-1', 10_000);
       const outcomes = await Promise.allSettled(
-        Array.from({ length: 12 }, (_, n) => replicas[n % 2]?.withdraw('acc-1', 1_000)),
+        Array.from({ length: 12 }, async (_, n) => replicas[n % 2]?.withdraw('acc-1', 1_000)),
       );
       const refused = outcomes.filter((o) => o.status === 'rejected');
       assert.equal(refused.length, 2);

@@ -53,7 +53,7 @@ export async function requireDynamoDbLocal(context: Context): Promise<DynamoDbLo
   context.timeout(300_000);
   const local = await dynamoDbLocal();
   if (!local) context.skip();
-  return local as DynamoDbLocal;
+  return local;
 }
 
 /** A unique table prefix, so each test gets empty tables. */

@@ -21,6 +21,7 @@ export async function eventually(
       failure = error;
     }
     if (Date.now() > deadline) {
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a thrown non-Error: its String() is all there is to show
       const last = failure instanceof Error ? failure.message : failure !== undefined ? String(failure) : (describe?.() ?? 'the condition was still false');
       const error = new Error(`not within ${timeoutMs} ms: ${last}`);
       if (failure !== undefined) error.cause = failure;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
-import * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type * as pb from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { EventHorizonClient, type DeepPartial } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { decodeStatusDetails } from '../../clients/ts/src/errors';
 import { DEFAULT_CONFIG, DEFAULT_LIMITS, type ServerConfig } from '../../src/config/config';
@@ -94,7 +94,7 @@ export function dataOf(event: pb.Event): unknown {
 }
 
 /** The ErrorInfo and BadRequest details of a failed call. */
-export function detailsOf(error: unknown): { code: number; reason?: string; metadata: Record<string, string>; violations: Array<{ field: string; description: string }> } {
+export function detailsOf(error: unknown): { code: number; reason: string | undefined; metadata: Record<string, string>; violations: Array<{ field: string; description: string }> } {
   // The client library's decoder is the one implementation of reading status details.
   const details = decodeStatusDetails(error);
   if (!details) throw new Error(`not a gRPC error: ${String(error)}`);

@@ -53,7 +53,10 @@ export function recordSubscription(
       return new Promise((resolve, reject) => {
         const check = () => {
           if (entries.length >= count) done(resolve);
-          else if (failure && !/cancel/i.test(failure.message)) done(() => reject(failure));
+          else if (failure && !/cancel/i.test(failure.message)) {
+            const error = failure;
+            done(() => reject(error));
+          }
         };
         const timer = setTimeout(
           () => done(() => reject(new Error(`only ${entries.length} of ${count} entries arrived`))),

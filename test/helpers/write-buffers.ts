@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { ServerWritableStreamImpl } from '@grpc/grpc-js/build/src/server-call';
 
 /** The largest write buffer seen so far; `stop()` uninstalls the watch. */
@@ -21,6 +21,7 @@ export interface WriteBufferWatch {
 export function watchWriteBuffers(path: string): WriteBufferWatch {
   const proto = ServerWritableStreamImpl.prototype as unknown as Writable;
   const hadOwnWrite = Object.prototype.hasOwnProperty.call(proto, 'write');
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below as original.apply(this, args)
   const original = proto.write;
   let largestMessages = 0;
   proto.write = function (this: ServerWritableStreamImpl<unknown, unknown>, ...args: Parameters<Writable['write']>): boolean {

@@ -4,7 +4,8 @@
  * and, for INVALID_ARGUMENT, a BadRequest; this module decodes those into error classes that a
  * caller can `instanceof` instead of comparing status codes and strings.
  */
-import { Metadata, status } from '@grpc/grpc-js';
+import type { Metadata } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { BadRequest, ErrorInfo } from './gen/google/rpc/error_details';
 import { Status } from './gen/google/rpc/status';
 
@@ -52,7 +53,7 @@ function isGrpcError(error: unknown): error is GrpcErrorLike {
 export function decodeStatusDetails(error: unknown): StatusDetails | undefined {
   if (!isGrpcError(error)) return undefined;
   const result: StatusDetails = {
-    code: error.code as status,
+    code: error.code,
     message: error.details ?? error.message ?? '',
     reason: undefined,
     domain: undefined,

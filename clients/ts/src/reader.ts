@@ -188,6 +188,7 @@ export class Reader<State> {
    */
   waitForVersion(version: bigint): Promise<void> {
     if (this.currentVersion >= version) return Promise.resolve();
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the live loop threw, as it was thrown
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => this.waiters.push({ version, resolve, reject }));
   }

@@ -118,10 +118,12 @@ export async function* resumableSubscription(
       call.cancel();
     }
     if (signal?.aborted) return;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
     if (failure !== undefined && !isResumable(failure)) throw failure;
 
     failures += 1;
     if (failures > maxReconnects) {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
       throw failure ?? new Error(`subscription to ${stream} failed ${failures} times in a row`);
     }
     const delayMs = backoff.next();

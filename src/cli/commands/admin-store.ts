@@ -3,7 +3,8 @@ import type { EventStoreCore } from '../../core/event-store-core';
 import { ADMIN_KEY_CACHE, openEventStore } from '../../wiring';
 
 /** Store settings an administrative command accepts, named as the flags of `serve`. */
-export type StoreFlags = Partial<Record<'config' | 'store' | 'data-dir', string>>;
+/** The store flags as parseArgs gives them: a flag that was not given is undefined, and skipped. */
+export type StoreFlags = Partial<Record<'config' | 'store' | 'data-dir', string | undefined>>;
 
 /**
  * Opens the configured store directly (not through the server), for commands that manage system

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { ServiceError } from '@grpc/grpc-js';
 import { Direction, SubscribeRequest, type Entry, type SubscribeResponse } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, type Connection } from './connection';
 import { entryToJson, formatEntry } from './render';
@@ -147,7 +148,7 @@ async function tail(api: Connection, path: string, values: { from?: string; coun
         writeEntry(path, message.message.value, json);
         if (--remaining === 0) call.cancel();
       });
-      call.on('error', (error: { code?: number }) => (error.code === 1 /* CANCELLED: we stopped it */ ? resolve() : reject(error)));
+      call.on('error', (error: ServiceError) => (error.code === 1 /* CANCELLED: we stopped it */ ? resolve() : reject(error)));
       call.on('end', resolve);
     });
   } finally {

@@ -137,6 +137,7 @@ export async function importCommand(argv: string[]): Promise<void> {
       while (queued > IMPORT_READ_AHEAD) await new Promise<void>((resolve) => (onDequeue = resolve));
     }
     await Promise.all(chains.values());
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the first append's error, as it was thrown
     if (failure !== undefined) throw failure;
   } finally {
     api.close();

@@ -1,7 +1,7 @@
 import {
   DynamoDBServiceException,
-  TransactionCanceledException,
   type CancellationReason,
+  type TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import { StoreUnavailableError } from '../../core/errors';
 

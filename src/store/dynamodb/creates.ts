@@ -151,10 +151,10 @@ export class Creates {
         return [];
       }
       /** Which create each transaction item belongs to, and what part of it it writes. */
-      const owners = creates.flatMap((create, i) => [
-        { create: i, part: 'parent' as CreatePart },
-        ...create.childItems.map(() => ({ create: i, part: 'child' as CreatePart })),
-        { create: i, part: 'link' as CreatePart },
+      const owners = creates.flatMap((create, i): { create: number; part: CreatePart }[] => [
+        { create: i, part: 'parent' },
+        ...create.childItems.map(() => ({ create: i, part: 'child' as const })),
+        { create: i, part: 'link' },
       ]);
       reasons.forEach((reason, index) => {
         const owner = owners[index];
@@ -167,7 +167,7 @@ export class Creates {
         if (found.version === parentState.head.version + 1n) parentState.advance(found);
       }
     }
-    for (const index of failed) creates[index]?.reject(new StreamAlreadyExistsError(creates[index]!.command.stream));
+    for (const index of failed) creates[index]?.reject(new StreamAlreadyExistsError(creates[index].command.stream));
     // The parent may have moved on (another replica appended or created), or transactions conflicted.
     await this.heads.catchUp(parent, parentState);
     return creates.filter((_, i) => !failed.has(i));

@@ -18,8 +18,8 @@ export const MAX_TRANSACTION_BYTES = 3 * 1024 * 1024;
 
 /** A request waiting for its stream's next write: an append, or a create waiting on its parent. */
 export interface Waiting<Result> {
-  resolve(result: Result): void;
-  reject(error: unknown): void;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
 }
 
 /**
@@ -76,6 +76,8 @@ export class GroupCommit<W extends Waiting<Result>, Result> {
     const waiting = this.pending.get(key) ?? [];
     waiting.push(request);
     this.pending.set(key, waiting);
+    // void: writeNext settles each request it takes (a failed write rejects them) and does not
+    // itself reject; callers wait on their request, not on the queue.
     void this.writes.run(key, () => this.writeNext(key));
   }
 
@@ -84,6 +86,7 @@ export class GroupCommit<W extends Waiting<Result>, Result> {
     const waiting = this.pending.get(key) ?? [];
     waiting.unshift(...requests);
     this.pending.set(key, waiting);
+    // void: as in submit.
     void this.writes.run(key, () => this.writeNext(key));
   }
 

@@ -14,6 +14,7 @@ export class KeyedQueue {
     const tail = result.catch(() => undefined);
     this.tails.set(key, tail);
     // Forget the key once its last task is done, so idle streams cost no memory.
+    // void: tail has its rejection caught above, so this never rejects.
     void tail.then(() => {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });

@@ -71,7 +71,8 @@ export const KeyAttr = {
 } as const;
 
 /** The four table names under a prefix. */
-export interface TableNames {
+// A type rather than an interface so that Object.values() of it is string[], not any[].
+export type TableNames = {
   events: string;
   snapshots: string;
   children: string;

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import type { EventHorizonClient, SubscribeResponse } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { api, type Api } from '../../helpers/server';
 import { codeOf, statusName } from '../support/grpc';
-import { Random } from '../support/random';
+import type { Random } from '../support/random';
 import type { LatencyWindows } from './stats';
 
 /** What the soak's clients saw. */

@@ -1,4 +1,4 @@
-import type { ClientReadableStream } from '@grpc/grpc-js';
+import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import type { EventHorizonClient, SubscribeResponse } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { api } from '../../helpers/server';
 
@@ -40,7 +40,7 @@ export class LatencyProbe {
           this.latencies.push(Date.now() - sentAt);
         }
       });
-      call.on('error', (error: { code: number; details: string }) => {
+      call.on('error', (error: ServiceError) => {
         if (error.code !== 1) this.ended = `error ${error.code}: ${error.details}`;
         reject(error);
       });

@@ -45,7 +45,7 @@ export function postRawBody(address: string, path: string, body: Uint8Array, tim
       resolve(outcome);
     };
     const timer = setTimeout(() => finish({ code: -1, details: `no grpc-status within ${timeoutMs} ms` }), timeoutMs);
-    session.on('error', (error) => finish({ code: -1, details: `session error: ${error.message}` }));
+    session.on('error', (error: Error) => finish({ code: -1, details: `session error: ${error.message}` }));
     const request = session.request({
       ':method': 'POST',
       ':path': path,
@@ -59,13 +59,13 @@ export function postRawBody(address: string, path: string, body: Uint8Array, tim
       if (typeof found === 'string') headerStatus = found; // trailers-only response
       headerMessage = String(headers['grpc-message'] ?? '');
     });
-    request.on('trailers', (trailers) => {
+    request.on('trailers', (trailers: http2.IncomingHttpHeaders) => {
       const found = trailers['grpc-status'];
       if (typeof found === 'string') headerStatus = found;
       headerMessage = String(trailers['grpc-message'] ?? headerMessage);
     });
     request.on('data', () => undefined);
-    request.on('error', (error) => finish({ code: headerStatus !== undefined ? Number(headerStatus) : -1, details: `stream error: ${error.message}` }));
+    request.on('error', (error: Error) => finish({ code: headerStatus !== undefined ? Number(headerStatus) : -1, details: `stream error: ${error.message}` }));
     request.on('close', () =>
       finish(headerStatus !== undefined ? { code: Number(headerStatus), details: decodeURIComponent(headerMessage) } : { code: -1, details: 'closed without grpc-status' }),
     );
