@@ -23,8 +23,8 @@ export class LiveFeed {
    * path tests: a closed feed is also overflowed, so closing costs delivery nothing.
    */
   overflowed = false;
-  /** Why the feed was closed: the subscription ends with it. */
-  failure: Error | undefined;
+  /** Why the feed was closed, once it was: the subscription ends with it. */
+  private closedWith: Error | undefined;
 
   constructor(readonly stream: string, private readonly capacity: number) {}
 
@@ -63,16 +63,24 @@ export class LiveFeed {
    * subscriber finds it where it finds an overflow, and ends with the error.
    */
   close(error: Error): void {
-    this.failure ??= error;
+    this.closedWith ??= error;
     this.overflowed = true;
     this.queue = [];
     this.head = 0;
     this.wake?.();
   }
 
+  /**
+   * Why the feed was closed, or undefined while it is open. A method rather than a field: the
+   * hub closes a feed while its subscriber is suspended, which a narrowed field would hide.
+   */
+  failure(): Error | undefined {
+    return this.closedWith;
+  }
+
   /** Forgets the overflow: the caller has re-read the store and takes live entries again. */
   reset(): void {
-    if (this.failure) return;
+    if (this.closedWith) return;
     this.overflowed = false;
     this.queue = [];
     this.head = 0;
@@ -111,7 +119,7 @@ export class Hub {
   unregister(feed: LiveFeed): void {
     const set = this.feeds.get(feed.stream);
     // A closed feed left the hub already (and the stream's set may be a newer one).
-    if (!set || feed.failure) return;
+    if (!set || feed.failure()) return;
     set.delete(feed);
     if (set.size === 0) this.feeds.delete(feed.stream);
   }

@@ -49,7 +49,8 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
   try {
     yield* catchUp();
     if (lifetime.ended) return;
-    if (feed.failure) throw feed.failure;
+    const closedDuringCatchUp = feed.failure();
+    if (closedDuringCatchUp) throw closedDuringCatchUp;
     // The position, not "-1 when nothing was delivered": from_version - 1 then, so that resuming
     // from version + 1 is right either way (the proto's CaughtUp).
     yield { message: { $case: 'caughtUp', value: { version: next - 1n } } };
@@ -57,7 +58,8 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
     while (!lifetime.ended) {
       if (feed.overflowed) {
         // Closed by the hub: the stream was shredded.
-        if (feed.failure) throw feed.failure;
+        const closed = feed.failure();
+        if (closed) throw closed;
         feed.reset();
         yield* catchUp();
         continue;

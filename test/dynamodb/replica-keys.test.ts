@@ -38,7 +38,7 @@ describe('DynamoDB: stream keys across two replicas', function () {
     const config = { pollMaxIntervalMs: POLL_MAX_INTERVAL_MS, keyring: JSON.stringify(keyring), keyCacheTtlMs: KEY_CACHE_TTL_MS };
     first = await startTestServer(config, () => localStore(local, prefix));
     warnedOnB = [];
-    const logOfB = pino({ level: 'warn' }, { write: (line: string) => warnedOnB.push(JSON.parse(line).msg) });
+    const logOfB = pino({ level: 'warn' }, { write: (line: string) => warnedOnB.push(String((JSON.parse(line) as { msg?: unknown }).msg)) });
     second = await startTestServer(config, () => localStore(local, prefix), undefined, logOfB);
     a = api(first.client);
     b = api(second.client);
