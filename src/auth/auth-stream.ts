@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Codecs, StreamCodec } from '../codec/stream-codec';
 import type { EventStoreCore } from '../core/event-store-core';
 import { StreamAlreadyExistsError, StreamShreddedError } from '../core/errors';
+import { systemEvent } from '../core/system-events';
 import type { EventStore, StoredEntry } from '../store/port';
 import { SYSTEM_ROOT } from '../model/stream-path';
 import { AuthRegistry, type AuthEvent } from './registry';
@@ -32,7 +32,7 @@ export async function ensureAuthStream(core: EventStoreCore): Promise<void> {
 /** Appends one auth event (creating the stream when needed). */
 export async function appendAuthEvent(core: EventStoreCore, event: AuthEvent): Promise<void> {
   await ensureAuthStream(core);
-  await core.append(AUTH_STREAM, [jsonEvent(event.type, event.data)], undefined, undefined);
+  await core.append(AUTH_STREAM, [systemEvent(event.type, event.data)], undefined, undefined);
 }
 
 /**
@@ -142,15 +142,4 @@ export class AuthStreamFollower {
     }, this.intervalMs);
     this.timer.unref();
   }
-}
-
-function jsonEvent(type: string, data: unknown): Event {
-  return {
-    id: crypto.randomUUID(),
-    type,
-    data: Buffer.from(JSON.stringify(data)),
-    contentType: 'application/json',
-    metadata: {},
-    occurredAt: undefined,
-  };
 }

@@ -10,8 +10,8 @@ export function rootStartedEvents(): Event[] {
   return [systemEvent(STREAM_STARTED, { stream: ROOT })];
 }
 
-/** An event the server writes itself: JSON data, no metadata. */
-export function systemEvent(type: string, data: Record<string, string>): Event {
+/** An event the server writes itself (stream lifecycle, keys and policies): JSON data, no metadata. */
+export function systemEvent(type: string, data: unknown): Event {
   return {
     id: crypto.randomUUID(),
     type,
