@@ -18,6 +18,9 @@ export class LiveFeed {
   private queue: LiveEntry[] = [];
   private head = 0;
   private wake: (() => void) | undefined;
+  /** The wait in progress: its resolver, and the lifetime it listens to. */
+  private waiting: ((arrived: boolean) => void) | undefined;
+  private waitingFor: Lifetime | undefined;
   /**
    * Set when the subscriber must re-read the store, or stop (`failure`). The one flag the hot
    * path tests: a closed feed is also overflowed, so closing costs delivery nothing.
@@ -26,7 +29,11 @@ export class LiveFeed {
   /** Why the feed was closed, once it was: the subscription ends with it. */
   private closedWith: Error | undefined;
 
-  constructor(readonly stream: string, private readonly capacity: number) {}
+  constructor(
+    readonly stream: string,
+    private readonly capacity: number,
+    private readonly heartbeats: Heartbeats,
+  ) {}
 
   push(entry: LiveEntry): void {
     if (!this.overflowed) {
@@ -86,30 +93,123 @@ export class LiveFeed {
     this.head = 0;
   }
 
-  /** Resolves true when something arrives, false after `timeoutMs` or when `lifetime` ends. */
+  /**
+   * Resolves true when something arrives, false after `timeoutMs` or when `lifetime` ends. The
+   * timeout is kept by the hub's one heartbeat timer, not a timer per waiting feed: with 10,000
+   * idle subscriptions those timers were a measured part of their memory (BENCHMARKS.md).
+   */
   wait(timeoutMs: number, lifetime: Lifetime): Promise<boolean> {
     if (this.head < this.queue.length || this.overflowed) return Promise.resolve(true);
     if (lifetime.ended) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const done = (arrived: boolean) => {
-        clearTimeout(timer);
-        stopListening();
-        this.wake = undefined;
-        resolve(arrived);
-      };
-      const timer = setTimeout(() => done(false), timeoutMs);
-      const stopListening = lifetime.onEnd(() => done(false));
-      this.wake = () => done(true);
+      this.waiting = resolve;
+      this.waitingFor = lifetime;
+      lifetime.listen(this);
+      this.heartbeats.add(this, timeoutMs);
+      this.wake = this.arrived;
     });
+  }
+
+  /** The wait in progress ends: `arrived` says whether something did. */
+  private finishWait(arrived: boolean): void {
+    const resolve = this.waiting;
+    if (!resolve) return;
+    this.waiting = undefined;
+    this.wake = undefined;
+    this.heartbeats.remove(this);
+    this.waitingFor?.unlisten(this);
+    this.waitingFor = undefined;
+    resolve(arrived);
+  }
+
+  /** One function per feed, not per wait: what push and close call. */
+  private readonly arrived = (): void => this.finishWait(true);
+
+  /** Called by the heartbeat timer once the wait's timeout elapsed. */
+  timedOut(): void {
+    this.finishWait(false);
+  }
+
+  /** Called by the lifetime when it ends during a wait. */
+  lifetimeEnded(): void {
+    this.finishWait(false);
+  }
+}
+
+/**
+ * The timeouts of waiting feeds, kept by one timer. Feeds wait in sets per interval: a set is in
+ * deadline order (a feed is added with now + the set's interval, and re-added at its end), so
+ * the timer only looks at the first feeds of each set and is armed for the earliest deadline.
+ * A heartbeat is sent `intervalMs` after the wait began, as with a timer per feed (give or take
+ * a millisecond of the clock).
+ */
+export class Heartbeats {
+  private readonly byInterval = new Map<number, Map<LiveFeed, number>>();
+  private timer: NodeJS.Timeout | undefined;
+  /** When the timer fires, or Infinity when it is not armed. */
+  private armedFor = Infinity;
+
+  add(feed: LiveFeed, intervalMs: number): void {
+    let waiting = this.byInterval.get(intervalMs);
+    if (!waiting) this.byInterval.set(intervalMs, (waiting = new Map<LiveFeed, number>()));
+    const due = Date.now() + intervalMs;
+    waiting.set(feed, due);
+    if (due < this.armedFor) this.arm(due);
+  }
+
+  remove(feed: LiveFeed): void {
+    for (const [interval, waiting] of this.byInterval) {
+      if (!waiting.delete(feed)) continue;
+      if (waiting.size === 0) this.byInterval.delete(interval);
+      break;
+    }
+    // Nothing left to time: no timer keeps the process awake for nothing.
+    if (this.byInterval.size === 0) this.disarm();
+  }
+
+  private arm(due: number): void {
+    clearTimeout(this.timer);
+    this.armedFor = due;
+    this.timer = setTimeout(() => this.fire(), Math.max(1, due - Date.now()));
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = Date.now();
+    const due: LiveFeed[] = [];
+    let next = Infinity;
+    for (const [interval, waiting] of this.byInterval) {
+      for (const [feed, at] of waiting) {
+        if (at > now) {
+          next = Math.min(next, at);
+          break;
+        }
+        waiting.delete(feed);
+        due.push(feed);
+      }
+      if (waiting.size === 0) this.byInterval.delete(interval);
+    }
+    if (next !== Infinity) this.arm(next);
+    // After the bookkeeping: a woken feed may wait again at once (through its subscriber, later).
+    for (const feed of due) feed.timedOut();
   }
 }
 
 /** Fans committed entries out to the live feeds of each stream's subscribers. */
 export class Hub {
   private readonly feeds = new Map<string, Set<LiveFeed>>();
+  /** The one timer of every idle subscriber's heartbeat. */
+  private readonly heartbeats = new Heartbeats();
 
   register(stream: string, capacity: number): LiveFeed {
-    const feed = new LiveFeed(stream, capacity);
+    const feed = new LiveFeed(stream, capacity, this.heartbeats);
     let set = this.feeds.get(stream);
     if (!set) this.feeds.set(stream, (set = new Set()));
     set.add(feed);

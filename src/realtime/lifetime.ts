@@ -5,10 +5,15 @@
  * an EventTarget, abort() without a reason builds a DOMException with a stack trace, and each
  * wait for a live entry added and removed an event listener.
  */
+/** What listens without a closure of its own: a live feed waiting for an entry. */
+export interface LifetimeListener {
+  lifetimeEnded(): void;
+}
+
 export class Lifetime {
   private ended_ = false;
   /** At most a couple at a time: the wait in progress (for an entry, or for the client to read). */
-  private listeners: Array<() => void> = [];
+  private listeners: Array<(() => void) | LifetimeListener> = [];
 
   get ended(): boolean {
     return this.ended_;
@@ -20,7 +25,23 @@ export class Lifetime {
     this.ended_ = true;
     const listeners = this.listeners;
     this.listeners = [];
-    for (const listener of listeners) listener();
+    for (const listener of listeners) {
+      if (typeof listener === 'function') listener();
+      else listener.lifetimeEnded();
+    }
+  }
+
+  /**
+   * Like onEnd, for an object that stops listening with `unlisten`: no closure per wait. Only
+   * while not ended (the caller checks `ended` first).
+   */
+  listen(listener: LifetimeListener): void {
+    this.listeners.push(listener);
+  }
+
+  unlisten(listener: LifetimeListener): void {
+    const at = this.listeners.indexOf(listener);
+    if (at >= 0) this.listeners.splice(at, 1);
   }
 
   /**

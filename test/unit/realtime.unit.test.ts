@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Admission } from '../../src/realtime/admission';
-import { Hub } from '../../src/realtime/hub';
+import { Hub, type LiveFeed } from '../../src/realtime/hub';
 import { Lifetime } from '../../src/realtime/lifetime';
 import { subscription } from '../../src/realtime/subscription';
 import { SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
@@ -74,6 +74,32 @@ describe('realtime building blocks', () => {
       assert.equal(await feed.wait(10_000, lifetime), false, 'already ended');
       hub.unregister(feed);
       assert.equal(hub.subscriberCount(), 0);
+    });
+
+    it('times out each waiting feed after its own interval, with one timer for all of them', async () => {
+      const hub = new Hub();
+      const lifetime = new Lifetime();
+      const feeds = Array.from({ length: 3 }, () => hub.register('/s', 10));
+      const [short, long, woken] = feeds as [LiveFeed, LiveFeed, LiveFeed];
+      const started = Date.now();
+      const order: string[] = [];
+      const shortDone = short.wait(20, lifetime).then((arrived) => order.push(`short ${arrived}`));
+      const longDone = long.wait(60, lifetime).then((arrived) => order.push(`long ${arrived}`));
+      const wokenDone = woken.wait(20, lifetime).then((arrived) => order.push(`woken ${arrived}`));
+      // An entry wakes all three; only `woken` waits no more, the others wait again.
+      hub.publish('/s', { version: 0n, events: [], recordedAt: new Date() });
+      await Promise.all([shortDone, longDone, wokenDone]);
+      assert.deepEqual(order.sort(), ['long true', 'short true', 'woken true']);
+      short.shift();
+      long.shift();
+      order.length = 0;
+      const again = [
+        short.wait(20, lifetime).then((arrived) => order.push(`short ${arrived} ${Date.now() - started >= 20}`)),
+        long.wait(60, lifetime).then((arrived) => order.push(`long ${arrived} ${Date.now() - started >= 60}`)),
+      ];
+      await Promise.all(again);
+      assert.deepEqual(order, ['short false true', 'long false true']);
+      for (const feed of feeds) hub.unregister(feed);
     });
   });
 
