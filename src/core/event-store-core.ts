@@ -260,8 +260,14 @@ export class EventStoreCore {
    * Stored entries as serialized subscription messages, without decoding their events: what
    * a catch-up sends is the stored bytes with version and time around them.
    */
-  private async readEncodedEntries(stream: string, fromVersion: Version, limit: number) {
-    const page = await this.store.read(stream, { fromVersion, direction: 'forward', limit, maxBytes: MAX_PAGE_BYTES });
+  private async readEncodedEntries(stream: string, fromVersion: Version, limit: number, signal?: AbortSignal) {
+    const page = await this.store.read(stream, {
+      fromVersion,
+      direction: 'forward',
+      limit,
+      maxBytes: MAX_PAGE_BYTES,
+      ...(signal ? { signal } : {}),
+    });
     const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
     const entries = page.entries.map((stored) => ({
       version: stored.version,
@@ -281,7 +287,15 @@ export class EventStoreCore {
       stream,
       fromVersion,
       hub: this.hub,
-      readPage: async (from) => this.readEncodedEntries(stream, from, CATCH_UP_PAGE),
+      // A network read stops when the subscription ends, rather than keep it (and its feed in
+      // the hub) until the read returns; a local read is done before it could, and makes no signal.
+      readPage: async (from, lifetime) =>
+        this.readEncodedEntries(
+          stream,
+          from,
+          CATCH_UP_PAGE,
+          this.store.features.abandonedReadsStop ? lifetime.signal() : undefined,
+        ),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       bufferEntries: this.options.subscriberBufferEntries,
       lifetime,

@@ -10,8 +10,13 @@ export interface LifetimeListener {
   lifetimeEnded(): void;
 }
 
+/** The reason a lifetime's signal aborts with: one, not a DOMException with a stack per abort. */
+const ENDED = new Error('the subscription ended');
+
 export class Lifetime {
   private ended_ = false;
+  /** Made on the first call to signal() only: most subscriptions never need one. */
+  private controller: AbortController | undefined;
   /** At most a couple at a time: the wait in progress (for an entry, or for the client to read). */
   private listeners: Array<(() => void) | LifetimeListener> = [];
 
@@ -23,12 +28,23 @@ export class Lifetime {
   end(): void {
     if (this.ended_) return;
     this.ended_ = true;
+    this.controller?.abort(ENDED);
     const listeners = this.listeners;
     this.listeners = [];
     for (const listener of listeners) {
       if (typeof listener === 'function') listener();
       else listener.lifetimeEnded();
     }
+  }
+
+  /**
+   * An AbortSignal that fires when it ends, for a store read that can stop (a network read): made
+   * on first use, since an AbortController per subscription was a measured cost (RELIABILITY.md).
+   */
+  signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.ended_ && !this.controller.signal.aborted) this.controller.abort(ENDED);
+    return this.controller.signal;
   }
 
   /**

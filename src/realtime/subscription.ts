@@ -2,8 +2,11 @@ import type { OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Hub, LiveEntry } from './hub';
 import type { Lifetime } from './lifetime';
 
-/** Reads stored entries from `fromVersion` on, a page at a time, as serialized messages. */
-export type PageReader = (fromVersion: bigint) => Promise<{ entries: LiveEntry[]; more: boolean }>;
+/**
+ * Reads stored entries from `fromVersion` on, a page at a time, as serialized messages. A read
+ * that can hang (the network) should stop when `lifetime` ends: the subscription waits for it.
+ */
+export type PageReader = (fromVersion: bigint, lifetime: Lifetime) => Promise<{ entries: LiveEntry[]; more: boolean }>;
 
 export interface SubscriptionOptions {
   stream: string;
@@ -35,7 +38,15 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
   /** Delivers stored entries from `next` until the store has no more. */
   async function* catchUp(): AsyncGenerator<OutgoingSubscribeMessage> {
     for (;;) {
-      const page = await options.readPage(next);
+      let page: Awaited<ReturnType<PageReader>>;
+      try {
+        page = await options.readPage(next, lifetime);
+      } catch (error) {
+        // A read stopped because the subscription ended (CallAbandonedError, or anything a
+        // stopped read throws) is the end, not a failure to report.
+        if (lifetime.ended) return;
+        throw error;
+      }
       for (const entry of page.entries) {
         if (lifetime.ended) return;
         if (entry.version < next) continue;

@@ -5,6 +5,10 @@ import { AUTH_EVENTS } from '../../src/auth/registry';
 import { DEFAULT_CONFIG } from '../../src/config/config';
 import { StreamAlreadyExistsError, StreamNotShreddableError, EncryptionDisabledError } from '../../src/core/errors';
 import { CHILD_CREATED, STREAM_STARTED } from '../../src/core/system-events';
+import { CallAbandonedError } from '../../src/core/errors';
+import { Lifetime } from '../../src/realtime/lifetime';
+import { createStore } from '../../src/store/factory';
+import type { EventStore, ReadPage, ReadQuery } from '../../src/store/port';
 import { openEventStore, type OpenedEventStore } from '../../src/wiring';
 import { tempDir } from '../helpers/server';
 
@@ -67,5 +71,47 @@ describe('EventStoreCore without a transport', () => {
     const { core } = opened;
     await assert.rejects(core.shredStream('/'), StreamNotShreddableError);
     await assert.rejects(core.rotateStreamKey('/'), EncryptionDisabledError);
+  });
+});
+
+/** A subscription's catch-up read on a store whose reads can hang (the network) and stop. */
+describe('EventStoreCore.subscribe with a hanging store read', () => {
+  it('stops the catch-up read when the subscription ends, and the subscription leaves the hub', async () => {
+    const dataDir = tempDir('eh-core-');
+    const sqlite = createStore({ kind: 'sqlite', dataDir, dynamodb: DEFAULT_CONFIG.dynamodb });
+    let hang = false;
+    let readStarted!: () => void;
+    const started = new Promise<void>((resolve) => (readStarted = resolve));
+    // The SQLite store, with reads that hang once `hang` is set and stop on their signal, as
+    // DynamoDB's do (abandonedReadsStop).
+    const store = Object.create(sqlite, {
+      features: { value: { ...sqlite.features, abandonedReadsStop: true } },
+      read: {
+        value: (stream: string, query: ReadQuery): Promise<ReadPage> => {
+          if (!hang) return sqlite.read(stream, query);
+          readStarted();
+          return new Promise((_, reject) => {
+            query.signal?.addEventListener('abort', () => reject(new CallAbandonedError()), { once: true });
+          });
+        },
+      },
+    }) as EventStore;
+    const opened = await openEventStore({ ...DEFAULT_CONFIG, dataDir }, { store });
+    try {
+      const { core, hub } = opened;
+      await core.createStream('/s', [], { requestId: undefined, createParents: false });
+      hang = true;
+      const lifetime = new Lifetime();
+      const messages = core.subscribe('/s', 0n, lifetime)[Symbol.asyncIterator]();
+      const next = messages.next();
+      await started;
+      assert.equal(hub.subscriberCount(), 1, 'registered before the read');
+      lifetime.end();
+      assert.deepEqual(await next, { done: true, value: undefined });
+      assert.equal(hub.subscriberCount(), 0);
+    } finally {
+      await opened.store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { encodeEntryMessage, serializeSubscribeResponse, type OutgoingSubscribeMessage } from '../../src/codec/encoded-messages';
+import { CallAbandonedError } from '../../src/core/errors';
 import { Hub, type LiveEntry } from '../../src/realtime/hub';
 import { Lifetime } from '../../src/realtime/lifetime';
 import { subscription } from '../../src/realtime/subscription';
@@ -25,6 +26,7 @@ class FakeLog {
   readonly reads: bigint[] = [];
   private held: Array<{ snapshotAt: 'call' | 'release'; gate: Promise<void>; started: () => void }> = [];
   private failure: Error | undefined;
+  private hanging: (() => void) | undefined;
 
   constructor(private readonly hub: Hub, private readonly pageSize = 2) {}
 
@@ -54,12 +56,32 @@ class FakeLog {
     return { started: started.promise, release: () => gate.resolve() };
   }
 
+  /**
+   * The next read never returns on its own, like a DynamoDB read that hangs: it stops with
+   * CallAbandonedError when the signal of the lifetime it was given fires, as the store's does.
+   * Resolves once the read was called.
+   */
+  hangNextRead(): Promise<void> {
+    const started = deferred();
+    this.hanging = () => started.resolve();
+    return started.promise;
+  }
+
   failNextRead(error: Error): void {
     this.failure = error;
   }
 
-  readonly readPage = async (fromVersion: bigint): Promise<{ entries: LiveEntry[]; more: boolean }> => {
+  readonly readPage = async (fromVersion: bigint, lifetime?: Lifetime): Promise<{ entries: LiveEntry[]; more: boolean }> => {
     this.reads.push(fromVersion);
+    const hanging = this.hanging;
+    if (hanging) {
+      this.hanging = undefined;
+      hanging();
+      const signal = lifetime?.signal();
+      return new Promise((_, reject) =>
+        signal?.addEventListener('abort', () => reject(new CallAbandonedError()), { once: true }),
+      );
+    }
     if (this.failure) {
       const failure = this.failure;
       this.failure = undefined;
@@ -247,6 +269,18 @@ describe('subscription()', () => {
     assert.deepEqual(await next, { done: true, value: undefined });
     assert.equal(hub.subscriberCount(), 0);
     assert.deepEqual([...hub.subscribedStreams()], []);
+  });
+
+  it('ends when the lifetime ends during a catch-up read that hangs: the read stops, the subscription leaves the hub', async () => {
+    const started = log.hangNextRead();
+    const { messages } = subscribe();
+    const next = messages.next();
+    await started;
+    assert.equal(hub.subscriberCount(), 1, 'registered before the read');
+    lifetime.end();
+    // Quietly: the read stopped because the subscription ended, which is no failure.
+    assert.deepEqual(await next, { done: true, value: undefined });
+    assert.equal(hub.subscriberCount(), 0);
   });
 
   it('ends when the lifetime ends while waiting for a live entry, and leaves the hub', async () => {
