@@ -42,6 +42,9 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
     const endTimer = metrics.rpcDuration.startTimer();
     const context: RequestContext = { requestId: randomUUID(), method: method.path.slice(1) };
     const subscribe = method.path === SUBSCRIBE;
+    const appending = APPENDING.has(method.path);
+    // Kept for counting appends only: a subscription would otherwise hold its request and the
+    // last message it was sent (maybe a large stored entry) for as long as it is open.
     let request: unknown;
     let response: unknown;
     let headersSent = false;
@@ -57,7 +60,7 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
       metrics.rpcs.inc(labels);
       const seconds = endTimer(labels);
       if (subscribe) metrics.subscriptions.dec();
-      if (code === status.OK && APPENDING.has(method.path)) countAppend(metrics, request, response);
+      if (code === status.OK && appending) countAppend(metrics, request, response);
       const line = { ...context, code: name, ms: Math.round(seconds * 1000), ...(code === status.OK ? {} : { details }) };
       if (SERVER_FAULTS.has(code)) logger.warn(line, 'call failed');
       else logger.debug(line, 'call finished');
@@ -73,7 +76,7 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
             inContext(() => next(metadata));
           },
           onReceiveMessage: (message, next) => {
-            request = message;
+            if (appending) request = message;
             inContext(() => next(message));
           },
           onReceiveHalfClose: (next) => inContext(() => next()),
@@ -85,7 +88,7 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
         next(metadata);
       },
       sendMessage: (message, next) => {
-        response = message;
+        if (appending) response = message;
         if (subscribe) observeDelivery(metrics, message);
         next(message);
       },
