@@ -141,7 +141,8 @@ export class LiveFeed {
  * deadline order (a feed is added with now + the set's interval, and re-added at its end), so
  * the timer only looks at the first feeds of each set and is armed for the earliest deadline.
  * A heartbeat is sent `intervalMs` after the wait began, as with a timer per feed (give or take
- * a millisecond of the clock).
+ * a millisecond of the clock). The clock is monotonic: a wall clock set back would leave a set
+ * out of deadline order, and delay the heartbeats behind its first feed.
  */
 export class Heartbeats {
   private readonly byInterval = new Map<number, Map<LiveFeed, number>>();
@@ -152,7 +153,7 @@ export class Heartbeats {
   add(feed: LiveFeed, intervalMs: number): void {
     let waiting = this.byInterval.get(intervalMs);
     if (!waiting) this.byInterval.set(intervalMs, (waiting = new Map<LiveFeed, number>()));
-    const due = Date.now() + intervalMs;
+    const due = performance.now() + intervalMs;
     waiting.set(feed, due);
     if (due < this.armedFor) this.arm(due);
   }
@@ -170,7 +171,7 @@ export class Heartbeats {
   private arm(due: number): void {
     clearTimeout(this.timer);
     this.armedFor = due;
-    this.timer = setTimeout(() => this.fire(), Math.max(1, due - Date.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(1, due - performance.now()));
   }
 
   private disarm(): void {
@@ -182,7 +183,7 @@ export class Heartbeats {
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Infinity;
-    const now = Date.now();
+    const now = performance.now();
     const due: LiveFeed[] = [];
     let next = Infinity;
     for (const [interval, waiting] of this.byInterval) {
