@@ -1,4 +1,4 @@
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   Direction,
@@ -32,6 +32,7 @@ import type { EventStoreCore } from '../core/event-store-core';
 import { CallCancellation, type CallSignal } from '../core/call-signal';
 import { ShuttingDownError } from '../core/errors';
 import { Admission } from '../realtime/admission';
+import { requestContextOf } from '../observability/request-context';
 import { Lifetime } from '../realtime/lifetime';
 import { toStatus } from './errors';
 import { throwIfMalformed } from './malformed-request';
@@ -131,14 +132,17 @@ export class GrpcApi {
         })
         .then(
           (response) => answer(null, response),
-          (error: unknown) => answer(this.fail(name, error)),
+          (error: unknown) => answer(this.fail(name, error, call.metadata)),
         );
     };
   }
 
-  private fail(method: string, error: unknown) {
+  /** The status of a failed call; an unexpected error is logged, with the call's request context. */
+  private fail(method: string, error: unknown, metadata: Metadata) {
     const statusObject = toStatus(error);
-    if (statusObject.unexpected) this.options.logger.error({ err: error, method }, 'unexpected error');
+    if (statusObject.unexpected) {
+      this.options.logger.error({ ...requestContextOf(metadata), err: error, method }, 'unexpected error');
+    }
     return statusObject;
   }
 
@@ -203,7 +207,7 @@ export class GrpcApi {
       // grpc-js has destroyed a cancelled call: ending it would only build an error to ignore.
       if (!call.cancelled) call.end();
     } catch (error) {
-      if (!call.cancelled) call.emit('error', this.fail('Subscribe', error));
+      if (!call.cancelled) call.emit('error', this.fail('Subscribe', error, call.metadata));
     } finally {
       this.open.delete(lifetime);
       lifetime.end();
