@@ -1,13 +1,13 @@
 import pino, { type Logger } from 'pino';
-import { requestContext } from './observability/request-context';
 
 /**
- * Structured JSON logs on stderr, so stdout stays free for command output. Lines written while
- * serving a call carry its request id, method and principal.
+ * Structured JSON logs on stderr, so stdout stays free for command output. Lines written for a
+ * call carry its request id, method and principal: the code that writes them adds its
+ * RequestContext (observability/request-context.ts).
  */
 export function createLogger(level: string): Logger {
   return pino(
-    { level, base: { service: 'eventhorizon' }, mixin: () => ({ ...requestContext.getStore() }) },
+    { level, base: { service: 'eventhorizon' } },
     pino.destination(2),
   );
 }

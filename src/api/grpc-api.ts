@@ -1,4 +1,4 @@
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   Direction,
@@ -29,8 +29,10 @@ import {
 import type { OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Limits } from '../config/config';
 import type { EventStoreCore } from '../core/event-store-core';
-import { CallAbandonedError, ShuttingDownError } from '../core/errors';
+import { CallCancellation, type CallSignal } from '../core/call-signal';
+import { ShuttingDownError } from '../core/errors';
 import { Admission } from '../realtime/admission';
+import { requestContextOf } from '../observability/request-context';
 import { Lifetime } from '../realtime/lifetime';
 import { toStatus } from './errors';
 import { throwIfMalformed } from './malformed-request';
@@ -108,13 +110,14 @@ export class GrpcApi {
    * answered (its deadline passed, or it cancelled), so the store does not write for, or keep
    * waiting on behalf of, a caller that is gone.
    */
-  private unary<Req, Res>(name: string, handle: (request: Req, signal: AbortSignal) => Promise<Res>) {
+  private unary<Req, Res>(name: string, handle: (request: Req, signal: CallSignal) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      const abandoned = new AbortController();
+      // Not an AbortController per call: most calls are never cancelled (call-signal.ts).
+      const abandoned = new CallCancellation();
       let answered = false;
       // grpc-js reports 'cancelled' after every call it finished too: only an unanswered one counts.
       call.once('cancelled', () => {
-        if (!answered) abandoned.abort(new CallAbandonedError());
+        if (!answered) abandoned.cancel();
       });
       const answer: sendUnaryData<Res> = (error, response) => {
         answered = true;
@@ -125,18 +128,21 @@ export class GrpcApi {
       Promise.resolve()
         .then(() => {
           throwIfMalformed(call.request);
-          return handle(call.request, abandoned.signal);
+          return handle(call.request, abandoned);
         })
         .then(
           (response) => answer(null, response),
-          (error: unknown) => answer(this.fail(name, error)),
+          (error: unknown) => answer(this.fail(name, error, call.metadata)),
         );
     };
   }
 
-  private fail(method: string, error: unknown) {
+  /** The status of a failed call; an unexpected error is logged, with the call's request context. */
+  private fail(method: string, error: unknown, metadata: Metadata) {
     const statusObject = toStatus(error);
-    if (statusObject.unexpected) this.options.logger.error({ err: error, method }, 'unexpected error');
+    if (statusObject.unexpected) {
+      this.options.logger.error({ ...requestContextOf(metadata), err: error, method }, 'unexpected error');
+    }
     return statusObject;
   }
 
@@ -154,7 +160,7 @@ export class GrpcApi {
   }
 
   // Not async, and the core's answer is the response as it is: no extra await or object per Append.
-  append(request: AppendRequest, signal?: AbortSignal): Promise<AppendResponse> {
+  append(request: AppendRequest, signal?: CallSignal): Promise<AppendResponse> {
     const violations = new Violations();
     checkStream(violations, 'stream', request.stream);
     checkVersion(violations, 'expected_version', request.expectedVersion);
@@ -165,7 +171,7 @@ export class GrpcApi {
     return this.core.append(request.stream, events, request.expectedVersion, requestId, signal);
   }
 
-  read(request: ReadRequest, signal?: AbortSignal): Promise<ReadResponse> {
+  read(request: ReadRequest, signal?: CallSignal): Promise<ReadResponse> {
     const violations = new Violations();
     checkStream(violations, 'stream', request.stream);
     checkVersion(violations, 'from_version', request.fromVersion);
@@ -201,7 +207,7 @@ export class GrpcApi {
       // grpc-js has destroyed a cancelled call: ending it would only build an error to ignore.
       if (!call.cancelled) call.end();
     } catch (error) {
-      if (!call.cancelled) call.emit('error', this.fail('Subscribe', error));
+      if (!call.cancelled) call.emit('error', this.fail('Subscribe', error, call.metadata));
     } finally {
       this.open.delete(lifetime);
       lifetime.end();

@@ -3,6 +3,7 @@ import type { Limits } from '../config/config';
 import { EntryEventIds } from '../model/event-ids';
 import { isSystemPath, streamPathProblem } from '../model/stream-path';
 import { InvalidArgumentError, LimitExceededError, type FieldViolation } from '../core/errors';
+import { isJson } from './json-check';
 
 /**
  * Request validation. Each check names the field and the rule it broke; all violations of a
@@ -138,15 +139,4 @@ const LATEST_TIMESTAMP_MS = 253_402_300_799_999;
 function isStorableTime(date: Date): boolean {
   const ms = date.getTime();
   return Number.isFinite(ms) && ms >= EARLIEST_TIMESTAMP_MS && ms <= LATEST_TIMESTAMP_MS;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function isJson(data: Uint8Array): boolean {
-  try {
-    JSON.parse(utf8.decode(data));
-    return true;
-  } catch {
-    return false;
-  }
 }

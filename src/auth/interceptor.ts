@@ -1,7 +1,7 @@
 import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toStatus } from '../api/errors';
-import { requestContext, type RequestContext } from '../observability/request-context';
+import { requestContextOf, type RequestContext } from '../observability/request-context';
 import { isOpenMethod, permissionsOf, type Permission } from './actions';
 import { PermissionDeniedError, UnauthenticatedError } from './errors';
 import { bearerKey, hashKey } from './keys';
@@ -69,7 +69,7 @@ export class AuthInterceptor {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, next) => {
-            context = requestContext.getStore();
+            context = requestContextOf(metadata);
             const key = bearerKey(metadata.get('authorization')[0]);
             if (key === undefined) {
               refuse(new UnauthenticatedError('missing API key: send the metadata "authorization: Bearer <key>"'));

@@ -6,6 +6,7 @@ import type { Hub } from '../realtime/hub';
 import type { Lifetime } from '../realtime/lifetime';
 import { subscription } from '../realtime/subscription';
 import type { EventStore, ReadDirection, Version } from '../store/port';
+import type { CallSignal } from './call-signal';
 import {
   EncryptionDisabledError,
   ParentNotFoundError,
@@ -187,7 +188,7 @@ export class EventStoreCore {
     events: Event[],
     expectedVersion: Version | undefined,
     requestId: string | undefined,
-    signal?: AbortSignal,
+    signal?: CallSignal,
   ): Promise<AppendedEntry> {
     const recordedAt = new Date();
     const codec = await this.codecs.forStream(stream, 'write');
@@ -211,7 +212,7 @@ export class EventStoreCore {
     fromVersion: Version | undefined,
     direction: ReadDirection,
     limit: number,
-    signal?: AbortSignal,
+    signal?: CallSignal,
   ): Promise<EntryPage> {
     const from = fromVersion ?? (direction === 'forward' ? 0n : LAST_VERSION);
     return this.readEntries(stream, from, direction, limit, signal);
@@ -227,7 +228,7 @@ export class EventStoreCore {
     fromVersion: Version,
     direction: ReadDirection,
     limit: number,
-    signal?: AbortSignal,
+    signal?: CallSignal,
     reservedBytes = 0,
   ): Promise<EntryPage> {
     const page = await this.store.read(stream, {

@@ -9,7 +9,7 @@ import {
 import type { Logger } from 'pino';
 import { Encoded } from '../codec/encoded-messages';
 import type { Metrics } from './metrics';
-import { requestContext, type RequestContext } from './request-context';
+import { bindRequestContext, type RequestContext } from './request-context';
 
 /** The metadata key that carries the request id, both ways. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -32,9 +32,9 @@ export function codeName(code: number): string {
 
 /**
  * The outermost server interceptor: gives every call a request id (the caller's `x-request-id`
- * or a new one, echoed back in the response metadata), runs the call inside that request
- * context so that every log line names it, counts and times the call by method and status code,
- * and logs its end.
+ * or a new one, echoed back in the response metadata), binds that request context to the call's
+ * metadata so that the lines logged for the call name it (request-context.ts), counts and times
+ * the call by method and status code, and logs its end.
  */
 export function observabilityInterceptor(options: { metrics: Metrics; logger: Logger }): ServerInterceptor {
   const { metrics, logger } = options;
@@ -49,7 +49,6 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
     let response: unknown;
     let headersSent = false;
     let finished = false;
-    const inContext = (run: () => void) => requestContext.run(context, run);
 
     /** Records the end of the call, once: by its status, or by the client's cancellation. */
     const finish = (code: number, details: string): void => {
@@ -73,13 +72,13 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
             const given = metadata.get(REQUEST_ID_HEADER)[0];
             if (typeof given === 'string' && ACCEPTABLE_REQUEST_ID.test(given)) context.requestId = given;
             if (subscribe) metrics.subscriptions.inc();
-            inContext(() => next(metadata));
+            bindRequestContext(metadata, context);
+            next(metadata);
           },
           onReceiveMessage: (message, next) => {
             if (appending) request = message;
-            inContext(() => next(message));
+            next(message);
           },
-          onReceiveHalfClose: (next) => inContext(() => next()),
           onCancel: () => finish(status.CANCELLED, 'cancelled by the client'),
         }),
       sendMetadata: (metadata, next) => {

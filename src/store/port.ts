@@ -8,6 +8,8 @@
  * ...) and nothing store-specific for conditions a client can cause.
  */
 
+import type { CallSignal } from '../core/call-signal';
+
 export type Version = bigint;
 
 /** One stored entry: its version, commit time and encoded events. */
@@ -64,7 +66,7 @@ export interface AppendCommand {
    * Fires when the caller gives up (deadline, cancel). An append still waiting for its write is
    * then dropped with CallAbandonedError, never written; one already sent runs to its end.
    */
-  signal?: AbortSignal;
+  signal?: CallSignal;
 }
 
 export interface AppendResult {
@@ -85,7 +87,7 @@ export interface ReadQuery {
   /** Stop before the page's payloads exceed this many bytes (at least one entry is returned). */
   maxBytes: number;
   /** Fires when the caller gives up: a store that waits on the network may stop early. */
-  signal?: AbortSignal;
+  signal?: CallSignal;
 }
 
 export interface ReadPage {

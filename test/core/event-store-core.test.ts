@@ -11,6 +11,7 @@ import { createStore } from '../../src/store/factory';
 import type { EventStore, ReadPage, ReadQuery } from '../../src/store/port';
 import { openEventStore, type OpenedEventStore } from '../../src/wiring';
 import { tempDir } from '../helpers/server';
+import { abortSignalOf } from '../../src/core/call-signal';
 
 /** The core on its own: no gRPC server, as the CLI and a future feed use it. */
 describe('EventStoreCore without a transport', () => {
@@ -91,7 +92,7 @@ describe('EventStoreCore.subscribe with a hanging store read', () => {
           if (!hang) return sqlite.read(stream, query);
           readStarted();
           return new Promise((_, reject) => {
-            query.signal?.addEventListener('abort', () => reject(new CallAbandonedError()), { once: true });
+            if (query.signal) abortSignalOf(query.signal).addEventListener('abort', () => reject(new CallAbandonedError()), { once: true });
           });
         },
       },

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
-import { SubscribeRequest } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import pino from 'pino';
+import { AppendRequest, SubscribeRequest } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { checkHealth } from '../../src/observability/health-client';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
 import { eventually } from '../helpers/eventually';
@@ -133,6 +135,55 @@ describe('health', () => {
       reachable = false;
       // Nobody calls checkHealth here: only the periodic check can flip the status.
       await eventually(async () => (await checkHealth(server.address, credentials.createInsecure())) === 'NOT_SERVING');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('logs of a call', () => {
+  it('name its request id and method, in the unexpected error and in the end of the call', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const dataDir = tempDir();
+    const server = await startTestServer(
+      { dataDir },
+      () => {
+        const store = new SqliteStore({ dataDir });
+        // Not a domain error: the handler logs it as unexpected and answers INTERNAL.
+        store.append = () => Promise.reject(new Error('disk on fire'));
+        return store;
+      },
+      undefined,
+      pino({ level: 'debug' }, sink),
+    );
+    try {
+      await api(server.client).createStream({ stream: '/logged' });
+      const metadata = new Metadata();
+      metadata.set('x-request-id', 'trace-7');
+      await new Promise<void>((resolve) => {
+        server.client.append(AppendRequest.fromPartial({ stream: '/logged', events: [jsonEvent('a', {})] }), metadata, (error) => {
+          assert.equal(error?.code, status.INTERNAL);
+          resolve();
+        });
+      });
+      const method = 'eventhorizon.v1.EventHorizon/Append';
+      await eventually(
+        () => lines.some((line) => line.msg === 'call failed' && line.requestId === 'trace-7'),
+        5000,
+        () => `no "call failed" line for trace-7 in ${JSON.stringify(lines)}`,
+      );
+      const unexpected = lines.find((line) => line.msg === 'unexpected error');
+      assert.equal(unexpected?.requestId, 'trace-7');
+      assert.equal(unexpected.method, 'Append', "the handler's own method field wins, as with the logger's mixin before");
+      const failed = lines.find((line) => line.msg === 'call failed');
+      assert.equal(failed?.method, method);
+      assert.equal(failed.code, 'INTERNAL');
     } finally {
       await server.stop();
     }

@@ -19,6 +19,13 @@ describe('server-generated event ids', () => {
     }
   });
 
+  it('draw a new random tail for every entry, across refills of the random pool', () => {
+    const tails = new Set<string>();
+    // 512 tails per pool: 2000 entries refill it a few times.
+    for (let entry = 0; entry < 2000; entry++) tails.add(new EntryEventIds().next().replace(/-/g, '').slice(16));
+    assert.equal(tails.size, 2000);
+  });
+
   it('differ only in the counter within an entry (so they compress)', () => {
     const ids = new EntryEventIds();
     const first = ids.next().replace(/-/g, '');

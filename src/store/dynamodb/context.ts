@@ -1,4 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { CallSignal } from '../../core/call-signal';
 import type { TableNames } from './tables';
 
 /**
@@ -6,7 +7,7 @@ import type { TableNames } from './tables';
  * into StoreUnavailableError and DynamoDB's item-size refusal into LimitExceededError; with a
  * signal that has fired, into CallAbandonedError.
  */
-export type CallDynamoDb = <T>(request: () => Promise<T>, signal?: AbortSignal) => Promise<T>;
+export type CallDynamoDb = <T>(request: () => Promise<T>, signal?: CallSignal) => Promise<T>;
 
 /** What every part of the DynamoDB store works with: the client, the tables, the error mapping. */
 export interface DynamoDbContext {

@@ -5,6 +5,7 @@ import {
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CallAbandonedError, StoreUnavailableError } from '../../core/errors';
+import type { CallSignal } from '../../core/call-signal';
 import type {
   AppendCommand,
   AppendResult,
@@ -264,7 +265,7 @@ export class DynamoDbStore implements EventStore {
    * Runs one SDK call, turning throttling, 5xx and network failures (after the SDK's retries)
    * into StoreUnavailableError and DynamoDB's item-size refusal into LimitExceededError.
    */
-  private async call<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async call<T>(request: () => Promise<T>, signal?: CallSignal): Promise<T> {
     if (this.closed) throw new StoreUnavailableError('the store is closed');
     try {
       return await request();

@@ -1,4 +1,5 @@
 import { QueryCommand, type QueryCommandInput, type QueryCommandOutput } from '@aws-sdk/client-dynamodb';
+import { abortSignalOf, type CallSignal } from '../../core/call-signal';
 import type { DynamoDbContext } from './context';
 import type { Item } from './items';
 
@@ -7,7 +8,7 @@ export interface PagingOptions {
   /** The Limit of the next page, asked before each request (none when unset or undefined). */
   limit?: () => number | undefined;
   /** A caller that gave up stops the SDK's retries too (CallAbandonedError). */
-  signal?: AbortSignal;
+  signal?: CallSignal;
 }
 
 /**
@@ -32,7 +33,8 @@ export async function* queryPages(
             ExclusiveStartKey: startKey,
             ReturnConsumedCapacity: 'TOTAL',
           }),
-          signal ? { abortSignal: signal } : {},
+          // The SDK takes only a real AbortSignal: made here, for the reads that wait on the network.
+          signal ? { abortSignal: abortSignalOf(signal) } : {},
         ),
       signal,
     );
