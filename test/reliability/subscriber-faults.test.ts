@@ -29,18 +29,36 @@ async function subscriberProcess(address: string, stream: string, count: number)
   return child;
 }
 
-/** Resolves when the client process prints `word` next. */
-function said(child: ChildProcess, word: string): Promise<void> {
+/**
+ * Resolves when the client process prints `word` next. After `timeoutMs` it fails with what the
+ * process and `describe` say, rather than leave the test to mocha's timeout with no clue.
+ */
+function said(child: ChildProcess, word: string, describe: () => string = () => '', timeoutMs = 30_000): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let output = '';
+    const stop = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+    };
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (!output.includes(word)) return;
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
+      stop();
       resolve();
     };
-    const onExit = (code: number | null) => reject(new Error(`subscriber process exited with ${code}`));
+    const onExit = (code: number | null) => {
+      stop();
+      reject(new Error(`subscriber process exited with ${code}`));
+    };
+    const timer = setTimeout(() => {
+      child.stdin?.write('status\n');
+      // Its answer comes on stdout: give it a moment, then fail with it.
+      setTimeout(() => {
+        stop();
+        reject(new Error(`the subscriber process did not say "${word}" within ${timeoutMs} ms: ${output.trim()}; ${describe()}`));
+      }, 500);
+    }, timeoutMs);
     child.stdout?.on('data', onData);
     child.once('exit', onExit);
   });
@@ -180,7 +198,7 @@ describe('reliability: subscriber faults (vanishing, stuck, slow and churning cl
         if (cycle > 0) {
           await measure('opening', async () => {
             churning.stdin?.write('open\n');
-            await said(churning, 'ready');
+            await said(churning, 'ready', () => `the server's hub holds ${hub.subscriberCount()} subscriptions (the probe's included)`);
           });
         }
         assert.equal(hub.subscriberCount(), 2001);

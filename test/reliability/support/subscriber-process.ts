@@ -7,7 +7,7 @@ import { EventHorizonClient } from '../../../clients/ts/src/gen/eventhorizon/v1/
  * until it is killed or stopped. The test kills it (a client that vanishes) or stops it with
  * SIGSTOP (a client that neither reads nor answers keepalive pings). A line "cancel" on its
  * standard input cancels every subscription; it then prints "cancelled" and opens them again on
- * the next "open".
+ * the next "open". A line "status" prints how many of the current ones have caught up.
  */
 function main(): void {
   const [address, stream, countText] = process.argv.slice(2);
@@ -16,8 +16,9 @@ function main(): void {
   // Each client its own connection options: no keepalive of its own, so the server's is tested.
   const client = new EventHorizonClient(address, credentials.createInsecure());
   let calls: Array<{ cancel(): void }> = [];
+  let caughtUp = 0;
   const open = () => {
-    let caughtUp = 0;
+    caughtUp = 0;
     calls = Array.from({ length: count }, () => {
       const call = client.subscribe({ stream });
       call.on('data', (message: { message?: { $case: string } }) => {
@@ -33,6 +34,7 @@ function main(): void {
       for (const call of calls) call.cancel();
       process.stdout.write('cancelled\n');
     } else if (line.includes('open')) open();
+    else if (line.includes('status')) process.stdout.write(`status: ${caughtUp} of ${count} caught up\n`);
   });
   open();
 }
