@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, PermissionDeniedError, UnauthenticatedError, type EventHorizon } from '../../../clients/ts/src';
 import { runCli } from '../../helpers/cli';
+import { eventually } from '../../helpers/eventually';
 import { failure, startTestServer, type TestServer } from '../../helpers/server';
 
 describe('TypeScript client: against a server that requires API keys', function () {
@@ -42,6 +43,11 @@ describe('TypeScript client: against a server that requires API keys', function 
       }
     }
     await as(keys['admin']).createStream({ stream: '/tenants/other' });
+    // acme's policy was written last: the admin key working does not mean it was applied too.
+    const acme = as(keys['acme']);
+    await eventually(async () => {
+      await acme.describeStream({ stream: '/tenants/acme/orders' });
+    });
   });
   after(async () => {
     for (const client of clients) client.close();
