@@ -159,11 +159,11 @@ export interface StoreFeatures {
   /** How far back a retried request id is recognised. */
   idempotencyWindow: IdempotencyWindow;
   /**
-   * The largest item the store's backend holds, its own attributes included: an entry or a
-   * snapshot whose payload does not fit is refused with LimitExceededError and nothing is written.
-   * Undefined: no limit of the store's own (the server's configured limits still apply).
+   * The largest stored payload (an entry's or a snapshot's, as the codec made it) the store holds:
+   * a larger one is refused with LimitExceededError and nothing is written. Undefined: no limit of
+   * the store's own.
    */
-  maxItemBytes?: number;
+  maxPayloadBytes?: number;
   /**
    * Whether a read reaching a shredded stream's head is refused with StreamShreddedError (the
    * DynamoDB shred fence). Otherwise its entries stay readable as stored (ciphertext nobody can

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { maxStoredEntryBytes, maxStoredSnapshotBytes } from '../../src/codec/stored-size';
+import { SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { Encoded } from '../../src/codec/encoded-messages';
+import { DEFAULT_CONFIG, DEFAULT_LIMITS } from '../../src/config/config';
+import type { EventStoreCore } from '../../src/core/event-store-core';
+import { generateKeyring } from '../../src/crypto/keyring';
+import { Lifetime } from '../../src/realtime/lifetime';
+import { openEventStore } from '../../src/wiring';
 import {
   CallAbandonedError,
   LimitExceededError,
@@ -36,6 +45,20 @@ const at = new Date('2026-01-02T03:04:05.678Z');
 const bytes = (text: string) => new Uint8Array(Buffer.from(text));
 const text = (payload: Uint8Array) => Buffer.from(payload).toString();
 const forward = (fromVersion = 0n, limit = 100): ReadQuery => ({ fromVersion, direction: 'forward', limit, maxBytes: 1 << 20 });
+/** Bytes that no codec could shrink: what the store keeps of a large entry is that large. */
+const randomPayload = (size: number) => new Uint8Array(randomBytes(size));
+
+/**
+ * Entries and snapshots as large as the embedded store takes (issue 17): 100 KB and 390 KB fit
+ * one DynamoDB item, 1 MiB does not, and the last is the largest stored payload an entry within
+ * the default limits can have (EH_MAX_ENTRY_BYTES and its events' framing, see stored-size.ts).
+ */
+const LARGE_SIZES: Array<[string, number]> = [
+  ['100 KB', 100 * 1024],
+  ['390 KB', 390 * 1024],
+  ['1 MiB', 1 << 20],
+  ['the configured maximum', maxStoredEntryBytes(DEFAULT_LIMITS)],
+];
 
 /**
  * The storage conformance suite: every store implementation runs it, so the embedded and the
@@ -500,34 +523,217 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       });
     });
 
-    describe('features: item sizes', () => {
-      beforeEach(() => create('/i'));
-      const snapshotOf = (payload: Uint8Array) => ({ perspective: 'p', version: 0n, payload, contentType: 'application/octet-stream', storedAt: at });
+    describe('large entries and snapshots', function () {
+      // Megabytes per test, through DynamoDB Local on a shared machine.
+      this.timeout(120_000);
+      beforeEach(() => create('/big'));
 
-      it('refuses an entry or a snapshot past maxItemBytes and writes nothing, and stores one that fits', async function () {
-        const max = store.features.maxItemBytes;
-        if (max === undefined) this.skip();
-        const tooLarge = new Uint8Array(max ?? 0);
-        await assert.rejects(store.append({ stream: '/i', payload: () => tooLarge, recordedAt: at }), LimitExceededError);
-        await assert.rejects(store.putSnapshot('/i', snapshotOf(tooLarge)), LimitExceededError);
-        await assert.rejects(create('/i/big', '/i', undefined, () => 'x'.repeat(max ?? 0)), LimitExceededError);
-        assert.equal((await store.describe('/i'))?.headVersion, 0n);
-        assert.equal(await store.getSnapshot('/i', 'p'), undefined);
-        // The store's own attributes take far less than 1 KB.
-        const fits = new Uint8Array((max ?? 0) - 1024).fill(7);
-        assert.equal((await store.append({ stream: '/i', payload: () => fits, recordedAt: at })).version, 1n);
-        assert.deepEqual(await store.putSnapshot('/i', snapshotOf(fits)), { stored: true, storedVersion: 0n });
-        const page = await store.read('/i', forward(1n));
-        assert.equal(page.entries[0]?.payload.byteLength, fits.byteLength);
+      const sameBytes = (actual: Uint8Array | undefined, expected: Uint8Array, what: string) => {
+        assert.ok(actual, `${what}: missing`);
+        assert.equal(actual.byteLength, expected.byteLength, `${what}: size`);
+        assert.ok(Buffer.from(actual).equals(Buffer.from(expected)), `${what}: bytes differ`);
+      };
+      /** Forwards, with a page bound no entry here reaches. */
+      const whole = (fromVersion: bigint): ReadQuery => ({ fromVersion, direction: 'forward', limit: 100, maxBytes: 64 << 20 });
+      const snapshotOf = (version: bigint, payload: Uint8Array) => ({
+        perspective: 'big:v1',
+        version,
+        payload,
+        contentType: 'application/octet-stream',
+        storedAt: at,
       });
 
-      it('stores large entries and snapshots when it has no item limit of its own', async function () {
-        if (store.features.maxItemBytes !== undefined) this.skip();
-        const large = new Uint8Array(1 << 20).fill(7);
-        assert.equal((await store.append({ stream: '/i', payload: () => large, recordedAt: at })).version, 1n);
-        assert.deepEqual(await store.putSnapshot('/i', snapshotOf(large)), { stored: true, storedVersion: 0n });
-        const page = await store.read('/i', forward(1n));
-        assert.equal(page.entries[0]?.payload.byteLength, large.byteLength);
+      for (const [name, size] of LARGE_SIZES) {
+        it(`appends, reads, retries and snapshots an entry of ${name} (${size} bytes), whole, here and on another store over the same data`, async () => {
+          const payload = randomPayload(size);
+          const small = bytes('small');
+          const appended = await store.append({ stream: '/big', payload: () => payload, recordedAt: at, requestId: 'r-big' });
+          assert.deepEqual(appended, { version: 1n, recordedAt: at, deduplicated: false });
+          await store.append({ stream: '/big', payload: () => small, recordedAt: at });
+
+          const all = await store.read('/big', whole(0n));
+          assert.deepEqual(all.entries.map((e) => e.version), [0n, 1n, 2n]);
+          assert.equal(all.headVersion, 2n);
+          sameBytes(all.entries[1]?.payload, payload, 'forward page');
+          assert.equal(all.entries[1]?.recordedAt.getTime(), at.getTime());
+          const alone = await store.read('/big', { fromVersion: 1n, direction: 'forward', limit: 1, maxBytes: 1 });
+          assert.deepEqual([alone.entries.length, alone.more], [1, true]);
+          sameBytes(alone.entries[0]?.payload, payload, 'a page of one');
+          // The page bound counts the whole payload: it stops before the large entry.
+          const bounded = await store.read('/big', { fromVersion: 0n, direction: 'forward', limit: 10, maxBytes: size });
+          assert.deepEqual([bounded.entries.map((e) => e.version), bounded.more], [[0n], true]);
+          const backward = await store.read('/big', { fromVersion: 1n << 62n, direction: 'backward', limit: 2, maxBytes: 64 << 20 });
+          assert.deepEqual(backward.entries.map((e) => e.version), [2n, 1n]);
+          sameBytes(backward.entries[1]?.payload, payload, 'backward page');
+          const started = BigInt('started /big'.length);
+          assert.equal((await store.describe('/big'))?.bytesStored, started + BigInt(size) + 5n);
+
+          const retried = await store.append({ stream: '/big', payload: () => payload, recordedAt: new Date(), requestId: 'r-big' });
+          assert.deepEqual(retried, { ...appended, deduplicated: true });
+          const other = await factory.reopen(store);
+          try {
+            const elsewhere = await other.read('/big', whole(1n));
+            sameBytes(elsewhere.entries[0]?.payload, payload, 'read by another store');
+            const retriedElsewhere = await other.append({ stream: '/big', payload: () => payload, recordedAt: new Date(), requestId: 'r-big' });
+            assert.deepEqual(retriedElsewhere, { ...appended, deduplicated: true });
+          } finally {
+            await other.close();
+          }
+          assert.equal((await store.describe('/big'))?.headVersion, 2n, 'retries wrote nothing');
+
+          // Snapshots of that size: stored, replaced by a newer one (sealed), then by a small one.
+          const first = randomPayload(size);
+          assert.deepEqual(await store.putSnapshot('/big', snapshotOf(1n, first)), { stored: true, storedVersion: 1n });
+          sameBytes((await store.getSnapshot('/big', 'big:v1'))?.payload, first, 'snapshot');
+          assert.deepEqual(await store.putSnapshot('/big', snapshotOf(1n, small)), { stored: false, storedVersion: 1n });
+          const second = randomPayload(size);
+          assert.deepEqual(await store.putSnapshot('/big', snapshotOf(2n, second), { sealed: true }), { stored: true, storedVersion: 2n });
+          const replaced = await store.getSnapshot('/big', 'big:v1');
+          assert.equal(replaced?.version, 2n);
+          sameBytes(replaced?.payload, second, 'newer snapshot');
+          await store.append({ stream: '/big', payload: () => small, recordedAt: at });
+          assert.deepEqual(await store.putSnapshot('/big', snapshotOf(3n, small)), { stored: true, storedVersion: 3n });
+          sameBytes((await store.getSnapshot('/big', 'big:v1'))?.payload, small, 'small snapshot after a large one');
+          assert.deepEqual(await store.putSnapshot('/big', snapshotOf(3n, first)), { stored: false, storedVersion: 3n });
+          assert.deepEqual(await store.listPerspectives('/big'), ['big:v1']);
+          assert.equal(await store.deleteSnapshot('/big', 'big:v1'), true);
+          assert.equal(await store.getSnapshot('/big', 'big:v1'), undefined);
+        });
+      }
+
+      it('group-commits large entries with small ones, more than one write holds: gap-free, each whole', async () => {
+        const payloads = [1 << 20, 10, 390 * 1024, 20, 1 << 20, 30, 1 << 20, 1 << 20, 1 << 20, 40].map(randomPayload);
+        const results = await Promise.all(payloads.map((payload) => store.append({ stream: '/big', payload: () => payload, recordedAt: at })));
+        assert.deepEqual(
+          results.map((r) => r.version).sort((x, y) => (x < y ? -1 : 1)),
+          payloads.map((_, i) => BigInt(i + 1)),
+        );
+        const page = await store.read('/big', whole(1n));
+        results.forEach((result, i) => {
+          sameBytes(page.entries.find((e) => e.version === result.version)?.payload, payloads[i]!, `append ${i}`);
+        });
+      });
+
+      it('refuses a large entry with a stale expected version and writes nothing', async () => {
+        await store.append({ stream: '/big', payload: () => bytes('one'), recordedAt: at });
+        await assert.rejects(
+          store.append({ stream: '/big', payload: () => randomPayload(1 << 20), recordedAt: at, expectedVersion: 0n }),
+          (error: unknown) => error instanceof WrongExpectedVersionError && error.actualVersion === 1n,
+        );
+        const large = randomPayload(1 << 20);
+        assert.equal((await store.append({ stream: '/big', payload: () => large, recordedAt: at, expectedVersion: 1n })).version, 2n);
+        const page = await store.read('/big', whole(1n));
+        assert.deepEqual(page.entries.map((e) => e.version), [1n, 2n]);
+        sameBytes(page.entries[1]?.payload, large, 'the large entry');
+      });
+
+      it('creates a stream whose initial entry is large', async () => {
+        const initial = randomPayload(1 << 20);
+        const result = await store.createStream({
+          stream: '/big/child',
+          parent: '/big',
+          recordedAt: at,
+          startedPayload: bytes('started'),
+          childCreatedPayload: () => bytes('child'),
+          initialPayload: initial,
+        });
+        assert.deepEqual(result, { headVersion: 1n, parentVersion: 1n });
+        const page = await store.read('/big/child', whole(0n));
+        sameBytes(page.entries[1]?.payload, initial, 'initial entry');
+      });
+
+      it('subscribes to large entries sealed with the stream key: catch-up, live, and catch-up on another store over the same data', async () => {
+        // Subscriptions are the core's (catch-up reads of the store, then the hub): this test goes
+        // through the core, with encryption on, so that what is split is sealed ciphertext.
+        const config = { ...DEFAULT_CONFIG, keyring: JSON.stringify(generateKeyring('kek-1')) };
+        const event = (data: Uint8Array, n: number) => ({
+          id: `big-${n}`, type: 'blob', data: Buffer.from(data), contentType: 'application/octet-stream', metadata: {}, occurredAt: undefined,
+        });
+        // 1 MiB in one event, then the configured maximum: EH_MAX_ENTRY_BYTES in events of EH_MAX_EVENT_BYTES.
+        const oneMiB = [randomPayload(1 << 20)];
+        const largest = Array.from({ length: DEFAULT_LIMITS.maxEntryBytes / DEFAULT_LIMITS.maxEventBytes }, () => randomPayload(DEFAULT_LIMITS.maxEventBytes));
+        const { core } = await openEventStore(config, { store });
+        await core.createStream('/big/sub', [], { requestId: undefined, createParents: false });
+        await core.append('/big/sub', oneMiB.map(event), undefined, undefined);
+
+        const received = async (on: EventStoreCore, count: number, whileCaughtUp?: () => Promise<unknown>) => {
+          const lifetime = new Lifetime();
+          const entries: Array<{ version: bigint; data: Uint8Array[] }> = [];
+          try {
+            for await (const outgoing of on.subscribe('/big/sub', 1n, lifetime)) {
+              const message = (outgoing instanceof Encoded ? SubscribeResponse.decode(outgoing.bytes) : outgoing).message;
+              if (message?.$case === 'entry') entries.push({ version: message.value.version, data: message.value.events.map((e) => e.data) });
+              if (message?.$case === 'caughtUp') await whileCaughtUp?.();
+              if (entries.length === count) break;
+            }
+          } finally {
+            lifetime.end();
+          }
+          return entries;
+        };
+        const live = await received(core, 2, () => core.append('/big/sub', largest.map(event), undefined, undefined));
+        assert.deepEqual(live.map((e) => e.version), [1n, 2n]);
+        live[0]?.data.forEach((data, i) => sameBytes(data, oneMiB[i]!, 'caught up'));
+        live[1]?.data.forEach((data, i) => sameBytes(data, largest[i]!, `live, event ${i}`));
+        assert.equal(live[1]?.data.length, largest.length);
+
+        const other = await factory.reopen(store);
+        try {
+          const elsewhere = await openEventStore(config, { store: other });
+          const caughtUp = await received(elsewhere.core, 2);
+          caughtUp[1]?.data.forEach((data, i) => sameBytes(data, largest[i]!, `caught up elsewhere, event ${i}`));
+          assert.equal(caughtUp[1]?.data.length, largest.length);
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
+    describe('features: payload sizes', function () {
+      this.timeout(120_000);
+      beforeEach(() => create('/i'));
+      const snapshotOf = (payload: Uint8Array) => ({ perspective: 'p', version: 0n, payload, contentType: 'application/octet-stream', storedAt: at });
+      const createWith = (stream: string, payloads: { initial?: Uint8Array; childCreated?: Uint8Array }) =>
+        store.createStream({
+          stream,
+          parent: '/i',
+          recordedAt: at,
+          startedPayload: bytes('started'),
+          childCreatedPayload: () => payloads.childCreated ?? bytes('child'),
+          ...(payloads.initial ? { initialPayload: payloads.initial } : {}),
+        });
+
+      it('holds every payload the default limits allow: no limit of its own, or one above them', () => {
+        const max = store.features.maxPayloadBytes;
+        if (max === undefined) return;
+        assert.ok(maxStoredEntryBytes(DEFAULT_LIMITS) <= max, `entries of up to ${maxStoredEntryBytes(DEFAULT_LIMITS)} bytes, limit ${max}`);
+        assert.ok(maxStoredSnapshotBytes(DEFAULT_LIMITS) <= max, `snapshots of up to ${maxStoredSnapshotBytes(DEFAULT_LIMITS)} bytes, limit ${max}`);
+      });
+
+      it('stores payloads of exactly maxPayloadBytes, and refuses one byte more and writes nothing', async function () {
+        const max = store.features.maxPayloadBytes;
+        // No limit of its own: "large entries and snapshots" above stores the largest the limits allow.
+        if (max === undefined) this.skip();
+        const tooLarge = new Uint8Array((max ?? 0) + 1);
+        await assert.rejects(store.append({ stream: '/i', payload: () => tooLarge, recordedAt: at }), LimitExceededError);
+        await assert.rejects(store.putSnapshot('/i', snapshotOf(tooLarge)), LimitExceededError);
+        await assert.rejects(store.putSnapshot('/i', snapshotOf(tooLarge), { sealed: true }), LimitExceededError);
+        await assert.rejects(createWith('/i/big', { initial: tooLarge }), LimitExceededError);
+        await assert.rejects(createWith('/i/big', { childCreated: tooLarge }), LimitExceededError);
+        assert.equal((await store.describe('/i'))?.headVersion, 0n);
+        assert.equal(await store.describe('/i/big'), undefined);
+        assert.deepEqual(await store.listChildren('/i', undefined, 10), []);
+        assert.equal(await store.getSnapshot('/i', 'p'), undefined);
+
+        const largest = randomPayload(max ?? 0);
+        assert.equal((await store.append({ stream: '/i', payload: () => largest, recordedAt: at })).version, 1n);
+        assert.deepEqual(await store.putSnapshot('/i', snapshotOf(largest), { sealed: true }), { stored: true, storedVersion: 0n });
+        assert.deepEqual(await createWith('/i/big', { initial: largest }), { headVersion: 1n, parentVersion: 2n });
+        const page = await store.read('/i', { fromVersion: 1n, direction: 'forward', limit: 1, maxBytes: 1 });
+        assert.ok(Buffer.from(page.entries[0]?.payload ?? []).equals(largest), 'the entry, whole');
+        assert.ok(Buffer.from((await store.getSnapshot('/i', 'p'))?.payload ?? []).equals(largest), 'the snapshot, whole');
+        const child = await store.read('/i/big', { fromVersion: 1n, direction: 'forward', limit: 1, maxBytes: 1 });
+        assert.ok(Buffer.from(child.entries[0]?.payload ?? []).equals(largest), 'the initial entry, whole');
       });
     });
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { status } from '@grpc/grpc-js';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { StoreUnavailableError } from '../../src/core/errors';
 import { storeFailure } from '../../src/store/dynamodb/aws-errors';
@@ -8,7 +7,7 @@ import { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
 import { freePort } from '../helpers/process';
 import { typicalEvent } from '../helpers/typical-event';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
-import { api, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
+import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
 
 describe('DynamoDB: requests, capacity and limits', function () {
   let local: DynamoDbLocal;
@@ -91,17 +90,50 @@ describe('DynamoDB: requests, capacity and limits', function () {
     assert.deepEqual(store.meter.snapshot().requests, { TransactWriteItems: 1 });
   });
 
-  it('refuses an entry larger than one DynamoDB item with RESOURCE_EXHAUSTED naming the limit', async () => {
+  it('writes an entry too large for one item as one transaction of its item and its chunks, and reads it back whole', async () => {
     await client.createStream({ stream: '/big' });
+    // Random bytes: zstd cannot shrink them, so the stored payload is as large as the event.
+    const blob = (size: number) => ({ type: 'blob', data: randomBytes(size), contentType: 'application/octet-stream' });
+    const fits = blob(390 * 1024);
     store.meter.reset();
-    const huge = { type: 'blob', data: randomBytes(450 * 1024), contentType: 'application/octet-stream' };
-    const details = await rejection(client.append({ stream: '/big', events: [huge] }), status.RESOURCE_EXHAUSTED);
-    assert.equal(details.reason, 'LIMIT_EXCEEDED');
-    assert.equal(details.metadata.limit, 'dynamodb_max_item_bytes');
-    assert.equal(details.metadata.max, String(400 * 1024));
-    assert.deepEqual(store.meter.snapshot().requests, {}, 'refused before sending');
-    const info = await client.describeStream({ stream: '/big' });
-    assert.equal(info.headVersion, 0n);
+    await client.append({ stream: '/big', events: [fits] });
+    assert.deepEqual(store.meter.snapshot().requests, { PutItem: 1 }, 'an entry that fits one item is still one PutItem');
+
+    const large = blob(1 << 20);
+    store.meter.reset();
+    const appended = await client.append({ stream: '/big', events: [large], requestId: 'big-1' });
+    assert.equal(appended.cursor?.version, 2n);
+    // The entry's item and 3 chunks of at most 398 KiB, in one request.
+    assert.deepEqual(store.meter.snapshot().requests, { TransactWriteItems: 1 });
+
+    store.meter.reset();
+    const page = await client.read({ stream: '/big', fromVersion: 1n });
+    assert.deepEqual(page.entries.map((e) => e.version), [1n, 2n]);
+    assert.ok(Buffer.from(page.entries[0]?.events[0]?.data ?? []).equals(fits.data));
+    assert.ok(Buffer.from(page.entries[1]?.events[0]?.data ?? []).equals(large.data));
+    // One Query of the events (the page reaches the head), one GetItem per chunk.
+    assert.deepEqual(store.meter.snapshot().requests, { Query: 1, GetItem: 3 });
+
+    // A retry of the request id is answered from the stream cache, writing nothing.
+    store.meter.reset();
+    const retried = await client.append({ stream: '/big', events: [large], requestId: 'big-1' });
+    assert.deepEqual([retried.cursor?.version, retried.deduplicated], [2n, true]);
+    assert.deepEqual(store.meter.snapshot().requests, {});
+  });
+
+  it('group-commits a burst of large appends in transactions of at most 4 MB', async () => {
+    await client.createStream({ stream: '/big-burst' });
+    store.meter.reset();
+    const payloads = Array.from({ length: 8 }, () => new Uint8Array(randomBytes(1 << 20)));
+    const at = new Date();
+    const results = await Promise.all(payloads.map((payload) => store.append({ stream: '/big-burst', payload: () => payload, recordedAt: at })));
+    assert.deepEqual(
+      results.map((r) => r.version).sort((x, y) => (x < y ? -1 : 1)),
+      payloads.map((_, i) => BigInt(i + 1)),
+    );
+    // 8 MiB cannot go in one transaction (nor in two: three 1 MiB entries fill one); alone, each would be one.
+    const transactions = store.meter.snapshot().requests.TransactWriteItems ?? 0;
+    assert.ok(transactions >= 3 && transactions < 8, `${transactions} transactions for 8 entries of 1 MiB`);
   });
 
   it('reports an unreachable DynamoDB as StoreUnavailableError, without table names', async () => {

@@ -1,4 +1,9 @@
-import { ConditionalCheckFailedException, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  PutItemCommand,
+  TransactionCanceledException,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
 import {
   CallAbandonedError,
   StoreUnavailableError,
@@ -8,12 +13,12 @@ import {
 } from '../../core/errors';
 import type { AppendCommand, AppendResult } from '../port';
 import { cancellationReasons } from './aws-errors';
+import { entryWrites } from './chunks';
 import type { DynamoDbContext } from './context';
-import { GroupCommit, MAX_TRANSACTION_BYTES, type GroupCommitKind, type Waiting } from './group-commit';
-import { checkItemSize, entryItem, itemSize, readEntryItem, type EntryItem } from './items';
+import { GroupCommit, transact, type GroupCommitKind, type Waiting } from './group-commit';
+import { readEntryItem, type EntryItem } from './items';
 import type { KeyedQueue } from './keyed-queue';
 import type { StreamHeads } from './stream-heads';
-import { EntryAttr } from './tables';
 import { backoff, MAX_WRITE_ATTEMPTS, nextEntries, tooContended } from './write-attempts';
 
 /** Appends in one group commit: more waiting ones go in the next. */
@@ -26,9 +31,10 @@ interface PendingAppend extends Waiting<AppendResult> {
 
 /**
  * Appends. Each stream's appends are written through its queue, so appends arriving while a write
- * is in flight gather: alone, an append is one PutItem (the steady state); several go together in
- * one transaction (group commit, as the embedded store does), which costs twice the write units
- * per entry but one round trip for up to 100 entries.
+ * is in flight gather: alone, an append is one PutItem (the steady state), or one transaction of
+ * its item and its chunks when its payload does not fit one item (chunks.ts); several go together
+ * in one transaction (group commit, as the embedded store does), which costs twice the write units
+ * per entry but one round trip for up to 50 entries.
  */
 export class Appends {
   private readonly groupCommit: GroupCommit<PendingAppend, AppendResult>;
@@ -63,20 +69,7 @@ export class Appends {
           return false;
         }),
       entryOf: (append) => append.command,
-      // A transaction carries at most 4 MB: what does not fit goes back to the front of the queue.
-      fitting: (entries) => {
-        let bytes = 0;
-        return entries.findIndex((entry, i) => (bytes += itemSize(entryItem(entry))) > MAX_TRANSACTION_BYTES && i > 0);
-      },
-      transactItems: (_stream, _appends, entries) =>
-        entries.map((entry) => ({
-          Put: {
-            TableName: context.tables.events,
-            Item: entryItem(entry),
-            ConditionExpression: 'attribute_not_exists(#v)',
-            ExpressionAttributeNames: { '#v': EntryAttr.version },
-          },
-        })),
+      writes: (_stream, _append, entry) => entryWrites(context.tables, entry),
       afterCancelled: async (error, stream, state, appends) => {
         const reasons = cancellationReasons(error);
         if (reasons?.some((r) => r.code === 'validation') || reasons?.every((r) => r.code === 'other')) {
@@ -92,7 +85,10 @@ export class Appends {
     };
   }
 
-  /** Appends alone: one conditional PutItem at the cached head + 1 (the steady state). */
+  /**
+   * Appends alone: one conditional PutItem at the cached head + 1 (the steady state); a payload
+   * larger than one item makes it a transaction, with the same condition on the entry's item.
+   */
   private async appendNow(command: AppendCommand): Promise<AppendResult> {
     const { stream, requestId, expectedVersion } = command;
     const state = await this.heads.streamState(stream);
@@ -121,40 +117,56 @@ export class Appends {
 
       const [entry] = nextEntries(stream, state.head, [command]) as [EntryItem];
       const { version } = entry;
-      const item = entryItem(entry);
-      checkItemSize(item);
-      try {
-        await this.context.call(() =>
-          this.context.client.send(
-            new PutItemCommand({
-              TableName: this.context.tables.events,
-              Item: item,
-              ConditionExpression: 'attribute_not_exists(#v)',
-              ExpressionAttributeNames: { '#v': EntryAttr.version },
-              // On conflict, DynamoDB shows what is there: no extra read to learn the new head.
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              ReturnConsumedCapacity: 'TOTAL',
-            }),
-          ),
-        );
+      const taken = await this.writeEntry(entryWrites(this.context.tables, entry));
+      if (!taken) {
         state.advance(entry);
         return { version, recordedAt: command.recordedAt, deduplicated: false };
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const found = error.Item ? readEntryItem(error.Item) : undefined;
-        if (found && sameWrite(found, entry)) {
-          // Our own write, committed by an SDK retry after a lost response.
-          state.advance(found);
-          return { version, recordedAt: command.recordedAt, deduplicated: false };
-        }
-        if (found) state.advance(found);
-        await this.heads.catchUp(stream, state);
-        current = true;
-        // The next attempt has the fresh head; back off only when another replica keeps winning.
-        if (attempt > 0) await backoff(attempt);
       }
+      const { found } = taken;
+      if (found && sameWrite(found, entry)) {
+        // Our own write, committed by an SDK retry after a lost response.
+        state.advance(found);
+        return { version, recordedAt: command.recordedAt, deduplicated: false };
+      }
+      if (found) state.advance(found);
+      await this.heads.catchUp(stream, state);
+      current = true;
+      // The next attempt has the fresh head; back off only when another replica keeps winning.
+      if (attempt > 0) await backoff(attempt);
     }
     throw tooContended(stream);
+  }
+
+  /**
+   * Writes one entry: one conditional PutItem when it fits one item (the steady state), or one
+   * transaction of its item and its chunks. Undefined once written; when its version was taken
+   * (or the transaction met another on the same items), what DynamoDB showed there, if anything.
+   */
+  private async writeEntry(writes: TransactWriteItem[]): Promise<{ found?: EntryItem } | undefined> {
+    const [only, ...chunks] = writes;
+    if (only?.Put && chunks.length === 0) {
+      try {
+        // On conflict, DynamoDB shows what is there (ALL_OLD): no extra read to learn the new head.
+        await this.context.call(() => this.context.client.send(new PutItemCommand({ ...only.Put!, ReturnConsumedCapacity: 'TOTAL' })));
+        return undefined;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        return error.Item ? { found: readEntryItem(error.Item) } : {};
+      }
+    }
+    try {
+      await transact(this.context, writes);
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const reasons = cancellationReasons(error);
+      if (reasons?.some((r) => r.code === 'validation') || reasons?.every((r) => r.code === 'other')) {
+        throw new StoreUnavailableError('the storage backend refused the write; retry later', { cause: error });
+      }
+      // The entry's item comes first: its condition tells that the version was taken, and by what.
+      const item = reasons?.[0]?.code === 'condition' ? reasons[0].item : undefined;
+      return item ? { found: readEntryItem(item) } : {};
+    }
   }
 }
 

@@ -1,20 +1,15 @@
-import type { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import type { TransactionCanceledException, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { InvalidArgumentError, ParentNotFoundError, StoreUnavailableError, StreamAlreadyExistsError } from '../../core/errors';
 import type { CreateStreamCommand, CreateStreamResult } from '../port';
 import { cancellationReasons } from './aws-errors';
+import { entryWrites } from './chunks';
 import type { DynamoDbContext } from './context';
-import {
-  GroupCommit,
-  MAX_TRANSACTION_BYTES,
-  MAX_TRANSACTION_ITEMS,
-  type GroupCommitKind,
-  type Waiting,
-} from './group-commit';
-import { checkItemSize, entryItem, itemSize, readEntryItem, type EntryItem, type Item } from './items';
+import { GroupCommit, type GroupCommitKind, type Waiting } from './group-commit';
+import { MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, readEntryItem, transactItemSize, type EntryItem } from './items';
 import type { KeyedQueue } from './keyed-queue';
 import { StreamState } from './stream-cache';
 import type { StreamHeads } from './stream-heads';
-import { ChildAttr, EntryAttr } from './tables';
+import { ChildAttr } from './tables';
 
 /** A CreateStream waiting for its parent's next transaction. */
 interface PendingCreate extends Waiting<CreateStreamResult> {
@@ -22,11 +17,15 @@ interface PendingCreate extends Waiting<CreateStreamResult> {
   /** The child's entry 0, and entry 1 with initial events. */
   started: EntryItem;
   initial?: EntryItem;
-  childItems: Item[];
+  /** The transaction actions writing the child's entries (their items, and chunks when split). */
+  childWrites: TransactWriteItem[];
 }
 
-/** The part of a create each of its transaction items writes. */
-type CreatePart = 'parent' | 'child' | 'link';
+/**
+ * The part of a create each of its transaction items writes: the parent's entry item, a child's
+ * entry item, or something without a condition (chunks, the children item).
+ */
+type CreatePart = 'parent' | 'child' | 'other';
 
 /**
  * CreateStream: the child's entries, the parent's `child-created` entry and the children item, in
@@ -61,9 +60,9 @@ export class Creates {
       recordedAt,
       bytesThrough: started.bytesThrough + BigInt(command.initialPayload.byteLength),
     };
-    const childItems = [entryItem(started), ...(initial ? [entryItem(initial)] : [])];
+    let childWrites: TransactWriteItem[];
     try {
-      for (const item of childItems) checkItemSize(item);
+      childWrites = [...entryWrites(this.context.tables, started), ...(initial ? entryWrites(this.context.tables, initial) : [])];
     } catch (error) {
       return Promise.reject(error);
     }
@@ -72,7 +71,7 @@ export class Creates {
         command,
         started,
         ...(initial ? { initial } : {}),
-        childItems,
+        childWrites,
         resolve,
         reject,
       });
@@ -82,33 +81,24 @@ export class Creates {
   /** How the group commit writes creates, keyed by their parent. */
   private kind(): GroupCommitKind<PendingCreate, CreateStreamResult> {
     const { context, heads } = this;
-    const notThere = {
-      ConditionExpression: 'attribute_not_exists(#v)',
-      ExpressionAttributeNames: { '#v': EntryAttr.version },
-    };
     return {
       takeBatch: takeCreateBatch,
       missing: (parent, create) => new ParentNotFoundError(create.command.stream, parent),
       entryOf: ({ command }) => ({ payload: command.childCreatedPayload, recordedAt: command.recordedAt }),
-      transactItems: (parent, creates, parentEntries) =>
-        creates.flatMap((create, i) => [
-          {
-            Put: {
-              TableName: context.tables.events,
-              Item: entryItem(parentEntries[i]!),
-              ...notThere,
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-            },
+      // The parent's entry first (its condition failing says where the parent's head went), the
+      // child's entries, each on condition that it is not there yet, and the children item.
+      writes: (parent, create, parentEntry) => [
+        ...entryWrites(context.tables, parentEntry),
+        ...create.childWrites,
+        {
+          Put: {
+            TableName: context.tables.children,
+            Item: { [ChildAttr.parent]: { S: parent }, [ChildAttr.child]: { S: create.command.stream } },
           },
-          ...create.childItems.map((Item) => ({ Put: { TableName: context.tables.events, Item, ...notThere } })),
-          {
-            Put: {
-              TableName: context.tables.children,
-              Item: { [ChildAttr.parent]: { S: parent }, [ChildAttr.child]: { S: create.command.stream } },
-            },
-          },
-        ]),
-      afterCancelled: (error, parent, parentState, creates) => this.afterCancelledCreate(error, parent, parentState, creates),
+        },
+      ],
+      afterCancelled: (error, parent, parentState, creates, writes) =>
+        this.afterCancelledCreate(error, parent, parentState, creates, writes),
       committed: (create, parentEntry) => {
         const childState = new StreamState(create.started, heads.window);
         if (create.initial) childState.advance(create.initial);
@@ -128,6 +118,7 @@ export class Creates {
     parent: string,
     parentState: StreamState,
     creates: PendingCreate[],
+    writes: TransactWriteItem[][],
   ): Promise<PendingCreate[]> {
     const reasons = cancellationReasons(error);
     const failed = new Set<number>();
@@ -151,11 +142,12 @@ export class Creates {
         return [];
       }
       /** Which create each transaction item belongs to, and what part of it it writes. */
-      const owners = creates.flatMap((create, i): { create: number; part: CreatePart }[] => [
-        { create: i, part: 'parent' },
-        ...create.childItems.map(() => ({ create: i, part: 'child' as const })),
-        { create: i, part: 'link' },
-      ]);
+      const owners = writes.flatMap((actions, i) =>
+        actions.map((action, j): { create: number; part: CreatePart } => ({
+          create: i,
+          part: j === 0 ? 'parent' : action.Put?.TableName === this.context.tables.events ? 'child' : 'other',
+        })),
+      );
       reasons.forEach((reason, index) => {
         const owner = owners[index];
         if (owner?.part === 'child' && reason.code === 'condition') failed.add(owner.create);
@@ -185,8 +177,9 @@ function takeCreateBatch(waiting: PendingCreate[]): PendingCreate[] {
   let bytes = 0;
   for (let i = 0; i < waiting.length;) {
     const create = waiting[i]!;
-    const size = create.childItems.reduce((sum, item) => sum + itemSize(item), 0) + 2048;
-    const count = create.childItems.length + 2;
+    // The parent's entry and the children item are small (a path, a system event).
+    const size = create.childWrites.reduce((sum, action) => sum + transactItemSize(action), 0) + 2048;
+    const count = create.childWrites.length + 2;
     const fits =
       batch.length === 0 || (items + count <= MAX_TRANSACTION_ITEMS && bytes + size <= MAX_TRANSACTION_BYTES);
     if (!fits) break;

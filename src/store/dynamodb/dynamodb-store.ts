@@ -26,7 +26,7 @@ import { Appends } from './appends';
 import { storeFailure } from './aws-errors';
 import type { DynamoDbContext } from './context';
 import { Creates } from './creates';
-import { entryItem, itemTooLarge, MAX_ITEM_BYTES, type EntryItem } from './items';
+import { backendRefusedSize, entryItem, MAX_PAYLOAD_BYTES, type EntryItem } from './items';
 import { KeyTable } from './key-table';
 import { KeyedQueue } from './keyed-queue';
 import { Reads } from './reads';
@@ -52,7 +52,7 @@ export interface DynamoDbConnection {
 
 /** How to build a DynamoDbStore: the connection, the tables and the replica's caches. */
 export interface DynamoDbStoreOptions extends DynamoDbConnection {
-  /** Prefix of the four table names (default "eventhorizon-"). */
+  /** Prefix of the five table names (default "eventhorizon-"). */
   tablePrefix: string;
   /** Create missing tables at start-up (development); otherwise only check them. */
   createTables: boolean;
@@ -80,13 +80,16 @@ const PING_TIMEOUT_MS = 3_000;
  *   CreateStream transaction, for ListChildren and child counts.
  * - snapshots: one item per perspective (partition `s`, sort `c`), replaced only by newer ones.
  * - keys: streams' wrapped data keys (see KeyTable).
+ * - chunks: the payloads of entries and snapshots too large for their own item, in slices
+ *   written in one transaction with that item (see chunks.ts).
  *
  * Each replica writes a stream's entries one write at a time (KeyedQueue); appends and creates
  * that gather meanwhile share the next write, a transaction (group commit).
  *
  * This class is the entry point; each concern has its module: appends.ts and creates.ts (both
  * written by the one loop of group-commit.ts), reads.ts (pages through query-pages.ts),
- * snapshots.ts, shred-fence.ts, key-table.ts, and stream-heads.ts (the stream cache).
+ * snapshots.ts, chunks.ts (payloads larger than one item), shred-fence.ts, key-table.ts, and
+ * stream-heads.ts (the stream cache).
  */
 export class DynamoDbStore implements EventStore {
   readonly features: StoreFeatures;
@@ -117,7 +120,8 @@ export class DynamoDbStore implements EventStore {
     this.features = {
       sharedWithOtherProcesses: true,
       idempotencyWindow: { kind: 'entries', count: window },
-      maxItemBytes: MAX_ITEM_BYTES,
+      // Larger payloads are split over several items, written in one transaction (chunks.ts).
+      maxPayloadBytes: MAX_PAYLOAD_BYTES,
       // The shred fence: a page that reaches it is refused on every replica (see Reads).
       readsRefusedAfterShred: true,
       // A read's signal aborts the SDK's request and its retries.
@@ -271,9 +275,9 @@ export class DynamoDbStore implements EventStore {
       return await request();
     } catch (error) {
       if (signal?.aborted) throw new CallAbandonedError();
-      if (error instanceof Error && error.name === 'ValidationException' && /item size/i.test(error.message)) {
-        // Our estimate said it fits, DynamoDB says not: report the limit all the same.
-        throw itemTooLarge(MAX_ITEM_BYTES + 1);
+      if (error instanceof Error && error.name === 'ValidationException' && /item size|payload size/i.test(error.message)) {
+        // Our estimate said it fits (an item, a transaction), DynamoDB says not: report the limit all the same.
+        throw backendRefusedSize();
       }
       throw storeFailure(error);
     }

@@ -6,15 +6,11 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { StreamShreddedError } from '../../core/errors';
 import type { DynamoDbContext } from './context';
-import { entryItem, itemSize, itemTooLarge, MAX_ITEM_BYTES, type EntryItem } from './items';
+import { MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, payloadTooLarge, transactItemSize, type EntryItem } from './items';
 import type { KeyedQueue } from './keyed-queue';
 import type { StreamHeads } from './stream-heads';
-import type { StreamState } from './stream-cache';
+import type { EntryMeta, StreamState } from './stream-cache';
 import { backoff, MAX_WRITE_ATTEMPTS, nextEntries, tooContended, type EntryToWrite } from './write-attempts';
-
-/** TransactWriteItems takes at most 100 items and 4 MB; leave room for the parents' entries. */
-export const MAX_TRANSACTION_ITEMS = 100;
-export const MAX_TRANSACTION_BYTES = 3 * 1024 * 1024;
 
 /** A request waiting for its stream's next write: an append, or a create waiting on its parent. */
 export interface Waiting<Result> {
@@ -39,17 +35,23 @@ export interface GroupCommitKind<W extends Waiting<Result>, Result> {
   /** What the request adds to the key's stream, before its version is known. */
   entryOf(request: W): EntryToWrite;
   /**
-   * How many of the requests fit one transaction, given their entries in the key's stream; the
-   * others go back to the front of the queue. Unset: the batch was sized to fit when taken.
+   * The transaction actions writing one request, given its entry in the key's stream: that entry's
+   * (its item, and its chunks when split) first. Throws for a request that cannot be written at all
+   * (LimitExceededError): that request alone is refused.
    */
-  fitting?(entries: EntryItem[]): number;
-  /** The transaction writing the requests, entry i being request i's entry in the key's stream. */
-  transactItems(key: string, requests: W[], entries: EntryItem[]): TransactWriteItem[];
+  writes(key: string, request: W, entry: EntryItem): TransactWriteItem[];
   /**
    * Decides a cancelled transaction: settles the requests that cannot succeed, brings the key's
    * state up to DynamoDB's head, and returns the requests to try again (or throws, rejecting all).
+   * `writes[i]` are request i's actions, in the order the transaction had them.
    */
-  afterCancelled(error: TransactionCanceledException, key: string, state: StreamState, requests: W[]): Promise<W[]>;
+  afterCancelled(
+    error: TransactionCanceledException,
+    key: string,
+    state: StreamState,
+    requests: W[],
+    writes: TransactWriteItem[][],
+  ): Promise<W[]>;
   /** Settles a committed request; the key's state has already advanced past its entry. */
   committed(request: W, entry: EntryItem): void;
 }
@@ -122,30 +124,26 @@ export class GroupCommit<W extends Waiting<Result>, Result> {
         for (const request of remaining) request.reject(new StreamShreddedError(key));
         return;
       }
-      // Each request's entry takes the key's next version, in batch order.
-      const entries = nextEntries(
-        key,
-        state.head,
-        remaining.map((request) => this.kind.entryOf(request)),
-      );
-      const fits = withoutFirstTooLarge(remaining, entries);
-      if (fits) {
-        remaining = fits;
+      const built = this.build(key, state, remaining);
+      if ('refused' in built) {
+        // That request cannot be written at all: the others are numbered again without it.
+        remaining[built.refused]?.reject(built.error);
+        remaining = remaining.filter((_, i) => i !== built.refused);
         attempt--;
         continue;
       }
-      if (remaining.length === 0) return;
-      const fitting = this.kind.fitting?.(entries) ?? -1;
-      if (fitting > 0) {
-        this.requeue(key, remaining.slice(fitting));
-        remaining = remaining.slice(0, fitting);
-        entries.length = fitting;
+      const { entries, writes } = built;
+      if (entries.length < remaining.length) {
+        // The rest did not fit this transaction: back to the front of the queue, for the next write.
+        this.requeue(key, remaining.slice(entries.length));
+        remaining = remaining.slice(0, entries.length);
       }
+      if (remaining.length === 0) return;
       try {
-        await transact(this.context, this.kind.transactItems(key, remaining, entries));
+        await transact(this.context, writes.flat());
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
-        remaining = await this.kind.afterCancelled(error, key, state, remaining);
+        remaining = await this.kind.afterCancelled(error, key, state, remaining, writes);
         if (attempt > 0) await backoff(attempt);
         continue;
       }
@@ -157,6 +155,44 @@ export class GroupCommit<W extends Waiting<Result>, Result> {
       return;
     }
     for (const request of remaining) request.reject(tooContended(key));
+  }
+
+  /**
+   * The next transaction of a batch: each request's entry at the key's next version, in batch
+   * order, and its actions, for as many requests as fit DynamoDB's 100 actions and 4 MB (at least
+   * the first). The payloads of the requests after those are not built: they are built at their
+   * own versions in the next write. Or the first request that no transaction can hold.
+   */
+  private build(
+    key: string,
+    state: StreamState,
+    requests: W[],
+  ): { entries: EntryItem[]; writes: TransactWriteItem[][] } | { refused: number; error: unknown } {
+    const entries: EntryItem[] = [];
+    const writes: TransactWriteItem[][] = [];
+    let previous: EntryMeta = state.head;
+    let items = 0;
+    let bytes = 0;
+    for (const [index, request] of requests.entries()) {
+      let entry: EntryItem;
+      let actions: TransactWriteItem[];
+      let size: number;
+      try {
+        [entry] = nextEntries(key, previous, [this.kind.entryOf(request)]) as [EntryItem];
+        actions = this.kind.writes(key, request, entry);
+        size = actions.reduce((sum, action) => sum + transactItemSize(action), 0);
+        if (actions.length > MAX_TRANSACTION_ITEMS || size > MAX_TRANSACTION_BYTES) throw payloadTooLarge(size);
+      } catch (error) {
+        return { refused: index, error };
+      }
+      if (index > 0 && (items + actions.length > MAX_TRANSACTION_ITEMS || bytes + size > MAX_TRANSACTION_BYTES)) break;
+      items += actions.length;
+      bytes += size;
+      entries.push(entry);
+      writes.push(actions);
+      previous = entry;
+    }
+    return { entries, writes };
   }
 }
 
@@ -172,20 +208,4 @@ export async function transact(context: DynamoDbContext, items: TransactWriteIte
       }),
     ),
   );
-}
-
-/**
- * When one of a batch's entries (entry i belongs to waiting request i) exceeds the item limit:
- * rejects that request and returns the others, whose entries must be numbered again. Undefined
- * when all fit.
- */
-function withoutFirstTooLarge<T extends { reject(error: unknown): void }>(waiting: T[], entries: EntryItem[]): T[] | undefined {
-  for (const [index, entry] of entries.entries()) {
-    const size = itemSize(entryItem(entry));
-    if (size > MAX_ITEM_BYTES) {
-      waiting[index]?.reject(itemTooLarge(size));
-      return waiting.filter((_, i) => i !== index);
-    }
-  }
-  return undefined;
 }

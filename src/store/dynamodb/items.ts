@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { CorruptDataError, LimitExceededError } from '../../core/errors';
 import type { StoredEntry, Version } from '../port';
 import { EntryAttr } from './tables';
@@ -9,6 +9,32 @@ export type Item = Record<string, AttributeValue>;
 /** DynamoDB's item size limit: 400 KB, attribute names included. */
 export const MAX_ITEM_BYTES = 400 * 1024;
 
+/**
+ * DynamoDB's limits on one TransactWriteItems: 100 items, and 4 MB of items ("4 MB" is 4 MiB, as
+ * "400 KB" is 400 KiB: DynamoDB Local refuses a transaction of 4,194,304 bytes and takes one of
+ * 4,194,000).
+ */
+export const MAX_TRANSACTION_ITEMS = 100;
+export const MAX_TRANSACTION_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The largest stored payload (an entry's or a snapshot's, as the codec made it) the store holds:
+ * an entry too large for its own item is split into chunk items written in one transaction with
+ * it (chunks.ts), and what one transaction holds besides the payload is at most about 25 KB (the
+ * entry's item and its chunks' keys, at most 1.3 KB each; in a CreateStream, the parent's entry,
+ * the child's entry 0 and the children item; the shred check of a sealed snapshot). 64 KiB are
+ * kept for it: 4,128,768 bytes.
+ */
+export const MAX_PAYLOAD_BYTES = MAX_TRANSACTION_BYTES - 64 * 1024;
+
+/** A payload's size, when its bytes are in chunk items rather than in the item itself. */
+export interface Split {
+  /** How many chunk items hold the payload. */
+  chunks: number;
+  /** The payload's size in bytes. */
+  bytes: number;
+}
+
 /** One stored entry as the events table holds it. */
 export interface EntryItem extends StoredEntry {
   stream: string;
@@ -17,6 +43,11 @@ export interface EntryItem extends StoredEntry {
   bytesThrough: bigint;
   /** The shred fence, which ends the stream: no payload, and no entry can follow it. */
   shredded?: boolean;
+  /**
+   * Read from an item whose payload is in chunk items: `payload` is empty until they are read
+   * (chunks.ts, withPayloads).
+   */
+  split?: Split;
 }
 
 /** The events item of an entry. */
@@ -48,7 +79,17 @@ export function readEntryItem(item: Item): EntryItem {
   const requestId = item[EntryAttr.requestId]?.S;
   if (requestId !== undefined) entry.requestId = requestId;
   if (item[EntryAttr.shredded]?.BOOL === true) entry.shredded = true;
+  const split = splitOf(item, EntryAttr.chunks, EntryAttr.size);
+  if (split) entry.split = split;
   return entry;
+}
+
+/** The chunk count and size of an item whose payload is in chunk items; undefined for one in-line. */
+export function splitOf(item: Item, chunks: string, size: string): Split | undefined {
+  if (item[chunks] === undefined) return undefined;
+  const split = { chunks: Number(bigintOf(item, chunks)), bytes: Number(bigintOf(item, size)) };
+  if (split.chunks < 1 || split.bytes < split.chunks) throw new CorruptDataError(`stored item has ${split.chunks} chunks of ${split.bytes} bytes`);
+  return split;
 }
 
 /** The key of one entry. */
@@ -57,17 +98,30 @@ export function entryKey(stream: string, version: Version): Item {
 }
 
 /**
- * Throws LimitExceededError when the item cannot be stored in one DynamoDB item. Checked before
- * sending, so the client gets RESOURCE_EXHAUSTED naming the limit instead of a backend error.
+ * Throws LimitExceededError when a payload is larger than the store holds. Checked before sending,
+ * so the client gets RESOURCE_EXHAUSTED naming the limit instead of a backend error.
  */
-export function checkItemSize(item: Item, field = 'events'): void {
-  const size = itemSize(item);
-  if (size > MAX_ITEM_BYTES) throw itemTooLarge(size, field);
+export function checkPayloadSize(payload: Uint8Array, field = 'events'): void {
+  if (payload.byteLength > MAX_PAYLOAD_BYTES) throw payloadTooLarge(payload.byteLength, field);
 }
 
-/** The error for data that does not fit one item (`size` in bytes, as DynamoDB counts them). */
-export function itemTooLarge(size: number, field = 'events'): LimitExceededError {
-  return new LimitExceededError(field, 'dynamodb_max_item_bytes', MAX_ITEM_BYTES, size);
+/** The error for a payload larger than MAX_PAYLOAD_BYTES (`size` in bytes). */
+export function payloadTooLarge(size: number, field = 'events'): LimitExceededError {
+  return new LimitExceededError(field, 'dynamodb_max_payload_bytes', MAX_PAYLOAD_BYTES, size);
+}
+
+/**
+ * The error for writes DynamoDB refused as too large although the store's own count said they fit
+ * (an item past 400 KB, or a transaction past 4 MB): the limit is reported all the same.
+ */
+export function backendRefusedSize(): LimitExceededError {
+  return payloadTooLarge(MAX_PAYLOAD_BYTES + 1);
+}
+
+/** The bytes one action of a transaction counts towards its 4 MB: its item, or its key. */
+export function transactItemSize(action: TransactWriteItem): number {
+  if (action.Put) return itemSize(action.Put.Item ?? {});
+  return itemSize(action.ConditionCheck?.Key ?? action.Delete?.Key ?? action.Update?.Key ?? {});
 }
 
 /**

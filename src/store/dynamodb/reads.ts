@@ -1,8 +1,10 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import type { CallSignal } from '../../core/call-signal';
 import { StreamNotFoundError, StreamShreddedError } from '../../core/errors';
 import type { ReadPage, ReadQuery, StoredEntry, StreamInfo, Version } from '../port';
+import { withPayloads } from './chunks';
 import type { DynamoDbContext } from './context';
-import { bigintOf, entryKey, readEntryItem } from './items';
+import { bigintOf, entryKey, readEntryItem, type EntryItem } from './items';
 import { queryAll, queryPages } from './query-pages';
 import { entryHead, type StreamHeads } from './stream-heads';
 import { ChildAttr, EntryAttr } from './tables';
@@ -49,7 +51,8 @@ export class Reads {
   ): Promise<{ entries: StoredEntry[]; more: boolean }> {
     const forward = query.direction === 'forward';
     const bounded = forward && upTo !== undefined;
-    const entries: StoredEntry[] = [];
+    /** The page's entries as their items hold them: a split one's payload is read at the end. */
+    const entries: EntryItem[] = [];
     let bytes = 0;
     const pages = queryPages(
       this.context,
@@ -79,17 +82,22 @@ export class Reads {
         // The shred fence: this replica may still hold the stream's keys (cached), but the page
         // reaches past the shred, so nothing of it is served any more.
         if (entry.shredded) throw new StreamShreddedError(stream);
-        if (
-          entries.length === query.limit ||
-          (entries.length > 0 && bytes + entry.payload.byteLength > query.maxBytes)
-        ) {
-          return { entries, more: true };
+        // A split entry's item gives its size: the page is bounded without reading its chunks.
+        const size = entry.split?.bytes ?? entry.payload.byteLength;
+        if (entries.length === query.limit || (entries.length > 0 && bytes + size > query.maxBytes)) {
+          return { entries: await this.withPayloads(entries, query.signal), more: true };
         }
-        bytes += entry.payload.byteLength;
-        entries.push({ version: entry.version, recordedAt: entry.recordedAt, payload: entry.payload });
+        bytes += size;
+        entries.push(entry);
       }
     }
-    return { entries, more: false };
+    return { entries: await this.withPayloads(entries, query.signal), more: false };
+  }
+
+  /** The page's entries, each whole: the chunks of the split ones read, all at once. */
+  private async withPayloads(entries: EntryItem[], signal?: CallSignal): Promise<StoredEntry[]> {
+    const whole = await withPayloads(this.context, entries, signal);
+    return whole.map(({ version, recordedAt, payload }) => ({ version, recordedAt, payload }));
   }
 
   async describe(stream: string): Promise<StreamInfo | undefined> {

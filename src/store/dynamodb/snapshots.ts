@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
@@ -7,6 +8,7 @@ import {
   type Put,
 } from '@aws-sdk/client-dynamodb';
 import {
+  CorruptDataError,
   SnapshotAheadOfStreamError,
   StoreUnavailableError,
   StreamNotFoundError,
@@ -14,16 +16,39 @@ import {
 } from '../../core/errors';
 import type { PutSnapshotOptions, PutSnapshotResult, SnapshotRecord } from '../port';
 import { cancellationReasons } from './aws-errors';
+import { chunkItems, chunkPuts, deleteChunks, readChunks, snapshotChunkOwner } from './chunks';
 import type { DynamoDbContext } from './context';
 import { transact } from './group-commit';
 import type { KeyTable } from './key-table';
-import { bigintOf, checkItemSize, type Item } from './items';
+import { bigintOf, checkPayloadSize, itemSize, MAX_ITEM_BYTES, splitOf, type Item, type Split } from './items';
 import { queryAll } from './query-pages';
 import { backoff } from './write-attempts';
 import type { StreamHeads } from './stream-heads';
 import { SnapshotAttr } from './tables';
 
-/** The snapshots table: one item per (stream, perspective), replaced only by newer ones. */
+/** Attempts of one PutSnapshot against rival writes of the same perspective. */
+const MAX_SNAPSHOT_ATTEMPTS = 5;
+
+/**
+ * What a snapshot write expects to replace: nothing or a snapshot held in its item, or a split one
+ * (whose chunks it deletes once replaced). A condition on the write makes sure of it.
+ */
+type Replacing = { split: false } | { split: true; writeId: string; chunks: Split };
+
+/** How one attempt to write a snapshot ended. */
+type Attempt =
+  | { kind: 'stored' }
+  /** The condition failed: `old` is what is stored (none when nothing is). */
+  | { kind: 'condition'; old: Item | undefined }
+  /** A rival transaction on the same items, or no reasons given: try again. */
+  | { kind: 'conflict' };
+
+/**
+ * The snapshots table: one item per (stream, perspective), replaced only by newer ones. A payload
+ * too large for the item is split into chunk items (chunks.ts) written in the same transaction,
+ * under an id of that write, so that a replaced snapshot's chunks are never overwritten while
+ * someone reads them; they are deleted once the write that replaced them has committed.
+ */
 export class Snapshots {
   constructor(
     private readonly context: DynamoDbContext,
@@ -37,7 +62,8 @@ export class Snapshots {
     const head = cached !== undefined && cached >= snapshot.version ? cached : await this.heads.headVersion(stream);
     if (head === undefined) throw new StreamNotFoundError(stream);
     if (snapshot.version > head) throw new SnapshotAheadOfStreamError(stream, snapshot.version, head);
-    const item: Item = {
+    checkPayloadSize(snapshot.payload, 'data');
+    let item: Item = {
       [SnapshotAttr.stream]: { S: stream },
       [SnapshotAttr.perspective]: { S: snapshot.perspective },
       [SnapshotAttr.version]: { N: snapshot.version.toString() },
@@ -45,85 +71,133 @@ export class Snapshots {
       [SnapshotAttr.contentType]: { S: snapshot.contentType },
       [SnapshotAttr.storedAt]: { N: String(snapshot.storedAt.getTime()) },
     };
-    checkItemSize(item, 'data');
-    const put: Put = {
-      TableName: this.context.tables.snapshots,
-      Item: item,
-      // Newer-only, decided by DynamoDB: two replicas storing at once cannot go backwards.
-      ConditionExpression: 'attribute_not_exists(#v) OR #v < :v',
-      ExpressionAttributeNames: { '#v': SnapshotAttr.version },
-      ExpressionAttributeValues: { ':v': { N: snapshot.version.toString() } },
-      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-    };
-    const stored: PutSnapshotResult = { stored: true, storedVersion: snapshot.version };
-    const notStored = (old: Item | undefined): PutSnapshotResult => ({
-      stored: false,
-      storedVersion: old ? bigintOf(old, SnapshotAttr.version) : snapshot.version,
-    });
-    if (options.sealed) return this.putSealedSnapshot(stream, put, stored, notStored);
-    try {
-      await this.context.call(() => this.context.client.send(new PutItemCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' })));
-      return stored;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return notStored(error.Item);
+    let chunks: Item[] = [];
+    if (itemSize(item) > MAX_ITEM_BYTES) {
+      const writeId = randomBytes(8).toString('base64url');
+      chunks = chunkItems(snapshotChunkOwner(stream, snapshot.perspective, writeId), snapshot.payload);
+      item = {
+        ...item,
+        [SnapshotAttr.chunks]: { N: String(chunks.length) },
+        [SnapshotAttr.size]: { N: String(snapshot.payload.byteLength) },
+        [SnapshotAttr.writeId]: { S: writeId },
+      };
+      delete item[SnapshotAttr.payload];
     }
-  }
 
-  /**
-   * A sealed snapshot: its Put and a check that the stream's shred marker is absent, in one
-   * transaction. This replica's keys may be cached from before a shred made elsewhere; the marker
-   * is written before ShredStream returns, so once it has, no replica stores a snapshot nobody
-   * could read. Snapshots are rare next to appends: the transaction's cost (about twice the write
-   * units, plus 2 for the check) is paid only here, never on the append path.
-   */
-  private async putSealedSnapshot(
-    stream: string,
-    put: Put,
-    stored: PutSnapshotResult,
-    notStored: (old: Item | undefined) => PutSnapshotResult,
-  ): Promise<PutSnapshotResult> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        await transact(this.context, [this.keys.notShredded(stream), { Put: put }]);
-        return stored;
-      } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        const [marker, snapshot] = cancellationReasons(error) ?? [];
-        if (marker?.code === 'condition') throw new StreamShreddedError(stream);
-        if (snapshot?.code === 'condition') return notStored(snapshot.item);
-        if (marker?.code === 'validation' || snapshot?.code === 'validation') {
-          throw new StoreUnavailableError('the storage backend refused the write; retry later', { cause: error });
+    // Most writes replace nothing, or a snapshot held in its item: that is assumed first, and a
+    // failed condition shows what is there instead.
+    let replacing: Replacing = { split: false };
+    for (let attempt = 0; attempt < MAX_SNAPSHOT_ATTEMPTS; attempt++) {
+      const put = replacingPut(this.context.tables.snapshots, item, snapshot.version, replacing);
+      // An unsealed snapshot held in its item is one PutItem; a sealed one is checked against the
+      // stream's shred marker, and a split one written with its chunks, in one transaction.
+      const outcome =
+        options.sealed || chunks.length > 0
+          ? await this.transactPut(stream, put, chunks, options.sealed ?? false)
+          : await this.plainPut(put);
+      if (outcome.kind === 'stored') {
+        if (replacing.split) {
+          await deleteChunks(this.context, snapshotChunkOwner(stream, snapshot.perspective, replacing.writeId), replacing.chunks);
         }
-        // A conflict with another transaction on the same items (a rival snapshot, a shred), or
-        // no reasons given: try again, and the next answer says which.
-        await backoff(attempt);
+        return { stored: true, storedVersion: snapshot.version };
       }
+      if (outcome.kind === 'conflict') {
+        await backoff(attempt);
+        continue;
+      }
+      const { old } = outcome;
+      // Newer-only, decided by DynamoDB: two replicas storing at once cannot go backwards.
+      if (old && bigintOf(old, SnapshotAttr.version) >= snapshot.version) {
+        return { stored: false, storedVersion: bigintOf(old, SnapshotAttr.version) };
+      }
+      replacing = replacingOf(old);
     }
     throw new StoreUnavailableError(`snapshots of ${stream} are too contended right now; retry later`);
   }
 
+  private async plainPut(put: Put): Promise<Attempt> {
+    try {
+      await this.context.call(() => this.context.client.send(new PutItemCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' })));
+      return { kind: 'stored' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { kind: 'condition', old: error.Item };
+    }
+  }
+
+  /**
+   * The snapshot's Put in a transaction: with its chunks, and when sealed with a check that the
+   * stream's shred marker is absent. This replica's keys may be cached from before a shred made
+   * elsewhere; the marker is written before ShredStream returns, so once it has, no replica stores
+   * a snapshot nobody could read. Snapshots are rare next to appends: the transaction's cost
+   * (about twice the write units, plus 2 for the check) is paid only here, never on the append path.
+   */
+  private async transactPut(stream: string, put: Put, chunks: Item[], sealed: boolean): Promise<Attempt> {
+    try {
+      await transact(this.context, [
+        ...(sealed ? [this.keys.notShredded(stream)] : []),
+        { Put: put },
+        ...chunkPuts(this.context.tables, chunks),
+      ]);
+      return { kind: 'stored' };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const reasons = cancellationReasons(error) ?? [];
+      const [marker, snapshot] = sealed ? reasons : [undefined, ...reasons];
+      if (marker?.code === 'condition') throw new StreamShreddedError(stream);
+      if (snapshot?.code === 'condition') return { kind: 'condition', old: snapshot.item };
+      if (reasons.some((reason) => reason.code === 'validation')) {
+        throw new StoreUnavailableError('the storage backend refused the write; retry later', { cause: error });
+      }
+      // A conflict with another transaction on the same items (a rival snapshot, a shred), or
+      // no reasons given: try again, and the next answer says which.
+      return { kind: 'conflict' };
+    }
+  }
+
   async getSnapshot(stream: string, perspective: string): Promise<SnapshotRecord | undefined> {
-    const [exists, found] = await Promise.all([
-      this.heads.exists(stream),
-      this.context.call(() =>
-        this.context.client.send(
-          new GetItemCommand({
-            TableName: this.context.tables.snapshots,
-            Key: snapshotKey(stream, perspective),
-            ConsistentRead: true,
-            ReturnConsumedCapacity: 'TOTAL',
-          }),
-        ),
-      ),
-    ]);
+    const [exists, found] = await Promise.all([this.heads.exists(stream), this.getItem(stream, perspective)]);
     if (!exists) throw new StreamNotFoundError(stream);
-    const item = found.Item;
-    if (!item) return undefined;
+    let item = found;
+    for (let attempt = 0; ; attempt++) {
+      if (!item) return undefined;
+      try {
+        return await this.recordOf(stream, perspective, item);
+      } catch (error) {
+        if (!(error instanceof CorruptDataError) || attempt >= MAX_SNAPSHOT_ATTEMPTS) throw error;
+        // A snapshot replaced (or deleted) while its chunks were read takes them with it: the
+        // item read again tells. Still the same, its chunks are really missing.
+        const again = await this.getItem(stream, perspective);
+        if (again?.[SnapshotAttr.writeId]?.S === item[SnapshotAttr.writeId]?.S) throw error;
+        item = again;
+      }
+    }
+  }
+
+  private async getItem(stream: string, perspective: string): Promise<Item | undefined> {
+    const found = await this.context.call(() =>
+      this.context.client.send(
+        new GetItemCommand({
+          TableName: this.context.tables.snapshots,
+          Key: snapshotKey(stream, perspective),
+          ConsistentRead: true,
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
+    );
+    return found.Item;
+  }
+
+  /** The snapshot an item holds, its chunks read when split. */
+  private async recordOf(stream: string, perspective: string, item: Item): Promise<SnapshotRecord> {
+    const replaced = replacingOf(item);
+    const payload = replaced.split
+      ? await readChunks(this.context, snapshotChunkOwner(stream, perspective, replaced.writeId), replaced.chunks)
+      : (item[SnapshotAttr.payload]?.B ?? new Uint8Array(0));
     return {
       perspective,
       version: bigintOf(item, SnapshotAttr.version),
-      payload: item[SnapshotAttr.payload]?.B ?? new Uint8Array(0),
+      payload,
       contentType: item[SnapshotAttr.contentType]?.S ?? '',
       storedAt: new Date(Number(bigintOf(item, SnapshotAttr.storedAt))),
     };
@@ -141,6 +215,8 @@ export class Snapshots {
         }),
       ),
     );
+    const deleted = result.Attributes && replacingOf(result.Attributes);
+    if (deleted?.split) await deleteChunks(this.context, snapshotChunkOwner(stream, perspective, deleted.writeId), deleted.chunks);
     return result.Attributes !== undefined;
   }
 
@@ -167,4 +243,40 @@ export class Snapshots {
 
 function snapshotKey(stream: string, perspective: string): Item {
   return { [SnapshotAttr.stream]: { S: stream }, [SnapshotAttr.perspective]: { S: perspective } };
+}
+
+/** What replacing this stored snapshot item (or none) takes: a split one names its chunks. */
+function replacingOf(item: Item | undefined): Replacing {
+  const chunks = item && splitOf(item, SnapshotAttr.chunks, SnapshotAttr.size);
+  if (!item || !chunks) return { split: false };
+  const writeId = item[SnapshotAttr.writeId]?.S;
+  if (writeId === undefined) throw new CorruptDataError('a split snapshot item has no write id');
+  return { split: true, writeId, chunks };
+}
+
+/**
+ * The Put of a snapshot item, on condition that it replaces only an older snapshot, and the one
+ * expected (see Replacing): the chunks to delete afterwards are those of what it replaced.
+ */
+function replacingPut(table: string, item: Item, version: bigint, replacing: Replacing): Put {
+  const put = {
+    TableName: table,
+    Item: item,
+    // On a failed condition DynamoDB shows what is stored: newer, or another than expected.
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+  };
+  if (!replacing.split) {
+    return {
+      ...put,
+      ConditionExpression: '(attribute_not_exists(#v) OR #v < :v) AND attribute_not_exists(#n)',
+      ExpressionAttributeNames: { '#v': SnapshotAttr.version, '#n': SnapshotAttr.chunks },
+      ExpressionAttributeValues: { ':v': { N: version.toString() } },
+    };
+  }
+  return {
+    ...put,
+    ConditionExpression: '#v < :v AND #w = :w',
+    ExpressionAttributeNames: { '#v': SnapshotAttr.version, '#w': SnapshotAttr.writeId },
+    ExpressionAttributeValues: { ':v': { N: version.toString() }, ':w': { S: replacing.writeId } },
+  };
 }

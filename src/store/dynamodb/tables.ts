@@ -35,6 +35,13 @@ export const EntryAttr = {
    * no item is there (see DynamoDbStore.fenceShredded).
    */
   shredded: 'x',
+  /**
+   * Set only on an entry whose payload did not fit its item (no `p` then): how many chunk items
+   * hold it, in the chunks table, written in the same transaction (number).
+   */
+  chunks: 'n',
+  /** With `n`: the payload's size in bytes, so that reads bound pages without fetching it (number). */
+  size: 'z',
 } as const;
 
 /** Attributes of a snapshots item: one perspective of one stream. */
@@ -46,6 +53,30 @@ export const SnapshotAttr = {
   payload: 'p',
   contentType: 'm',
   storedAt: 't',
+  /** As on entries: set when the payload is in chunk items instead of `p` (number). */
+  chunks: 'n',
+  /** With `n`: the payload's size in bytes (number). */
+  size: 'z',
+  /**
+   * With `n`: a random id of this write, part of its chunks' key, so that a snapshot replacing
+   * another never writes over chunks a reader of the older one may still be fetching (string).
+   */
+  writeId: 'w',
+} as const;
+
+/**
+ * Attributes of a chunks item: one slice of a payload too large for its own item (an entry's or a
+ * snapshot's), written in the same transaction as the item that names it. Kept out of the events
+ * and snapshots tables so that their queries (and a DynamoDB Streams consumer of the events table)
+ * only ever see entries and snapshots.
+ */
+export const ChunkAttr = {
+  /** What the chunk belongs to (partition key, string): see chunks.ts, entryChunkOwner. */
+  owner: 'k',
+  /** The chunk's index, 0, 1, ... (sort key, number). */
+  index: 'i',
+  /** The chunk's bytes (binary). */
+  bytes: 'p',
 } as const;
 
 /** Attributes of a children item: one child of one stream, written with the child's entry 0. */
@@ -70,13 +101,14 @@ export const KeyAttr = {
   shreddedAt: 'x',
 } as const;
 
-/** The four table names under a prefix. */
+/** The five table names under a prefix. */
 // A type rather than an interface so that Object.values() of it is string[], not any[].
 export type TableNames = {
   events: string;
   snapshots: string;
   children: string;
   keys: string;
+  chunks: string;
 }
 
 /** Table names for a prefix such as "eventhorizon-" (the default). */
@@ -86,6 +118,7 @@ export function tableNames(prefix: string): TableNames {
     snapshots: `${prefix}snapshots`,
     children: `${prefix}children`,
     keys: `${prefix}keys`,
+    chunks: `${prefix}chunks`,
   };
 }
 
@@ -99,6 +132,7 @@ const SHAPES: Record<keyof TableNames, TableShape> = {
   snapshots: { hash: { name: SnapshotAttr.stream, type: 'S' }, range: { name: SnapshotAttr.perspective, type: 'S' } },
   children: { hash: { name: ChildAttr.parent, type: 'S' }, range: { name: ChildAttr.child, type: 'S' } },
   keys: { hash: { name: KeyAttr.bucket, type: 'S' }, range: { name: KeyAttr.sortKey, type: 'S' } },
+  chunks: { hash: { name: ChunkAttr.owner, type: 'S' }, range: { name: ChunkAttr.index, type: 'N' } },
 };
 
 /** The tables are missing or have other keys than this version of Event Horizon needs. */
