@@ -1,7 +1,8 @@
 import { loadZstd, type ZstdWarn } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
 import { Codecs, type StreamCodec } from './codec/stream-codec';
-import type { Limits, ServerConfig } from './config/config';
+import { maxStoredEntryBytes, maxStoredSnapshotBytes } from './codec/stored-size';
+import { ConfigError, type Limits, type ServerConfig } from './config/config';
 import { EventStoreCore } from './core/event-store-core';
 import { StreamShreddedError } from './core/errors';
 import { rootStartedEvents } from './core/system-events';
@@ -13,7 +14,7 @@ import { MeteredStore } from './observability/metered-store';
 import type { Metrics } from './observability/metrics';
 import { Hub } from './realtime/hub';
 import { createStore } from './store/factory';
-import type { EventStore } from './store/port';
+import type { EventStore, StoreFeatures } from './store/port';
 
 /**
  * The one place that builds the event store's pieces: the store, the keys, the codecs, the hub
@@ -69,6 +70,12 @@ export async function openEventStore(config: ServerConfig, options: OpenOptions 
   // Keyring problems stop the start before anything is opened or written.
   const kek = loadKeyring(config);
   const built = options.store ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb });
+  try {
+    checkStoreLimits(built.features, config.limits);
+  } catch (error) {
+    await built.close();
+    throw error;
+  }
   const store: EventStore = metrics ? new MeteredStore(built, metrics) : built;
   const keyCache = options.keyCache ?? { streams: 10_000, ttlMs: config.keyCacheTtlMs };
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: keyCache.streams, cacheTtlMs: keyCache.ttlMs });
@@ -83,6 +90,29 @@ export async function openEventStore(config: ServerConfig, options: OpenOptions 
     subscriberBufferEntries: config.subscriberBufferEntries,
   });
   return { store, codecs, keys, kek, hub, core };
+}
+
+/**
+ * Refuses limits that let a client cause a stored payload larger than the store holds (DynamoDB:
+ * what one transaction takes, StoreFeatures.maxPayloadBytes): an append the limits allow must not
+ * fail on one store and succeed on the other, so such a configuration fails at start-up instead.
+ */
+export function checkStoreLimits(features: StoreFeatures, limits: Limits): void {
+  const max = features.maxPayloadBytes;
+  if (max === undefined) return;
+  const problems: string[] = [];
+  const entry = maxStoredEntryBytes(limits);
+  if (entry > max) {
+    problems.push(
+      `EH_MAX_ENTRY_BYTES=${limits.maxEntryBytes} with EH_MAX_EVENTS_PER_ENTRY=${limits.maxEventsPerEntry} allows entries ` +
+        `of up to ${entry} stored bytes, more than the ${max} this store holds (docs/dynamodb.md, "Large entries")`,
+    );
+  }
+  const snapshot = maxStoredSnapshotBytes(limits);
+  if (snapshot > max) {
+    problems.push(`EH_MAX_SNAPSHOT_BYTES=${limits.maxSnapshotBytes} allows snapshots of ${snapshot} stored bytes, more than the ${max} this store holds`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /**

@@ -161,7 +161,8 @@ export interface StoreFeatures {
   /**
    * The largest stored payload (an entry's or a snapshot's, as the codec made it) the store holds:
    * a larger one is refused with LimitExceededError and nothing is written. Undefined: no limit of
-   * the store's own.
+   * the store's own. The server refuses to start with limits that could make larger payloads
+   * (wiring.ts, checkStoreLimits), so that every entry the limits allow is stored on every store.
    */
   maxPayloadBytes?: number;
   /**

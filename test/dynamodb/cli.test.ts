@@ -60,6 +60,14 @@ describe('eventhorizon with EH_STORE=dynamodb (separate processes)', function ()
     assert.match(again.stdout, new RegExp(`${prefix}events: already exists`));
   });
 
+  it('refuses to serve with limits that allow entries larger than one DynamoDB transaction holds', function () {
+    this.timeout(60_000);
+    const refused = run(['serve', '--listen', '127.0.0.1:0', '--max-entry-bytes', String(8 << 20)]);
+    // A configuration problem, found before the tables are even looked at.
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /EH_MAX_ENTRY_BYTES=8388608 with EH_MAX_EVENTS_PER_ENTRY=1000 allows entries of up to \d+ stored bytes, more than the 4128768 this store holds/);
+  });
+
   it("serves from two processes on the same tables: a subscriber on one sees the other's appends", async function () {
     this.timeout(60_000);
     assert.equal(run(['dynamodb', 'create-tables']).status, 0);

@@ -1,4 +1,4 @@
-import { describeConfig, loadConfigWithSources, settingsHelp } from '../../config/config';
+import { ConfigError, describeConfig, loadConfigWithSources, settingsHelp } from '../../config/config';
 import { KeyringError } from '../../crypto/keyring';
 import { createLogger } from '../../log';
 import { startServer } from '../../server';
@@ -26,8 +26,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const { config } = loaded;
   const logger = createLogger(config.logLevel);
   const server = await startServer({ config, logger }).catch((error: unknown) => {
-    if (error instanceof KeyringError) {
-      // A configuration problem: say it plainly, without a stack trace.
+    if (error instanceof KeyringError || error instanceof ConfigError) {
+      // A configuration problem (a keyring, limits the store cannot hold): say it plainly, without a stack trace.
       process.stderr.write(`eventhorizon: ${error.message}\n`);
       process.exitCode = EXIT.usage;
     } else {
