@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import pino from 'pino';
 import { credentials, status } from '@grpc/grpc-js';
@@ -130,6 +131,38 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       assert.ok(raw.includes('/secret'), 'the dump is real: stream paths are stored in the clear');
       assert.ok(!raw.includes(MARKER), 'no event data, metadata or snapshot in the clear');
       assert.ok(!raw.includes('noted'), 'event types are encrypted too');
+    });
+
+    it('round-trips entries and snapshots of 1 MiB (split on DynamoDB), and stores none of them in the clear', async () => {
+      /** 1 MiB that zstd cannot shrink, with `marker` in every 100 KiB: in every chunk, were it stored as is. */
+      const blob = (marker: string) => {
+        const data = randomBytes(1 << 20);
+        for (let at = 0; at + marker.length <= data.byteLength; at += 100 * 1024) data.write(marker, at);
+        return data;
+      };
+      const inTheClear = 'UNSEALED-MARKER-3b8e1d';
+      const plain = await start(null);
+      await plain.createStream({ stream: '/plain-big' });
+      await plain.append({ stream: '/plain-big', events: [{ type: 'blob', data: blob(inTheClear), contentType: 'application/octet-stream' }] });
+      await stop();
+
+      const eh = await start();
+      const entry = blob(MARKER);
+      const snapshotData = blob(MARKER);
+      await eh.createStream({ stream: '/secret-big' });
+      await eh.append({ stream: '/secret-big', events: [{ type: 'blob', data: entry, contentType: 'application/octet-stream' }] });
+      await eh.putSnapshot({ stream: '/secret-big', perspective: 'p', version: 1n, data: snapshotData, contentType: 'application/octet-stream' });
+      const page = await eh.read({ stream: '/secret-big', fromVersion: 1n });
+      assert.ok(Buffer.from(page.entries[0]?.events[0]?.data ?? []).equals(entry), 'the entry, whole');
+      const snapshot = await eh.getSnapshot({ stream: '/secret-big', perspective: 'p' });
+      assert.ok(Buffer.from(snapshot.snapshot?.data ?? []).equals(snapshotData), 'the snapshot, whole');
+      await stop();
+
+      const raw = await data.rawBytes();
+      assert.ok(raw.includes(inTheClear), 'the dump is real: it holds the large entry written without encryption');
+      assert.ok(!raw.includes(MARKER), 'no part of the sealed entry or snapshot in the clear');
+      assert.ok(!raw.includes(entry.subarray(500 * 1024, 500 * 1024 + 64)), 'no part of the sealed entry in the clear');
+      assert.ok(!raw.includes(snapshotData.subarray(500 * 1024, 500 * 1024 + 64)), 'no part of the sealed snapshot in the clear');
     });
 
     it('refuses a ciphertext moved to another version', async () => {

@@ -1,14 +1,22 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import {
+  DeleteItemCommand,
   DeleteTableCommand,
   DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   UpdateItemCommand,
   paginateScan,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
+import { status } from '@grpc/grpc-js';
+import { generateKeyring } from '../../src/crypto/keyring';
+import { entryChunkOwner } from '../../src/store/dynamodb/chunks';
 import { entryKey } from '../../src/store/dynamodb/items';
-import { EntryAttr, tableNames } from '../../src/store/dynamodb/tables';
+import { ChunkAttr, EntryAttr, tableNames } from '../../src/store/dynamodb/tables';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
+import { api, rejection, startTestServer } from '../helpers/server';
 import { runEncryptionSuite } from './encryption-suite';
 
 describe('DynamoDB Local', function () {
@@ -28,7 +36,7 @@ describe('DynamoDB Local', function () {
     const tables = tableNames(prefix);
     return {
       open: () => localStore(running, prefix),
-      // Every attribute of every item of the four tables: what a backup or a table export holds.
+      // Every attribute of every item of the five tables: what a backup or a table export holds.
       async rawBytes() {
         const chunks: Buffer[] = [];
         for (const table of Object.values(tables)) {
@@ -81,6 +89,59 @@ describe('DynamoDB Local', function () {
       },
     };
   });
+});
+
+/**
+ * Chunks of split entries, tampered with behind the server's back: the whole payload was sealed
+ * before it was split, so one tag covers every chunk, in order, at its entry's position.
+ */
+describe('DynamoDB Local: split entries tampered with at rest', function () {
+  this.timeout(60_000);
+  let local: DynamoDbLocal;
+  let dynamo: DynamoDBClient;
+  before(async function () {
+    local = await requireDynamoDbLocal(this);
+    dynamo = new DynamoDBClient(local.connection);
+  });
+  after(() => dynamo?.destroy());
+
+  const chunkKey = (stream: string, version: bigint, index: number) => ({
+    [ChunkAttr.owner]: { S: entryChunkOwner(stream, version) },
+    [ChunkAttr.index]: { N: String(index) },
+  });
+
+  for (const keyring of [generateKeyring('kek-1'), undefined]) {
+    it(`reads nothing but whole entries${keyring ? ', sealed,' : ', unsealed,'} when chunks are swapped or missing (DATA_LOSS)`, async () => {
+      const prefix = freshTablePrefix();
+      const tables = tableNames(prefix);
+      const server = await startTestServer(keyring ? { keyring: JSON.stringify(keyring) } : {}, () => localStore(local, prefix));
+      try {
+        const eh = api(server.client);
+        await eh.createStream({ stream: '/t' });
+        for (let i = 0; i < 3; i++) {
+          await eh.append({ stream: '/t', events: [{ type: 'blob', data: randomBytes(1 << 20), contentType: 'application/octet-stream' }] });
+        }
+        // Entry 1's first chunk becomes entry 2's first chunk: same size, same offset, another entry.
+        const moved = await dynamo.send(new GetItemCommand({ TableName: tables.chunks, Key: chunkKey('/t', 2n, 0), ConsistentRead: true }));
+        await dynamo.send(new PutItemCommand({ TableName: tables.chunks, Item: { ...moved.Item, ...chunkKey('/t', 1n, 0) } }));
+        // Entry 3 loses its second chunk.
+        await dynamo.send(new DeleteItemCommand({ TableName: tables.chunks, Key: chunkKey('/t', 3n, 1) }));
+
+        const missing = await rejection(eh.read({ stream: '/t', fromVersion: 3n }), status.DATA_LOSS);
+        assert.equal(missing.reason, 'CORRUPT_DATA');
+        if (keyring) {
+          // Sealed: the swapped chunk fails the entry's tag.
+          assert.equal((await rejection(eh.read({ stream: '/t', fromVersion: 1n, limit: 1 }), status.DATA_LOSS)).reason, 'CORRUPT_DATA');
+        } else {
+          // Unsealed payloads carry no tag, in one item or in several: the bytes are served as stored.
+          assert.equal((await eh.read({ stream: '/t', fromVersion: 1n, limit: 1 })).entries.length, 1);
+        }
+        assert.equal((await eh.read({ stream: '/t', fromVersion: 2n, limit: 1 })).entries[0]?.version, 2n, 'the others read');
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 });
 
 /** The bytes of one attribute value, whatever its type (lists and maps included). */
