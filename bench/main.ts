@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHorizon, Worker, type ServerProcess } from './processes';
 import { measureCompression } from './compression';
 import { encryptionCost, prepareEncryption } from './encryption';
-import { compressionBlock, encryptionBlock, h2loadBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { largeEntries } from './large-entries';
+import { compressionBlock, encryptionBlock, h2loadBlock, largeBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -49,6 +50,7 @@ const FULL: Plan = {
   // A few seconds of reading per figure at the rates of this machine, 8 figures per run.
   encryptionReadEvents: { single: 30_000, hundred: 300_000 },
   fsyncProbes: 200,
+  largeEntries: 40,
 };
 
 /** Small and short: a smoke run that keeps the bench working, not a measurement. */
@@ -67,10 +69,12 @@ const QUICK: Plan = {
   encryptionConcurrency: 64,
   encryptionReadEvents: { single: 3_000, hundred: 30_000 },
   fsyncProbes: 50,
+  largeEntries: 6,
 };
 
 const SCENARIOS = {
   append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost, h2load: unaryH2load,
+  large: largeEntries,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** Measured in the bench's own process, without servers: `--only compression` starts none. */
@@ -131,7 +135,7 @@ async function serverRuns(
   plan: Plan,
   scenarios: readonly ScenarioName[],
   log: (message: string) => void,
-): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number }> {
+): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; largeMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
   const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
@@ -140,6 +144,8 @@ async function serverRuns(
   let encryptionMs = 0;
   /** Wall time of the h2load figures, which have a block of their own. */
   let h2loadMs = 0;
+  /** Wall time of the large-entry figures, which have a block of their own. */
+  let largeMs = 0;
   try {
     if (opts.only.includes('catchup') || opts.only.includes('memory')) {
       log(`seeding ${plan.catchUpEvents.single} events in entries of 1 and ${plan.catchUpEvents.hundred} in entries of 100`);
@@ -167,6 +173,7 @@ async function serverRuns(
           await SCENARIOS[name](bench);
           if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
           if (name === 'h2load') h2loadMs += performance.now() - scenarioStarted;
+          if (name === 'large') largeMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -178,7 +185,7 @@ async function serverRuns(
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  return { runs, encryptionMs, h2loadMs };
+  return { runs, encryptionMs, h2loadMs, largeMs };
 }
 
 async function main(): Promise<void> {
@@ -201,8 +208,8 @@ async function main(): Promise<void> {
     }
   }
   const scenarios = opts.only.filter(isScenario);
-  const { runs, encryptionMs, h2loadMs } =
-    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0 };
+  const { runs, encryptionMs, h2loadMs, largeMs } =
+    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0, largeMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -239,6 +246,11 @@ async function main(): Promise<void> {
   if (opts.only.includes('h2load')) {
     blocks.h2load = h2loadBlock(figures, plan, {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: h2loadMs / 1000, h2load: h2loadVersion(),
+    });
+  }
+  if (opts.only.includes('large')) {
+    blocks.large = largeBlock(figures, plan, {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: largeMs / 1000,
     });
   }
   writeReport(opts.out, blocks);

@@ -122,11 +122,13 @@ export interface EventHorizonProcessOptions {
    * the environment, as the other figures always have.
    */
   keyringFile?: string | null;
+  /** More settings, over the bench's environment (another store: EH_STORE=dynamodb, ...). */
+  env?: Record<string, string>;
 }
 
 /** The server's environment: the bench's, with the data folder and the keyring chosen. */
 function serverEnv(options: EventHorizonProcessOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, EH_DATA_DIR: options.dataDir };
+  const env: NodeJS.ProcessEnv = { ...process.env, EH_DATA_DIR: options.dataDir, ...options.env };
   if (options.keyringFile !== undefined) {
     delete env.EH_KEYRING;
     delete env.EH_KEYRING_FILE;

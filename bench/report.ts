@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { COMPRESSION_PATHS, COMPRESSION_SIZES } from './compression';
 import { ENCRYPTION_FIGURES } from './encryption';
+import { awsWriteUnitsPerLargeAppend, LARGE_CONCURRENCY, LARGE_STORES } from './large-entries';
 import type { Figures, Plan } from './scenarios';
 import { C64_FIGURES, H2LOAD_FIGURES, h2loadShape } from './unary-h2load';
 
@@ -304,6 +305,35 @@ export function h2loadBlock(f: Figures, plan: Plan, info: H2loadRunInfo): string
     );
   }
   return lines.join('\n');
+}
+
+/** What the large-entry block says about its run. */
+export type LargeRunInfo = EncryptionRunInfo;
+
+/** Entries of 1 MiB on both stores (issue 17): appends and reads, per store. */
+export function largeBlock(f: Figures, plan: Plan, info: LargeRunInfo): string {
+  const get = (store: string, key: string) => f.get(`large.${store}.${key}`);
+  const both = (show: (store: string) => string) => LARGE_STORES.map(show).join(' | ');
+  return [
+    '| | |',
+    '| --- | --- |',
+    `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `full: each figure is the median of ${info.runs} runs`}; ` +
+      `${info.machine}, load average ${number(info.loadAverage, 1)} when it started (the machine is shared with other work); Node ${info.node}; ${info.priority} |`,
+    `| Sizes | ${plan.largeEntries} entries of 1 MiB per figure and store: one event of 1 MiB of random bytes (zstd cannot shrink it: 1 MiB stored, split into its item and 3 chunks on DynamoDB) |`,
+    '| Servers | the bench\'s SQLite server, and a second `eventhorizon serve` process with `EH_STORE=dynamodb` on DynamoDB Local (in memory, Java, on the same 2 cores); one client over gRPC on 127.0.0.1. Server CPU is the Event Horizon process only, not DynamoDB Local |',
+    `| Wall time | ${number(info.wallSeconds)} s |`,
+    '',
+    `| Figure (entries of 1 MiB) | ${LARGE_STORES.map((s) => (s === 'sqlite' ? 'SQLite' : 'DynamoDB (Local)')).join(' | ')} |`,
+    '| --- | ---: | ---: |',
+    `| Append, one at a time: p50 / p95 ms | ${both((s) => `${ms(get(s, 'append.p50'))} / ${ms(get(s, 'append.p95'))}`)} |`,
+    `| Append, one at a time: MiB/s | ${both((s) => number(get(s, 'append.mibPerSecond'), 1))} |`,
+    `| Append, one at a time: server CPU ms per append | ${both((s) => ms(get(s, 'append.cpuMs')))} |`,
+    `| Append, ${LARGE_CONCURRENCY} in flight: MiB/s | ${both((s) => number(get(s, 'appendConcurrent.mibPerSecond'), 1))} |`,
+    `| Read of one entry (\`Read\`, limit 1): p50 / p95 ms | ${both((s) => `${ms(get(s, 'read.p50'))} / ${ms(get(s, 'read.p95'))}`)} |`,
+    `| Read of one entry: server CPU ms per read | ${both((s) => ms(get(s, 'read.cpuMs')))} |`,
+    `| Catch-up read of the stream (\`Read\` pages of up to 3 MiB): MiB/s | ${both((s) => number(get(s, 'catchUp.mibPerSecond'), 1))} |`,
+    `| Write units per append at AWS's rates (computed from the item sizes: 2 per KB of each item of a transaction) | n/a | ${number(awsWriteUnitsPerLargeAppend('/bench/run-1/large-dynamodb'))} |`,
+  ].join('\n');
 }
 
 const SKELETON = `# Benchmarks

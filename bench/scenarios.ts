@@ -33,6 +33,8 @@ export interface Plan {
   encryptionReadEvents: { single: number; hundred: number };
   /** Unary figures driven by h2load (unary-h2load.ts): 4 KiB writes + fdatasync timed to judge latency by. */
   fsyncProbes: number;
+  /** Entries of 1 MiB per large-entry figure (large-entries.ts), on each store. */
+  largeEntries: number;
 }
 
 /** Everything a scenario needs. */

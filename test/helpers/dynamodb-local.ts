@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
+import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'mocha';
@@ -95,8 +95,11 @@ async function start(): Promise<DynamoDbLocal | undefined> {
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  // The emulator must not outlive the test run (mocha exits with process.exit).
+  // The emulator must not outlive the test run (mocha exits with process.exit), nor keep alive a
+  // process that would otherwise end (the bench's large-entry figures use it too).
   process.once('exit', () => child.kill('SIGKILL'));
+  child.unref();
+  for (const pipe of [child.stdout, child.stderr]) (pipe as Socket | null)?.unref();
   await waitForPort(port, child, () => output);
   const endpoint = `http://127.0.0.1:${port}`;
   return {
