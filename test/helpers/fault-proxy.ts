@@ -36,7 +36,13 @@ export type Fault =
    */
   | { kind: 'truncate' }
   /** Answers with this status and body (not DynamoDB's shape: a load balancer's 502/503 page). */
-  | { kind: 'raw'; status: number; body: string };
+  | { kind: 'raw'; status: number; body: string }
+  /**
+   * Forwards the request's headers (announcing its whole body) and its first `bytes` bytes, then
+   * closes both connections: the request breaks off mid-body, as when its sender dies or the
+   * network fails while a large write is on its way.
+   */
+  | { kind: 'cutRequest'; bytes: number };
 
 export type FaultKind = Fault['kind'];
 export type ThrottlingType = 'ThrottlingException' | 'ProvisionedThroughputExceededException';
@@ -192,6 +198,10 @@ export class FaultProxy {
         response.writeHead(fault.status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(fault.body) });
         response.end(fault.body);
         return;
+      case 'cutRequest':
+        await this.forwardPart(request, body.subarray(0, fault.bytes), body.length);
+        request.socket.destroy();
+        return;
       case 'pass':
       case 'resetAfterWrite':
       case 'truncate':
@@ -249,6 +259,31 @@ export class FaultProxy {
       );
       upstream.once('error', reject);
       upstream.end(body);
+    });
+  }
+
+  /**
+   * Sends DynamoDB the request's headers, announcing `length` bytes of body, and `part` of it, then
+   * closes the connection once `part` has left: DynamoDB gets a request that ends early.
+   */
+  private forwardPart(request: http.IncomingMessage, part: Buffer, length: number): Promise<void> {
+    return new Promise((resolve) => {
+      const upstream = http.request({
+        protocol: this.upstream.protocol,
+        hostname: this.upstream.hostname,
+        port: this.upstream.port,
+        method: request.method,
+        path: request.url,
+        headers: { ...request.headers, 'content-length': String(length) },
+        // A connection of its own, never reused: it is destroyed mid-request.
+        agent: false,
+      });
+      upstream.once('error', () => resolve());
+      upstream.once('close', () => resolve());
+      upstream.write(part, () => {
+        // Give DynamoDB a moment to read what arrived, as a peer that dies mid-send would.
+        setTimeout(() => upstream.destroy(), 50);
+      });
     });
   }
 

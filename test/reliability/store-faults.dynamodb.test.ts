@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
+import { paginateScan, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
 import {
   AppendRequest,
@@ -361,6 +362,62 @@ describe('Reliability: store faults (DynamoDB Local behind a fault-injecting pro
     }
   });
 
+  it('a split append (1 MiB: its item and 3 chunks) cut off between its items writes nothing; its retries write it once, also after a lost reply', async function () {
+    this.timeout(60_000);
+    const prefix = freshTablePrefix();
+    const reader = await startTestServer({}, () => localStore(local, prefix));
+    const faulty = await startTestServer({}, () => localStore(local, prefix, { ...FAULTY_STORE, endpoint: proxy.endpoint }));
+    const blob = () => ({ type: 'blob', data: randomBytes(1 << 20), contentType: 'application/octet-stream' });
+    try {
+      await api(faulty.client).createStream({ stream: '/split' });
+      // Every transaction breaks off once the entry's item and its first chunk are sent, before
+      // the second chunk: the server died, or the network failed, between the items of one write.
+      const cuts: number[] = [];
+      proxy.setRule(({ operation, body }) => {
+        if (operation !== 'TransactWriteItems') return PASS;
+        const third = nthIndexOf(body, '{"Put":', 3);
+        assert.ok(third > 0, 'a transaction of at least 3 items');
+        cuts.push(third);
+        return { kind: 'cutRequest', bytes: third };
+      });
+      const first = { stream: '/split', events: [blob()], requestId: 'split-1' };
+      await rejection(appendOnce(faulty.client, first, 10_000), status.UNAVAILABLE);
+      assert.equal(cuts.length, FAULTY_STORE.maxAttempts, 'each SDK attempt was cut between items');
+      proxy.passAll();
+      await proxy.quiet(200);
+
+      // Nothing of it is visible, on the other replica or in the tables, nor left behind.
+      assert.deepEqual((await readAll(api(reader.client), '/split')).map((e) => e.version), [0n]);
+      assert.deepEqual([...(await rawRequestIds(raw, prefix, '/split')).keys()], [0n]);
+      assert.equal(await rawChunkCount(raw, prefix), 0, 'no chunk written');
+
+      // The retry writes it, once.
+      const written = await appendOnce(faulty.client, first, 10_000);
+      assert.deepEqual([written.cursor?.version, written.deduplicated], [1n, false]);
+      assert.equal(await rawChunkCount(raw, prefix), 3);
+
+      // A split append whose every reply is lost after it was written: a retry on either replica
+      // finds it by its request id.
+      proxy.setRule(({ operation }) => (operation === 'TransactWriteItems' ? { kind: 'resetAfterWrite' } : PASS));
+      const second = { stream: '/split', events: [blob()], requestId: 'split-2' };
+      await rejection(appendOnce(faulty.client, second, 10_000), status.UNAVAILABLE);
+      proxy.passAll();
+      await proxy.quiet(200);
+      for (const client of [reader.client, faulty.client]) {
+        const retried = await appendOnce(client, second, 10_000);
+        assert.deepEqual([retried.cursor?.version, retried.deduplicated], [2n, true]);
+      }
+      const entries = await readAll(api(reader.client), '/split');
+      assert.deepEqual(entries.map((e) => e.version), [0n, 1n, 2n]);
+      assert.ok(Buffer.from(entries[1]?.events[0]?.data ?? []).equals(first.events[0]!.data), 'the first, whole');
+      assert.ok(Buffer.from(entries[2]?.events[0]?.data ?? []).equals(second.events[0]!.data), 'the second, whole');
+      assert.equal(await rawChunkCount(raw, prefix), 6);
+    } finally {
+      await faulty.stop();
+      await reader.stop();
+    }
+  });
+
   it('a create whose replies are all lost is answered from its request id when retried, on either replica', async function () {
     this.timeout(60_000);
     const prefix = freshTablePrefix();
@@ -621,7 +678,26 @@ async function rawRequestIds(dynamo: DynamoDBClient, prefix: string, stream: str
   return ids;
 }
 
+/** Items in the chunks table, straight from DynamoDB Local. */
+async function rawChunkCount(dynamo: DynamoDBClient, prefix: string): Promise<number> {
+  let count = 0;
+  for await (const page of paginateScan({ client: dynamo }, { TableName: tableNames(prefix).chunks, Select: 'COUNT', ConsistentRead: true })) {
+    count += page.Count ?? 0;
+  }
+  return count;
+}
+
 // ---- helpers -------------------------------------------------------------------------------------
+
+/** Where the `n`th occurrence (1, 2, ...) of `text` starts in `body`, or -1. */
+function nthIndexOf(body: Buffer, text: string, n: number): number {
+  let at = -1;
+  for (let i = 0; i < n; i++) {
+    at = body.indexOf(text, at + 1);
+    if (at < 0) return -1;
+  }
+  return at;
+}
 
 async function healthOf(test: TestServer): Promise<string> {
   return checkHealth(test.address, credentials.createInsecure(), SERVICE_NAME, 2000);
