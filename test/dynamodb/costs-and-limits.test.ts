@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { paginateScan, ProvisionedThroughputExceededException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { StoreUnavailableError } from '../../src/core/errors';
 import { storeFailure } from '../../src/store/dynamodb/aws-errors';
-import { DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
+import { createDynamoDbClient, DynamoDbStore } from '../../src/store/dynamodb/dynamodb-store';
+import { tableNames } from '../../src/store/dynamodb/tables';
 import { freePort } from '../helpers/process';
 import { typicalEvent } from '../helpers/typical-event';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
@@ -14,13 +15,18 @@ describe('DynamoDB: requests, capacity and limits', function () {
   let server: TestServer;
   let store: DynamoDbStore;
   let client: Api;
+  let prefix: string;
+  /** Straight to DynamoDB Local, behind the store's back. */
+  let raw: DynamoDBClient;
 
   before(async function () {
     local = await requireDynamoDbLocal(this);
+    raw = createDynamoDbClient(local.connection);
   });
+  after(() => raw?.destroy());
 
   beforeEach(async () => {
-    const prefix = freshTablePrefix();
+    prefix = freshTablePrefix();
     server = await startTestServer({}, () => (store = localStore(local, prefix)));
     client = api(server.client);
   });
@@ -119,6 +125,36 @@ describe('DynamoDB: requests, capacity and limits', function () {
     const retried = await client.append({ stream: '/big', events: [large], requestId: 'big-1' });
     assert.deepEqual([retried.cursor?.version, retried.deduplicated], [2n, true]);
     assert.deepEqual(store.meter.snapshot().requests, {});
+  });
+
+  it('leaves no chunk behind when a split snapshot is replaced (split or not) or deleted', async () => {
+    await client.createStream({ stream: '/snap-big' });
+    for (let i = 0; i < 3; i++) await client.append({ stream: '/snap-big', events: [typicalEvent(i)] });
+    const snapshot = (version: bigint, size: number) => ({
+      perspective: 'p', version, payload: new Uint8Array(randomBytes(size)), contentType: 'application/octet-stream', storedAt: new Date(),
+    });
+    const chunks = async () => {
+      let count = 0;
+      for await (const page of paginateScan({ client: raw }, { TableName: tableNames(prefix).chunks, Select: 'COUNT', ConsistentRead: true })) {
+        count += page.Count ?? 0;
+      }
+      return count;
+    };
+    assert.deepEqual(await store.putSnapshot('/snap-big', snapshot(1n, 1 << 20)), { stored: true, storedVersion: 1n });
+    assert.equal(await chunks(), 3);
+    // Replaced by a newer split one: a first attempt meets the split one (its condition shows it),
+    // the second replaces exactly that one, then its chunks are deleted.
+    store.meter.reset();
+    assert.deepEqual(await store.putSnapshot('/snap-big', snapshot(2n, 900 * 1024), { sealed: true }), { stored: true, storedVersion: 2n });
+    assert.deepEqual(store.meter.snapshot().requests, { TransactWriteItems: 2, DeleteItem: 3 });
+    assert.equal(await chunks(), 3);
+    assert.deepEqual(await store.putSnapshot('/snap-big', snapshot(3n, 100)), { stored: true, storedVersion: 3n });
+    assert.equal(await chunks(), 0);
+    assert.deepEqual(await store.putSnapshot('/snap-big', snapshot(3n, 1 << 20)), { stored: false, storedVersion: 3n });
+    await client.append({ stream: '/snap-big', events: [typicalEvent(4)] });
+    assert.deepEqual(await store.putSnapshot('/snap-big', snapshot(4n, 1 << 20)), { stored: true, storedVersion: 4n });
+    assert.equal(await store.deleteSnapshot('/snap-big', 'p'), true);
+    assert.equal(await chunks(), 0);
   });
 
   it('group-commits a burst of large appends in transactions of at most 4 MB', async () => {

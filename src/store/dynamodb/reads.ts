@@ -85,17 +85,17 @@ export class Reads {
         // A split entry's item gives its size: the page is bounded without reading its chunks.
         const size = entry.split?.bytes ?? entry.payload.byteLength;
         if (entries.length === query.limit || (entries.length > 0 && bytes + size > query.maxBytes)) {
-          return { entries: await this.withPayloads(entries, query.signal), more: true };
+          return { entries: await this.whole(entries, query.signal), more: true };
         }
         bytes += size;
         entries.push(entry);
       }
     }
-    return { entries: await this.withPayloads(entries, query.signal), more: false };
+    return { entries: await this.whole(entries, query.signal), more: false };
   }
 
   /** The page's entries, each whole: the chunks of the split ones read, all at once. */
-  private async withPayloads(entries: EntryItem[], signal?: CallSignal): Promise<StoredEntry[]> {
+  private async whole(entries: EntryItem[], signal?: CallSignal): Promise<StoredEntry[]> {
     const whole = await withPayloads(this.context, entries, signal);
     return whole.map(({ version, recordedAt, payload }) => ({ version, recordedAt, payload }));
   }

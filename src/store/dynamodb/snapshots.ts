@@ -29,11 +29,11 @@ import { SnapshotAttr } from './tables';
 /** Attempts of one PutSnapshot against rival writes of the same perspective. */
 const MAX_SNAPSHOT_ATTEMPTS = 5;
 
-/**
- * What a snapshot write expects to replace: nothing or a snapshot held in its item, or a split one
- * (whose chunks it deletes once replaced). A condition on the write makes sure of it.
- */
-type Replacing = { split: false } | { split: true; writeId: string; chunks: Split };
+/** Where a split snapshot's chunks are: the id of the write that stored them, and how many. */
+interface SnapshotChunks {
+  writeId: string;
+  split: Split;
+}
 
 /** How one attempt to write a snapshot ended. */
 type Attempt =
@@ -84,9 +84,10 @@ export class Snapshots {
       delete item[SnapshotAttr.payload];
     }
 
-    // Most writes replace nothing, or a snapshot held in its item: that is assumed first, and a
-    // failed condition shows what is there instead.
-    let replacing: Replacing = { split: false };
+    // What the write replaces: nothing or a snapshot held in its item (undefined), or a split one
+    // whose chunks it deletes once replaced; a condition on the write makes sure of it. The first
+    // is assumed first (most writes), and a failed condition shows what is there instead.
+    let replacing: SnapshotChunks | undefined;
     for (let attempt = 0; attempt < MAX_SNAPSHOT_ATTEMPTS; attempt++) {
       const put = replacingPut(this.context.tables.snapshots, item, snapshot.version, replacing);
       // An unsealed snapshot held in its item is one PutItem; a sealed one is checked against the
@@ -96,8 +97,8 @@ export class Snapshots {
           ? await this.transactPut(stream, put, chunks, options.sealed ?? false)
           : await this.plainPut(put);
       if (outcome.kind === 'stored') {
-        if (replacing.split) {
-          await deleteChunks(this.context, snapshotChunkOwner(stream, snapshot.perspective, replacing.writeId), replacing.chunks);
+        if (replacing) {
+          await deleteChunks(this.context, snapshotChunkOwner(stream, snapshot.perspective, replacing.writeId), replacing.split);
         }
         return { stored: true, storedVersion: snapshot.version };
       }
@@ -110,7 +111,7 @@ export class Snapshots {
       if (old && bigintOf(old, SnapshotAttr.version) >= snapshot.version) {
         return { stored: false, storedVersion: bigintOf(old, SnapshotAttr.version) };
       }
-      replacing = replacingOf(old);
+      replacing = old && chunksOf(old);
     }
     throw new StoreUnavailableError(`snapshots of ${stream} are too contended right now; retry later`);
   }
@@ -190,9 +191,9 @@ export class Snapshots {
 
   /** The snapshot an item holds, its chunks read when split. */
   private async recordOf(stream: string, perspective: string, item: Item): Promise<SnapshotRecord> {
-    const replaced = replacingOf(item);
-    const payload = replaced.split
-      ? await readChunks(this.context, snapshotChunkOwner(stream, perspective, replaced.writeId), replaced.chunks)
+    const chunks = chunksOf(item);
+    const payload = chunks
+      ? await readChunks(this.context, snapshotChunkOwner(stream, perspective, chunks.writeId), chunks.split)
       : (item[SnapshotAttr.payload]?.B ?? new Uint8Array(0));
     return {
       perspective,
@@ -215,8 +216,8 @@ export class Snapshots {
         }),
       ),
     );
-    const deleted = result.Attributes && replacingOf(result.Attributes);
-    if (deleted?.split) await deleteChunks(this.context, snapshotChunkOwner(stream, perspective, deleted.writeId), deleted.chunks);
+    const deleted = result.Attributes && chunksOf(result.Attributes);
+    if (deleted) await deleteChunks(this.context, snapshotChunkOwner(stream, perspective, deleted.writeId), deleted.split);
     return result.Attributes !== undefined;
   }
 
@@ -245,27 +246,28 @@ function snapshotKey(stream: string, perspective: string): Item {
   return { [SnapshotAttr.stream]: { S: stream }, [SnapshotAttr.perspective]: { S: perspective } };
 }
 
-/** What replacing this stored snapshot item (or none) takes: a split one names its chunks. */
-function replacingOf(item: Item | undefined): Replacing {
-  const chunks = item && splitOf(item, SnapshotAttr.chunks, SnapshotAttr.size);
-  if (!item || !chunks) return { split: false };
+/** Where the chunks of a stored snapshot item are; undefined when its payload is in the item. */
+function chunksOf(item: Item): SnapshotChunks | undefined {
+  const split = splitOf(item, SnapshotAttr.chunks, SnapshotAttr.size);
+  if (!split) return undefined;
   const writeId = item[SnapshotAttr.writeId]?.S;
   if (writeId === undefined) throw new CorruptDataError('a split snapshot item has no write id');
-  return { split: true, writeId, chunks };
+  return { writeId, split };
 }
 
 /**
  * The Put of a snapshot item, on condition that it replaces only an older snapshot, and the one
- * expected (see Replacing): the chunks to delete afterwards are those of what it replaced.
+ * expected: one held in its item (or none), or the split one `replacing`, whose chunks are the
+ * ones to delete afterwards.
  */
-function replacingPut(table: string, item: Item, version: bigint, replacing: Replacing): Put {
+function replacingPut(table: string, item: Item, version: bigint, replacing: SnapshotChunks | undefined): Put {
   const put = {
     TableName: table,
     Item: item,
     // On a failed condition DynamoDB shows what is stored: newer, or another than expected.
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
   };
-  if (!replacing.split) {
+  if (!replacing) {
     return {
       ...put,
       ConditionExpression: '(attribute_not_exists(#v) OR #v < :v) AND attribute_not_exists(#n)',
