@@ -4,6 +4,9 @@ import type {
   CreateStreamCommand,
   CreateStreamResult,
   EventStore,
+  FeedPage,
+  FeedQuery,
+  Position,
   PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
@@ -45,6 +48,14 @@ export class MeteredStore implements EventStore {
 
   read(stream: string, query: ReadQuery): Promise<ReadPage> {
     return this.time('read', () => this.inner.read(stream, query));
+  }
+
+  readFeed(query: FeedQuery): Promise<FeedPage> {
+    return this.time('readFeed', () => this.inner.readFeed(query));
+  }
+
+  feedHead(): Promise<Position> {
+    return this.time('feedHead', () => this.inner.feedHead());
   }
 
   describe(stream: string): Promise<StreamInfo | undefined> {

@@ -4,9 +4,12 @@ import {
   DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CallAbandonedError, StoreUnavailableError } from '../../core/errors';
+import { CallAbandonedError, FeedUnavailableError, StoreUnavailableError } from '../../core/errors';
 import type { CallSignal } from '../../core/call-signal';
 import type {
+  FeedPage,
+  FeedQuery,
+  Position,
   AppendCommand,
   AppendResult,
   CreateStreamCommand,
@@ -183,6 +186,15 @@ export class DynamoDbStore implements EventStore {
 
   read(stream: string, query: ReadQuery): Promise<ReadPage> {
     return this.reads.read(stream, query);
+  }
+
+  // Not yet indexed on DynamoDB: the indexer over DynamoDB Streams assigns positions (issue 15).
+  readFeed(query: FeedQuery): Promise<FeedPage> {
+    return this.call(() => Promise.reject(new FeedUnavailableError('the feed is not indexed on the DynamoDB store yet')), query.signal);
+  }
+
+  feedHead(): Promise<Position> {
+    return this.call(() => Promise.reject(new FeedUnavailableError('the feed is not indexed on the DynamoDB store yet')));
   }
 
   describe(stream: string): Promise<StreamInfo | undefined> {
