@@ -8,6 +8,7 @@ import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/refle
 import { AuthStreamFollower } from './auth/auth-stream';
 import { AuthInterceptor } from './auth/interceptor';
 import { serializeSubscribeResponse } from './codec/encoded-messages';
+import { serializeSubscribeFeedResponse } from './feed/feed-messages';
 import { insecureListenProblem, type ServerConfig } from './config/config';
 import type { StreamKeyManager } from './crypto/stream-keys';
 import { StoreHealthMonitor } from './observability/health';
@@ -31,6 +32,8 @@ export interface RunningServer {
   store: EventStore;
   /** The realtime hub: live subscriptions on this server. */
   hub: Hub;
+  /** Open feed subscriptions on this server. */
+  feedConsumers(): number;
   /** host:port of the Prometheus endpoint, when enabled. */
   metricsAddress?: string;
   /** Re-reads keys and policies now (otherwise done periodically); set when auth is required. */
@@ -73,12 +76,18 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     metrics,
     // A machine where the native zstd binding does not load still serves, with a warning (once).
     zstdWarn: (message) => logger.warn(message),
+    logger,
   });
   const { store, codecs, keys, kek, hub, core } = opened;
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
   const auth = await startAuth(config, opened, logger);
   const tailer = startTailer(config, opened, logger);
-  const api = new GrpcApi({ core, limits: config.limits, logger });
+  const api = new GrpcApi({
+    core,
+    limits: config.limits,
+    logger,
+    ...(auth ? { readCheck: (metadata: grpc.Metadata) => auth.interceptor.readCheckOf(metadata) } : {}),
+  });
   const server = buildGrpcServer(config, keepalive, api, [
     observabilityInterceptor({ metrics, logger }),
     ...(auth ? [auth.interceptor.interceptor] : []),
@@ -91,6 +100,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     stopBackground: () => {
       health.monitor.stop();
       auth?.follower.stop();
+      opened.feed.stop();
     },
     health: health.service,
     api,
@@ -128,6 +138,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     address,
     store,
     hub,
+    feedConsumers: () => opened.feed.dispatcher.consumerCount,
     ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
     ...(auth ? { refreshAuth: () => auth.follower.refresh() } : {}),
     checkHealth: () => health.monitor.check(),
@@ -189,6 +200,7 @@ function buildGrpcServer(
       ...EventHorizonService,
       // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
       subscribe: { ...EventHorizonService.subscribe, responseSerialize: serializeSubscribeResponse },
+      subscribeFeed: { ...EventHorizonService.subscribeFeed, responseSerialize: serializeSubscribeFeedResponse },
     }),
     api.handlers(),
   );

@@ -2,6 +2,7 @@ import type { Entry, Event, Snapshot } from '../../clients/ts/src/gen/eventhoriz
 import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Codecs } from '../codec/stream-codec';
 import { ROOT, SYSTEM_ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
+import type { Feed } from '../feed/feed';
 import type { Hub } from '../realtime/hub';
 import type { Lifetime } from '../realtime/lifetime';
 import { subscription } from '../realtime/subscription';
@@ -31,6 +32,8 @@ export interface CoreOptions {
   store: EventStore;
   codecs: Codecs;
   hub: Hub;
+  /** The feed, told of every commit made here. */
+  feed: Feed;
   heartbeatIntervalMs: number;
   subscriberBufferEntries: number;
 }
@@ -91,11 +94,13 @@ export class EventStoreCore {
   readonly store: EventStore;
   readonly codecs: Codecs;
   readonly hub: Hub;
+  readonly feed: Feed;
 
   constructor(private readonly options: CoreOptions) {
     this.store = options.store;
     this.codecs = options.codecs;
     this.hub = options.hub;
+    this.feed = options.feed;
   }
 
   /**
@@ -176,6 +181,7 @@ export class EventStoreCore {
     hub.publish(parent, { version: result.parentVersion, events: childCreated, recordedAt });
     hub.publish(stream, { version: 0n, events: started, recordedAt });
     if (initialEvents.length > 0) hub.publish(stream, { version: 1n, events: initialEvents, recordedAt });
+    this.feed.committed();
     return result.headVersion;
   }
 
@@ -202,6 +208,7 @@ export class EventStoreCore {
     });
     if (!result.deduplicated) {
       this.hub.publish(stream, { version: result.version, events, recordedAt });
+      this.feed.committed();
     }
     return { cursor: { stream, version: result.version }, deduplicated: result.deduplicated };
   }

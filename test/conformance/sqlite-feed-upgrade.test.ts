@@ -109,3 +109,37 @@ describe('sqlite store: upgrading a database written before the feed', () => {
     }
   });
 });
+
+describe('sqlite store: two handles on one database (the CLI next to a serving server)', () => {
+  it('number their entries in one order, without giving a position twice', async () => {
+    const dir = tempDir('eh-feed-two-');
+    const server = new SqliteStore({ dataDir: dir });
+    const cli = new SqliteStore({ dataDir: dir });
+    try {
+      const at = new Date(1_700_000_000_000);
+      await server.init(Buffer.from('root'), at);
+      for (const [store, stream] of [[server, '/s'], [cli, '/c']] as const) {
+        await store.createStream({ stream, parent: '/', recordedAt: at, startedPayload: Buffer.from(`${stream}@0`), childCreatedPayload: (v) => Buffer.from(`/@${v}`) });
+      }
+      // Interleaved group commits of both handles.
+      for (let i = 1; i <= 20; i++) {
+        await Promise.all([
+          server.append({ stream: '/s', payload: (v) => Buffer.from(`/s@${v}`), recordedAt: at }),
+          cli.append({ stream: '/c', payload: (v) => Buffer.from(`/c@${v}`), recordedAt: at }),
+        ]);
+      }
+      for (const store of [server, cli]) {
+        const page = await store.readFeed({ after: 0n, subtree: { path: '/', descendants: true }, limit: 1000, maxBytes: 1 << 20 });
+        assert.equal(page.entries.length, 1 + 2 + 2 + 40);
+        const positions = page.entries.map((entry) => entry.position);
+        assert.deepEqual(positions, [...positions].sort((a, b) => (a < b ? -1 : 1)));
+        assert.equal(new Set(positions).size, positions.length);
+        assert.equal(await store.feedHead(), positions[positions.length - 1]);
+      }
+    } finally {
+      await server.close();
+      await cli.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -116,8 +116,11 @@ export class SqliteStore implements EventStore {
     forward: new Map(),
     backward: new Map(),
   };
-  /** The position of the next entry written: positions are given in commit order (flush). */
-  private nextPosition: Position;
+  /**
+   * The position of the next entry written, read at the start of each group commit (under the
+   * write lock: another process may have written since) and given in commit order.
+   */
+  private nextPosition = 0n;
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -133,7 +136,6 @@ export class SqliteStore implements EventStore {
     this.db.defaultSafeIntegers(true);
     this.db.exec(SCHEMA);
     upgradeFeed(this.db, options.log);
-    this.nextPosition = (this.db.prepare<[], { head: bigint | null }>('SELECT MAX(position) AS head FROM entries').get()?.head ?? 0n) + 1n;
     this.statements = this.prepare();
     this.transactions = this.prepareTransactions();
   }
@@ -146,7 +148,11 @@ export class SqliteStore implements EventStore {
   private prepareTransactions() {
     const db = this.db;
     return {
-      begin: db.prepare('BEGIN'),
+      // IMMEDIATE: the write lock from the start, so that what the group reads (heads, the next
+      // position) stays current until it commits, also when another process (the CLI next to a
+      // serving server) writes to the same database; it waits for that process's lock (the
+      // driver's 5 s busy timeout) rather than fail at its first write.
+      begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
       savepoint: db.prepare('SAVEPOINT write'),
@@ -212,6 +218,7 @@ export class SqliteStore implements EventStore {
       keys: db.prepare<[string], KeyRow>(
         'SELECT stream, dek_version, kek_id, wrapped, created_at FROM stream_keys WHERE stream = ? ORDER BY dek_version',
       ),
+      feedHead: db.prepare<[], { head: bigint | null }>('SELECT MAX(position) AS head FROM entries'),
       isShredded: db.prepare<[string], { stream: string }>('SELECT stream FROM shredded_streams WHERE stream = ?'),
       insertKey: db.prepare<[string, number, string, Uint8Array, bigint]>(
         'INSERT OR IGNORE INTO stream_keys (stream, dek_version, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)',
@@ -322,13 +329,13 @@ export class SqliteStore implements EventStore {
   }
 
   /**
-   * Positions are given inside the group commit, whose transaction is applied within one turn of
-   * the event loop: a read sees every position up to the newest one, or a gap left by a write
-   * that failed (rolled back), never a later position without an earlier one.
+   * Positions are given inside the group commit, under the write lock, and one group's positions
+   * follow the last committed one: a read sees every position up to the newest one, or a gap left
+   * by a write that failed (rolled back), never a later position without an earlier one.
    */
   async readFeed(query: FeedQuery): Promise<FeedPage> {
     this.ensureOpen();
-    const head = this.nextPosition - 1n;
+    const head = this.head();
     const until = query.after + FEED_SCAN_POSITIONS < head ? query.after + FEED_SCAN_POSITIONS : head;
     const { path, descendants } = query.subtree;
     // NUL is in no path: a prefix that matches nothing, for the stream alone.
@@ -359,7 +366,7 @@ export class SqliteStore implements EventStore {
 
   async feedHead(): Promise<Position> {
     this.ensureOpen();
-    const head = this.nextPosition - 1n;
+    const head = this.head();
     await this.durable();
     return head;
   }
@@ -519,6 +526,11 @@ export class SqliteStore implements EventStore {
     return bound.all(streamId, fromVersion, limit);
   }
 
+  /** The newest position committed, by any process. */
+  private head(): Position {
+    return this.statements.feedHead.get()?.head ?? 0n;
+  }
+
   private mustFind(stream: string): StreamRow {
     const found = this.statements.streamByPath.get(stream);
     if (!found) throw new StreamNotFoundError(stream);
@@ -555,6 +567,7 @@ export class SqliteStore implements EventStore {
     const tx = this.transactions;
     try {
       tx.begin.run();
+      this.nextPosition = this.head() + 1n;
       for (const write of batch) {
         // Each write in its own savepoint: a failing write undoes only itself.
         tx.savepoint.run();
