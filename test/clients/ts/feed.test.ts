@@ -62,7 +62,7 @@ describe('TypeScript client: the feed (follow, SubtreeReader)', function () {
       for (let n = 5; n <= 8; n += 1) await writer.client.append({ stream: n % 2 === 0 ? '/shop/a' : '/shop/b', events: [jsonEvent('n', { n })] }, READY);
       await pulling;
 
-      const numbers = seen.flatMap((item) => (item.kind === 'entry' && item.entry.events[0]?.type === 'n' ? [(eventData(item.entry.events[0]) as { n: number }).n] : []));
+      const numbers = seen.flatMap((item) => (item.kind === 'entry' && item.entry.events[0]?.type === 'n' ? [eventData<{ n: number }>(item.entry.events[0]).n] : []));
       assert.deepEqual(numbers, [1, 2, 3, 4, 5, 6, 7, 8]);
       const positions = seen.flatMap((item) => (item.kind === 'entry' ? [item.entry.position] : []));
       assert.deepEqual(positions, [...positions].sort((a, b) => (a < b ? -1 : 1)));
@@ -87,7 +87,7 @@ describe('TypeScript client: the feed (follow, SubtreeReader)', function () {
       initialState: () => ({}),
       apply(state, event, entry) {
         if (event.type !== 'order.placed') return state;
-        const { amount } = eventData(event) as { amount: number };
+        const { amount } = eventData<{ amount: number }>(event);
         return { ...state, [entry.stream]: (state[entry.stream] ?? 0) + amount };
       },
     };
