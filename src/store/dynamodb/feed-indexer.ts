@@ -333,7 +333,7 @@ export class FeedIndexer {
 
   /**
    * Reads what the shards have, in lineage order, and writes it as one batch. Returns whether it
-   * found records (the next round then starts at once).
+   * filled a batch (the next round then starts at once).
    */
   private async round(): Promise<boolean> {
     const held = this.held;
@@ -374,7 +374,9 @@ export class FeedIndexer {
       await this.write(held, indexed, pending);
     }
     if (records === 0 && pending.length === 0) this.settle(started);
-    return records > 0;
+    // A full batch: more is waiting, read on at once. Otherwise wait for the poll interval, so
+    // that under load each write carries what came meanwhile (many entries per write).
+    return read.length >= this.settings.batchSize;
   }
 
   /** Lists the stream's shards (following DescribeStream's pages) and drops marks of shards gone. */
