@@ -142,8 +142,8 @@ describe('DynamoDB feed indexer', function () {
       return true;
     });
     // create-tables fixes it in place: the stream is enabled on the existing table.
-    const created = await createTables(client, names);
-    assert.ok(created.includes(names.events));
+    const { streamEnabled } = await createTables(client, names);
+    assert.deepEqual(streamEnabled, [names.events]);
     const { Table } = await client.send(new DescribeTableCommand({ TableName: names.events }));
     assert.equal(Table?.StreamSpecification?.StreamEnabled, true);
     const fixed = localStore(local, prefix, { createTables: false });

@@ -145,11 +145,12 @@ export class TableSetupError extends Error {}
 /**
  * Creates the missing tables, billed on demand, and waits until they are active. Tables that
  * already exist are checked, not changed, except one: an events table without its DynamoDB
- * stream (created before the feed existed) gets it. Returns the names of the tables it created
- * (or gave a stream).
+ * stream (created before the feed existed) gets it. Returns the names of the tables it
+ * created, and of the events table when it enabled its stream.
  */
-export async function createTables(client: DynamoDBClient, names: TableNames): Promise<string[]> {
+export async function createTables(client: DynamoDBClient, names: TableNames): Promise<{ created: string[]; streamEnabled: string[] }> {
   const created: string[] = [];
+  const streamEnabled: string[] = [];
   for (const kind of Object.keys(SHAPES) as Array<keyof TableNames>) {
     const name = names[kind];
     const shape = SHAPES[kind];
@@ -172,11 +173,11 @@ export async function createTables(client: DynamoDBClient, names: TableNames): P
     if (kind === 'events' && !created.includes(name) && !(await eventsStreamOf(client, name))) {
       await client.send(new UpdateTableCommand({ TableName: name, StreamSpecification: EVENTS_STREAM }));
       await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: name });
-      created.push(name);
+      streamEnabled.push(name);
     }
   }
   await checkTables(client, names);
-  return created;
+  return { created, streamEnabled };
 }
 
 /**
