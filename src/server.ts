@@ -17,6 +17,7 @@ import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import type { Hub } from './realtime/hub';
 import { Tailer } from './realtime/tailer';
+import { createStoreBackground, type StoreBackground } from './store/factory';
 import type { EventStore } from './store/port';
 import { serverCredentials } from './tls/credentials';
 import { openEventStore, type OpenedEventStore } from './wiring';
@@ -64,8 +65,9 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 
 
 /**
  * Starts the gRPC server: the API, health checks and reflection, on the configured address.
- * The steps: open the store (and the core over it), follow the auth stream, tail other replicas,
- * build the gRPC server, watch the store's health, then listen.
+ * The steps: open the store (and the core over it), start the store's background work (DynamoDB:
+ * the feed indexer's contender), follow the auth stream, tail other replicas, build the gRPC
+ * server, watch the store's health, then listen.
  */
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
@@ -80,6 +82,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   });
   const { store, codecs, keys, kek, hub, core } = opened;
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
+  const background = startStoreBackground(config, logger);
   const auth = await startAuth(config, opened, logger);
   const tailer = startTailer(config, opened, logger);
   const api = new GrpcApi({
@@ -107,6 +110,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     tailer,
     server,
     store,
+    background,
     metricsServer: () => metricsServer,
   });
   // A port already in use (gRPC or metrics) must not leave a half-started server behind: the
@@ -161,6 +165,19 @@ async function startAuth(
   follower.onChange(() => interceptor.recheckOpenCalls());
   await follower.start();
   return { follower, interceptor };
+}
+
+/**
+ * The store's background work (DynamoDB: contend for the feed indexer's lease, and index while
+ * holding it), on the configured tables.
+ */
+function startStoreBackground(config: ServerConfig, logger: Logger): StoreBackground | undefined {
+  const background = createStoreBackground(
+    { kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb },
+    (level, message, fields) => logger[level](fields, message),
+  );
+  background?.start();
+  return background;
 }
 
 /** Other replicas append to the same store: bring their entries to this replica's subscribers. */
@@ -253,6 +270,8 @@ interface ShutdownParts {
   tailer: Tailer | undefined;
   server: grpc.Server;
   store: EventStore;
+  /** The store's background work, stopped before the store closes (the indexer hands its lease over). */
+  background: StoreBackground | undefined;
   /** The metrics server, once started. */
   metricsServer(): MetricsServer | undefined;
 }
@@ -281,6 +300,7 @@ function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
           resolve();
         });
       });
+      await parts.background?.stop();
       await store.close();
       await parts.metricsServer()?.close();
       logger.info('stopped');

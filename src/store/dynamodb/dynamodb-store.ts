@@ -4,7 +4,7 @@ import {
   DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CallAbandonedError, FeedUnavailableError, StoreUnavailableError } from '../../core/errors';
+import { CallAbandonedError, StoreUnavailableError } from '../../core/errors';
 import type { CallSignal } from '../../core/call-signal';
 import type {
   FeedPage,
@@ -29,6 +29,7 @@ import { Appends } from './appends';
 import { storeFailure } from './aws-errors';
 import type { DynamoDbContext } from './context';
 import { Creates } from './creates';
+import { FeedReads } from './feed-reads';
 import { entryItem, itemTooLarge, MAX_ITEM_BYTES, type EntryItem } from './items';
 import { KeyTable } from './key-table';
 import { KeyedQueue } from './keyed-queue';
@@ -55,7 +56,7 @@ export interface DynamoDbConnection {
 
 /** How to build a DynamoDbStore: the connection, the tables and the replica's caches. */
 export interface DynamoDbStoreOptions extends DynamoDbConnection {
-  /** Prefix of the four table names (default "eventhorizon-"). */
+  /** Prefix of the five table names (default "eventhorizon-"). */
   tablePrefix: string;
   /** Create missing tables at start-up (development); otherwise only check them. */
   createTables: boolean;
@@ -83,6 +84,8 @@ const PING_TIMEOUT_MS = 3_000;
  *   CreateStream transaction, for ListChildren and child counts.
  * - snapshots: one item per perspective (partition `s`, sort `c`), replaced only by newer ones.
  * - keys: streams' wrapped data keys (see KeyTable).
+ * - feed: the feed's pages and its indexer's state, written by the indexer (feed-indexer.ts),
+ *   which reads the events table's DynamoDB stream.
  *
  * Each replica writes a stream's entries one write at a time (KeyedQueue); appends and creates
  * that gather meanwhile share the next write, a transaction (group commit).
@@ -105,6 +108,7 @@ export class DynamoDbStore implements EventStore {
   private readonly appends: Appends;
   private readonly creates: Creates;
   private readonly reads: Reads;
+  private readonly feed: FeedReads;
   private readonly snapshots: Snapshots;
   private readonly keys: KeyTable;
   /** The tables' creation or check, once. */
@@ -130,6 +134,7 @@ export class DynamoDbStore implements EventStore {
     this.appends = new Appends(this.context, this.heads, this.writes);
     this.creates = new Creates(this.context, this.heads, this.writes);
     this.reads = new Reads(this.context, this.heads);
+    this.feed = new FeedReads(this.context);
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
     this.snapshots = new Snapshots(this.context, this.heads, this.keys);
   }
@@ -188,13 +193,17 @@ export class DynamoDbStore implements EventStore {
     return this.reads.read(stream, query);
   }
 
-  // Not yet indexed on DynamoDB: the indexer over DynamoDB Streams assigns positions (issue 15).
+  /**
+   * The feed as indexed from the events table's DynamoDB stream by the deployment's one indexer
+   * (feed-indexer.ts): an entry is in it once indexed, usually well under a second after its
+   * commit, and forever (see feed-reads.ts).
+   */
   readFeed(query: FeedQuery): Promise<FeedPage> {
-    return this.call(() => Promise.reject(new FeedUnavailableError('the feed is not indexed on the DynamoDB store yet')), query.signal);
+    return this.feed.readFeed(query);
   }
 
   feedHead(): Promise<Position> {
-    return this.call(() => Promise.reject(new FeedUnavailableError('the feed is not indexed on the DynamoDB store yet')));
+    return this.feed.feedHead();
   }
 
   describe(stream: string): Promise<StreamInfo | undefined> {
