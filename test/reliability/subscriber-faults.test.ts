@@ -195,6 +195,9 @@ describe('reliability: subscriber faults (vanishing, stuck, slow and churning cl
       assert.ok(child);
       const churning = child;
       for (let cycle = 0; cycle < 2; cycle++) {
+        // 2000 cancels at once make the server close the connection (Node's HTTP/2 rapid-reset
+        // protection): the second burst opens on a new one, a call caught in between is reopened
+        // by the process, as a client would resume it (subscriber-process.ts).
         if (cycle > 0) {
           await measure('opening', async () => {
             churning.stdin?.write('open\n');
