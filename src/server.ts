@@ -16,9 +16,7 @@ import { observabilityInterceptor } from './observability/interceptor';
 import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import type { Hub } from './realtime/hub';
-import { Tailer } from './realtime/tailer';
-import { createStoreBackground, type StoreBackground } from './store/factory';
-import type { EventStore } from './store/port';
+import type { EventStore, StoreBackground } from './store/port';
 import { serverCredentials } from './tls/credentials';
 import { openEventStore, type OpenedEventStore } from './wiring';
 
@@ -66,8 +64,9 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 
 /**
  * Starts the gRPC server: the API, health checks and reflection, on the configured address.
  * The steps: open the store (and the core over it), start the store's background work (DynamoDB:
- * the feed indexer's contender), follow the auth stream, tail other replicas, build the gRPC
- * server, watch the store's health, then listen.
+ * the feed indexer's contender), follow the auth stream, build the gRPC server, watch the
+ * store's health, then listen. Other replicas' commits reach this one's subscribers through the
+ * feed's reader (src/feed/feed-dispatcher.ts), which reads only while someone subscribes.
  */
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
@@ -82,9 +81,8 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   });
   const { store, codecs, keys, kek, hub, core } = opened;
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
-  const background = startStoreBackground(config, logger);
+  const background = startStoreBackground(store, logger);
   const auth = await startAuth(config, opened, logger);
-  const tailer = startTailer(config, opened, logger);
   const api = new GrpcApi({
     core,
     limits: config.limits,
@@ -107,7 +105,6 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     },
     health: health.service,
     api,
-    tailer,
     server,
     store,
     background,
@@ -169,29 +166,12 @@ async function startAuth(
 
 /**
  * The store's background work (DynamoDB: contend for the feed indexer's lease, and index while
- * holding it), on the configured tables.
+ * holding it).
  */
-function startStoreBackground(config: ServerConfig, logger: Logger): StoreBackground | undefined {
-  const background = createStoreBackground(
-    { kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb },
-    (level, message, fields) => logger[level](fields, message),
-  );
+function startStoreBackground(store: EventStore, logger: Logger): StoreBackground | undefined {
+  const background = store.background?.((level, message, fields) => logger[level](fields, message));
   background?.start();
   return background;
-}
-
-/** Other replicas append to the same store: bring their entries to this replica's subscribers. */
-function startTailer(config: ServerConfig, { store, codecs, hub }: OpenedEventStore, logger: Logger): Tailer | undefined {
-  if (!store.features.sharedWithOtherProcesses) return undefined;
-  const tailer = new Tailer({
-    store,
-    hub,
-    decode: async (stream, stored) => (await codecs.forReading(stream, [stored.payload])).decodeEntry(stored),
-    logger,
-    maxIntervalMs: config.pollMaxIntervalMs,
-  });
-  tailer.start();
-  return tailer;
 }
 
 /** The grpc-js server with the API registered (not listening yet). */
@@ -267,7 +247,6 @@ interface ShutdownParts {
   stopBackground(): void;
   health: HealthImplementation;
   api: GrpcApi;
-  tailer: Tailer | undefined;
   server: grpc.Server;
   store: EventStore;
   /** The store's background work, stopped before the store closes (the indexer hands its lease over). */
@@ -281,7 +260,7 @@ interface ShutdownParts {
  * with UNAVAILABLE, finish in-flight calls (forced after `graceMs`), then close the store.
  */
 function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
-  const { logger, health, api, tailer, server, store } = parts;
+  const { logger, health, api, server, store } = parts;
   let stopping: Promise<void> | undefined;
   return (graceMs = 10_000): Promise<void> => {
     stopping ??= (async () => {
@@ -289,7 +268,6 @@ function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       api.closeSubscriptions();
-      await tailer?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

@@ -95,8 +95,11 @@ export async function openEventStore(config: ServerConfig, options: OpenOptions 
     logger,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     bufferEntries: config.subscriberBufferEntries,
-    // Other replicas' commits are found by reading the feed; this process's are announced.
-    ...(store.features.sharedWithOtherProcesses ? { pollIntervalMs: config.pollMaxIntervalMs } : {}),
+    // Other replicas' commits are found by reading the feed (also for Subscribe, through the
+    // hub); this process's are announced.
+    ...(store.features.sharedWithOtherProcesses
+      ? { shared: { hub, pollIntervalMs: { min: Math.min(50, config.pollMaxIntervalMs), max: config.pollMaxIntervalMs } } }
+      : {}),
   });
   const core = new EventStoreCore({
     store,

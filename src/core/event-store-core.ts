@@ -307,6 +307,8 @@ export class EventStoreCore {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       bufferEntries: this.options.subscriberBufferEntries,
       lifetime,
+      // Other replicas' entries come through the feed's reader: it must be reading first.
+      ...(this.store.features.sharedWithOtherProcesses ? { ready: () => this.feed.dispatcher.listen() } : {}),
     });
   }
 
@@ -398,7 +400,7 @@ export class EventStoreCore {
     const keys = await this.existingStreamKeys(stream);
     await keys.shred(stream);
     // Subscriptions open here end now, with the error any later call gets; those on other
-    // replicas end when their tailer's next poll reaches the shred fence.
+    // replicas end when their feed reader reaches the shred fence (FeedEntry.shredded).
     this.hub.close(stream, new StreamShreddedError(stream));
   }
 

@@ -1,7 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { Heartbeats, type LiveFeed } from '../realtime/hub';
-import type { FeedPage, Position } from '../store/port';
+import { StreamShreddedError } from '../core/errors';
+import { Heartbeats, type Hub, type LiveFeed } from '../realtime/hub';
+import type { FeedEntry, FeedPage, Position } from '../store/port';
 import { checkpointMessage, type OpenedFeedEntry } from './feed-messages';
 import type { FeedFilter } from './feed-filter';
 
@@ -17,16 +18,19 @@ export interface FeedConsumer {
 }
 
 export interface FeedDispatcherOptions {
-  /** One page of the whole feed after a position (every stream: consumers filter). */
-  readPage(after: Position): Promise<FeedPage>;
-  /** Opens the entries some consumer wants (decrypts, decompresses); shredded ones are left out. */
-  open(entries: FeedPage['entries']): Promise<OpenedFeedEntry[]>;
+  /** One page of the whole feed after a position, with the entries of the streams `only` accepts. */
+  readPage(after: Position, only: (stream: string) => boolean): Promise<FeedPage>;
+  /** Opens entries (decrypts, decompresses); shredded streams' are left out. */
+  open(entries: FeedEntry[]): Promise<OpenedFeedEntry[]>;
   head(): Promise<Position>;
   /**
-   * How often to look for entries committed by other processes sharing the store; undefined when
-   * every commit happens here and is announced with `committed()`.
+   * For a store shared with other processes: the hub of this process's Subscribe calls, which
+   * gets the entries (and shred fences) of its streams from the feed, as other replicas commit
+   * them. Without it, every commit happens here and is announced with `committed()`.
    */
-  pollIntervalMs?: number;
+  hub?: Hub;
+  /** Polling of a shared store: at least this often while entries come, at most this seldom idle. */
+  pollIntervalMs?: { min: number; max: number };
   logger: Logger;
 }
 
@@ -40,9 +44,11 @@ const RETRY_MS = 500;
  * so between its own catch-up and the entries queued to it nothing is missing (it skips what it
  * has already by position).
  *
- * It reads when told of a local commit (`committed`) and, for a store shared with other
- * processes, every `pollIntervalMs`; only while some consumer is open. With none, it forgets its
- * position and starts from the feed's head when the next one joins: nothing waits to be read.
+ * On a store shared with other replicas it is also how Subscribe learns of their commits: one
+ * reader of the feed per process, whatever the number of subscribed streams, rather than a poll
+ * per stream. It polls there, faster while entries come; elsewhere it reads when told of a local
+ * commit (`committed`). It reads only while someone listens; with nobody, it forgets its
+ * position and starts from the feed's head when the next one comes: nothing waits to be read.
  */
 export class FeedDispatcher {
   private readonly consumers = new Set<FeedConsumer>();
@@ -54,13 +60,16 @@ export class FeedDispatcher {
   /** A commit was announced while reading: read again after. */
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private pollMs: number;
   private stopped = false;
 
-  constructor(private readonly options: FeedDispatcherOptions) {}
+  constructor(private readonly options: FeedDispatcherOptions) {
+    this.pollMs = options.pollIntervalMs?.min ?? 0;
+  }
 
   /**
-   * The position up to which every consumer has been given (queued) what it wants; undefined
-   * while no consumer is open.
+   * The position up to which everyone listening has been given (queued) what they want;
+   * undefined while nobody listens.
    */
   get reached(): Position | undefined {
     return this.reached_;
@@ -70,9 +79,21 @@ export class FeedDispatcher {
     return this.consumers.size;
   }
 
-  /** Adds a consumer; resolves once the dispatcher knows where it is (the feed's head at worst). */
+  /** Adds a consumer; resolves once the dispatcher reads (from the feed's head at worst). */
   async join(consumer: FeedConsumer): Promise<void> {
     this.consumers.add(consumer);
+    await this.listen();
+  }
+
+  leave(consumer: FeedConsumer): void {
+    this.consumers.delete(consumer);
+  }
+
+  /**
+   * Resolves once the dispatcher reads for the listeners registered so far (a feed consumer, or a
+   * subscriber in the hub): whatever the feed holds past `reached` then reaches them.
+   */
+  async listen(): Promise<void> {
     if (this.reached_ === undefined) {
       this.starting ??= this.options
         .head()
@@ -87,13 +108,9 @@ export class FeedDispatcher {
     this.schedulePoll();
   }
 
-  leave(consumer: FeedConsumer): void {
-    this.consumers.delete(consumer);
-  }
-
   /** Something was committed here: read it (now, or right after the read in progress). */
   committed(): void {
-    if (this.consumers.size === 0 || this.stopped) return;
+    if (!this.listened() || this.stopped) return;
     if (this.reading) {
       this.again = true;
       return;
@@ -106,34 +123,40 @@ export class FeedDispatcher {
     clearTimeout(this.timer);
   }
 
+  private listened(): boolean {
+    return this.consumers.size > 0 || this.options.hub?.hasSubscribers() === true;
+  }
+
   private schedulePoll(): void {
-    const interval = this.options.pollIntervalMs;
-    if (interval === undefined || this.timer || this.stopped) return;
+    if (this.options.pollIntervalMs === undefined || this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.consumers.size === 0) return;
+      if (!this.listened()) return; // the next listener starts polling again
       this.committed();
       this.schedulePoll();
-    }, interval);
+    }, this.pollMs);
     this.timer.unref();
   }
 
   private async read(): Promise<void> {
     this.reading = true;
+    let found = false;
     try {
       do {
         this.again = false;
         for (;;) {
-          if (this.consumers.size === 0) {
+          if (!this.listened()) {
             // Nobody to give entries to: forget the position rather than read for nobody.
             this.reached_ = undefined;
             return;
           }
           const after = this.reached_;
-          if (after === undefined) return; // a joining consumer is reading the head
-          const page = await this.options.readPage(after);
-          const wanted = page.entries.filter((entry) => this.someoneWants(entry.stream));
-          const opened = wanted.length > 0 ? await this.options.open(wanted) : [];
+          if (after === undefined) return; // a listener is reading the head
+          const page = await this.options.readPage(after, (stream) => this.someoneWants(stream));
+          found ||= page.entries.length > 0;
+          const fences = page.entries.filter((entry) => entry.shredded === true);
+          const opened = await this.options.open(page.entries.filter((entry) => entry.shredded !== true));
+          this.publishToHub(opened, fences);
           this.dispatch(page.entries, opened);
           if (page.reached > after) this.reached_ = page.reached;
           if (!page.more) break;
@@ -146,19 +169,39 @@ export class FeedDispatcher {
       setTimeout(() => this.committed(), RETRY_MS).unref();
     } finally {
       this.reading = false;
+      const poll = this.options.pollIntervalMs;
+      // Poll again soon while entries come; back off while the feed is quiet.
+      if (poll) this.pollMs = found ? poll.min : Math.min(poll.max, Math.max(poll.min, this.pollMs * 2));
     }
   }
 
   private someoneWants(stream: string): boolean {
+    if (this.options.hub?.isSubscribed(stream) === true) return true;
     for (const consumer of this.consumers) if (consumer.filter.wantsStream(stream)) return true;
     return false;
+  }
+
+  /** Entries committed elsewhere, to this process's subscribers of their streams; shreds end them. */
+  private publishToHub(opened: OpenedFeedEntry[], fences: FeedEntry[]): void {
+    const { hub } = this.options;
+    if (!hub) return;
+    for (const entry of opened) {
+      const { stream, version, recordedAt } = entry.stored;
+      hub.publishStored(stream, version, recordedAt, entry.opened);
+    }
+    for (const fence of fences) {
+      if (!hub.isSubscribed(fence.stream)) continue;
+      this.options.logger.info({ stream: fence.stream }, 'stream shredded: its subscriptions end');
+      hub.close(fence.stream, new StreamShreddedError(fence.stream));
+    }
   }
 
   /**
    * Queues each entry to the consumers that want it. The others count it as skipped, and get a
    * checkpoint after `checkpointEvery` of them, so that their position moves on too.
    */
-  private dispatch(scanned: FeedPage['entries'], opened: OpenedFeedEntry[]): void {
+  private dispatch(scanned: FeedEntry[], opened: OpenedFeedEntry[]): void {
+    if (this.consumers.size === 0) return;
     const byPosition = new Map<Position, OpenedFeedEntry>();
     for (const entry of opened) byPosition.set(entry.position, entry);
     for (const consumer of this.consumers) {

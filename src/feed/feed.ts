@@ -1,6 +1,7 @@
 import type { FeedEntry as ApiFeedEntry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { Codecs } from '../codec/stream-codec';
 import { StreamShreddedError } from '../core/errors';
+import type { Hub } from '../realtime/hub';
 import type { Lifetime } from '../realtime/lifetime';
 import type { EventStore, FeedEntry, Position } from '../store/port';
 import { FeedDispatcher } from './feed-dispatcher';
@@ -22,8 +23,11 @@ export interface FeedOptions {
   logger: Logger;
   heartbeatIntervalMs: number;
   bufferEntries: number;
-  /** For a store shared with other processes: how often the dispatcher looks for their entries. */
-  pollIntervalMs?: number;
+  /**
+   * For a store shared with other processes: the hub of Subscribe, which learns of their commits
+   * from the feed, and how often the feed is polled (faster while entries come).
+   */
+  shared?: { hub: Hub; pollIntervalMs: { min: number; max: number } };
 }
 
 export interface FeedSubscribeOptions {
@@ -53,11 +57,11 @@ export class Feed {
 
   constructor(private readonly options: FeedOptions) {
     this.dispatcher = new FeedDispatcher({
-      readPage: (after) =>
-        options.store.readFeed({ after, subtree: { path: '/', descendants: true }, limit: FEED_PAGE, maxBytes: MAX_PAGE_BYTES }),
+      readPage: (after, only) =>
+        options.store.readFeed({ after, subtree: { path: '/', descendants: true }, only, limit: FEED_PAGE, maxBytes: MAX_PAGE_BYTES }),
       open: (entries) => this.open(entries),
       head: () => options.store.feedHead(),
-      ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      ...(options.shared ? { hub: options.shared.hub, pollIntervalMs: options.shared.pollIntervalMs } : {}),
       logger: options.logger,
     });
   }
@@ -139,7 +143,10 @@ export class Feed {
       else byStream.set(entry.stream, [entry]);
     }
     const opened = new Map<FeedEntry, Uint8Array>();
-    for (const [stream, list] of byStream) {
+    for (const [stream, all] of byStream) {
+      // A shred fence has nothing to open (and the stream's keys are gone).
+      const list = all.filter((entry) => entry.shredded !== true);
+      if (list.length === 0) continue;
       try {
         const codec = await this.options.codecs.forReading(stream, list.map((entry) => entry.payload));
         for (const entry of list) opened.set(entry, codec.openEntry(entry));

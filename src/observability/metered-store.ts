@@ -3,6 +3,7 @@ import type {
   AppendResult,
   CreateStreamCommand,
   CreateStreamResult,
+  BackgroundLog,
   EventStore,
   FeedPage,
   FeedQuery,
@@ -12,6 +13,7 @@ import type {
   ReadPage,
   ReadQuery,
   SnapshotRecord,
+  StoreBackground,
   StoreFeatures,
   StreamInfo,
   StreamKeys,
@@ -28,6 +30,10 @@ export class MeteredStore implements EventStore {
 
   get features(): StoreFeatures {
     return this.inner.features;
+  }
+
+  background(log: BackgroundLog): StoreBackground | undefined {
+    return this.inner.background?.(log);
   }
 
   open(): Promise<void> {

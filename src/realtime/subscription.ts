@@ -17,6 +17,11 @@ export interface SubscriptionOptions {
   bufferEntries: number;
   /** Ends on client cancel, deadline or server shutdown. */
   lifetime: Lifetime;
+  /**
+   * Resolves once entries committed elsewhere reach the hub (the feed's reader is reading): run
+   * after the subscriber is registered and before the store is read, so nothing falls between.
+   */
+  ready?: () => Promise<void>;
 }
 
 /**
@@ -58,6 +63,7 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
   }
 
   try {
+    await options.ready?.();
     yield* catchUp();
     if (lifetime.ended) return;
     const closedDuringCatchUp = feed.failure();

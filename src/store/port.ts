@@ -108,6 +108,11 @@ export type Position = bigint;
 export interface FeedEntry extends StoredEntry {
   stream: string;
   position: Position;
+  /**
+   * Set on a stream's shred fence (DynamoDB): no payload, the stream's entries can no longer be
+   * read and none follows. Readers of the feed learn of a shred made elsewhere from it.
+   */
+  shredded?: boolean;
 }
 
 /** The streams a feed read covers: one stream, or a stream and all its descendants. */
@@ -120,6 +125,11 @@ export interface FeedQuery {
   /** Entries after this position (exclusive): 0n for the beginning. */
   after: Position;
   subtree: Subtree;
+  /**
+   * Only the entries of the streams this accepts are returned (`reached` still covers the
+   * others): a store that fetches entries apart from its index fetches only these.
+   */
+  only?: (stream: string) => boolean;
   /** At most this many entries (at least one is returned when any is found). */
   limit: number;
   /** Stop before the page's payloads exceed this many bytes (at least one entry is returned). */
@@ -221,8 +231,25 @@ export interface StoreFeatures {
   abandonedReadsStop: boolean;
 }
 
+/** Work a store needs done in the background of a serving process, started and stopped with it. */
+export interface StoreBackground {
+  start(): void;
+  /** Stops, handing over what it holds (the DynamoDB feed indexer releases its lease). */
+  stop(): Promise<void>;
+}
+
+/** Where background work reports. */
+export type BackgroundLog = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+
 export interface EventStore {
   readonly features: StoreFeatures;
+
+  /**
+   * The store's background work in a serving process, if it has any (DynamoDB: the feed
+   * indexer's contender; one replica of the deployment holds the lease and indexes). The server
+   * starts it; the CLI's short-lived commands do not.
+   */
+  background?(log: BackgroundLog): StoreBackground | undefined;
 
   /**
    * Prepares the store (schema or tables, created or checked) without writing any stream, so that

@@ -7,19 +7,21 @@ import {
 import { CallAbandonedError, StoreUnavailableError } from '../../core/errors';
 import type { CallSignal } from '../../core/call-signal';
 import type {
-  FeedPage,
-  FeedQuery,
-  Position,
   AppendCommand,
+  BackgroundLog,
   AppendResult,
   CreateStreamCommand,
   CreateStreamResult,
   EventStore,
+  FeedPage,
+  FeedQuery,
+  Position,
   PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
   SnapshotRecord,
+  StoreBackground,
   StoreFeatures,
   StreamInfo,
   StreamKeys,
@@ -29,6 +31,7 @@ import { Appends } from './appends';
 import { storeFailure } from './aws-errors';
 import type { DynamoDbContext } from './context';
 import { Creates } from './creates';
+import { FeedIndexer } from './feed-indexer';
 import { FeedReads } from './feed-reads';
 import { entryItem, itemTooLarge, MAX_ITEM_BYTES, type EntryItem } from './items';
 import { KeyTable } from './key-table';
@@ -67,6 +70,12 @@ export interface DynamoDbStoreOptions extends DynamoDbConnection {
   idempotencyWindow?: number;
   /** Streams whose head this replica remembers (default 10,000; least recently used go first). */
   maxCachedStreams?: number;
+  /** A serving replica contends for the feed indexer's lease (default true; see background()). */
+  feedIndexer?: boolean;
+  /** The indexer's settings (FeedIndexerSettings; defaults DEFAULT_INDEXER_SETTINGS). */
+  feedLeaseMs?: number;
+  feedPollIntervalMs?: number;
+  feedBatchSize?: number;
 }
 
 const DEFAULT_IDEMPOTENCY_WINDOW = 100;
@@ -198,6 +207,22 @@ export class DynamoDbStore implements EventStore {
    * (feed-indexer.ts): an entry is in it once indexed, usually well under a second after its
    * commit, and forever (see feed-reads.ts).
    */
+  /**
+   * The feed indexer's contender, for a serving replica: one replica of the deployment holds the
+   * lease and indexes the events table's stream into the feed table (feed-indexer.ts).
+   */
+  background(log: BackgroundLog): StoreBackground | undefined {
+    const { options } = this;
+    if (options.feedIndexer === false) return undefined;
+    return new FeedIndexer({
+      ...options,
+      ...(options.feedLeaseMs !== undefined ? { leaseMs: options.feedLeaseMs } : {}),
+      ...(options.feedPollIntervalMs !== undefined ? { pollIntervalMs: options.feedPollIntervalMs } : {}),
+      ...(options.feedBatchSize !== undefined ? { batchSize: options.feedBatchSize } : {}),
+      log,
+    });
+  }
+
   readFeed(query: FeedQuery): Promise<FeedPage> {
     return this.feed.readFeed(query);
   }

@@ -17,7 +17,7 @@ import {
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
 import { LRUCache } from 'lru-cache';
-import type { Position } from '../port';
+import type { BackgroundLog, Position } from '../port';
 import { createDynamoDbClient, type DynamoDbConnection } from './dynamodb-store';
 import {
   isFeedEntryImage,
@@ -37,7 +37,7 @@ import { RequestMeter } from './request-meter';
 import { eventsStreamOf, FeedAttr, tableNames, type TableNames } from './tables';
 
 /** Where the indexer reports what it does: a message and its fields (the server's log). */
-export type IndexerLog = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+export type IndexerLog = BackgroundLog;
 
 /** Settings of the feed indexer (docs/dynamodb.md, "The feed"). */
 export interface FeedIndexerSettings {
@@ -130,6 +130,8 @@ export class FeedIndexer {
   private cursors = new Map<string, Cursor>();
   /** Newest indexed version of the streams indexed lately. */
   private readonly indexed = new LRUCache<string, bigint>({ max: REMEMBERED_STREAMS });
+  /** Streams not in `indexed` whose entries wait a round (orderRound). */
+  private readonly unsure = new Set<string>();
   private running: Promise<void> | undefined;
   private stopping = false;
   private wake: AbortController = new AbortController();
@@ -282,6 +284,7 @@ export class FeedIndexer {
   /** Learns the newest indexed version of the streams in the last pages (duplicates are dropped by it). */
   private async seedIndexedVersions(): Promise<void> {
     this.indexed.clear();
+    this.unsure.clear();
     const { Items } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.feed,
@@ -473,42 +476,9 @@ export class FeedIndexer {
     return [];
   }
 
-  /**
-   * Orders a round's entries (held-back ones first, then as read): each stream's in version order,
-   * without duplicates; an entry past a gap in its stream is held back. Positions follow the order
-   * of reading; within a stream, its slots take its versions in ascending order.
-   */
+  /** Orders a round's entries: see orderRound. */
   private order(records: IndexRecord[]): { indexed: IndexRecord[]; pending: IndexRecord[] } {
-    const byStream = new Map<string, bigint[]>();
-    for (const { stream, version } of records) {
-      const versions = byStream.get(stream) ?? [];
-      versions.push(version);
-      byStream.set(stream, versions);
-    }
-    const accepted = new Map<string, bigint[]>();
-    const pending: IndexRecord[] = [];
-    for (const [stream, versions] of byStream) {
-      const sorted = [...new Set(versions)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const last = this.indexed.get(stream);
-      const take: bigint[] = [];
-      let expect = last === undefined ? sorted[0] : last + 1n;
-      for (const version of sorted) {
-        if (expect === undefined || version < expect) continue; // indexed already: a duplicate
-        if (version === expect) {
-          take.push(version);
-          expect++;
-        } else {
-          pending.push({ stream, version });
-        }
-      }
-      accepted.set(stream, take);
-    }
-    const indexed: IndexRecord[] = [];
-    for (const { stream } of records) {
-      const version = accepted.get(stream)?.shift();
-      if (version !== undefined) indexed.push({ stream, version });
-    }
-    return { indexed, pending };
+    return orderRound(records, (stream) => this.indexed.get(stream), this.unsure);
   }
 
   /**
@@ -655,4 +625,60 @@ function errorName(error: unknown): string | undefined {
 function isConditionFailure(error: unknown): boolean {
   const name = errorName(error);
   return name === 'ConditionalCheckFailedException' || name === 'TransactionCanceledException';
+}
+
+/**
+ * Orders a round's entries (held-back ones first, then as read): each stream's in version order,
+ * without duplicates; an entry past a gap in its stream is held back (pending). Positions follow
+ * the order of reading; within a stream, its slots take its versions in ascending order.
+ *
+ * A stream whose newest indexed version is unknown (not among the remembered ones: after a
+ * takeover, or forgotten) and whose first entry read is past version 0 waits one round first.
+ * Its earlier versions may be indexed long ago, or may be in the next round: the entries of one
+ * group-committed transaction come in any order, and a read may end between them. Indexing the
+ * later version at once would drop the earlier one as a duplicate when it came; after a round,
+ * whatever of the transaction there is has been read. `unsure` keeps the streams waiting.
+ */
+export function orderRound(
+  records: IndexRecord[],
+  newestIndexed: (stream: string) => bigint | undefined,
+  unsure: Set<string>,
+): { indexed: IndexRecord[]; pending: IndexRecord[] } {
+  const byStream = new Map<string, bigint[]>();
+  for (const { stream, version } of records) {
+    const versions = byStream.get(stream) ?? [];
+    versions.push(version);
+    byStream.set(stream, versions);
+  }
+  const accepted = new Map<string, bigint[]>();
+  const pending: IndexRecord[] = [];
+  for (const [stream, versions] of byStream) {
+    const sorted = [...new Set(versions)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const last = newestIndexed(stream);
+    const first = sorted[0];
+    if (last === undefined && first !== undefined && first > 0n && !unsure.has(stream)) {
+      unsure.add(stream);
+      for (const version of sorted) pending.push({ stream, version });
+      continue;
+    }
+    unsure.delete(stream);
+    const take: bigint[] = [];
+    let expect = last === undefined ? first : last + 1n;
+    for (const version of sorted) {
+      if (expect === undefined || version < expect) continue; // indexed already: a duplicate
+      if (version === expect) {
+        take.push(version);
+        expect++;
+      } else {
+        pending.push({ stream, version });
+      }
+    }
+    accepted.set(stream, take);
+  }
+  const indexed: IndexRecord[] = [];
+  for (const { stream } of records) {
+    const version = accepted.get(stream)?.shift();
+    if (version !== undefined) indexed.push({ stream, version });
+  }
+  return { indexed, pending };
 }

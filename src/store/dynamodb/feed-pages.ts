@@ -132,13 +132,14 @@ function varint(value: bigint): Buffer {
 }
 
 /**
- * Whether an events item is an entry of the feed. The shred fence is not; nor will be the
- * chunks of an entry split over several items (issue 17): an entry's main item is the one with
- * its recorded time `t` and its bytes-through `b`. Adapt here when items change.
+ * Whether an events item has a place in the feed: an entry, or a stream's shred fence (which
+ * tells the feed's readers on every replica that the stream was shredded: FeedEntry.shredded).
+ * The chunks of an entry split over several items (issue 17) have none: an entry's main item is
+ * the one with its recorded time `t` and its bytes-through `b`. Adapt here when items change.
  */
 export function isFeedEntryImage(image: Record<string, unknown> | undefined): boolean {
   if (!image) return false;
-  return EntryAttr.recordedAt in image && EntryAttr.bytesThrough in image && !(EntryAttr.shredded in image);
+  return EntryAttr.recordedAt in image && EntryAttr.bytesThrough in image;
 }
 
 /** The key of the indexer's state item. */

@@ -57,7 +57,7 @@ export class FeedReads {
       for (const [offset, record] of page.records.entries()) {
         const position = page.first + BigInt(offset);
         if (position <= query.after) continue;
-        if (!inSubtree(record.stream, query.subtree)) continue;
+        if (!inSubtree(record.stream, query.subtree) || (query.only && !query.only(record.stream))) continue;
         candidates.push({ ...record, position });
         if (candidates.length === query.limit) {
           reached = position;
@@ -103,6 +103,7 @@ export class FeedReads {
           version: entry.version,
           recordedAt: entry.recordedAt,
           payload: entry.payload,
+          ...(entry.shredded === true ? { shredded: true } : {}),
         });
       }
     }

@@ -344,10 +344,14 @@ export class SqliteStore implements EventStore {
     const entries: FeedEntry[] = [];
     let bytes = 0;
     let reached = until;
+    let full = false;
     for (const row of rows) {
+      // Read with the rest (the filter costs nothing here), so the page bounds stay in SQL's LIMIT.
+      if (query.only && !query.only(row.path)) continue;
       if (entries.length === query.limit || (entries.length > 0 && bytes + row.payload.byteLength > query.maxBytes)) {
         // The page is full: it covers the feed up to its last entry.
         reached = entries[entries.length - 1]?.position ?? query.after;
+        full = true;
         break;
       }
       bytes += row.payload.byteLength;
@@ -359,6 +363,9 @@ export class SqliteStore implements EventStore {
         payload: row.payload,
       });
     }
+    // The LIMIT cut the rows, and `only` left fewer entries than it: the page covers what was read.
+    const lastRow = rows[rows.length - 1];
+    if (!full && rows.length > query.limit && lastRow) reached = lastRow.position;
     if (reached < query.after) reached = query.after;
     await this.durable();
     return { entries, reached, more: reached < head };
@@ -508,7 +515,7 @@ export class SqliteStore implements EventStore {
    * Rows of one stream from `fromVersion` on. The LIMIT is written into the statement rather than
    * bound: this SQLite (built with STAT4) prepares a statement with `LIMIT ?` again at every
    * binding, 30 µs a read whatever it returns; with the limit written in, a one-row read takes
-   * 10 µs. Page sizes are few (the API's, catch-up's, the tailer's); past MAX_READ_LIMITS of them
+   * 10 µs. Page sizes are few (the API's, catch-up's); past MAX_READ_LIMITS of them
    * the bound statement serves.
    */
   private readRows(streamId: bigint, fromVersion: bigint, direction: ReadDirection, limit: number): EntryRow[] {
