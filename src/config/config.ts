@@ -45,8 +45,9 @@ export interface ServerConfig {
   dataDir: string;
   dynamodb: DynamoDbConfig;
   /**
-   * Longest wait between two polls of a subscribed stream's head, when the store is shared with
-   * other replicas (DynamoDB): the worst-case delivery delay of an idle stream's next entry.
+   * Longest wait between two reads of the feed while nothing comes, when the store is shared with
+   * other replicas (DynamoDB): with the indexer's poll, the worst-case delivery delay of an entry
+   * committed on another replica.
    */
   pollMaxIntervalMs: number;
   /** Idle time after which a subscription gets a heartbeat message. */
@@ -258,7 +259,7 @@ const SETTINGS: Setting[] = [
   {
     flag: 'poll-max-interval',
     env: 'EH_POLL_MAX_INTERVAL',
-    help: 'longest wait between polls of a subscribed stream on a shared store, e.g. 1s (default 1s)',
+    help: 'longest wait between reads of the feed on a shared store while nothing comes, e.g. 1s (default 1s)',
     apply: (config, raw) => {
       const ms = parseDuration(raw);
       if (ms === undefined || ms < 50) return 'must be a duration of at least 50ms, such as 1s or 500ms';
