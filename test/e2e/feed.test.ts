@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import type { FeedEntry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { generateKeyring } from '../../src/crypto/keyring';
 import { recordFeed, type RecordingFeed } from '../helpers/feed-subscriber';
 import { api, dataOf, jsonEvent, rejection, startTestServer, type Api, type TestServer } from '../helpers/server';
 
@@ -166,6 +167,42 @@ describe('the feed (SubscribeFeed, ReadFeed) over gRPC', function () {
     } finally {
       for (const feed of feeds.splice(0)) feed.cancel();
       await small.stop();
+    }
+  });
+
+  it('skips the entries of a shredded stream, stored and live, and delivers the others (encryption at rest)', async () => {
+    const encrypted = await startTestServer({ keyring: JSON.stringify(generateKeyring('kek-1')), heartbeatIntervalMs: 300 });
+    try {
+      const writer = api(encrypted.client);
+      for (const stream of ['/t/kept', '/t/gone']) {
+        await writer.createStream({ stream, createParents: true });
+        await writer.append({ stream, events: [jsonEvent('secret', { stream })] });
+      }
+      const live = recordFeed(encrypted.client, { selector: { stream: '/t' } });
+      feeds.push(live);
+      await live.caughtUp;
+      assert.ok(live.entries.some((entry) => entry.stream === '/t/gone'), 'readable before the shred');
+      await writer.shredStream({ stream: '/t/gone' });
+
+      const after = recordFeed(encrypted.client, { selector: { stream: '/t' } });
+      feeds.push(after);
+      await after.caughtUp;
+      assert.deepEqual(
+        [...new Set(after.entries.map((entry) => entry.stream))].sort(),
+        ['/t', '/t/kept'],
+        'the shredded stream\'s entries are skipped, not an error',
+      );
+      const page = await writer.readFeed({ selector: { stream: '/t' } });
+      assert.ok(page.entries.every((entry) => entry.stream !== '/t/gone'));
+      // The open feed goes on with the other streams, and sends heartbeats while idle.
+      await writer.append({ stream: '/t/kept', events: [jsonEvent('after', {})] });
+      await live.until((f) => f.entries.some((entry) => entry.events[0]?.type === 'after'), 'the live entry');
+      const heartbeats = () => live.messages.filter((message) => message?.$case === 'heartbeat').length;
+      const before = heartbeats();
+      await live.until(() => heartbeats() > before, 'a heartbeat while idle', 3000);
+    } finally {
+      for (const feed of feeds.splice(0)) feed.cancel();
+      await encrypted.stop();
     }
   });
 
