@@ -52,8 +52,8 @@ export async function* feedSubscription(options: FeedSubscriptionOptions): Async
     checkpointEvery: options.checkpointEvery,
     skipped: 0,
   };
-  await dispatcher.join(consumer);
   try {
+    await dispatcher.join(consumer);
     let covered = options.after ?? (await options.head());
     /** The last position the client was told of (an entry, a checkpoint, caught-up). */
     let told = covered;
