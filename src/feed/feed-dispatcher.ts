@@ -36,6 +36,12 @@ export interface FeedDispatcherOptions {
 
 /** After a failed read, the next try waits this long. */
 const RETRY_MS = 500;
+/**
+ * A shared store's feed is polled at the shortest interval for this long after entries last
+ * came: entries come in batches (the indexer's writes), and backing off between two of them
+ * made the next one wait up to the longest interval.
+ */
+const HOT_MS = 5_000;
 
 /**
  * The one reader of the feed in this process: it reads what was committed after the position it
@@ -61,6 +67,8 @@ export class FeedDispatcher {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private pollMs: number;
+  /** Until when the feed counts as busy (HOT_MS after entries last came). */
+  private hotUntil = 0;
   private stopped = false;
 
   constructor(private readonly options: FeedDispatcherOptions) {
@@ -170,8 +178,11 @@ export class FeedDispatcher {
     } finally {
       this.reading = false;
       const poll = this.options.pollIntervalMs;
-      // Poll again soon while entries come; back off while the feed is quiet.
-      if (poll) this.pollMs = found ? poll.min : Math.min(poll.max, Math.max(poll.min, this.pollMs * 2));
+      // Poll again soon while entries come; back off once the feed has been quiet for a while.
+      if (found) this.hotUntil = performance.now() + HOT_MS;
+      if (poll) {
+        this.pollMs = performance.now() < this.hotUntil ? poll.min : Math.min(poll.max, Math.max(poll.min, this.pollMs * 2));
+      }
     }
   }
 
