@@ -164,6 +164,86 @@ function subscribeWith(program: Program, address: string, stream: string, count:
   return { live: Promise.race([live, entries.then(() => undefined)]), entries, kill: () => running.kill() };
 }
 
+/** Feed entries as the check programs print them. */
+interface PrintedFeedEntry {
+  stream: string;
+  version: number;
+  position: number;
+  types: string[];
+}
+
+/** What a feed follower printed: the entries before caught_up, its position, and the live ones. */
+interface Followed {
+  stored: PrintedFeedEntry[];
+  caughtUp: number;
+  live: PrintedFeedEntry[];
+}
+
+/**
+ * Follows a subtree's feed with a check program, after the position in `positionFile`;
+ * `caughtUp` resolves when it is live, `followed` once it has seen `live` live entries.
+ */
+function followWith(program: Program, address: string, subtree: string, live: number, positionFile: string) {
+  const running = start(program, ['follow', address, subtree, String(live), positionFile]);
+  let markCaughtUp!: () => void;
+  const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
+  const followed = (async (): Promise<Followed> => {
+    const result: Followed = { stored: [], caughtUp: -1, live: [] };
+    for (;;) {
+      const next = await running.lines.next();
+      if (next.done) break;
+      const line = next.value as { caught_up?: number; entry?: PrintedFeedEntry };
+      if (line.caught_up !== undefined) {
+        assert.equal(result.caughtUp, -1, 'caught_up once');
+        result.caughtUp = line.caught_up;
+        markCaughtUp();
+      }
+      if (line.entry) (result.caughtUp === -1 ? result.stored : result.live).push(line.entry);
+    }
+    await running.exited;
+    return result;
+  })();
+  // If the program dies before catching up, let the waiter see why.
+  return { caughtUp: Promise.race([caughtUp, followed.then(() => undefined)]), followed, kill: () => running.kill() };
+}
+
+/** A page-by-page ReadFeed run of the Python check program (see eh_check.py). */
+interface FeedRead {
+  entries: PrintedFeedEntry[];
+  pages: number;
+  position: number;
+}
+
+/** The whole feed of a subtree through the TypeScript client, in the programs' printed shape. */
+async function readFeedWithTypeScript(client: EventHorizon, subtree: string): Promise<PrintedFeedEntry[]> {
+  const entries: PrintedFeedEntry[] = [];
+  for (let after = 0n, more = true; more; ) {
+    const page = await client.readFeed({ selector: { stream: subtree }, afterPosition: after, limit: 1000 });
+    for (const entry of page.entries) {
+      entries.push({ stream: entry.stream, version: Number(entry.version), position: Number(entry.position), types: entry.events.map((event) => event.type) });
+    }
+    [after, more] = [page.nextAfterPosition, page.more];
+  }
+  return entries;
+}
+
+/** "stream@version" of each entry. */
+const feedLabels = (entries: PrintedFeedEntry[]) => entries.map((entry) => `${entry.stream}@${entry.version}`);
+
+/** Asserts that positions strictly increase and that each stream's entries come in version order, none skipped. */
+function assertFeedOrder(entries: PrintedFeedEntry[], what: string): void {
+  entries.forEach((entry, index) => {
+    const before = entries[index - 1];
+    if (before) assert.ok(entry.position > before.position, `${what}: position ${entry.position} after ${before.position}`);
+  });
+  const last = new Map<string, number>();
+  for (const entry of entries) {
+    const previous = last.get(entry.stream);
+    if (previous !== undefined) assert.equal(entry.version, previous + 1, `${what}: ${entry.stream}@${entry.version} after @${previous}`);
+    last.set(entry.stream, entry.version);
+  }
+}
+
 /** What the TypeScript client reads from the stream, in the programs' printed shape. */
 async function readWithTypeScript(client: EventHorizon, stream: string): Promise<PrintedEntry[]> {
   const entries: PrintedEntry[] = [];
@@ -243,6 +323,115 @@ describe('cross-language: generated Python and Go clients against the real serve
 
   it('Go appends; Python subscribes and sees exactly those events, then reads them', async () => {
     await writeAndWatch(go, python, '/xlang/go-to-python', 'go');
+  });
+
+  /** The versions of a stream as the TypeScript client reads them. */
+  async function versionsOf(stream: string): Promise<number[]> {
+    const versions: number[] = [];
+    for await (const entry of client.readAll(stream)) versions.push(Number(entry.version));
+    return versions;
+  }
+
+  const event = (type: string, data: unknown = {}) => ({ type, data: Buffer.from(JSON.stringify(data)), contentType: 'application/json' });
+
+  it('Go follows a subtree with SubscribeFeed: stored entries, caught_up, then a live one from Python, as ReadFeed has them; resumed after its stored position it gets exactly the rest', async () => {
+    const written = ['/xfeed/shop/orders/1', '/xfeed/shop/orders/2', '/xfeed/shop/payments'];
+    const subtree = ['/xfeed/shop', '/xfeed/shop/orders', ...written];
+    // "/xfeed/shopping" shares the subtree's prefix but is not in it.
+    for (const stream of [...written, '/xfeed/shopping']) await client.createStream({ stream, createParents: true });
+    for (let i = 0; i < 9; i++) {
+      await client.append({ stream: written[i % 3] ?? '', events: [event(i % 2 === 0 ? 'order.placed' : 'payment.taken', { i })] });
+      await client.append({ stream: '/xfeed/shopping', events: [event('order.placed', { i })] });
+    }
+
+    const positionFile = path.join(workDir, 'go-feed.position');
+    const following = followWith(go, server.address, '/xfeed/shop', 1, positionFile);
+    let first: Followed;
+    try {
+      await following.caughtUp;
+      assert.deepEqual(await run(python, ['append', server.address, '/xfeed/shop/orders/2', '1']), { appended: [4] });
+      first = await following.followed;
+    } finally {
+      following.kill();
+    }
+    const seen = [...first.stored, ...first.live];
+
+    // What Go followed is what ReadFeed pages through, from Python and from TypeScript alike.
+    const read = (await run(python, ['readfeed', server.address, '/xfeed/shop', '4', path.join(workDir, 'python-all.position')])) as unknown as FeedRead;
+    assert.ok(read.pages > 1, `ReadFeed paged: ${read.pages} page(s)`);
+    assert.deepEqual(seen, read.entries);
+    assert.deepEqual(seen, await readFeedWithTypeScript(client, '/xfeed/shop'));
+    // In one order, each stream of the subtree whole and in version order, nothing from outside it.
+    assertFeedOrder(seen, "Go's feed");
+    for (const entry of seen) assert.ok(subtree.includes(entry.stream), `${entry.stream} is not in /xfeed/shop`);
+    for (const stream of subtree) {
+      assert.deepEqual(seen.filter((entry) => entry.stream === stream).map((entry) => entry.version), await versionsOf(stream), stream);
+    }
+    // caught_up between the stored entries and the live one, which is Python's append.
+    const lastStored = first.stored[first.stored.length - 1];
+    const liveEntry = first.live[0];
+    assert.ok(lastStored && liveEntry, `stored and live entries: ${JSON.stringify(first)}`);
+    assert.ok(first.caughtUp >= lastStored.position && first.caughtUp < liveEntry.position, `caught_up at ${first.caughtUp}`);
+    assert.deepEqual(first.live.map(({ stream, version, types }) => ({ stream, version, types })), [
+      { stream: '/xfeed/shop/orders/2', version: 4, types: ['xlang.python'] },
+    ]);
+    assert.equal(Number(fs.readFileSync(positionFile, 'utf8')), liveEntry.position, 'Go stored the position it handled last');
+
+    // Go resumes after the position it stored: exactly the entries since, caught up at once.
+    await client.append({ stream: '/xfeed/shop/payments', events: [event('payment.taken', { i: 9 })] });
+    await client.append({ stream: '/xfeed/shopping', events: [event('order.placed', { i: 9 })] });
+    await client.createStream({ stream: '/xfeed/shop/refunds' });
+    await client.append({ stream: '/xfeed/shop/payments', events: [event('payment.refunded', { i: 10 })] });
+    const resumed = await followWith(go, server.address, '/xfeed/shop', 0, positionFile).followed;
+    const rest = (await readFeedWithTypeScript(client, '/xfeed/shop')).filter((entry) => entry.position > liveEntry.position);
+    assert.deepEqual(resumed.stored, rest);
+    assert.deepEqual(resumed.live, []);
+    const label = (entry: PrintedFeedEntry) => `${entry.stream}@${entry.version} ${entry.types.join(',')}`;
+    assert.deepEqual(resumed.stored.filter((entry) => !entry.types.some((type) => type.startsWith('$'))).map(label), [
+      '/xfeed/shop/payments@4 payment.taken',
+      '/xfeed/shop/payments@5 payment.refunded',
+    ]);
+    assert.ok(feedLabels(resumed.stored).includes('/xfeed/shop/refunds@0'), `the new stream: ${feedLabels(resumed.stored).join(' ')}`);
+  });
+
+  it('Python pages through ReadFeed with an "order.*" filter: only matching events; resumed after its stored position it gets exactly the rest', async () => {
+    await client.createStream({ stream: '/xtypes/a', createParents: true });
+    await client.createStream({ stream: '/xtypes/b' });
+    await client.createStream({ stream: '/xtypes-elsewhere' });
+    const write = (stream: string, ...types: string[]) => client.append({ stream, events: types.map((type) => event(type)) });
+    await write('/xtypes/a', 'order.placed', 'audit.logged');
+    await write('/xtypes/b', 'orderly.noted'); // "order.*" is the prefix "order." and not "order"
+    await write('/xtypes/a', 'order.item.added');
+    await write('/xtypes/b', 'payment.taken');
+    await write('/xtypes-elsewhere', 'order.placed');
+    for (let i = 0; i < 5; i++) await write('/xtypes/b', 'noise'); // the feed ends with skipped entries
+    /** The unfiltered feed, filtered here: the events whose type starts with "order.", entries left without one dropped. */
+    const ordersAfter = async (position: number) =>
+      (await readFeedWithTypeScript(client, '/xtypes'))
+        .filter((entry) => entry.position > position)
+        .map((entry) => ({ ...entry, types: entry.types.filter((type) => type.startsWith('order.')) }))
+        .filter((entry) => entry.types.length > 0);
+    const label = (entry: PrintedFeedEntry) => `${entry.stream}@${entry.version} ${entry.types.join(',')}`;
+
+    const positionFile = path.join(workDir, 'python-orders.position');
+    const readOrders = async () =>
+      (await run(python, ['readfeed', server.address, '/xtypes', '2', positionFile, 'order.*'])) as unknown as FeedRead;
+    const first = await readOrders();
+    assert.deepEqual(first.entries, await ordersAfter(0));
+    assert.deepEqual(first.entries.map(label), ['/xtypes/a@1 order.placed', '/xtypes/a@2 order.item.added']);
+    assertFeedOrder(first.entries.filter((entry) => entry.stream === '/xtypes/a'), 'the order.* feed');
+    assert.ok(first.pages > 1, `ReadFeed paged: ${first.pages} page(s)`);
+    // The stored position is past the skipped entries at the feed's end, so they are not read again.
+    const whole = await readFeedWithTypeScript(client, '/xtypes');
+    assert.ok(first.position >= (whole[whole.length - 1]?.position ?? Infinity), `stored ${first.position}`);
+    assert.equal(Number(fs.readFileSync(positionFile, 'utf8')), first.position);
+
+    await write('/xtypes/a', 'order.shipped');
+    await write('/xtypes/b', 'noise');
+    await write('/xtypes/b', 'payment.refunded', 'order.cancelled');
+    const second = await readOrders();
+    assert.deepEqual(second.entries, await ordersAfter(first.position));
+    assert.deepEqual(second.entries.map(label), ['/xtypes/a@3 order.shipped', '/xtypes/b@9 order.cancelled']);
   });
 
   it("the READMEs' Python and Go examples run and print what they promise", async () => {
