@@ -207,6 +207,17 @@ function followWith(program: Program, address: string, subtree: string, live: nu
   return { caughtUp: Promise.race([caughtUp, followed.then(() => undefined)]), followed, kill: () => running.kill() };
 }
 
+/** Rejects with `what` unless `promise` settles within `ms`: a feed that never delivers fails the test, not hangs it. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A page-by-page ReadFeed run of the Python check program (see eh_check.py). */
 interface FeedRead {
   entries: PrintedFeedEntry[];
@@ -348,9 +359,11 @@ describe('cross-language: generated Python and Go clients against the real serve
     const following = followWith(go, server.address, '/xfeed/shop', 1, positionFile);
     let first: Followed;
     try {
-      await following.caughtUp;
+      await within(20_000, "Go's caught_up", following.caughtUp);
+      // Live, an entry outside the subtree first (Go must not see it), then Python's inside it.
+      await client.append({ stream: '/xfeed/shopping', events: [event('order.placed', { live: true })] });
       assert.deepEqual(await run(python, ['append', server.address, '/xfeed/shop/orders/2', '1']), { appended: [4] });
-      first = await following.followed;
+      first = await within(20_000, 'live entry in Go', following.followed);
     } finally {
       following.kill();
     }
@@ -382,7 +395,8 @@ describe('cross-language: generated Python and Go clients against the real serve
     await client.append({ stream: '/xfeed/shopping', events: [event('order.placed', { i: 9 })] });
     await client.createStream({ stream: '/xfeed/shop/refunds' });
     await client.append({ stream: '/xfeed/shop/payments', events: [event('payment.refunded', { i: 10 })] });
-    const resumed = await followWith(go, server.address, '/xfeed/shop', 0, positionFile).followed;
+    const resuming = followWith(go, server.address, '/xfeed/shop', 0, positionFile);
+    const resumed = await within(20_000, "resumed Go's caught_up", resuming.followed).finally(resuming.kill);
     const rest = (await readFeedWithTypeScript(client, '/xfeed/shop')).filter((entry) => entry.position > liveEntry.position);
     assert.deepEqual(resumed.stored, rest);
     assert.deepEqual(resumed.live, []);
