@@ -110,12 +110,12 @@ async function run(program: Program, args: string[]): Promise<Record<string, unk
   return first.value as Record<string, unknown>;
 }
 
-/** The first fenced code block in `language` of a client's README. */
+/** The fenced code blocks in `language` of a client's README, as one program: each block goes on from the one before. */
 function readmeExample(client: 'python' | 'go', language: string): string {
   const readme = fs.readFileSync(path.join(ROOT, 'clients', client, 'README.md'), 'utf8');
-  const match = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(readme);
-  if (!match?.[1]) throw new Error(`clients/${client}/README.md has no ${language} example`);
-  return match[1];
+  const blocks = [...readme.matchAll(new RegExp('```' + language + '\\n([\\s\\S]*?)```', 'g'))].map((match) => match[1] ?? '');
+  if (blocks.length === 0) throw new Error(`clients/${client}/README.md has no ${language} example`);
+  return blocks.join('\n');
 }
 
 /** The imports the Go README's example leaves out to stay short. */
@@ -456,27 +456,36 @@ describe('cross-language: generated Python and Go clients against the real serve
       'entry 0',
       'entry 1',
       new RegExp(`^${codeName} WRONG_EXPECTED_VERSION head is 1$`),
+      // The feed example: only the order.* event of the whole /orders subtree, then where to resume.
+      /^feed \/orders\/\d+ 1 \W*order\.placed\W*$/,
+      /^resume after \d+$/,
     ];
-    const check = (output: string, codeName: string) => {
+    const check = async (output: string, codeName: string) => {
       const lines = output.trim().split('\n');
       const expected = expectedLines(codeName);
       assert.equal(lines.length, expected.length, output);
       expected.forEach((want, index) =>
         typeof want === 'string' ? assert.equal(lines[index], want) : assert.match(lines[index] ?? '', want),
       );
+      // The position it would store is at or past every entry of the subtree.
+      const feed = await readFeedWithTypeScript(client, '/orders');
+      const resumeAfter = Number(/\d+$/.exec(lines[lines.length - 1] ?? '')?.[0]);
+      assert.ok(resumeAfter >= (feed[feed.length - 1]?.position ?? Infinity), `${lines[lines.length - 1]} with the feed at ${feed[feed.length - 1]?.position}`);
     };
 
     const pythonScript = path.join(workDir, 'readme_example.py');
     fs.writeFileSync(pythonScript, readmeExample('python', 'python').replace('localhost:50051', server.address));
     // Asynchronously: the server runs in this process and must keep serving meanwhile.
-    check((await execFileAsync(PYTHON, [pythonScript], { env: python.env })).stdout, 'StatusCode.ABORTED');
+    await check((await execFileAsync(PYTHON, [pythonScript], { env: python.env })).stdout, 'StatusCode.ABORTED');
 
     // A second server, so that the Go example starts from an empty store like the Python one did.
+    client.close();
     await server.stop();
     server = await startTestServer();
+    client = connect(server.address);
     const goSource = path.join(workDir, 'readme_example.go');
     fs.writeFileSync(goSource, `${GO_EXAMPLE_PRELUDE}${readmeExample('go', 'go').replace('localhost:50051', server.address)}}\n`);
-    check((await execFileAsync(buildGoProgram(workDir, goSource, 'readme_example'))).stdout, 'Aborted');
+    await check((await execFileAsync(buildGoProgram(workDir, goSource, 'readme_example'))).stdout, 'Aborted');
   });
 
   it('both read the ErrorInfo of a conflicting append: reason, domain and actual_version', async () => {
