@@ -196,7 +196,8 @@ export class GrpcApi {
       // A burst of new subscriptions starts a few per turn of the event loop (admission.ts).
       await this.admission.enter();
       if (!lifetime.ended) {
-        const messages = this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime);
+        // Unset, 0 and 1 alike: one entry per message, as for a client that predates the field.
+        const messages = this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime, request.maxEntriesPerMessage ?? 1);
         for await (const message of messages) {
           // Flow control: wait until the client has read, or the call ends.
           if (!call.write(message)) await drained(call, lifetime);

@@ -13,6 +13,15 @@ export class Encoded {
   constructor(readonly bytes: Buffer, readonly recordedAt?: Date) {}
 }
 
+/**
+ * A batch of entries (SubscribeResponse.entries) stops before this many bytes of entry messages,
+ * so that what grpc-js holds for a client that does not read stays bounded: at most its 16
+ * buffered messages of this size (one entry alone may be larger, as it may in an `entry`).
+ */
+export const BATCH_BYTES = 256 * 1024;
+/** SubscribeRequest.max_entries_per_message above this counts as this. */
+export const MAX_ENTRIES_PER_MESSAGE = 1000;
+
 /** What a subscription writes: a message to serialize, or one serialized already. */
 export type OutgoingSubscribeMessage = SubscribeResponse | Encoded;
 
@@ -48,4 +57,59 @@ export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, seri
   ).join();
   writer.join();
   return new Encoded(Buffer.from(writer.finish()), recordedAt);
+}
+
+const SUBSCRIBE_RESPONSE_ENTRIES = (4 << 3) | 2; // field 4, length-delimited
+
+/**
+ * Consecutive entry messages gathered into one `entries` message: at most `maxEntries` of them,
+ * stopping before BATCH_BYTES (an empty batch takes any entry). With `maxEntries` 1 every entry
+ * leaves alone, as an `entry` message.
+ *
+ * No entry is encoded again: SubscribeResponse.entry and EntryBatch.entries are both field 1,
+ * length-delimited, so the bytes of an `entry` message are those of one item of an EntryBatch,
+ * and the batch is a header (field 4 and its length) followed by its entries' messages as they are.
+ */
+export class EntryBatcher {
+  private messages: Encoded[] = [];
+  private bytes = 0;
+
+  constructor(private readonly maxEntries: number) {}
+
+  /** Whether the batch can take `message` as it stands. */
+  fits(message: Encoded): boolean {
+    const count = this.messages.length;
+    return count === 0 || (count < this.maxEntries && this.bytes + message.bytes.byteLength <= BATCH_BYTES);
+  }
+
+  /** Adds an entry message; check `fits` first. */
+  add(message: Encoded): void {
+    this.messages.push(message);
+    this.bytes += message.bytes.byteLength;
+  }
+
+  /**
+   * The batch as one message, and the batcher empty again; undefined when it was empty. One entry
+   * leaves as its own `entry` message. A batch carries its oldest entry's commit time.
+   */
+  take(): Encoded | undefined {
+    const messages = this.messages;
+    const first = messages[0];
+    if (messages.length <= 1) {
+      this.messages = [];
+      this.bytes = 0;
+      return first;
+    }
+    const header = new BinaryWriter().uint32(SUBSCRIBE_RESPONSE_ENTRIES).uint32(this.bytes).finish();
+    const bytes = Buffer.allocUnsafe(header.byteLength + this.bytes);
+    bytes.set(header, 0);
+    let offset = header.byteLength;
+    for (const message of messages) {
+      bytes.set(message.bytes, offset);
+      offset += message.bytes.byteLength;
+    }
+    this.messages = [];
+    this.bytes = 0;
+    return new Encoded(bytes, first?.recordedAt);
+  }
 }

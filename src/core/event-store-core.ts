@@ -1,5 +1,5 @@
 import type { Entry, Event, Snapshot } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import { MAX_ENTRIES_PER_MESSAGE, encodeStoredEntryMessage, type OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Codecs } from '../codec/stream-codec';
 import { ROOT, SYSTEM_ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
 import type { Hub } from '../realtime/hub';
@@ -281,9 +281,15 @@ export class EventStoreCore {
    * The messages of a subscription to one stream: catch-up from `fromVersion`, then live entries
    * from the hub, heartbeats while idle; until `lifetime` ends. A missing stream is found by the
    * first catch-up read, which throws StreamNotFoundError (the store port's contract): no
-   * separate describe, one store lookup less per subscription.
+   * separate describe, one store lookup less per subscription. Entries ready together leave up to
+   * `maxEntriesPerMessage` per message (1: one `entry` message each).
    */
-  subscribe(stream: string, fromVersion: Version, lifetime: Lifetime): AsyncIterable<OutgoingSubscribeMessage> {
+  subscribe(
+    stream: string,
+    fromVersion: Version,
+    lifetime: Lifetime,
+    maxEntriesPerMessage = 1,
+  ): AsyncIterable<OutgoingSubscribeMessage> {
     return subscription({
       stream,
       fromVersion,
@@ -299,6 +305,7 @@ export class EventStoreCore {
         ),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       bufferEntries: this.options.subscriberBufferEntries,
+      maxEntriesPerMessage: Math.min(Math.max(1, maxEntriesPerMessage), MAX_ENTRIES_PER_MESSAGE),
       lifetime,
     });
   }
