@@ -1,6 +1,7 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
+import type { Allocate } from './compression';
 
 /**
  * Subscription messages serialized ahead of time. grpc-js serializes every message it writes;
@@ -38,18 +39,93 @@ export function encodeEntryMessage(entry: Entry): Encoded {
 const SUBSCRIBE_RESPONSE_ENTRY = (1 << 3) | 2; // field 1, length-delimited
 const ENTRY_VERSION = (1 << 3) | 0; // field 1, varint
 const ENTRY_RECORDED_AT = (3 << 3) | 2; // field 3, length-delimited
+const TIMESTAMP_SECONDS = (1 << 3) | 0; // field 1, varint
+const TIMESTAMP_NANOS = (2 << 3) | 0; // field 2, varint
+
+/** Writes an entry's serialized events into `allocate(size)`, asked once for their size. */
+export type EventsWriter = (allocate: Allocate) => void;
 
 /**
  * The SubscribeResponse of a stored entry, from the serialized `Entry` the store keeps (events
- * only, field 2): version and time are written around those bytes, which are copied as they are,
- * so the events are neither decoded nor encoded again. Fields come in field-number order, so the
- * bytes are the ones `SubscribeResponse.encode` makes.
+ * only, field 2): version and time are written around those bytes, which are neither decoded nor
+ * encoded again. Fields come in field-number order, so the bytes are the ones
+ * `SubscribeResponse.encode` makes.
+ *
+ * `events` are the serialized events, or a writer that puts them in place (a codec that
+ * decompresses them straight into the message: `StreamCodec.openEntryInto`). The message is
+ * written by hand into one buffer of its exact size: through BinaryWriter (its growing chunks,
+ * fork and join) it cost as much as the decompression. Versions past 2^53 and times before 1970
+ * (negative timestamp fields) take BinaryWriter's path.
  */
-export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, serializedEvents: Uint8Array): Encoded {
+export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, events: Uint8Array | EventsWriter): Encoded {
+  const write: EventsWriter = typeof events === 'function' ? events : (allocate) => allocate(events.byteLength).set(events);
+  const millis = recordedAt.getTime();
+  if (!(millis >= 0) || version < 0n || version > MAX_SAFE_VERSION) return encodeWithWriter(version, recordedAt, write);
+  const seconds = Math.trunc(millis / 1000);
+  const nanos = (millis % 1000) * 1_000_000;
+  const timestampLength = (seconds !== 0 ? 1 + varintLength(seconds) : 0) + (nanos !== 0 ? 1 + varintLength(nanos) : 0);
+  const versionNumber = Number(version);
+  const versionLength = versionNumber !== 0 ? 1 + varintLength(versionNumber) : 0;
+  const out = { bytes: EMPTY, at: 0 };
+  write((size) => {
+    const entryLength = versionLength + size + 1 + varintLength(timestampLength) + timestampLength;
+    const bytes = Buffer.allocUnsafe(1 + varintLength(entryLength) + entryLength);
+    bytes[0] = SUBSCRIBE_RESPONSE_ENTRY;
+    let at = writeVarint(bytes, 1, entryLength);
+    if (versionNumber !== 0) {
+      bytes[at++] = ENTRY_VERSION;
+      at = writeVarint(bytes, at, versionNumber);
+    }
+    out.bytes = bytes;
+    out.at = at + size;
+    return bytes.subarray(at, at + size);
+  });
+  const { bytes } = out;
+  if (bytes === EMPTY) throw new Error('the events writer wrote nothing');
+  let at = out.at;
+  bytes[at++] = ENTRY_RECORDED_AT;
+  at = writeVarint(bytes, at, timestampLength);
+  if (seconds !== 0) {
+    bytes[at++] = TIMESTAMP_SECONDS;
+    at = writeVarint(bytes, at, seconds);
+  }
+  if (nanos !== 0) {
+    bytes[at++] = TIMESTAMP_NANOS;
+    writeVarint(bytes, at, nanos);
+  }
+  return new Encoded(bytes, recordedAt);
+}
+
+const EMPTY = Buffer.alloc(0);
+const MAX_SAFE_VERSION = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** The bytes of a varint holding `value`, a non-negative safe integer. */
+function varintLength(value: number): number {
+  let length = 1;
+  for (let rest = value; rest >= 128; rest = Math.floor(rest / 128)) length++;
+  return length;
+}
+
+/** Writes `value` (a non-negative safe integer) as a varint at `at`; answers the offset after it. */
+function writeVarint(bytes: Buffer, at: number, value: number): number {
+  let offset = at;
+  let rest = value;
+  while (rest >= 128) {
+    bytes[offset++] = (rest % 128) | 0x80;
+    rest = Math.floor(rest / 128);
+  }
+  bytes[offset++] = rest;
+  return offset;
+}
+
+/** The same message through BinaryWriter, for the values the hand-written path leaves out. */
+function encodeWithWriter(version: bigint, recordedAt: Date, write: EventsWriter): Encoded {
+  let events = EMPTY;
+  write((size) => (events = Buffer.allocUnsafe(size)));
   const writer = new BinaryWriter();
   writer.uint32(SUBSCRIBE_RESPONSE_ENTRY).fork();
   if (version !== 0n) writer.uint32(ENTRY_VERSION).int64(version);
-  writer.raw(serializedEvents);
+  writer.raw(events);
   const millis = recordedAt.getTime();
   Timestamp.encode(
     { seconds: BigInt(Math.trunc(millis / 1000)), nanos: (millis % 1000) * 1_000_000 },

@@ -272,7 +272,8 @@ export class EventStoreCore {
     const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
     const entries = page.entries.map((stored) => ({
       version: stored.version,
-      message: encodeStoredEntryMessage(stored.version, stored.recordedAt, codec.openEntry(stored)),
+      // The events are decompressed (or copied) straight into the message.
+      message: encodeStoredEntryMessage(stored.version, stored.recordedAt, (allocate) => codec.openEntryInto(stored, allocate)),
     }));
     return { entries, more: page.more };
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { SubscribeResponse, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import {
   BATCH_BYTES,
@@ -30,6 +31,41 @@ describe('pre-encoded subscription messages', () => {
       assert.deepEqual(SubscribeResponse.decode(passedThrough.bytes), { message: { $case: 'entry', value: expected } });
     });
   }
+
+  it('encodes any version, time and events exactly as SubscribeResponse.encode does, events given or written in place', async () => {
+    const codec = new StreamCodec('/s', new PayloadCodec(await loadZstd(), 1 << 20), undefined);
+    let compressed = 0;
+    const event = fc.record({
+      id: fc.string({ maxLength: 40 }),
+      type: fc.string({ minLength: 1, maxLength: 20 }),
+      // Random bytes are stored as they are; repetitive ones compressed.
+      data: fc.oneof(
+        fc.uint8Array({ maxLength: 600 }).map((bytes) => Buffer.from(bytes)),
+        fc.tuple(fc.string({ minLength: 1, maxLength: 10 }), fc.integer({ min: 1, max: 100 })).map(([text, times]) => Buffer.from(text.repeat(times))),
+      ),
+      contentType: fc.constantFrom('application/json', 'application/octet-stream'),
+      metadata: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+      occurredAt: fc.constant(undefined),
+    });
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom(0n, 1n, 127n, 128n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n - 1n), fc.bigInt({ min: 0n, max: 2n ** 63n - 1n })),
+        // Times from before 1970 (negative fields) to past 2100, whole seconds included.
+        fc.oneof(fc.integer({ min: -5_000_000_000_000, max: 5_000_000_000_000 }), fc.integer({ min: -5_000_000, max: 5_000_000 }).map((s) => s * 1000)),
+        fc.array(event, { maxLength: 4 }),
+        (version, millis, events) => {
+          const recordedAt = new Date(millis);
+          const stored = { version, recordedAt, payload: codec.entryPayload(events)(version) };
+          compressed += (stored.payload[0] ?? 0) & 0x0f;
+          const expected = Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: { ...codec.decodeEntry(stored) } } }).finish());
+          assert.deepEqual(encodeStoredEntryMessage(version, recordedAt, codec.openEntry(stored)).bytes, expected);
+          assert.deepEqual(encodeStoredEntryMessage(version, recordedAt, (allocate) => codec.openEntryInto(stored, allocate)).bytes, expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+    assert.ok(compressed > 50, `${compressed} of the 500 payloads were compressed`);
+  });
 
   it('batches entry messages into the bytes SubscribeResponse.encode makes of an EntryBatch, and leaves one entry alone', () => {
     const entries: Entry[] = [0n, 1n, 300n].map((version) => ({ version, events, recordedAt: new Date(1_764_000_000_000 + Number(version)) }));
