@@ -7,7 +7,7 @@ import { tolerateMalformedRequests } from './api/malformed-request';
 import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/reflection';
 import { AuthStreamFollower } from './auth/auth-stream';
 import { AuthInterceptor } from './auth/interceptor';
-import { serializeSubscribeResponse } from './codec/encoded-messages';
+import { serializeReadResponse, serializeSubscribeResponse } from './codec/encoded-messages';
 import { insecureListenProblem, type ServerConfig } from './config/config';
 import type { StreamKeyManager } from './crypto/stream-keys';
 import { StoreHealthMonitor } from './observability/health';
@@ -187,8 +187,10 @@ function buildGrpcServer(
     // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
     tolerateMalformedRequests({
       ...EventHorizonService,
-      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
+      // Subscriptions write messages serialized once for all subscribers, and Read answers pages
+      // serialized from the stored events (encoded-messages.ts).
       subscribe: { ...EventHorizonService.subscribe, responseSerialize: serializeSubscribeResponse },
+      read: { ...EventHorizonService.read, responseSerialize: serializeReadResponse },
     }),
     api.handlers(),
   );

@@ -1,5 +1,5 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { ReadResponse, SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
 import type { Allocate } from './compression';
 
@@ -29,6 +29,14 @@ export type OutgoingSubscribeMessage = SubscribeResponse | Encoded;
 /** The grpc-js serializer of Subscribe responses that passes `Encoded` messages through. */
 export function serializeSubscribeResponse(message: OutgoingSubscribeMessage): Buffer {
   return message instanceof Encoded ? message.bytes : Buffer.from(SubscribeResponse.encode(message).finish());
+}
+
+/** What Read answers: a response to serialize, or one serialized already (`encodeReadResponse`). */
+export type OutgoingReadResponse = ReadResponse | Encoded;
+
+/** The grpc-js serializer of Read responses that passes `Encoded` ones through. */
+export function serializeReadResponse(message: OutgoingReadResponse): Buffer {
+  return message instanceof Encoded ? message.bytes : Buffer.from(ReadResponse.encode(message).finish());
 }
 
 /** An entry wrapped in a SubscribeResponse and serialized. */
@@ -133,6 +141,34 @@ function encodeWithWriter(version: bigint, recordedAt: Date, write: EventsWriter
   ).join();
   writer.join();
   return new Encoded(Buffer.from(writer.finish()), recordedAt);
+}
+
+const READ_RESPONSE_MORE = (2 << 3) | 0; // field 2, varint
+const READ_RESPONSE_NEXT_VERSION = (3 << 3) | 0; // field 3, varint
+const READ_RESPONSE_HEAD_VERSION = (4 << 3) | 0; // field 4, varint
+
+/**
+ * A serialized ReadResponse made of its entries' messages (`encodeStoredEntryMessage`) as they
+ * are: ReadResponse.entries is field 1, length-delimited, as SubscribeResponse.entry is, so the
+ * bytes of an entry message are those of one item of a ReadResponse's entries. The other fields
+ * follow, as ReadResponse.encode writes them (left out when zero or false).
+ */
+export function encodeReadResponse(entries: readonly Encoded[], more: boolean, nextVersion: bigint, headVersion: bigint): Encoded {
+  const tail = new BinaryWriter();
+  if (more) tail.uint32(READ_RESPONSE_MORE).bool(true);
+  if (nextVersion !== 0n) tail.uint32(READ_RESPONSE_NEXT_VERSION).int64(nextVersion);
+  if (headVersion !== 0n) tail.uint32(READ_RESPONSE_HEAD_VERSION).int64(headVersion);
+  const trailer = tail.finish();
+  let length = trailer.byteLength;
+  for (const entry of entries) length += entry.bytes.byteLength;
+  const bytes = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const entry of entries) {
+    bytes.set(entry.bytes, at);
+    at += entry.bytes.byteLength;
+  }
+  bytes.set(trailer, at);
+  return new Encoded(bytes);
 }
 
 const SUBSCRIBE_RESPONSE_ENTRIES = (4 << 3) | 2; // field 4, length-delimited

@@ -1,5 +1,11 @@
 import type { Entry, Event, Snapshot } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { MAX_ENTRIES_PER_MESSAGE, encodeStoredEntryMessage, type OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import {
+  MAX_ENTRIES_PER_MESSAGE,
+  encodeReadResponse,
+  encodeStoredEntryMessage,
+  type Encoded,
+  type OutgoingSubscribeMessage,
+} from '../codec/encoded-messages';
 import type { Codecs } from '../codec/stream-codec';
 import { ROOT, SYSTEM_ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
 import type { Hub } from '../realtime/hub';
@@ -216,6 +222,48 @@ export class EventStoreCore {
   ): Promise<EntryPage> {
     const from = fromVersion ?? (direction === 'forward' ? 0n : LAST_VERSION);
     return this.readEntries(stream, from, direction, limit, signal);
+  }
+
+  /**
+   * A page as a serialized ReadResponse: what `read` answers, with the stored events framed as
+   * they are (decompressed into place, or copied) rather than decoded into objects and encoded
+   * again (codec/encoded-messages.ts). Bounded alike, by decoded bytes.
+   */
+  async readEncoded(
+    stream: string,
+    fromVersion: Version | undefined,
+    direction: ReadDirection,
+    limit: number,
+    signal?: CallSignal,
+  ): Promise<Encoded> {
+    const from = fromVersion ?? (direction === 'forward' ? 0n : LAST_VERSION);
+    const page = await this.store.read(stream, {
+      fromVersion: from,
+      direction,
+      limit,
+      maxBytes: MAX_PAGE_BYTES,
+      ...(signal ? { signal } : {}),
+    });
+    const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
+    const messages: Encoded[] = [];
+    // The size of each entry's events is known only once it is opened: the entry that would
+    // pass the bound is opened, then left for the next page.
+    const decoded = { bytes: 0, over: false };
+    for (const stored of page.entries) {
+      const message = encodeStoredEntryMessage(stored.version, stored.recordedAt, (allocate) =>
+        codec.openEntryInto(stored, (size) => {
+          decoded.over = messages.length > 0 && decoded.bytes + size > MAX_PAGE_BYTES;
+          decoded.bytes += size;
+          return allocate(size);
+        }),
+      );
+      if (decoded.over) break;
+      messages.push(message);
+    }
+    const last = page.entries[messages.length - 1];
+    const nextVersion = last ? last.version + (direction === 'forward' ? 1n : -1n) : from;
+    const more = page.more || messages.length < page.entries.length;
+    return encodeReadResponse(messages, more, nextVersion, page.headVersion);
   }
 
   /**

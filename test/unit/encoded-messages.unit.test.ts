@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SubscribeResponse, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { ReadResponse, SubscribeResponse, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import {
   BATCH_BYTES,
   Encoded,
   EntryBatcher,
   encodeEntryMessage,
+  encodeReadResponse,
   encodeStoredEntryMessage,
+  serializeReadResponse,
   serializeSubscribeResponse,
 } from '../../src/codec/encoded-messages';
 import { loadZstd } from '../../src/codec/compression';
@@ -65,6 +67,22 @@ describe('pre-encoded subscription messages', () => {
       { numRuns: 500 },
     );
     assert.ok(compressed > 50, `${compressed} of the 500 payloads were compressed`);
+  });
+
+  it('serializes a Read page from its entries\' messages exactly as ReadResponse.encode does', () => {
+    const entries: Entry[] = [5n, 4n, 0n].map((version) => ({ version, events, recordedAt: new Date(1_764_000_000_000 + Number(version)) }));
+    const messages = entries.map((entry) => encodeEntryMessage(entry));
+    for (const [page, more, nextVersion, headVersion] of [
+      [entries, true, -1n, 9n], // backwards to version 0: next_version -1
+      [entries, false, 6n, 5n],
+      [[], false, 0n, 0n],
+      [entries.slice(0, 1), true, (1n << 62n) + 1n, 1n << 62n],
+    ] as const) {
+      const expected = Buffer.from(ReadResponse.encode({ entries: [...page], more, nextVersion, headVersion }).finish());
+      const serialized = encodeReadResponse(messages.slice(0, page.length), more, nextVersion, headVersion);
+      assert.deepEqual(serialized.bytes, expected);
+      assert.equal(serializeReadResponse(serialized), serialized.bytes, 'passed through by the serializer');
+    }
   });
 
   it('batches entry messages into the bytes SubscribeResponse.encode makes of an EntryBatch, and leaves one entry alone', () => {
