@@ -16,15 +16,19 @@ import type { SeedSpec } from './seed';
  *   clients written before batches get) and as one that does (`max_entries_per_message`);
  * - by the TypeScript client's `subscribe`, which asks for batches and decodes every entry into
  *   objects, as an application reads: the client's CPU is the figure to watch there;
- * - by Read, in pages of 1,000 entries (the largest page a Read returns).
+ * - by Read, in pages of 1,000 entries (the largest page a Read returns);
+ * - by Subscribe in batches and by Read again, on the same entries stored uncompressed: what
+ *   zstd costs a catch-up of small entries (the server stores an entry compressed when that saves
+ *   10 %, which a ~300-byte event does).
  *
  * The other figures count events from the wire bytes without decoding them (wire.ts), so that
  * the load generator is not the bottleneck; its CPU is reported beside each figure.
  *
  * Each kind of figure gets a server process of its own, started for it, so that a `--cpu-prof`
  * profile holds one kind of work: DIR/catchup-singles-subscribe-single, -subscribe-batch (the
- * client figure too: the server's work is the same) and -read. Each server first reads a smaller
- * stream the same way, unmeasured, so that what is measured runs optimised code.
+ * client figure too: the server's work is the same), -read, -subscribe-batch-uncompressed and
+ * -read-uncompressed. Each server first reads a smaller stream the same way, unmeasured, so that
+ * what is measured runs optimised code.
  */
 
 /** The batch size the figures ask for: the TypeScript client's default. */
@@ -32,11 +36,15 @@ export const SINGLES_BATCH = DEFAULT_MAX_ENTRIES_PER_MESSAGE;
 /** Entries per Read call: the largest page Read returns. */
 const READ_LIMIT = 1000;
 
-/** The stream read by the figures, and the smaller one each server reads first to warm up. */
+/**
+ * The stream read by the figures, the smaller one each server reads first to warm up, and the
+ * same entries as the first stored uncompressed.
+ */
 export function catchUpSinglesStreams(plan: Plan): SeedSpec[] {
   return [
     { stream: '/bench/catch-up-singles', eventsPerEntry: 1, entries: plan.catchUpSingles.events },
     { stream: '/bench/catch-up-singles-warm-up', eventsPerEntry: 1, entries: plan.catchUpSingles.warmUpEvents },
+    { stream: '/bench/catch-up-singles-uncompressed', eventsPerEntry: 1, entries: plan.catchUpSingles.events, uncompressed: true },
   ];
 }
 
@@ -47,9 +55,11 @@ interface SinglesFigure {
   key: string;
   label: string;
   /** The server that is measured (`baseline`, or Event Horizon's servers by the work they do). */
-  server: 'baseline' | 'subscribe-single' | 'subscribe-batch' | 'read';
+  server: 'baseline' | 'subscribe-single' | 'subscribe-batch' | 'read' | 'subscribe-batch-uncompressed' | 'read-uncompressed';
   via: Via;
   maxEntriesPerMessage?: number;
+  /** Reads the stream whose entries are stored uncompressed. */
+  uncompressed?: boolean;
 }
 
 /** The figures, in the order they are taken; keys are those of report.ts's catch-up-singles block. */
@@ -78,6 +88,15 @@ export const SINGLES_FIGURES: readonly SinglesFigure[] = [
     maxEntriesPerMessage: SINGLES_BATCH,
   },
   { key: 'read', label: `Read, pages of ${READ_LIMIT.toLocaleString('en-US')} entries`, server: 'read', via: 'read' },
+  {
+    key: 'subscribe.batch.uncompressed',
+    label: 'Subscribe, batches, the same entries stored uncompressed',
+    server: 'subscribe-batch-uncompressed',
+    via: 'subscribe',
+    maxEntriesPerMessage: SINGLES_BATCH,
+    uncompressed: true,
+  },
+  { key: 'read.uncompressed', label: 'Read, the same entries stored uncompressed', server: 'read-uncompressed', via: 'read', uncompressed: true },
 ];
 
 /** Reads the whole stream once on one load worker; events/s, and the CPU of both sides meanwhile. */
@@ -101,13 +120,14 @@ async function readWhole(bench: Bench, target: ServerProcess, figure: SinglesFig
 
 /** One run of the figures. */
 export async function catchUpSingles(bench: Bench): Promise<void> {
-  const [measured, warmUp] = catchUpSinglesStreams(bench.plan) as [SeedSpec, SeedSpec];
+  const [measured, warmUp, uncompressed] = catchUpSinglesStreams(bench.plan) as [SeedSpec, SeedSpec, SeedSpec];
   const servers = new Map<SinglesFigure['server'], ServerProcess>([['baseline', bench.baseline]]);
   try {
     for (const figure of SINGLES_FIGURES) {
       let server = servers.get(figure.server);
       if (!server) {
-        // The bench's own server idles meanwhile: these read the same data folder, as replicas do.
+        // The bench's own server idles meanwhile. Several processes may read one SQLite file (WAL),
+        // and nothing writes to it during these figures.
         server = await startEventHorizon({
           dataDir: bench.dataDir,
           ...(bench.cpuProfileDir ? { cpuProfileDir: path.join(bench.cpuProfileDir, `catchup-singles-${figure.server}`) } : {}),
@@ -116,7 +136,8 @@ export async function catchUpSingles(bench: Bench): Promise<void> {
       }
       bench.log(`catch-up of single-event entries: ${figure.label}`);
       await readWhole(bench, server, figure, warmUp.stream, warmUp.entries);
-      const figures = await readWhole(bench, server, figure, measured.stream, measured.entries);
+      const stream = figure.uncompressed ? uncompressed : measured;
+      const figures = await readWhole(bench, server, figure, stream.stream, stream.entries);
       bench.log(`  ${Math.round(figures.eventsPerSecond)} events/s, server ${(figures.serverCores * 100).toFixed(0)} %, load generator ${(figures.loadCpu * 100).toFixed(0)} %`);
       record(bench.figures, `singles.${figure.key}`, figures);
     }

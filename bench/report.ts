@@ -336,8 +336,8 @@ export function catchUpSinglesBlock(f: Figures, plan: Plan, info: CatchUpSingles
     '| --- | --- |',
     `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `each figure is the median of ${info.runs} runs`}; ` +
       `${info.machine}, load average ${number(info.loadAverage, 1)} when the bench started; Node ${info.node}; ${info.priority} |`,
-    `| Sizes | a stream of ${number(plan.catchUpSingles.events)} single-event entries (~300-byte JSON, stored compressed), read whole from version 0 by one load worker; each server first reads a stream of ${number(plan.catchUpSingles.warmUpEvents)} the same way, unmeasured |`,
-    '| Method | one Event Horizon process per kind of figure (Subscribe one entry per message, Subscribe in batches, Read), on the same seeded data folder; the baseline is the streaming handler of the other tables, writing the same entry in the same framing. Events are counted from the wire bytes, except through the TypeScript client, which decodes every entry |',
+    `| Sizes | a stream of ${number(plan.catchUpSingles.events)} single-event entries (~300-byte JSON, stored compressed, as the server stores them), read whole from version 0 by one load worker, and the same entries stored uncompressed; each server first reads a stream of ${number(plan.catchUpSingles.warmUpEvents)} the same way, unmeasured |`,
+    '| Method | one Event Horizon process per kind of figure (Subscribe one entry per message, Subscribe in batches, Read; each again on the uncompressed stream), on the same seeded data folder; the baseline is the streaming handler of the other tables, writing the same entry in the same framing. Events are counted from the wire bytes, except through the TypeScript client, which decodes every entry |',
     `| Wall time | ${number(info.wallSeconds)} s |`,
     '',
     '| Delivered by | Events/s | Ratio to the baseline of its framing | Target | Server CPU µs per event | Server CPU | Load-gen CPU |',
