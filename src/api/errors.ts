@@ -20,6 +20,7 @@ import {
   StreamNotShreddableError,
   StreamShreddedError,
   WrongExpectedVersionError,
+  FeedUnavailableError,
 } from '../core/errors';
 
 /** The domain of every ErrorInfo this server sends. */
@@ -33,7 +34,9 @@ function codeOf(error: DomainError): status {
   if (error instanceof StreamNotFoundError || error instanceof ParentNotFoundError) return status.NOT_FOUND;
   if (error instanceof StreamAlreadyExistsError) return status.ALREADY_EXISTS;
   if (error instanceof WrongExpectedVersionError) return status.ABORTED;
-  if (error instanceof SnapshotAheadOfStreamError || error instanceof StreamNotShreddableError) return status.FAILED_PRECONDITION;
+  if (error instanceof SnapshotAheadOfStreamError || error instanceof StreamNotShreddableError || error instanceof FeedUnavailableError) {
+    return status.FAILED_PRECONDITION;
+  }
   if (error instanceof StreamShreddedError || error instanceof KeyUnavailableError || error instanceof EncryptionDisabledError) {
     return status.FAILED_PRECONDITION;
   }

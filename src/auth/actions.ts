@@ -30,6 +30,9 @@ const METHOD_ACTIONS: Record<string, Action> = {
   Append: 'stream:append',
   Read: 'stream:read',
   Subscribe: 'stream:read',
+  // On the subtree's root; each stream of the subtree is checked again as its entries go out.
+  SubscribeFeed: 'stream:read',
+  ReadFeed: 'stream:read',
   DescribeStream: 'stream:read',
   ListChildren: 'stream:read',
   PutSnapshot: 'snapshot:write',
@@ -55,8 +58,10 @@ export function permissionsOf(methodPath: string, request: unknown): Permission[
   if (!methodPath.startsWith(API_PREFIX)) return undefined;
   const action = METHOD_ACTIONS[methodPath.slice(API_PREFIX.length)];
   if (!action) return undefined;
-  const body = (request ?? {}) as { stream?: unknown; entriesAfter?: unknown };
-  const resource = typeof body.stream === 'string' ? body.stream : '';
+  const body = (request ?? {}) as { stream?: unknown; entriesAfter?: unknown; selector?: { stream?: unknown } };
+  // The feed's requests name their stream in a selector.
+  const stream = body.selector?.stream ?? body.stream;
+  const resource = typeof stream === 'string' ? stream : '';
   const needed: Permission[] = [{ action, resource }];
   // A snapshot read that also returns the entries after it reads the stream too.
   if (action === 'snapshot:read' && body.entriesAfter === true) needed.push({ action: 'stream:read', resource });

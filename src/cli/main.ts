@@ -7,6 +7,7 @@ const USAGE = `Usage: eventhorizon <command> [options]
 Commands:
   serve      Serve the Event Horizon gRPC API
   stream     Create, list, describe, read, follow and append to streams (eventhorizon stream --help)
+  feed       Read or follow a whole subtree in feed order (eventhorizon feed --help)
   snapshot   Get, put and delete snapshots (eventhorizon snapshot --help)
   export     Write a stream and its subtree to an NDJSON file (eventhorizon export --help)
   import     Recreate streams from such a file, resumably, never duplicating an entry
@@ -41,6 +42,10 @@ const COMMANDS: Record<string, () => Command> = {
   stream: () => {
     const m = require('./commands/stream') as typeof import('./commands/stream');
     return { run: m.streamCommand, usage: m.STREAM_USAGE };
+  },
+  feed: () => {
+    const m = require('./commands/feed') as typeof import('./commands/feed');
+    return { run: m.feedCommand, usage: m.FEED_USAGE };
   },
   snapshot: () => {
     const m = require('./commands/snapshot') as typeof import('./commands/snapshot');

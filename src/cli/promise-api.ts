@@ -31,5 +31,6 @@ export function promiseApi(client: EventHorizonClient) {
     listChildren: bind<pb.ListChildrenRequest, pb.ListChildrenResponse>(pb.ListChildrenRequest, client.listChildren),
     rotateStreamKey: bind<pb.RotateStreamKeyRequest, pb.RotateStreamKeyResponse>(pb.RotateStreamKeyRequest, client.rotateStreamKey),
     shredStream: bind<pb.ShredStreamRequest, pb.ShredStreamResponse>(pb.ShredStreamRequest, client.shredStream),
+    readFeed: bind<pb.ReadFeedRequest, pb.ReadFeedResponse>(pb.ReadFeedRequest, client.readFeed),
   };
 }

@@ -156,3 +156,11 @@ export class StreamNotShreddableError extends DomainError {
     return { stream: this.stream };
   }
 }
+
+/**
+ * The store cannot serve the feed: on DynamoDB, the events table has no stream (DynamoDB Streams)
+ * to index, or no indexer has indexed it yet. The message names the command that fixes it.
+ */
+export class FeedUnavailableError extends DomainError {
+  readonly reason = 'FEED_UNAVAILABLE';
+}

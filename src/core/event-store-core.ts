@@ -8,6 +8,7 @@ import {
 } from '../codec/encoded-messages';
 import type { Codecs } from '../codec/stream-codec';
 import { ROOT, SYSTEM_ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
+import type { Feed } from '../feed/feed';
 import type { Hub } from '../realtime/hub';
 import type { Lifetime } from '../realtime/lifetime';
 import { subscription } from '../realtime/subscription';
@@ -37,6 +38,8 @@ export interface CoreOptions {
   store: EventStore;
   codecs: Codecs;
   hub: Hub;
+  /** The feed, told of every commit made here. */
+  feed: Feed;
   heartbeatIntervalMs: number;
   subscriberBufferEntries: number;
 }
@@ -97,11 +100,13 @@ export class EventStoreCore {
   readonly store: EventStore;
   readonly codecs: Codecs;
   readonly hub: Hub;
+  readonly feed: Feed;
 
   constructor(private readonly options: CoreOptions) {
     this.store = options.store;
     this.codecs = options.codecs;
     this.hub = options.hub;
+    this.feed = options.feed;
   }
 
   /**
@@ -182,6 +187,7 @@ export class EventStoreCore {
     hub.publish(parent, { version: result.parentVersion, events: childCreated, recordedAt });
     hub.publish(stream, { version: 0n, events: started, recordedAt });
     if (initialEvents.length > 0) hub.publish(stream, { version: 1n, events: initialEvents, recordedAt });
+    this.feed.committed();
     return result.headVersion;
   }
 
@@ -208,6 +214,7 @@ export class EventStoreCore {
     });
     if (!result.deduplicated) {
       this.hub.publish(stream, { version: result.version, events, recordedAt });
+      this.feed.committed();
     }
     return { cursor: { stream, version: result.version }, deduplicated: result.deduplicated };
   }
@@ -356,6 +363,8 @@ export class EventStoreCore {
       bufferEntries: this.options.subscriberBufferEntries,
       maxEntriesPerMessage: Math.min(Math.max(1, maxEntriesPerMessage), MAX_ENTRIES_PER_MESSAGE),
       lifetime,
+      // Other replicas' entries come through the feed's reader: it must be reading first.
+      ...(this.store.features.sharedWithOtherProcesses ? { ready: () => this.feed.dispatcher.listen() } : {}),
     });
   }
 
@@ -447,7 +456,7 @@ export class EventStoreCore {
     const keys = await this.existingStreamKeys(stream);
     await keys.shred(stream);
     // Subscriptions open here end now, with the error any later call gets; those on other
-    // replicas end when their tailer's next poll reaches the shred fence.
+    // replicas end when their feed reader reaches the shred fence (FeedEntry.shredded).
     this.hub.close(stream, new StreamShreddedError(stream));
   }
 

@@ -3,12 +3,17 @@ import type {
   AppendResult,
   CreateStreamCommand,
   CreateStreamResult,
+  BackgroundLog,
   EventStore,
+  FeedPage,
+  FeedQuery,
+  Position,
   PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
   SnapshotRecord,
+  StoreBackground,
   StoreFeatures,
   StreamInfo,
   StreamKeys,
@@ -25,6 +30,10 @@ export class MeteredStore implements EventStore {
 
   get features(): StoreFeatures {
     return this.inner.features;
+  }
+
+  background(log: BackgroundLog): StoreBackground | undefined {
+    return this.inner.background?.(log);
   }
 
   open(): Promise<void> {
@@ -45,6 +54,14 @@ export class MeteredStore implements EventStore {
 
   read(stream: string, query: ReadQuery): Promise<ReadPage> {
     return this.time('read', () => this.inner.read(stream, query));
+  }
+
+  readFeed(query: FeedQuery): Promise<FeedPage> {
+    return this.time('readFeed', () => this.inner.readFeed(query));
+  }
+
+  feedHead(): Promise<Position> {
+    return this.time('feedHead', () => this.inner.feedHead());
   }
 
   describe(stream: string): Promise<StreamInfo | undefined> {

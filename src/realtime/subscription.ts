@@ -23,6 +23,11 @@ export interface SubscriptionOptions {
   maxEntriesPerMessage?: number;
   /** Ends on client cancel, deadline or server shutdown. */
   lifetime: Lifetime;
+  /**
+   * Resolves once entries committed elsewhere reach the hub (the feed's reader is reading): run
+   * after the subscriber is registered and before the store is read, so nothing falls between.
+   */
+  ready?: () => Promise<void>;
 }
 
 /**
@@ -73,6 +78,7 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
   }
 
   try {
+    await options.ready?.();
     yield* catchUp();
     if (lifetime.ended) return;
     const closedDuringCatchUp = feed.failure();

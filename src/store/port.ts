@@ -97,6 +97,60 @@ export interface ReadPage {
   headVersion: Version;
 }
 
+/**
+ * An entry's place in the feed: one order over every stream's entries, the same for every reader
+ * and stable forever. Strictly increasing in commit order; it may skip numbers, never reorder.
+ * 0n is before the first entry.
+ */
+export type Position = bigint;
+
+/** One entry of the feed: a stored entry with its stream and position. */
+export interface FeedEntry extends StoredEntry {
+  stream: string;
+  position: Position;
+  /**
+   * Set on a stream's shred fence (DynamoDB): no payload, the stream's entries can no longer be
+   * read and none follows. Readers of the feed learn of a shred made elsewhere from it.
+   */
+  shredded?: boolean;
+}
+
+/** The streams a feed read covers: one stream, or a stream and all its descendants. */
+export interface Subtree {
+  path: string;
+  descendants: boolean;
+}
+
+export interface FeedQuery {
+  /** Entries after this position (exclusive): 0n for the beginning. */
+  after: Position;
+  subtree: Subtree;
+  /**
+   * Only the entries of the streams this accepts are returned (`reached` still covers the
+   * others): a store that fetches entries apart from its index fetches only these.
+   */
+  only?: (stream: string) => boolean;
+  /** At most this many entries (at least one is returned when any is found). */
+  limit: number;
+  /** Stop before the page's payloads exceed this many bytes (at least one entry is returned). */
+  maxBytes: number;
+  /** Fires when the caller gives up: a store that waits on the network may stop early. */
+  signal?: CallSignal;
+}
+
+export interface FeedPage {
+  /** The subtree's entries in (after, reached], in position order. */
+  entries: FeedEntry[];
+  /**
+   * How far the page covers the feed: every entry of the subtree with a position in (after,
+   * reached] is in `entries`. A read of a quiet subtree may return no entry and still move
+   * `reached` on (the store scans a bounded range per read): continue after it.
+   */
+  reached: Position;
+  /** Whether positions past `reached` existed when the page was read. */
+  more: boolean;
+}
+
 export interface SnapshotRecord {
   perspective: string;
   version: Version;
@@ -177,8 +231,25 @@ export interface StoreFeatures {
   abandonedReadsStop: boolean;
 }
 
+/** Work a store needs done in the background of a serving process, started and stopped with it. */
+export interface StoreBackground {
+  start(): void;
+  /** Stops, handing over what it holds (the DynamoDB feed indexer releases its lease). */
+  stop(): Promise<void>;
+}
+
+/** Where background work reports. */
+export type BackgroundLog = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+
 export interface EventStore {
   readonly features: StoreFeatures;
+
+  /**
+   * The store's background work in a serving process, if it has any (DynamoDB: the feed
+   * indexer's contender; one replica of the deployment holds the lease and indexes). The server
+   * starts it; the CLI's short-lived commands do not.
+   */
+  background?(log: BackgroundLog): StoreBackground | undefined;
 
   /**
    * Prepares the store (schema or tables, created or checked) without writing any stream, so that
@@ -201,6 +272,15 @@ export interface EventStore {
    * `headVersion` agrees with the page: the head as of one moment at which the page is exact.
    */
   read(stream: string, query: ReadQuery): Promise<ReadPage>;
+
+  /**
+   * One page of the feed: the entries of a subtree in position order. Entries appear in the
+   * feed once committed (DynamoDB: once indexed), each stream's in version order.
+   */
+  readFeed(query: FeedQuery): Promise<FeedPage>;
+
+  /** The newest position in the feed, 0n when it is empty. */
+  feedHead(): Promise<Position>;
 
   /** The stream's summary, or undefined when it does not exist. */
   describe(stream: string): Promise<StreamInfo | undefined>;

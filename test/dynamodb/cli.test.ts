@@ -53,6 +53,7 @@ describe('eventhorizon with EH_STORE=dynamodb (separate processes)', function ()
       `${prefix}snapshots: created`,
       `${prefix}children: created`,
       `${prefix}keys: created`,
+      `${prefix}feed: created`,
     ]);
     const again = run(['dynamodb', 'create-tables']);
     assert.equal(again.status, 0, again.stderr);

@@ -26,6 +26,7 @@ import {
   GetSnapshotRequest,
   ListChildrenRequest,
   PutSnapshotRequest,
+  ReadFeedRequest,
   ReadRequest,
   RotateStreamKeyRequest,
   ShredStreamRequest,
@@ -38,10 +39,12 @@ import {
   type GetSnapshotResponse,
   type ListChildrenResponse,
   type PutSnapshotResponse,
+  type ReadFeedResponse,
   type ReadResponse,
   type RotateStreamKeyResponse,
   type ShredStreamResponse,
 } from './gen/eventhorizon/v1/eventhorizon';
+import { follow, type FeedItem, type FollowOptions } from './feed';
 import { resumableSubscription, type SubscribeOptions, type SubscriptionItem } from './subscription';
 
 /** TLS settings; PEM contents, not file names. */
@@ -180,6 +183,21 @@ export class EventHorizon {
    */
   subscribe(stream: string, options: SubscribeOptions = {}): AsyncGenerator<SubscriptionItem, void, undefined> {
     return resumableSubscription((request) => this.raw.subscribe(request), stream, options);
+  }
+
+  /**
+   * Follows the feed of a subtree ("/" for every stream): stored entries after `afterPosition`,
+   * a `caughtUp` marker, then live entries, in the one order all readers share, with
+   * `checkpoint`s while event-type filters skip entries; resumes by itself after dropped
+   * connections from the last position it yielded (see `follow` in feed.ts).
+   */
+  follow(subtree: string, options: FollowOptions = {}): AsyncGenerator<FeedItem, void, undefined> {
+    return follow((request) => this.raw.subscribeFeed(request), subtree, options);
+  }
+
+  /** Reads one page of the feed (continue with `afterPosition` = `nextAfterPosition` while `more`). */
+  readFeed(request: DeepPartial<ReadFeedRequest>, settings?: CallSettings): Promise<ReadFeedResponse> {
+    return this.unary(this.raw.readFeed, ReadFeedRequest.fromPartial(request), settings);
   }
 
   /** Stores a snapshot when it is newer than the stored one. */

@@ -151,7 +151,7 @@ export async function* resumableSubscription(
 }
 
 /** Calls `onIdle` when `reset` was not called for `timeoutMs` (0: never). */
-class IdleWatchdog {
+export class IdleWatchdog {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -181,7 +181,7 @@ class IdleWatchdog {
  * INTERNAL without ErrorInfo is what grpc-js reports when the HTTP/2 stream is reset under it,
  * while the server's own INTERNAL errors carry an ErrorInfo and are not retried.
  */
-function isResumable(error: unknown): boolean {
+export function isResumable(error: unknown): boolean {
   if (!(error instanceof EventHorizonError)) return false;
   if (error.code === status.INTERNAL) return error.reason === undefined;
   return error.code === status.UNAVAILABLE || error.code === status.CANCELLED;

@@ -6,7 +6,8 @@ import { createTables, tableNames } from '../../store/dynamodb/tables';
 export const DYNAMODB_USAGE = `Usage: eventhorizon dynamodb create-tables [options]
 
 Creates the DynamoDB tables of the DynamoDB store (on-demand billing) unless they exist, waits
-until they are active, and checks their keys. Takes the same EH_DYNAMODB_* settings as serve
+until they are active, and checks their keys. An events table created before the feed existed
+gets its DynamoDB stream (new images), which the feed indexer reads. Takes the same EH_DYNAMODB_* settings as serve
 (the endpoint, region and table prefix); credentials come from the standard AWS chain.
 
 Options (flags win over environment variables):
@@ -32,9 +33,10 @@ export async function dynamodbCommand(argv: string[]): Promise<number> {
   const client = createDynamoDbClient(config.dynamodb);
   try {
     const names = tableNames(config.dynamodb.tablePrefix);
-    const created = await createTables(client, names);
+    const { created, streamEnabled } = await createTables(client, names);
     for (const name of Object.values(names)) {
-      process.stdout.write(`${name}: ${created.includes(name) ? 'created' : 'already exists'}\n`);
+      const outcome = created.includes(name) ? 'created' : streamEnabled.includes(name) ? 'stream enabled (for the feed)' : 'already exists';
+      process.stdout.write(`${name}: ${outcome}\n`);
     }
     return 0;
   } catch (error) {

@@ -3,6 +3,7 @@ import {
   DescribeTableCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  UpdateTableCommand,
   waitUntilTableExists,
   type AttributeDefinition,
   type DynamoDBClient,
@@ -70,13 +71,41 @@ export const KeyAttr = {
   shreddedAt: 'x',
 } as const;
 
-/** The four table names under a prefix. */
+/**
+ * Attributes of a feed item: a page of the feed (partition `k` = "p"), or the indexer's state
+ * (partition `k` = "i"). See feed-pages.ts and feed-indexer.ts.
+ */
+export const FeedAttr = {
+  /** Partition key: "p" for pages, "i" for the indexer's state (string). */
+  kind: 'k',
+  /** Sort key: a page's last position; 0 for the state item (number). */
+  position: 'n',
+  /** A page's first position (number): its records hold positions first..last, one each. */
+  first: 'f',
+  /** A page's index records, encoded (binary, see feed-pages.ts). */
+  records: 'r',
+  /** State: the lease holder's id, "" when released (string). */
+  holder: 'h',
+  /** State: the lease's epoch, bumped by every takeover (number): the fence of page writes. */
+  epoch: 'e',
+  /** State: the lease's expiry, epoch milliseconds of the holder's clock (number). */
+  expiresAt: 'x',
+  /** State: the next position to assign (number). */
+  next: 'q',
+  /** State: per shard of the events table's stream, the last sequence number indexed (JSON string). */
+  shards: 'c',
+  /** State: entries read but held back until their stream's earlier versions are indexed (JSON string). */
+  pending: 'w',
+} as const;
+
+/** The five table names under a prefix. */
 // A type rather than an interface so that Object.values() of it is string[], not any[].
 export type TableNames = {
   events: string;
   snapshots: string;
   children: string;
   keys: string;
+  feed: string;
 }
 
 /** Table names for a prefix such as "eventhorizon-" (the default). */
@@ -86,6 +115,7 @@ export function tableNames(prefix: string): TableNames {
     snapshots: `${prefix}snapshots`,
     children: `${prefix}children`,
     keys: `${prefix}keys`,
+    feed: `${prefix}feed`,
   };
 }
 
@@ -99,17 +129,28 @@ const SHAPES: Record<keyof TableNames, TableShape> = {
   snapshots: { hash: { name: SnapshotAttr.stream, type: 'S' }, range: { name: SnapshotAttr.perspective, type: 'S' } },
   children: { hash: { name: ChildAttr.parent, type: 'S' }, range: { name: ChildAttr.child, type: 'S' } },
   keys: { hash: { name: KeyAttr.bucket, type: 'S' }, range: { name: KeyAttr.sortKey, type: 'S' } },
+  feed: { hash: { name: FeedAttr.kind, type: 'S' }, range: { name: FeedAttr.position, type: 'N' } },
 };
+
+/**
+ * The events table's DynamoDB stream, which the feed indexer reads: new images, because the
+ * indexer tells entries from other items (the shred fence) by their attributes.
+ */
+const EVENTS_STREAM = { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' } as const;
+const STREAM_VIEWS = new Set(['NEW_IMAGE', 'NEW_AND_OLD_IMAGES']);
 
 /** The tables are missing or have other keys than this version of Event Horizon needs. */
 export class TableSetupError extends Error {}
 
 /**
  * Creates the missing tables, billed on demand, and waits until they are active. Tables that
- * already exist are checked, not changed. Returns the names of the tables it created.
+ * already exist are checked, not changed, except one: an events table without its DynamoDB
+ * stream (created before the feed existed) gets it. Returns the names of the tables it
+ * created, and of the events table when it enabled its stream.
  */
-export async function createTables(client: DynamoDBClient, names: TableNames): Promise<string[]> {
+export async function createTables(client: DynamoDBClient, names: TableNames): Promise<{ created: string[]; streamEnabled: string[] }> {
   const created: string[] = [];
+  const streamEnabled: string[] = [];
   for (const kind of Object.keys(SHAPES) as Array<keyof TableNames>) {
     const name = names[kind];
     const shape = SHAPES[kind];
@@ -120,6 +161,7 @@ export async function createTables(client: DynamoDBClient, names: TableNames): P
           BillingMode: 'PAY_PER_REQUEST',
           AttributeDefinitions: attributeDefinitions(shape),
           KeySchema: keySchema(shape),
+          ...(kind === 'events' ? { StreamSpecification: EVENTS_STREAM } : {}),
         }),
       );
       created.push(name);
@@ -128,9 +170,14 @@ export async function createTables(client: DynamoDBClient, names: TableNames): P
       if (!(error instanceof ResourceInUseException)) throw error;
     }
     await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: name });
+    if (kind === 'events' && !created.includes(name) && !(await eventsStreamOf(client, name))) {
+      await client.send(new UpdateTableCommand({ TableName: name, StreamSpecification: EVENTS_STREAM }));
+      await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: name });
+      streamEnabled.push(name);
+    }
   }
   await checkTables(client, names);
-  return created;
+  return { created, streamEnabled };
 }
 
 /**
@@ -157,6 +204,10 @@ export async function checkTables(client: DynamoDBClient, names: TableNames): Pr
       ) {
         problems.push(`table ${name} has other keys than the ${kind} table needs: ${want}`);
       }
+      const stream = Table?.StreamSpecification;
+      if (kind === 'events' && !(stream?.StreamEnabled && STREAM_VIEWS.has(stream.StreamViewType ?? ''))) {
+        problems.push(`table ${name} has no DynamoDB stream of new images, which the feed is indexed from`);
+      }
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
       problems.push(`table ${name} does not exist`);
@@ -165,7 +216,8 @@ export async function checkTables(client: DynamoDBClient, names: TableNames): Pr
   if (problems.length > 0) {
     throw new TableSetupError(
       `DynamoDB tables are not ready: ${problems.join('; ')}. Create them with ` +
-        '"eventhorizon dynamodb create-tables" (same EH_DYNAMODB_* settings), or set EH_DYNAMODB_CREATE_TABLES=true ' +
+        '"eventhorizon dynamodb create-tables" (same EH_DYNAMODB_* settings; it also enables the events table\'s ' +
+        'stream on a table created before the feed existed), or set EH_DYNAMODB_CREATE_TABLES=true ' +
         'for development.',
     );
   }
@@ -183,4 +235,15 @@ function keySchema(shape: TableShape): KeySchemaElement[] {
     { AttributeName: shape.hash.name, KeyType: 'HASH' },
     { AttributeName: shape.range.name, KeyType: 'RANGE' },
   ];
+}
+
+/**
+ * The ARN of the events table's stream when it is enabled with new images, else undefined.
+ * The feed indexer reads the stream it names.
+ */
+export async function eventsStreamOf(client: DynamoDBClient, eventsTable: string): Promise<string | undefined> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: eventsTable }));
+  const stream = Table?.StreamSpecification;
+  if (!stream?.StreamEnabled || !STREAM_VIEWS.has(stream.StreamViewType ?? '')) return undefined;
+  return Table?.LatestStreamArn;
 }

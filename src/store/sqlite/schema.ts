@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS entries (
   recorded_at INTEGER NOT NULL,
   request_id  TEXT,
   payload     BLOB    NOT NULL,
+  -- The entry's place in the feed (port.ts, Position), assigned in commit order by the group
+  -- commit. Null only in a database written before the feed existed, until feed-upgrade.ts has
+  -- run (which also adds the column and its index to such a database).
+  position    INTEGER,
   PRIMARY KEY (stream_id, version)
 ) WITHOUT ROWID;
 -- Request ids are kept for the stream's whole life: idempotency has no window on this store.

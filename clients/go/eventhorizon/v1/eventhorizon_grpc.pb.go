@@ -67,6 +67,29 @@ type EventHorizonClient interface {
 	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
 	// root "/", which records the creation of every top-level stream).
 	ShredStream(ctx context.Context, in *ShredStreamRequest, opts ...grpc.CallOption) (*ShredStreamResponse, error)
+	// Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+	// order all readers share, each entry with its `position`. First the entries already stored
+	// after `after_position`, then one `caught_up` message, then live entries as they are committed,
+	// with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+	// `event_types`, an entry is delivered with its matching events only, and entries without any
+	// are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+	// events can save its progress too. A consumer stores the last `position` it handled (of an
+	// entry or a checkpoint) and resumes with `after_position` set to it.
+	//
+	// What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+	// policy is skipped, also when the policy changes while the feed is open), never the system
+	// streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+	// read). Needs `stream:read` on `stream`.
+	//
+	// How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+	// (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+	// indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+	SubscribeFeed(ctx context.Context, in *SubscribeFeedRequest, opts ...grpc.CallOption) (EventHorizon_SubscribeFeedClient, error)
+	// Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+	// `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+	// `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+	// filters skipped everything it looked at). Errors as SubscribeFeed.
+	ReadFeed(ctx context.Context, in *ReadFeedRequest, opts ...grpc.CallOption) (*ReadFeedResponse, error)
 }
 
 type eventHorizonClient struct {
@@ -199,6 +222,47 @@ func (c *eventHorizonClient) ShredStream(ctx context.Context, in *ShredStreamReq
 	return out, nil
 }
 
+func (c *eventHorizonClient) SubscribeFeed(ctx context.Context, in *SubscribeFeedRequest, opts ...grpc.CallOption) (EventHorizon_SubscribeFeedClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_EventHorizon_serviceDesc.Streams[1], "/eventhorizon.v1.EventHorizon/SubscribeFeed", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &eventHorizonSubscribeFeedClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type EventHorizon_SubscribeFeedClient interface {
+	Recv() (*SubscribeFeedResponse, error)
+	grpc.ClientStream
+}
+
+type eventHorizonSubscribeFeedClient struct {
+	grpc.ClientStream
+}
+
+func (x *eventHorizonSubscribeFeedClient) Recv() (*SubscribeFeedResponse, error) {
+	m := new(SubscribeFeedResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *eventHorizonClient) ReadFeed(ctx context.Context, in *ReadFeedRequest, opts ...grpc.CallOption) (*ReadFeedResponse, error) {
+	out := new(ReadFeedResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/ReadFeed", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EventHorizonServer is the server API for EventHorizon service.
 // All implementations must embed UnimplementedEventHorizonServer
 // for forward compatibility
@@ -253,6 +317,29 @@ type EventHorizonServer interface {
 	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
 	// root "/", which records the creation of every top-level stream).
 	ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error)
+	// Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+	// order all readers share, each entry with its `position`. First the entries already stored
+	// after `after_position`, then one `caught_up` message, then live entries as they are committed,
+	// with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+	// `event_types`, an entry is delivered with its matching events only, and entries without any
+	// are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+	// events can save its progress too. A consumer stores the last `position` it handled (of an
+	// entry or a checkpoint) and resumes with `after_position` set to it.
+	//
+	// What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+	// policy is skipped, also when the policy changes while the feed is open), never the system
+	// streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+	// read). Needs `stream:read` on `stream`.
+	//
+	// How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+	// (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+	// indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+	SubscribeFeed(*SubscribeFeedRequest, EventHorizon_SubscribeFeedServer) error
+	// Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+	// `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+	// `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+	// filters skipped everything it looked at). Errors as SubscribeFeed.
+	ReadFeed(context.Context, *ReadFeedRequest) (*ReadFeedResponse, error)
 	mustEmbedUnimplementedEventHorizonServer()
 }
 
@@ -292,6 +379,12 @@ func (UnimplementedEventHorizonServer) RotateStreamKey(context.Context, *RotateS
 }
 func (UnimplementedEventHorizonServer) ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ShredStream not implemented")
+}
+func (UnimplementedEventHorizonServer) SubscribeFeed(*SubscribeFeedRequest, EventHorizon_SubscribeFeedServer) error {
+	return status.Errorf(codes.Unimplemented, "method SubscribeFeed not implemented")
+}
+func (UnimplementedEventHorizonServer) ReadFeed(context.Context, *ReadFeedRequest) (*ReadFeedResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReadFeed not implemented")
 }
 func (UnimplementedEventHorizonServer) mustEmbedUnimplementedEventHorizonServer() {}
 
@@ -507,6 +600,45 @@ func _EventHorizon_ShredStream_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventHorizon_SubscribeFeed_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SubscribeFeedRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventHorizonServer).SubscribeFeed(m, &eventHorizonSubscribeFeedServer{stream})
+}
+
+type EventHorizon_SubscribeFeedServer interface {
+	Send(*SubscribeFeedResponse) error
+	grpc.ServerStream
+}
+
+type eventHorizonSubscribeFeedServer struct {
+	grpc.ServerStream
+}
+
+func (x *eventHorizonSubscribeFeedServer) Send(m *SubscribeFeedResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func _EventHorizon_ReadFeed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadFeedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).ReadFeed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/ReadFeed",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).ReadFeed(ctx, req.(*ReadFeedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _EventHorizon_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "eventhorizon.v1.EventHorizon",
 	HandlerType: (*EventHorizonServer)(nil),
@@ -551,11 +683,20 @@ var _EventHorizon_serviceDesc = grpc.ServiceDesc{
 			MethodName: "ShredStream",
 			Handler:    _EventHorizon_ShredStream_Handler,
 		},
+		{
+			MethodName: "ReadFeed",
+			Handler:    _EventHorizon_ReadFeed_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Subscribe",
 			Handler:       _EventHorizon_Subscribe_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SubscribeFeed",
+			Handler:       _EventHorizon_SubscribeFeed_Handler,
 			ServerStreams: true,
 		},
 	},

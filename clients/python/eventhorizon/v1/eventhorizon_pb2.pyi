@@ -141,6 +141,36 @@ class Event(_message.Message):
     type: str
     def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., occurred_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class FeedCheckpoint(_message.Message):
+    __slots__ = ["position"]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    def __init__(self, position: _Optional[int] = ...) -> None: ...
+
+class FeedEntry(_message.Message):
+    __slots__ = ["events", "position", "recorded_at", "stream", "version"]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    position: int
+    recorded_at: _timestamp_pb2.Timestamp
+    stream: str
+    version: int
+    def __init__(self, version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., recorded_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...
+
+class FeedSelector(_message.Message):
+    __slots__ = ["event_types", "exclude_descendants", "stream"]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_DESCENDANTS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    exclude_descendants: bool
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., exclude_descendants: bool = ..., event_types: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetSnapshotRequest(_message.Message):
     __slots__ = ["entries_after", "limit", "perspective", "stream"]
     ENTRIES_AFTER_FIELD_NUMBER: _ClassVar[int]
@@ -211,6 +241,28 @@ class PutSnapshotResponse(_message.Message):
     stored_version: int
     def __init__(self, stored: bool = ..., stored_version: _Optional[int] = ...) -> None: ...
 
+class ReadFeedRequest(_message.Message):
+    __slots__ = ["after_position", "limit", "selector"]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    limit: int
+    selector: FeedSelector
+    def __init__(self, selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., after_position: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ReadFeedResponse(_message.Message):
+    __slots__ = ["entries", "head_position", "more", "next_after_position"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HEAD_POSITION_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[FeedEntry]
+    head_position: int
+    more: bool
+    next_after_position: int
+    def __init__(self, entries: _Optional[_Iterable[_Union[FeedEntry, _Mapping]]] = ..., next_after_position: _Optional[int] = ..., more: bool = ..., head_position: _Optional[int] = ...) -> None: ...
+
 class ReadRequest(_message.Message):
     __slots__ = ["direction", "from_version", "limit", "stream"]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +322,32 @@ class Snapshot(_message.Message):
     stored_at: _timestamp_pb2.Timestamp
     version: int
     def __init__(self, perspective: _Optional[str] = ..., version: _Optional[int] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., stored_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SubscribeFeedRequest(_message.Message):
+    __slots__ = ["after_position", "checkpoint_every_entries", "checkpoint_interval_ms", "from_now", "selector"]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_EVERY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    checkpoint_every_entries: int
+    checkpoint_interval_ms: int
+    from_now: bool
+    selector: FeedSelector
+    def __init__(self, selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., after_position: _Optional[int] = ..., from_now: bool = ..., checkpoint_every_entries: _Optional[int] = ..., checkpoint_interval_ms: _Optional[int] = ...) -> None: ...
+
+class SubscribeFeedResponse(_message.Message):
+    __slots__ = ["caught_up", "checkpoint", "entry", "heartbeat"]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    caught_up: FeedCheckpoint
+    checkpoint: FeedCheckpoint
+    entry: FeedEntry
+    heartbeat: Heartbeat
+    def __init__(self, entry: _Optional[_Union[FeedEntry, _Mapping]] = ..., caught_up: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., checkpoint: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
     __slots__ = ["from_version", "max_entries_per_message", "stream"]

@@ -70,6 +70,16 @@ class EventHorizonStub(object):
                 request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.SerializeToString,
                 response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.FromString,
                 )
+        self.SubscribeFeed = channel.unary_stream(
+                '/eventhorizon.v1.EventHorizon/SubscribeFeed',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedResponse.FromString,
+                )
+        self.ReadFeed = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/ReadFeed',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedResponse.FromString,
+                )
 
 
 class EventHorizonServicer(object):
@@ -181,6 +191,39 @@ class EventHorizonServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeFeed(self, request, context):
+        """Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+        order all readers share, each entry with its `position`. First the entries already stored
+        after `after_position`, then one `caught_up` message, then live entries as they are committed,
+        with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+        `event_types`, an entry is delivered with its matching events only, and entries without any
+        are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+        events can save its progress too. A consumer stores the last `position` it handled (of an
+        entry or a checkpoint) and resumes with `after_position` set to it.
+
+        What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+        policy is skipped, also when the policy changes while the feed is open), never the system
+        streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+        read). Needs `stream:read` on `stream`.
+
+        How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+        (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+        indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadFeed(self, request, context):
+        """Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+        `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+        `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+        filters skipped everything it looked at). Errors as SubscribeFeed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EventHorizonServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +281,16 @@ def add_EventHorizonServicer_to_server(servicer, server):
                     servicer.ShredStream,
                     request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.FromString,
                     response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.SerializeToString,
+            ),
+            'SubscribeFeed': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeFeed,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedResponse.SerializeToString,
+            ),
+            'ReadFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadFeed,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -434,5 +487,39 @@ class EventHorizon(object):
         return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ShredStream',
             eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.SerializeToString,
             eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SubscribeFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/eventhorizon.v1.EventHorizon/SubscribeFeed',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReadFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ReadFeed',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

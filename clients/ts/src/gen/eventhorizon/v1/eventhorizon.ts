@@ -430,6 +430,118 @@ export interface ShredStreamRequest {
 export interface ShredStreamResponse {
 }
 
+/** Which entries of the feed a request wants. */
+export interface FeedSelector {
+  /**
+   * Path of an existing stream: the feed holds this stream's entries and, unless
+   * `exclude_descendants` is set, those of every stream below it. "/" for every stream.
+   */
+  stream: string;
+  /** Only the stream itself, not its descendants. */
+  excludeDescendants: boolean;
+  /**
+   * Only events of these types: exact names ("order.placed") or prefixes ending in ".*"
+   * ("order.*" matches "order.placed" and "order.item.added"). Empty: every event. At most 100.
+   */
+  eventTypes: string[];
+}
+
+/**
+ * One entry of the feed: an Entry (same field numbers, so it also parses as one) with its
+ * stream and its position in the feed.
+ */
+export interface FeedEntry {
+  /** The entry's version in its stream. */
+  version: bigint;
+  /** The entry's events (only those matching the request's `event_types`, when set). */
+  events: Event[];
+  /** When the entry was committed. */
+  recordedAt?:
+    | Date
+    | undefined;
+  /** The entry's stream. */
+  stream: string;
+  /**
+   * The entry's position in the feed: strictly increasing, the same for every reader, stable
+   * forever (with gaps). Store it to resume after it.
+   */
+  position: bigint;
+}
+
+/** Request of SubscribeFeed. */
+export interface SubscribeFeedRequest {
+  /** The subtree and the event types. */
+  selector?:
+    | FeedSelector
+    | undefined;
+  /** Deliver the entries after this position (exclusive). 0: from the beginning of the feed. */
+  afterPosition: bigint;
+  /** Start at the end of the feed: only entries committed from now on (`after_position` ignored). */
+  fromNow: boolean;
+  /**
+   * While filters skip entries, send a checkpoint at least every this many skipped entries.
+   * 0: the server's default (1,000).
+   */
+  checkpointEveryEntries: number;
+  /**
+   * ... and at least this often (milliseconds) while entries are being skipped. 0: the server's
+   * default (5,000).
+   */
+  checkpointIntervalMs: number;
+}
+
+/** How far the feed was read: every entry up to `position` that the request wants was delivered. */
+export interface FeedCheckpoint {
+  /** Resume with `after_position` set to it. */
+  position: bigint;
+}
+
+/** One message of a feed subscription. */
+export interface SubscribeFeedResponse {
+  /** What this message is. */
+  message?:
+    | //
+    /** The next entry. */
+    { $case: "entry"; value: FeedEntry }
+    | //
+    /**
+     * Every entry stored when the subscription started has been delivered; live entries follow.
+     * Its position is where the catch-up ended (resume after it).
+     */
+    { $case: "caughtUp"; value: FeedCheckpoint }
+    | //
+    /** Filters skipped entries up to here. */
+    { $case: "checkpoint"; value: FeedCheckpoint }
+    | //
+    /** Nothing happened for a while. */
+    { $case: "heartbeat"; value: Heartbeat }
+    | undefined;
+}
+
+/** Request of ReadFeed. */
+export interface ReadFeedRequest {
+  /** The subtree and the event types. */
+  selector?:
+    | FeedSelector
+    | undefined;
+  /** Entries after this position (exclusive). 0: from the beginning of the feed. */
+  afterPosition: bigint;
+  /** Maximum entries in the page (default 100, at most 1000). */
+  limit: number;
+}
+
+/** A page of the feed. */
+export interface ReadFeedResponse {
+  /** The entries, in position order. */
+  entries: FeedEntry[];
+  /** How far the page read the feed: pass it as `after_position` to continue. */
+  nextAfterPosition: bigint;
+  /** Whether the feed goes on past `next_after_position`. */
+  more: boolean;
+  /** The newest position in the feed when the page was read. */
+  headPosition: bigint;
+}
+
 function createBaseEvent(): Event {
   return { id: "", type: "", data: Buffer.alloc(0), contentType: "", metadata: {}, occurredAt: undefined };
 }
@@ -3557,6 +3669,876 @@ export const ShredStreamResponse: MessageFns<ShredStreamResponse> = {
   },
 };
 
+function createBaseFeedSelector(): FeedSelector {
+  return { stream: "", excludeDescendants: false, eventTypes: [] };
+}
+
+export const FeedSelector: MessageFns<FeedSelector> = {
+  encode(message: FeedSelector, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stream !== "") {
+      writer.uint32(10).string(message.stream);
+    }
+    if (message.excludeDescendants !== false) {
+      writer.uint32(16).bool(message.excludeDescendants);
+    }
+    for (const v of message.eventTypes) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeedSelector {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeedSelector();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.excludeDescendants = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.eventTypes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FeedSelector {
+    return {
+      stream: isSet(object.stream) ? globalThis.String(object.stream) : "",
+      excludeDescendants: isSet(object.excludeDescendants)
+        ? globalThis.Boolean(object.excludeDescendants)
+        : isSet(object.exclude_descendants)
+        ? globalThis.Boolean(object.exclude_descendants)
+        : false,
+      eventTypes: globalThis.Array.isArray(object?.eventTypes)
+        ? object.eventTypes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.event_types)
+        ? object.event_types.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FeedSelector): unknown {
+    const obj: any = {};
+    if (message.stream !== "") {
+      obj.stream = message.stream;
+    }
+    if (message.excludeDescendants !== false) {
+      obj.excludeDescendants = message.excludeDescendants;
+    }
+    if (message.eventTypes?.length) {
+      obj.eventTypes = message.eventTypes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FeedSelector>, I>>(base?: I): FeedSelector {
+    return FeedSelector.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FeedSelector>, I>>(object: I): FeedSelector {
+    const message = createBaseFeedSelector();
+    message.stream = object.stream ?? "";
+    message.excludeDescendants = object.excludeDescendants ?? false;
+    message.eventTypes = object.eventTypes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseFeedEntry(): FeedEntry {
+  return { version: 0n, events: [], recordedAt: undefined, stream: "", position: 0n };
+}
+
+export const FeedEntry: MessageFns<FeedEntry> = {
+  encode(message: FeedEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0n) {
+      if (BigInt.asIntN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type int64 too large");
+      }
+      writer.uint32(8).int64(message.version);
+    }
+    for (const v of message.events) {
+      Event.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.recordedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.recordedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.stream !== "") {
+      writer.uint32(34).string(message.stream);
+    }
+    if (message.position !== 0n) {
+      if (BigInt.asIntN(64, message.position) !== message.position) {
+        throw new globalThis.Error("value provided for field message.position of type int64 too large");
+      }
+      writer.uint32(40).int64(message.position);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeedEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeedEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.events.push(Event.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.recordedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.position = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FeedEntry {
+    return {
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => Event.fromJSON(e)) : [],
+      recordedAt: isSet(object.recordedAt)
+        ? fromJsonTimestamp(object.recordedAt)
+        : isSet(object.recorded_at)
+        ? fromJsonTimestamp(object.recorded_at)
+        : undefined,
+      stream: isSet(object.stream) ? globalThis.String(object.stream) : "",
+      position: isSet(object.position) ? BigInt(object.position) : 0n,
+    };
+  },
+
+  toJSON(message: FeedEntry): unknown {
+    const obj: any = {};
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => Event.toJSON(e));
+    }
+    if (message.recordedAt !== undefined) {
+      obj.recordedAt = message.recordedAt.toISOString();
+    }
+    if (message.stream !== "") {
+      obj.stream = message.stream;
+    }
+    if (message.position !== 0n) {
+      obj.position = message.position.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FeedEntry>, I>>(base?: I): FeedEntry {
+    return FeedEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FeedEntry>, I>>(object: I): FeedEntry {
+    const message = createBaseFeedEntry();
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
+    message.recordedAt = object.recordedAt ?? undefined;
+    message.stream = object.stream ?? "";
+    message.position = (object.position !== undefined && object.position !== null) ? BigInt(object.position) : 0n;
+    return message;
+  },
+};
+
+function createBaseSubscribeFeedRequest(): SubscribeFeedRequest {
+  return { selector: undefined, afterPosition: 0n, fromNow: false, checkpointEveryEntries: 0, checkpointIntervalMs: 0 };
+}
+
+export const SubscribeFeedRequest: MessageFns<SubscribeFeedRequest> = {
+  encode(message: SubscribeFeedRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.selector !== undefined) {
+      FeedSelector.encode(message.selector, writer.uint32(10).fork()).join();
+    }
+    if (message.afterPosition !== 0n) {
+      if (BigInt.asIntN(64, message.afterPosition) !== message.afterPosition) {
+        throw new globalThis.Error("value provided for field message.afterPosition of type int64 too large");
+      }
+      writer.uint32(16).int64(message.afterPosition);
+    }
+    if (message.fromNow !== false) {
+      writer.uint32(24).bool(message.fromNow);
+    }
+    if (message.checkpointEveryEntries !== 0) {
+      writer.uint32(32).uint32(message.checkpointEveryEntries);
+    }
+    if (message.checkpointIntervalMs !== 0) {
+      writer.uint32(40).uint32(message.checkpointIntervalMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeFeedRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeFeedRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.selector = FeedSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterPosition = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fromNow = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.checkpointEveryEntries = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.checkpointIntervalMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeFeedRequest {
+    return {
+      selector: isSet(object.selector) ? FeedSelector.fromJSON(object.selector) : undefined,
+      afterPosition: isSet(object.afterPosition)
+        ? BigInt(object.afterPosition)
+        : isSet(object.after_position)
+        ? BigInt(object.after_position)
+        : 0n,
+      fromNow: isSet(object.fromNow)
+        ? globalThis.Boolean(object.fromNow)
+        : isSet(object.from_now)
+        ? globalThis.Boolean(object.from_now)
+        : false,
+      checkpointEveryEntries: isSet(object.checkpointEveryEntries)
+        ? globalThis.Number(object.checkpointEveryEntries)
+        : isSet(object.checkpoint_every_entries)
+        ? globalThis.Number(object.checkpoint_every_entries)
+        : 0,
+      checkpointIntervalMs: isSet(object.checkpointIntervalMs)
+        ? globalThis.Number(object.checkpointIntervalMs)
+        : isSet(object.checkpoint_interval_ms)
+        ? globalThis.Number(object.checkpoint_interval_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: SubscribeFeedRequest): unknown {
+    const obj: any = {};
+    if (message.selector !== undefined) {
+      obj.selector = FeedSelector.toJSON(message.selector);
+    }
+    if (message.afterPosition !== 0n) {
+      obj.afterPosition = message.afterPosition.toString();
+    }
+    if (message.fromNow !== false) {
+      obj.fromNow = message.fromNow;
+    }
+    if (message.checkpointEveryEntries !== 0) {
+      obj.checkpointEveryEntries = Math.round(message.checkpointEveryEntries);
+    }
+    if (message.checkpointIntervalMs !== 0) {
+      obj.checkpointIntervalMs = Math.round(message.checkpointIntervalMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubscribeFeedRequest>, I>>(base?: I): SubscribeFeedRequest {
+    return SubscribeFeedRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscribeFeedRequest>, I>>(object: I): SubscribeFeedRequest {
+    const message = createBaseSubscribeFeedRequest();
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? FeedSelector.fromPartial(object.selector)
+      : undefined;
+    message.afterPosition = (object.afterPosition !== undefined && object.afterPosition !== null)
+      ? BigInt(object.afterPosition)
+      : 0n;
+    message.fromNow = object.fromNow ?? false;
+    message.checkpointEveryEntries = object.checkpointEveryEntries ?? 0;
+    message.checkpointIntervalMs = object.checkpointIntervalMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseFeedCheckpoint(): FeedCheckpoint {
+  return { position: 0n };
+}
+
+export const FeedCheckpoint: MessageFns<FeedCheckpoint> = {
+  encode(message: FeedCheckpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.position !== 0n) {
+      if (BigInt.asIntN(64, message.position) !== message.position) {
+        throw new globalThis.Error("value provided for field message.position of type int64 too large");
+      }
+      writer.uint32(8).int64(message.position);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeedCheckpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeedCheckpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.position = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FeedCheckpoint {
+    return { position: isSet(object.position) ? BigInt(object.position) : 0n };
+  },
+
+  toJSON(message: FeedCheckpoint): unknown {
+    const obj: any = {};
+    if (message.position !== 0n) {
+      obj.position = message.position.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FeedCheckpoint>, I>>(base?: I): FeedCheckpoint {
+    return FeedCheckpoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FeedCheckpoint>, I>>(object: I): FeedCheckpoint {
+    const message = createBaseFeedCheckpoint();
+    message.position = (object.position !== undefined && object.position !== null) ? BigInt(object.position) : 0n;
+    return message;
+  },
+};
+
+function createBaseSubscribeFeedResponse(): SubscribeFeedResponse {
+  return { message: undefined };
+}
+
+export const SubscribeFeedResponse: MessageFns<SubscribeFeedResponse> = {
+  encode(message: SubscribeFeedResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "entry":
+        FeedEntry.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "caughtUp":
+        FeedCheckpoint.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "checkpoint":
+        FeedCheckpoint.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
+      case "heartbeat":
+        Heartbeat.encode(message.message.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeFeedResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeFeedResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "entry", value: FeedEntry.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "caughtUp", value: FeedCheckpoint.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "checkpoint", value: FeedCheckpoint.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeFeedResponse {
+    return {
+      message: isSet(object.entry)
+        ? { $case: "entry", value: FeedEntry.fromJSON(object.entry) }
+        : isSet(object.caughtUp)
+        ? { $case: "caughtUp", value: FeedCheckpoint.fromJSON(object.caughtUp) }
+        : isSet(object.caught_up)
+        ? { $case: "caughtUp", value: FeedCheckpoint.fromJSON(object.caught_up) }
+        : isSet(object.checkpoint)
+        ? { $case: "checkpoint", value: FeedCheckpoint.fromJSON(object.checkpoint) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SubscribeFeedResponse): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "entry") {
+      obj.entry = FeedEntry.toJSON(message.message.value);
+    } else if (message.message?.$case === "caughtUp") {
+      obj.caughtUp = FeedCheckpoint.toJSON(message.message.value);
+    } else if (message.message?.$case === "checkpoint") {
+      obj.checkpoint = FeedCheckpoint.toJSON(message.message.value);
+    } else if (message.message?.$case === "heartbeat") {
+      obj.heartbeat = Heartbeat.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubscribeFeedResponse>, I>>(base?: I): SubscribeFeedResponse {
+    return SubscribeFeedResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscribeFeedResponse>, I>>(object: I): SubscribeFeedResponse {
+    const message = createBaseSubscribeFeedResponse();
+    switch (object.message?.$case) {
+      case "entry": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "entry", value: FeedEntry.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "caughtUp": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "caughtUp", value: FeedCheckpoint.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "checkpoint": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "checkpoint", value: FeedCheckpoint.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "heartbeat": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "heartbeat", value: Heartbeat.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseReadFeedRequest(): ReadFeedRequest {
+  return { selector: undefined, afterPosition: 0n, limit: 0 };
+}
+
+export const ReadFeedRequest: MessageFns<ReadFeedRequest> = {
+  encode(message: ReadFeedRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.selector !== undefined) {
+      FeedSelector.encode(message.selector, writer.uint32(10).fork()).join();
+    }
+    if (message.afterPosition !== 0n) {
+      if (BigInt.asIntN(64, message.afterPosition) !== message.afterPosition) {
+        throw new globalThis.Error("value provided for field message.afterPosition of type int64 too large");
+      }
+      writer.uint32(16).int64(message.afterPosition);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadFeedRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadFeedRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.selector = FeedSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterPosition = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadFeedRequest {
+    return {
+      selector: isSet(object.selector) ? FeedSelector.fromJSON(object.selector) : undefined,
+      afterPosition: isSet(object.afterPosition)
+        ? BigInt(object.afterPosition)
+        : isSet(object.after_position)
+        ? BigInt(object.after_position)
+        : 0n,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ReadFeedRequest): unknown {
+    const obj: any = {};
+    if (message.selector !== undefined) {
+      obj.selector = FeedSelector.toJSON(message.selector);
+    }
+    if (message.afterPosition !== 0n) {
+      obj.afterPosition = message.afterPosition.toString();
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadFeedRequest>, I>>(base?: I): ReadFeedRequest {
+    return ReadFeedRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadFeedRequest>, I>>(object: I): ReadFeedRequest {
+    const message = createBaseReadFeedRequest();
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? FeedSelector.fromPartial(object.selector)
+      : undefined;
+    message.afterPosition = (object.afterPosition !== undefined && object.afterPosition !== null)
+      ? BigInt(object.afterPosition)
+      : 0n;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseReadFeedResponse(): ReadFeedResponse {
+  return { entries: [], nextAfterPosition: 0n, more: false, headPosition: 0n };
+}
+
+export const ReadFeedResponse: MessageFns<ReadFeedResponse> = {
+  encode(message: ReadFeedResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      FeedEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextAfterPosition !== 0n) {
+      if (BigInt.asIntN(64, message.nextAfterPosition) !== message.nextAfterPosition) {
+        throw new globalThis.Error("value provided for field message.nextAfterPosition of type int64 too large");
+      }
+      writer.uint32(16).int64(message.nextAfterPosition);
+    }
+    if (message.more !== false) {
+      writer.uint32(24).bool(message.more);
+    }
+    if (message.headPosition !== 0n) {
+      if (BigInt.asIntN(64, message.headPosition) !== message.headPosition) {
+        throw new globalThis.Error("value provided for field message.headPosition of type int64 too large");
+      }
+      writer.uint32(32).int64(message.headPosition);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadFeedResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadFeedResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(FeedEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nextAfterPosition = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.more = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.headPosition = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadFeedResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => FeedEntry.fromJSON(e)) : [],
+      nextAfterPosition: isSet(object.nextAfterPosition)
+        ? BigInt(object.nextAfterPosition)
+        : isSet(object.next_after_position)
+        ? BigInt(object.next_after_position)
+        : 0n,
+      more: isSet(object.more) ? globalThis.Boolean(object.more) : false,
+      headPosition: isSet(object.headPosition)
+        ? BigInt(object.headPosition)
+        : isSet(object.head_position)
+        ? BigInt(object.head_position)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ReadFeedResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => FeedEntry.toJSON(e));
+    }
+    if (message.nextAfterPosition !== 0n) {
+      obj.nextAfterPosition = message.nextAfterPosition.toString();
+    }
+    if (message.more !== false) {
+      obj.more = message.more;
+    }
+    if (message.headPosition !== 0n) {
+      obj.headPosition = message.headPosition.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadFeedResponse>, I>>(base?: I): ReadFeedResponse {
+    return ReadFeedResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadFeedResponse>, I>>(object: I): ReadFeedResponse {
+    const message = createBaseReadFeedResponse();
+    message.entries = object.entries?.map((e) => FeedEntry.fromPartial(e)) || [];
+    message.nextAfterPosition = (object.nextAfterPosition !== undefined && object.nextAfterPosition !== null)
+      ? BigInt(object.nextAfterPosition)
+      : 0n;
+    message.more = object.more ?? false;
+    message.headPosition = (object.headPosition !== undefined && object.headPosition !== null)
+      ? BigInt(object.headPosition)
+      : 0n;
+    return message;
+  },
+};
+
 /** The Event Horizon event store. */
 export type EventHorizonService = typeof EventHorizonService;
 export const EventHorizonService = {
@@ -3724,6 +4706,50 @@ export const EventHorizonService = {
     responseSerialize: (value: ShredStreamResponse): Buffer => Buffer.from(ShredStreamResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ShredStreamResponse => ShredStreamResponse.decode(value),
   },
+  /**
+   * Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+   * order all readers share, each entry with its `position`. First the entries already stored
+   * after `after_position`, then one `caught_up` message, then live entries as they are committed,
+   * with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+   * `event_types`, an entry is delivered with its matching events only, and entries without any
+   * are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+   * events can save its progress too. A consumer stores the last `position` it handled (of an
+   * entry or a checkpoint) and resumes with `after_position` set to it.
+   *
+   * What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+   * policy is skipped, also when the policy changes while the feed is open), never the system
+   * streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+   * read). Needs `stream:read` on `stream`.
+   *
+   * How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+   * (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+   * indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+   */
+  subscribeFeed: {
+    path: "/eventhorizon.v1.EventHorizon/SubscribeFeed" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SubscribeFeedRequest): Buffer => Buffer.from(SubscribeFeedRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SubscribeFeedRequest => SubscribeFeedRequest.decode(value),
+    responseSerialize: (value: SubscribeFeedResponse): Buffer =>
+      Buffer.from(SubscribeFeedResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SubscribeFeedResponse => SubscribeFeedResponse.decode(value),
+  },
+  /**
+   * Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+   * `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+   * `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+   * filters skipped everything it looked at). Errors as SubscribeFeed.
+   */
+  readFeed: {
+    path: "/eventhorizon.v1.EventHorizon/ReadFeed" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadFeedRequest): Buffer => Buffer.from(ReadFeedRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadFeedRequest => ReadFeedRequest.decode(value),
+    responseSerialize: (value: ReadFeedResponse): Buffer => Buffer.from(ReadFeedResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadFeedResponse => ReadFeedResponse.decode(value),
+  },
 } as const;
 
 export interface EventHorizonServer extends UntypedServiceImplementation {
@@ -3795,6 +4821,33 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
    * root "/", which records the creation of every top-level stream).
    */
   shredStream: handleUnaryCall<ShredStreamRequest, ShredStreamResponse>;
+  /**
+   * Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+   * order all readers share, each entry with its `position`. First the entries already stored
+   * after `after_position`, then one `caught_up` message, then live entries as they are committed,
+   * with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+   * `event_types`, an entry is delivered with its matching events only, and entries without any
+   * are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+   * events can save its progress too. A consumer stores the last `position` it handled (of an
+   * entry or a checkpoint) and resumes with `after_position` set to it.
+   *
+   * What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+   * policy is skipped, also when the policy changes while the feed is open), never the system
+   * streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+   * read). Needs `stream:read` on `stream`.
+   *
+   * How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+   * (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+   * indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+   */
+  subscribeFeed: handleServerStreamingCall<SubscribeFeedRequest, SubscribeFeedResponse>;
+  /**
+   * Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+   * `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+   * `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+   * filters skipped everything it looked at). Errors as SubscribeFeed.
+   */
+  readFeed: handleUnaryCall<ReadFeedRequest, ReadFeedResponse>;
 }
 
 export interface EventHorizonClient extends Client {
@@ -4007,6 +5060,55 @@ export interface EventHorizonClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ShredStreamResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+   * order all readers share, each entry with its `position`. First the entries already stored
+   * after `after_position`, then one `caught_up` message, then live entries as they are committed,
+   * with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+   * `event_types`, an entry is delivered with its matching events only, and entries without any
+   * are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+   * events can save its progress too. A consumer stores the last `position` it handled (of an
+   * entry or a checkpoint) and resumes with `after_position` set to it.
+   *
+   * What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+   * policy is skipped, also when the policy changes while the feed is open), never the system
+   * streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+   * read). Needs `stream:read` on `stream`.
+   *
+   * How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+   * (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+   * indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+   */
+  subscribeFeed(
+    request: SubscribeFeedRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SubscribeFeedResponse>;
+  subscribeFeed(
+    request: SubscribeFeedRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SubscribeFeedResponse>;
+  /**
+   * Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+   * `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+   * `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+   * filters skipped everything it looked at). Errors as SubscribeFeed.
+   */
+  readFeed(
+    request: ReadFeedRequest,
+    callback: (error: ServiceError | null, response: ReadFeedResponse) => void,
+  ): ClientUnaryCall;
+  readFeed(
+    request: ReadFeedRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReadFeedResponse) => void,
+  ): ClientUnaryCall;
+  readFeed(
+    request: ReadFeedRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReadFeedResponse) => void,
   ): ClientUnaryCall;
 }
 
