@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHorizon, Worker, type ServerProcess } from './processes';
 import { measureCompression } from './compression';
 import { encryptionCost, prepareEncryption } from './encryption';
-import { compressionBlock, encryptionBlock, h2loadBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { catchUpSingles, catchUpSinglesStreams } from './catchup-singles';
+import { catchUpSinglesBlock, compressionBlock, encryptionBlock, h2loadBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -18,7 +19,7 @@ import {
   type Figures,
   type Plan,
 } from './scenarios';
-import { seed } from './seed';
+import { seed, type SeedSpec } from './seed';
 import { median } from './stats';
 import { unaryH2load } from './unary-h2load';
 import { h2loadVersion } from './h2load';
@@ -38,6 +39,8 @@ const FULL: Plan = {
   // messages: at the 3,000-5,000 messages/s this shared machine streams (the baseline's own
   // figure) each of the 3 figures x 3 runs would take 4-6 minutes, so they use 100,000.
   catchUpEvents: { single: 100_000, hundred: 1_000_000 },
+  // Issue 14, target 4: about a second per figure at the 200,000 events/s asked for.
+  catchUpSingles: { events: 200_000, warmUpEvents: 20_000 },
   fanOutDurationMs: 10_000,
   fanOutDeliveriesPerSecond: 2000,
   fanOutMaxRate: 50,
@@ -58,6 +61,7 @@ const QUICK: Plan = {
   concurrencies: [1, 16, 64],
   entryConcurrency: 16,
   catchUpEvents: { single: 10_000, hundred: 20_000 },
+  catchUpSingles: { events: 10_000, warmUpEvents: 2_000 },
   fanOutDurationMs: 2000,
   fanOutDeliveriesPerSecond: 2000,
   fanOutMaxRate: 50,
@@ -71,6 +75,7 @@ const QUICK: Plan = {
 
 const SCENARIOS = {
   append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost, h2load: unaryH2load,
+  'catchup-singles': catchUpSingles,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** Measured in the bench's own process, without servers: `--only compression` starts none. */
@@ -92,7 +97,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --only a,b         only these scenarios: ${NAMES.join(', ')}
                      (compression runs in process and starts no server)
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
-                     (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on)
+                     (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on,
+                     the catchup-singles figures' into DIR/catchup-singles-*)
 `;
 
 function options() {
@@ -131,7 +137,7 @@ async function serverRuns(
   plan: Plan,
   scenarios: readonly ScenarioName[],
   log: (message: string) => void,
-): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number }> {
+): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; singlesMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
   const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
@@ -140,11 +146,20 @@ async function serverRuns(
   let encryptionMs = 0;
   /** Wall time of the h2load figures, which have a block of their own. */
   let h2loadMs = 0;
+  /** Wall time of the catch-up-singles figures, which have a block of their own. */
+  let singlesMs = 0;
   try {
+    // One seeding for every scenario's streams: it creates /bench.
+    const streams: SeedSpec[] = [];
     if (opts.only.includes('catchup') || opts.only.includes('memory')) {
       log(`seeding ${plan.catchUpEvents.single} events in entries of 1 and ${plan.catchUpEvents.hundred} in entries of 100`);
-      await seed(dataDir, catchUpStreams(plan));
+      streams.push(...catchUpStreams(plan));
     }
+    if (opts.only.includes('catchup-singles')) {
+      log(`seeding ${plan.catchUpSingles.events} + ${plan.catchUpSingles.warmUpEvents} single-event entries`);
+      streams.push(...catchUpSinglesStreams(plan));
+    }
+    if (streams.length > 0) await seed(dataDir, streams);
     if (opts.only.includes('encryption')) {
       log(`seeding the encryption figures' streams, plain and encrypted`);
       const seeding = performance.now();
@@ -167,6 +182,7 @@ async function serverRuns(
           await SCENARIOS[name](bench);
           if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
           if (name === 'h2load') h2loadMs += performance.now() - scenarioStarted;
+          if (name === 'catchup-singles') singlesMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -178,7 +194,7 @@ async function serverRuns(
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  return { runs, encryptionMs, h2loadMs };
+  return { runs, encryptionMs, h2loadMs, singlesMs };
 }
 
 async function main(): Promise<void> {
@@ -201,8 +217,8 @@ async function main(): Promise<void> {
     }
   }
   const scenarios = opts.only.filter(isScenario);
-  const { runs, encryptionMs, h2loadMs } =
-    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0 };
+  const { runs, encryptionMs, h2loadMs, singlesMs } =
+    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0, singlesMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -239,6 +255,11 @@ async function main(): Promise<void> {
   if (opts.only.includes('h2load')) {
     blocks.h2load = h2loadBlock(figures, plan, {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: h2loadMs / 1000, h2load: h2loadVersion(),
+    });
+  }
+  if (opts.only.includes('catchup-singles')) {
+    blocks['catchup-singles'] = catchUpSinglesBlock(figures, plan, {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: singlesMs / 1000,
     });
   }
   writeReport(opts.out, blocks);

@@ -7,7 +7,7 @@ import { tolerateMalformedRequests } from './api/malformed-request';
 import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/reflection';
 import { AuthStreamFollower } from './auth/auth-stream';
 import { AuthInterceptor } from './auth/interceptor';
-import { serializeSubscribeResponse } from './codec/encoded-messages';
+import { serializeReadResponse, serializeSubscribeResponse } from './codec/encoded-messages';
 import { serializeSubscribeFeedResponse } from './feed/feed-messages';
 import { insecureListenProblem, type ServerConfig } from './config/config';
 import type { StreamKeyManager } from './crypto/stream-keys';
@@ -195,8 +195,10 @@ function buildGrpcServer(
     // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
     tolerateMalformedRequests({
       ...EventHorizonService,
-      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
+      // Subscriptions write messages serialized once for all subscribers, and Read answers pages
+      // serialized from the stored events (encoded-messages.ts).
       subscribe: { ...EventHorizonService.subscribe, responseSerialize: serializeSubscribeResponse },
+      read: { ...EventHorizonService.read, responseSerialize: serializeReadResponse },
       subscribeFeed: { ...EventHorizonService.subscribeFeed, responseSerialize: serializeSubscribeFeedResponse },
     }),
     api.handlers(),

@@ -1,4 +1,4 @@
-import type { Metadata, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall, ServerWritableStream, handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   Direction,
@@ -30,7 +30,7 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import type { OutgoingReadResponse, OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Limits } from '../config/config';
 import type { EventStoreCore } from '../core/event-store-core';
 import { CallCancellation, type CallSignal } from '../core/call-signal';
@@ -102,7 +102,9 @@ export class GrpcApi {
     return {
       createStream: this.unary('CreateStream', (request: CreateStreamRequest) => this.createStream(request)),
       append: this.unary('Append', (request: AppendRequest, signal) => this.append(request, signal)),
-      read: this.unary('Read', (request: ReadRequest, signal) => this.read(request, signal)),
+      // server.ts installs serializeReadResponse for Read, which also takes an Encoded page: read()
+      // answers OutgoingReadResponse, which grpc-js's types (made for the default serializer) do not know.
+      read: this.unary('Read', (request: ReadRequest, signal) => this.read(request, signal)) as handleUnaryCall<ReadRequest, ReadResponse>,
       putSnapshot: this.unary('PutSnapshot', (request: PutSnapshotRequest) => this.putSnapshot(request)),
       getSnapshot: this.unary('GetSnapshot', (request: GetSnapshotRequest) => this.getSnapshot(request)),
       deleteSnapshot: this.unary('DeleteSnapshot', (request: DeleteSnapshotRequest) => this.deleteSnapshot(request)),
@@ -194,14 +196,18 @@ export class GrpcApi {
     return this.core.append(request.stream, events, request.expectedVersion, requestId, signal);
   }
 
-  read(request: ReadRequest, signal?: CallSignal): Promise<ReadResponse> {
+  /**
+   * The page serialized by the core from the stored events (server.ts installs
+   * serializeReadResponse for Read, which passes it through).
+   */
+  read(request: ReadRequest, signal?: CallSignal): Promise<OutgoingReadResponse> {
     const violations = new Violations();
     checkStream(violations, 'stream', request.stream);
     checkVersion(violations, 'from_version', request.fromVersion);
     const limit = pageSize(violations, 'limit', request.limit);
     violations.throwIfAny();
     const direction = request.direction === Direction.DIRECTION_BACKWARD ? 'backward' : 'forward';
-    return this.core.read(request.stream, request.fromVersion, direction, limit, signal);
+    return this.core.readEncoded(request.stream, request.fromVersion, direction, limit, signal);
   }
 
   subscribe(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>): Promise<void> {
@@ -210,7 +216,8 @@ export class GrpcApi {
       checkStream(violations, 'stream', request.stream);
       checkVersion(violations, 'from_version', request.fromVersion);
       violations.throwIfAny();
-      return (lifetime) => this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime);
+      // Unset, 0 and 1 alike: one entry per message, as for a client that predates the field.
+      return (lifetime) => this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime, request.maxEntriesPerMessage ?? 1);
     });
   }
 

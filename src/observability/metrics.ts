@@ -57,7 +57,7 @@ export class Metrics {
   /** Time from an entry's commit to its delivery to a subscriber: how far subscribers lag. */
   readonly subscriptionLag = new Histogram({
     name: 'eventhorizon_subscription_lag_seconds',
-    help: 'Seconds between an entry being recorded and its delivery to a subscriber',
+    help: 'Seconds between an entry being recorded and its delivery to a subscriber (a batch of entries once, by its oldest)',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600],
     registers: [this.registry],
   });

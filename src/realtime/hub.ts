@@ -48,6 +48,11 @@ export class LiveFeed {
     this.wake?.();
   }
 
+  /** The next queued entry, if any, left in the queue. */
+  peek(): LiveEntry | undefined {
+    return this.head < this.queue.length ? this.queue[this.head] : undefined;
+  }
+
   /** The next queued entry, if any. */
   shift(): LiveEntry | undefined {
     if (this.head >= this.queue.length) return undefined;

@@ -67,6 +67,15 @@ describe('eventhorizon stream and snapshot commands against a real server', func
     assert.deepEqual(seen, ['tick', 'tick']);
   });
 
+  it('tails stored entries, which come in batches, and stops at --count within a batch', async () => {
+    await cli('stream', 'create', '/tailed');
+    for (let n = 1; n <= 5; n++) await cli('stream', 'append', '/tailed', 'tick', JSON.stringify({ n }));
+    const tailed = await cli('stream', 'tail', '/tailed', '--from', '1', '--count', '3', '--json');
+    assert.equal(tailed.code, 0, tailed.stderr);
+    const printed = tailed.stdout.trim().split('\n').map((line) => JSON.parse(line) as PrintedLine);
+    assert.deepEqual(printed.map((line) => line.events[0]?.data), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+  });
+
   it('reads and follows a subtree in feed order with feed cat and feed tail', async () => {
     await cli('stream', 'create', '/feed/a', '--parents');
     await cli('stream', 'create', '/feed/b');

@@ -112,6 +112,12 @@ class Entry(_message.Message):
     version: int
     def __init__(self, version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., recorded_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class EntryBatch(_message.Message):
+    __slots__ = ["entries"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
 class Event(_message.Message):
     __slots__ = ["content_type", "data", "id", "metadata", "occurred_at", "type"]
     class MetadataEntry(_message.Message):
@@ -344,22 +350,26 @@ class SubscribeFeedResponse(_message.Message):
     def __init__(self, entry: _Optional[_Union[FeedEntry, _Mapping]] = ..., caught_up: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., checkpoint: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ["from_version", "stream"]
+    __slots__ = ["from_version", "max_entries_per_message", "stream"]
     FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_ENTRIES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     from_version: int
+    max_entries_per_message: int
     stream: str
-    def __init__(self, stream: _Optional[str] = ..., from_version: _Optional[int] = ...) -> None: ...
+    def __init__(self, stream: _Optional[str] = ..., from_version: _Optional[int] = ..., max_entries_per_message: _Optional[int] = ...) -> None: ...
 
 class SubscribeResponse(_message.Message):
-    __slots__ = ["caught_up", "entry", "heartbeat"]
+    __slots__ = ["caught_up", "entries", "entry", "heartbeat"]
     CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     caught_up: CaughtUp
+    entries: EntryBatch
     entry: Entry
     heartbeat: Heartbeat
-    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., caught_up: _Optional[_Union[CaughtUp, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., caught_up: _Optional[_Union[CaughtUp, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., entries: _Optional[_Union[EntryBatch, _Mapping]] = ...) -> None: ...
 
 class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
