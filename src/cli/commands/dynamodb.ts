@@ -143,6 +143,7 @@ async function backfillFeedCommand(config: DynamoDbConfig, settleMs: number | un
 class BackfillLine {
   private readonly tty = process.stderr.isTTY === true;
   private shown = false;
+  private last = '';
 
   constructor(private readonly estimate: number | undefined) {}
 
@@ -155,6 +156,8 @@ class BackfillLine {
         : progress.phase === 'scan'
           ? `backfill-feed: scanning: ${progress.entries}${total} entries, ${progress.streams} streams`
           : `backfill-feed: scanned ${progress.entries} entries of ${progress.streams} streams; reading the stream: ${progress.fromStream} entries`;
+    if (line === this.last) return;
+    this.last = line;
     process.stderr.write(`\r${line}\u001b[K`);
     this.shown = true;
   }

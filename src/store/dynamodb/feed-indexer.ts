@@ -149,6 +149,12 @@ const BACKFILL_SETTLE_MS = 10_000;
  * Each stream's entries are indexed in version order: a round's entries of one stream are sorted
  * by version, an entry below the stream's newest indexed version is a duplicate and dropped, and
  * one past a gap waits (in the state item) until the gap is filled.
+ *
+ * A backfill (tables written before the feed existed, docs/dynamodb.md) runs through the same
+ * lease and writes: while the state marks one, only a contender with the `backfill` option takes
+ * the lease. It scans the events table (scanRound: a Scan page per write, the page's last key in
+ * the mark), then reads the stream like any holder but knowing every stream's newest indexed
+ * version (`complete`), and removes the mark in the write of the round that hands over.
  */
 export class FeedIndexer {
   readonly holderId: string;
@@ -603,7 +609,7 @@ export class FeedIndexer {
         } catch (error) {
           if (errorName(error) === 'TrimmedDataAccessException') {
             // The checkpoint is older than the stream's 24 hours: what was between is not in the feed.
-            this.log('error', 'stream records were trimmed before they were indexed; run "eventhorizon dynamodb backfill-feed"', { shard });
+            this.log('error', 'stream records were trimmed before they were indexed: entries are missing from the feed (docs/dynamodb.md, "The feed")', { shard });
             delete cursor.seq;
             continue;
           }
@@ -701,7 +707,8 @@ export class FeedIndexer {
 
   /**
    * Writes a batch: its page items and the state, in one transaction fenced by the lease (or the
-   * state alone when there is no entry). An outcome the answer did not tell (a lost response) is
+   * state alone when there is no entry), with `backfill` as the state's backfill mark (undefined:
+   * none; a backfill's holder removes it so). An outcome the answer did not tell (a lost response) is
    * read back from the state.
    */
   private async write(held: Held, indexed: IndexRecord[], pending: IndexRecord[], backfill: BackfillMark | undefined): Promise<void> {
