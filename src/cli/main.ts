@@ -16,6 +16,8 @@ Commands:
   keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
   dynamodb create-tables
              Create the DynamoDB store's tables (see: eventhorizon dynamodb --help)
+  dynamodb backfill-feed
+             Give entries written before the feed existed their positions, resumably
 
 Exit codes: 0 done, 1 failed, 2 bad command line or configuration, 3 server unavailable,
 4 unauthenticated or permission denied, 5 not found, 6 conflict (version, already exists).

@@ -5,6 +5,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  ScanCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
   type DynamoDBClient,
@@ -20,6 +21,7 @@ import { LRUCache } from 'lru-cache';
 import type { BackgroundLog, Position } from '../port';
 import { createDynamoDbClient, type DynamoDbConnection } from './dynamodb-store';
 import {
+  FEED_ENTRY_ATTRIBUTES,
   isFeedEntryImage,
   marksJson,
   pageItems,
@@ -34,7 +36,8 @@ import {
   type StateItem,
 } from './feed-pages';
 import { RequestMeter } from './request-meter';
-import { eventsStreamOf, FeedAttr, tableNames, type TableNames } from './tables';
+import { entryKey, type Item } from './items';
+import { backfillJson, eventsStreamOf, EntryAttr, FeedAttr, tableNames, type BackfillMark, type TableNames } from './tables';
 
 /** Where the indexer reports what it does: a message and its fields (the server's log). */
 export type IndexerLog = BackgroundLog;
@@ -58,6 +61,36 @@ export interface FeedIndexerOptions extends DynamoDbConnection, Partial<FeedInde
   log?: IndexerLog;
   /** Test hook: runs after a batch was read and before its pages are written. */
   beforeWrite?(entries: number): Promise<void>;
+  /**
+   * This contender runs the feed's backfill (`eventhorizon dynamodb backfill-feed`): it takes the
+   * lease only while a backfill is marked in the state, runs it, and stops indexing once it is
+   * done. Other contenders do not take the lease while a backfill is marked.
+   */
+  backfill?: boolean;
+  /**
+   * How long the backfill reads the stream at least after its scan ended, before it hands over
+   * (default 10 s): a write's stream record becomes readable within this (see docs/dynamodb.md).
+   */
+  backfillSettleMs?: number;
+}
+
+/** How a backfill run ended (FeedIndexer.runBackfill). */
+export interface BackfillOutcome {
+  /** False: no backfill was marked, nothing was done. */
+  ran: boolean;
+  /** Streams and entries the scan indexed (this run and the runs it resumed). */
+  streams: number;
+  entries: number;
+  /** Entries then indexed from the stream by this run. */
+  fromStream: number;
+}
+
+/** What a running backfill has done so far, for its progress line. */
+export interface BackfillProgress {
+  phase: 'waiting' | 'scan' | 'stream';
+  streams: number;
+  entries: number;
+  fromStream: number;
 }
 
 /** A shard of the events table's stream, as DescribeStream lists it. */
@@ -79,6 +112,8 @@ interface Held {
   pending: IndexRecord[];
   /** When this holder last wrote (its lease then runs for leaseMs from that moment). */
   wroteAt: number;
+  /** The backfill marked in the state as last written. */
+  backfill?: BackfillMark;
 }
 
 /** What the indexer has done, for tests, benchmarks and logs. */
@@ -95,6 +130,8 @@ const SHARD_REFRESH_MS = 10_000;
 const SEED_PAGES = 50;
 /** Streams whose newest indexed version the holder remembers. */
 const REMEMBERED_STREAMS = 100_000;
+/** Default of FeedIndexerOptions.backfillSettleMs. */
+const BACKFILL_SETTLE_MS = 10_000;
 
 /**
  * The feed indexer of the DynamoDB store: one per deployment, elected among the replicas.
@@ -112,6 +149,12 @@ const REMEMBERED_STREAMS = 100_000;
  * Each stream's entries are indexed in version order: a round's entries of one stream are sorted
  * by version, an entry below the stream's newest indexed version is a duplicate and dropped, and
  * one past a gap waits (in the state item) until the gap is filled.
+ *
+ * A backfill (tables written before the feed existed, docs/dynamodb.md) runs through the same
+ * lease and writes: while the state marks one, only a contender with the `backfill` option takes
+ * the lease. It scans the events table (scanRound: a Scan page per write, the page's last key in
+ * the mark), then reads the stream like any holder but knowing every stream's newest indexed
+ * version (`complete`), and removes the mark in the write of the round that hands over.
  */
 export class FeedIndexer {
   readonly holderId: string;
@@ -134,8 +177,19 @@ export class FeedIndexer {
   private readonly unsure = new Set<string>();
   private running: Promise<void> | undefined;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   private wake: AbortController = new AbortController();
   private waiters: Array<{ since: number; resolve: () => void }> = [];
+  /**
+   * During a backfill's stream phase: the newest indexed version of every stream in the feed
+   * (all of it was written by the backfill), so that each duplicate of a scanned entry is dropped.
+   */
+  private complete: Map<string, bigint> | undefined;
+  /** A live contender logged that a backfill is pending (once per wait). */
+  private toldBackfillPending = false;
+  /** A backfill contender's end: resolved once the mark is gone (or was never there). */
+  private backfillEnded: { resolve: (outcome: BackfillOutcome) => void; reject: (error: Error) => void } | undefined;
+  private fromStream = 0;
 
   constructor(private readonly options: FeedIndexerOptions) {
     this.settings = {
@@ -163,14 +217,50 @@ export class FeedIndexer {
     return this.held !== undefined;
   }
 
+  /** What the backfill run by this contender has done so far (`backfill` option). */
+  get backfillProgress(): BackfillProgress {
+    const mark = this.held?.backfill;
+    return {
+      phase: mark?.phase ?? 'waiting',
+      streams: mark?.streams ?? 0,
+      entries: mark?.entries ?? 0,
+      fromStream: this.fromStream,
+    };
+  }
+
+  /**
+   * Runs the backfill marked in the feed's state, if any (this contender needs the `backfill`
+   * option): waits for the lease (live holders leave it while a backfill is marked), scans the
+   * events table, reads the table's stream up to the present, removes the mark and releases the
+   * lease. Resumes a backfill that an earlier run left part-way. Resolves with what was done;
+   * `ran` false when there was nothing to backfill. Rejects when stopped (stop()) before the end.
+   */
+  async runBackfill(): Promise<BackfillOutcome> {
+    if (this.options.backfill !== true) throw new Error('runBackfill needs a contender with the backfill option');
+    const ended = new Promise<BackfillOutcome>((resolve, reject) => (this.backfillEnded = { resolve, reject }));
+    this.start();
+    try {
+      return await ended;
+    } finally {
+      await this.stop();
+    }
+  }
+
   /** Starts contending for the lease, and indexing while holding it. */
   start(): void {
     this.running ??= this.run();
   }
 
   /** Stops; a holder releases the lease so that another replica takes over at once. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopped ??= this.halt();
+    return this.stopped;
+  }
+
+  private async halt(): Promise<void> {
     this.stopping = true;
+    this.backfillEnded?.reject(new Error('stopped before the backfill ended; run it again to resume'));
+    this.backfillEnded = undefined;
     this.wake.abort();
     await this.running;
     if (this.held) await this.release().catch((error: unknown) => this.log('warn', 'could not release the feed lease', { err: error }));
@@ -229,6 +319,21 @@ export class FeedIndexer {
     const state = await this.readState();
     const now = Date.now();
     const expiresAt = now + this.settings.leaseMs;
+    if (this.options.backfill === true && !state?.backfill) {
+      // Nothing (more) to backfill: this contender's work is done, the live ones index.
+      this.endBackfill(false);
+      return;
+    }
+    if (this.options.backfill !== true && state?.backfill) {
+      if (!this.toldBackfillPending) {
+        this.log('warn', 'a feed backfill is pending or running: this replica does not index the feed until "eventhorizon dynamodb backfill-feed" has run', {
+          holder: this.holderId,
+        });
+        this.toldBackfillPending = true;
+      }
+      return;
+    }
+    this.toldBackfillPending = false;
     if (!state) {
       const created: StateItem = { holder: this.holderId, epoch: 1n, expiresAt, next: 1n, marks: new Map(), pending: [] };
       try {
@@ -273,7 +378,14 @@ export class FeedIndexer {
   }
 
   private async hold(state: StateItem, now: number): Promise<void> {
-    this.held = { epoch: state.epoch, next: state.next, marks: state.marks, pending: state.pending, wroteAt: now };
+    this.held = {
+      epoch: state.epoch,
+      next: state.next,
+      marks: state.marks,
+      pending: state.pending,
+      wroteAt: now,
+      ...(state.backfill ? { backfill: state.backfill } : {}),
+    };
     this.cursors.clear();
     this.shardsReadAt = 0;
     this.stats.takeovers++;
@@ -285,6 +397,11 @@ export class FeedIndexer {
   private async seedIndexedVersions(): Promise<void> {
     this.indexed.clear();
     this.unsure.clear();
+    this.complete = undefined;
+    if (this.held?.backfill?.phase === 'stream') {
+      await this.seedComplete(this.held);
+      return;
+    }
     const { Items } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.feed,
@@ -299,6 +416,37 @@ export class FeedIndexer {
     for (const item of (Items ?? []).reverse()) {
       for (const record of readPageItem(item).records) this.remember(record);
     }
+  }
+
+  /**
+   * Reads every page of the feed (all written by the backfill, which began on an empty feed) for
+   * the newest indexed version of each stream; renews the lease meanwhile.
+   */
+  private async seedComplete(held: Held): Promise<void> {
+    const complete = new Map<string, bigint>();
+    let start: Item | undefined;
+    do {
+      const { Items, LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tables.feed,
+          KeyConditionExpression: '#k = :p',
+          ExpressionAttributeNames: { '#k': FeedAttr.kind },
+          ExpressionAttributeValues: { ':p': { S: PAGES } },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of Items ?? []) {
+        for (const { stream, version } of readPageItem(item).records) {
+          const last = complete.get(stream);
+          if (last === undefined || version > last) complete.set(stream, version);
+        }
+      }
+      start = LastEvaluatedKey;
+      if (Date.now() - held.wroteAt > this.settings.leaseMs / 3) await this.write(held, [], held.pending, held.backfill);
+      if (this.held !== held) throw new Error('lost the feed indexer lease while reading the feed');
+    } while (start);
+    this.complete = complete;
   }
 
   private async release(): Promise<void> {
@@ -341,6 +489,9 @@ export class FeedIndexer {
   private async round(): Promise<boolean> {
     const held = this.held;
     if (!held) return false;
+    // A backfill contender indexes nothing once its backfill is done (runBackfill stops it).
+    if (this.options.backfill === true && !held.backfill) return false;
+    if (held.backfill?.phase === 'scan') return this.scanRound(held, held.backfill);
     const started = Date.now();
     if (started - this.shardsReadAt > SHARD_REFRESH_MS) await this.refreshShards(held);
     const read: IndexRecord[] = [];
@@ -372,9 +523,23 @@ export class FeedIndexer {
     }
     const { indexed, pending } = this.order([...held.pending, ...read]);
     const renewDue = Date.now() - held.wroteAt > this.settings.leaseMs / 3;
-    if (indexed.length > 0 || pending.length !== held.pending.length || renewDue || finished) {
+    // A backfill hands over once a round that began long enough after its scan read the stream
+    // up to the present (not a full batch): the stream holds no scanned entry past that point.
+    // Entries held back past a gap are waited for a while (the rest of a transaction comes in
+    // the next read), then left in the state for the live holder.
+    const mark = held.backfill;
+    const settle = this.options.backfillSettleMs ?? BACKFILL_SETTLE_MS;
+    const scanEndedAt = mark?.scanEndedAt ?? 0;
+    const handover =
+      mark !== undefined &&
+      started >= scanEndedAt + settle &&
+      read.length < this.settings.batchSize &&
+      (pending.length === 0 || started >= scanEndedAt + 3 * settle);
+    if (indexed.length > 0 || pending.length !== held.pending.length || renewDue || finished || handover) {
       if (indexed.length > 0) await this.options.beforeWrite?.(indexed.length);
-      await this.write(held, indexed, pending);
+      await this.write(held, indexed, pending, handover ? undefined : mark);
+      if (mark !== undefined && this.held === held) this.fromStream += indexed.length;
+      if (handover && this.held === held && !held.backfill) this.endBackfill(true, mark);
     }
     if (records === 0 && pending.length === 0) this.settle(started);
     // A full batch: more is waiting, read on at once. Otherwise wait for the poll interval, so
@@ -444,7 +609,7 @@ export class FeedIndexer {
         } catch (error) {
           if (errorName(error) === 'TrimmedDataAccessException') {
             // The checkpoint is older than the stream's 24 hours: what was between is not in the feed.
-            this.log('error', 'stream records were trimmed before they were indexed; run "eventhorizon dynamodb backfill-feed"', { shard });
+            this.log('error', 'stream records were trimmed before they were indexed: entries are missing from the feed (docs/dynamodb.md, "The feed")', { shard });
             delete cursor.seq;
             continue;
           }
@@ -478,15 +643,75 @@ export class FeedIndexer {
 
   /** Orders a round's entries: see orderRound. */
   private order(records: IndexRecord[]): { indexed: IndexRecord[]; pending: IndexRecord[] } {
+    const complete = this.complete;
+    // The backfill knows every stream's newest indexed version: a stream it does not know has
+    // none, so its entries are indexed from version 0 on.
+    if (complete) return orderRound(records, (stream) => complete.get(stream) ?? -1n, this.unsure);
     return orderRound(records, (stream) => this.indexed.get(stream), this.unsure);
   }
 
   /**
+   * One batch of the backfill's scan: a page of the events table after the mark's last key, in
+   * key order (each stream's items in version order), its entries indexed in that order, written
+   * with the page's last key as the new mark (or the stream phase after the last page).
+   */
+  private async scanRound(held: Held, mark: BackfillMark): Promise<boolean> {
+    if (mark.after === undefined && mark.entries === 0 && held.next !== 1n) {
+      throw new Error(`a backfill starts on an empty feed, and this one holds positions up to ${held.next - 1n}`);
+    }
+    const names = Object.fromEntries(FEED_ENTRY_ATTRIBUTES.map((name, i) => [`#a${i}`, name]));
+    const { Items = [], LastEvaluatedKey } = await this.client.send(
+      new ScanCommand({
+        TableName: this.tables.events,
+        ConsistentRead: true,
+        Limit: this.settings.batchSize,
+        ProjectionExpression: Object.keys(names).join(', '),
+        ExpressionAttributeNames: names,
+        ...(mark.after ? { ExclusiveStartKey: entryKey(mark.after.stream, mark.after.version) } : {}),
+      }),
+    );
+    const records: IndexRecord[] = [];
+    for (const item of Items) {
+      if (!isFeedEntryImage(item)) continue;
+      const stream = item[EntryAttr.stream]?.S;
+      const version = item[EntryAttr.version]?.N;
+      if (stream !== undefined && version !== undefined) records.push({ stream, version: BigInt(version) });
+    }
+    checkScanOrder(records, mark.after);
+    const lastKey = LastEvaluatedKey
+      ? { stream: LastEvaluatedKey[EntryAttr.stream]?.S ?? '', version: BigInt(LastEvaluatedKey[EntryAttr.version]?.N ?? '0') }
+      : undefined;
+    const counted = {
+      streams: mark.streams + records.filter((record) => record.version === 0n).length,
+      entries: mark.entries + records.length,
+    };
+    const next: BackfillMark = lastKey
+      ? { phase: 'scan', after: lastKey, ...counted }
+      : { phase: 'stream', ...counted, scanEndedAt: Date.now() };
+    if (records.length > 0) await this.options.beforeWrite?.(records.length);
+    await this.write(held, records, held.pending, next);
+    if (this.held === held && held.backfill?.phase === 'stream' && !this.complete) {
+      this.log('info', 'feed backfill: the scan is done; reading the stream up to the present', { streams: next.streams, entries: next.entries });
+      // Every page of the feed is the scan's: learn each stream's newest indexed version.
+      await this.seedIndexedVersions();
+    }
+    return lastKey !== undefined;
+  }
+
+  private endBackfill(ran: boolean, mark?: BackfillMark): void {
+    const ended = this.backfillEnded;
+    if (!ended) return;
+    this.backfillEnded = undefined;
+    ended.resolve({ ran, streams: mark?.streams ?? 0, entries: mark?.entries ?? 0, fromStream: this.fromStream });
+  }
+
+  /**
    * Writes a batch: its page items and the state, in one transaction fenced by the lease (or the
-   * state alone when there is no entry). An outcome the answer did not tell (a lost response) is
+   * state alone when there is no entry), with `backfill` as the state's backfill mark (undefined:
+   * none; a backfill's holder removes it so). An outcome the answer did not tell (a lost response) is
    * read back from the state.
    */
-  private async write(held: Held, indexed: IndexRecord[], pending: IndexRecord[]): Promise<void> {
+  private async write(held: Held, indexed: IndexRecord[], pending: IndexRecord[], backfill: BackfillMark | undefined): Promise<void> {
     const next = held.next + BigInt(indexed.length);
     const marks = new Map(held.marks);
     for (const [shard, cursor] of this.cursors) {
@@ -496,11 +721,15 @@ export class FeedIndexer {
       marks.set(shard, mark);
     }
     const now = Date.now();
+    // A live holder writes only while no backfill is marked (create-tables may mark one while it
+    // holds the lease); a backfill's holder sets the mark as it moves on, or removes it at the end.
+    const backfillUpdate = backfill ? ', #b = :b' : held.backfill ? ' REMOVE #b' : '';
+    const backfillCondition = held.backfill ? '' : ' AND attribute_not_exists(#b)';
     const update = {
       TableName: this.tables.feed,
       Key: stateKey(),
-      UpdateExpression: 'SET #x = :x, #q = :q2, #c = :c, #w = :w',
-      ConditionExpression: '#h = :me AND #e = :e AND #q = :q AND #x > :now',
+      UpdateExpression: `SET #x = :x, #q = :q2, #c = :c, #w = :w${backfillUpdate}`,
+      ConditionExpression: `#h = :me AND #e = :e AND #q = :q AND #x > :now${backfillCondition}`,
       ExpressionAttributeNames: {
         '#h': FeedAttr.holder,
         '#e': FeedAttr.epoch,
@@ -508,6 +737,7 @@ export class FeedIndexer {
         '#x': FeedAttr.expiresAt,
         '#c': FeedAttr.shards,
         '#w': FeedAttr.pending,
+        '#b': FeedAttr.backfill,
       },
       ExpressionAttributeValues: {
         ':me': { S: this.holderId },
@@ -519,6 +749,7 @@ export class FeedIndexer {
         ':now': { N: String(now) },
         ':c': { S: marksJson(marks) },
         ':w': { S: pendingJson(pending) },
+        ...(backfill ? { ':b': { S: backfillJson(backfill) } } : {}),
       },
     };
     const pages = indexed.length > 0 ? pageItems(held.next, indexed) : [];
@@ -549,14 +780,25 @@ export class FeedIndexer {
       await this.afterFailedWrite(held, next, error);
       return;
     }
-    this.committed(held, next, marks, pending, indexed, pages.length, now);
+    this.committed(held, next, marks, pending, indexed, pages.length, now, backfill);
   }
 
-  private committed(held: Held, next: Position, marks: Map<string, ShardMark>, pending: IndexRecord[], indexed: IndexRecord[], pages: number, now: number): void {
+  private committed(
+    held: Held,
+    next: Position,
+    marks: Map<string, ShardMark>,
+    pending: IndexRecord[],
+    indexed: IndexRecord[],
+    pages: number,
+    now: number,
+    backfill: BackfillMark | undefined,
+  ): void {
     held.next = next;
     held.marks = marks;
     held.pending = pending;
     held.wroteAt = now;
+    if (backfill) held.backfill = backfill;
+    else delete held.backfill;
     for (const record of indexed) this.remember(record);
     this.stats.writes++;
     this.stats.entries += indexed.length;
@@ -575,10 +817,17 @@ export class FeedIndexer {
       this.log('warn', 'lost the feed indexer lease', { holder: this.holderId, err: error });
       return;
     }
-    const landed = next !== held.next && state.next === next;
+    if (state.backfill && !held.backfill) {
+      // A backfill was marked while this live holder held the lease: leave it to the backfill.
+      await this.release();
+      return;
+    }
+    const landed = (next !== held.next && state.next === next) || backfillJsonOf(state.backfill) !== backfillJsonOf(held.backfill);
     held.next = state.next;
     held.marks = state.marks;
     held.pending = state.pending;
+    if (state.backfill) held.backfill = state.backfill;
+    else delete held.backfill;
     await this.seedIndexedVersions();
     if (landed) {
       held.wroteAt = Date.now();
@@ -595,6 +844,8 @@ export class FeedIndexer {
   private remember(record: IndexRecord): void {
     const last = this.indexed.get(record.stream);
     if (last === undefined || record.version > last) this.indexed.set(record.stream, record.version);
+    const complete = this.complete;
+    if (complete && (complete.get(record.stream) ?? -1n) < record.version) complete.set(record.stream, record.version);
   }
 
   private settle(started: number): void {
@@ -616,6 +867,31 @@ function entryOf(record: StreamRecord): IndexRecord | undefined {
   const version = record.dynamodb?.Keys?.v?.N;
   if (stream === undefined || version === undefined) return undefined;
   return { stream, version: BigInt(version) };
+}
+
+function backfillJsonOf(mark: BackfillMark | undefined): string {
+  return mark ? backfillJson(mark) : '';
+}
+
+/**
+ * Checks the order a Scan gave: each stream's items together and in ascending versions, after
+ * the last key of the previous page. Positions are given in this order, so any other would put a
+ * stream's entries out of version order in the feed: the batch is refused rather than written.
+ */
+export function checkScanOrder(records: IndexRecord[], after: { stream: string; version: bigint } | undefined): void {
+  const finished = new Set<string>();
+  let previous = after;
+  for (const record of records) {
+    if (previous && record.stream === previous.stream) {
+      if (record.version <= previous.version) {
+        throw new Error(`the scan gave version ${record.version} of ${record.stream} after version ${previous.version}`);
+      }
+    } else {
+      if (finished.has(record.stream)) throw new Error(`the scan gave entries of ${record.stream} apart from each other`);
+      if (previous) finished.add(previous.stream);
+    }
+    previous = record;
+  }
 }
 
 function errorName(error: unknown): string | undefined {

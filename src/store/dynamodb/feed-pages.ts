@@ -1,7 +1,9 @@
 import { CorruptDataError } from '../../core/errors';
 import type { Position, Version } from '../port';
 import { bigintOf, type Item } from './items';
-import { EntryAttr, FeedAttr } from './tables';
+import { backfillJson, EntryAttr, FeedAttr, PAGES, readBackfillJson, stateKey, type BackfillMark } from './tables';
+
+export { PAGES, STATE, stateKey } from './tables';
 
 /**
  * Pages of the feed, as the feed table holds them. A page is one item: a run of index records
@@ -37,12 +39,9 @@ export interface StateItem {
   next: Position;
   marks: Map<string, ShardMark>;
   pending: IndexRecord[];
+  /** The backfill pending or running, if any. */
+  backfill?: BackfillMark;
 }
-
-/** Partition of the feed's pages. */
-export const PAGES = 'p';
-/** Partition of the indexer's state item. */
-export const STATE = 'i';
 
 /**
  * Largest encoded records of one page item: under DynamoDB's 400 KB with room for the key and
@@ -142,10 +141,11 @@ export function isFeedEntryImage(image: Record<string, unknown> | undefined): bo
   return EntryAttr.recordedAt in image && EntryAttr.bytesThrough in image;
 }
 
-/** The key of the indexer's state item. */
-export function stateKey(): Item {
-  return { [FeedAttr.kind]: { S: STATE }, [FeedAttr.position]: { N: '0' } };
-}
+/**
+ * The attributes isFeedEntryImage reads, and the key: a Scan of the events table projecting
+ * these (the backfill's) tells entries from other items without reading their payloads.
+ */
+export const FEED_ENTRY_ATTRIBUTES: readonly string[] = [EntryAttr.stream, EntryAttr.version, EntryAttr.recordedAt, EntryAttr.bytesThrough];
 
 /** The indexer's state item. */
 export function stateItem(state: StateItem): Item {
@@ -157,6 +157,7 @@ export function stateItem(state: StateItem): Item {
     [FeedAttr.next]: { N: state.next.toString() },
     [FeedAttr.shards]: { S: marksJson(state.marks) },
     [FeedAttr.pending]: { S: pendingJson(state.pending) },
+    ...(state.backfill ? { [FeedAttr.backfill]: { S: backfillJson(state.backfill) } } : {}),
   };
 }
 
@@ -167,6 +168,7 @@ export function readStateItem(item: Item): StateItem {
     stream,
     version: BigInt(version),
   }));
+  const backfill = item[FeedAttr.backfill]?.S;
   return {
     holder: item[FeedAttr.holder]?.S ?? '',
     epoch: BigInt(item[FeedAttr.epoch]?.N ?? '0'),
@@ -174,6 +176,7 @@ export function readStateItem(item: Item): StateItem {
     next: BigInt(item[FeedAttr.next]?.N ?? '1'),
     marks,
     pending,
+    ...(backfill !== undefined ? { backfill: readBackfillJson(backfill) } : {}),
   };
 }
 
