@@ -203,11 +203,6 @@ export class DynamoDbStore implements EventStore {
   }
 
   /**
-   * The feed as indexed from the events table's DynamoDB stream by the deployment's one indexer
-   * (feed-indexer.ts): an entry is in it once indexed, usually well under a second after its
-   * commit, and forever (see feed-reads.ts).
-   */
-  /**
    * The feed indexer's contender, for a serving replica: one replica of the deployment holds the
    * lease and indexes the events table's stream into the feed table (feed-indexer.ts).
    */
@@ -223,6 +218,11 @@ export class DynamoDbStore implements EventStore {
     });
   }
 
+  /**
+   * The feed as indexed from the events table's DynamoDB stream by the deployment's one indexer
+   * (feed-indexer.ts): an entry is in it once indexed, usually well under a second after its
+   * commit, and forever (see feed-reads.ts).
+   */
   readFeed(query: FeedQuery): Promise<FeedPage> {
     return this.feed.readFeed(query);
   }
