@@ -311,7 +311,8 @@ export class SqliteStore implements EventStore {
   async read(stream: string, query: ReadQuery): Promise<ReadPage> {
     this.ensureOpen();
     const found = this.mustFind(stream);
-    // One row more than asked tells whether more exist without a second query.
+    // One row more than asked tells whether more exist without a second query. Iterated, not
+    // fetched whole: the page stops at its bytes bound without holding every row in memory.
     const rows = this.readRows(found.id, query.fromVersion, query.direction, query.limit + 1);
     const entries: StoredEntry[] = [];
     let bytes = 0;
@@ -340,12 +341,18 @@ export class SqliteStore implements EventStore {
     const { path, descendants } = query.subtree;
     // NUL is in no path: a prefix that matches nothing, for the stream alone.
     const prefix = !descendants ? '\0' : path === '/' ? '/' : `${path}/`;
-    const rows = this.statements.feed.all(query.after, until, path, prefix.length, prefix, query.limit + 1);
+    // Iterated, not fetched whole: a page stops at its bytes bound without holding every row (a
+    // thousand large entries would otherwise be gigabytes at once).
+    const rows = this.statements.feed.iterate(query.after, until, path, prefix.length, prefix, query.limit + 1);
     const entries: FeedEntry[] = [];
     let bytes = 0;
     let reached = until;
     let full = false;
+    let scanned = 0;
+    let lastRow: FeedRow | undefined;
     for (const row of rows) {
+      scanned++;
+      lastRow = row;
       // Read with the rest (the filter costs nothing here), so the page bounds stay in SQL's LIMIT.
       if (query.only && !query.only(row.path)) continue;
       if (entries.length === query.limit || (entries.length > 0 && bytes + row.payload.byteLength > query.maxBytes)) {
@@ -364,8 +371,7 @@ export class SqliteStore implements EventStore {
       });
     }
     // The LIMIT cut the rows, and `only` left fewer entries than it: the page covers what was read.
-    const lastRow = rows[rows.length - 1];
-    if (!full && rows.length > query.limit && lastRow) reached = lastRow.position;
+    if (!full && scanned > query.limit && lastRow) reached = lastRow.position;
     if (reached < query.after) reached = query.after;
     await this.durable();
     return { entries, reached, more: reached < head };
@@ -518,7 +524,7 @@ export class SqliteStore implements EventStore {
    * 10 µs. Page sizes are few (the API's, catch-up's); past MAX_READ_LIMITS of them
    * the bound statement serves.
    */
-  private readRows(streamId: bigint, fromVersion: bigint, direction: ReadDirection, limit: number): EntryRow[] {
+  private readRows(streamId: bigint, fromVersion: bigint, direction: ReadDirection, limit: number): IterableIterator<EntryRow> {
     const cache = this.readsByLimit[direction];
     let statement = cache.get(limit);
     if (!statement && Number.isSafeInteger(limit) && limit > 0 && cache.size < MAX_READ_LIMITS) {
@@ -528,9 +534,9 @@ export class SqliteStore implements EventStore {
       );
       cache.set(limit, statement);
     }
-    if (statement) return statement.all(streamId, fromVersion);
+    if (statement) return statement.iterate(streamId, fromVersion);
     const bound = direction === 'forward' ? this.statements.readForward : this.statements.readBackward;
-    return bound.all(streamId, fromVersion, limit);
+    return bound.iterate(streamId, fromVersion, limit);
   }
 
   /** The newest position committed, by any process. */
