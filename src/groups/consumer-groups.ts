@@ -414,6 +414,8 @@ class GroupRuntime {
     this.options.logger.warn({ group: this.group.name, stream: entry.stream, version: entry.version, position: entry.position, deliveries: work.deliveries, reason }, 'consumer group parked an entry');
     this.buffered--;
     this.advance(work.partition);
+    // Rare: saved now rather than at the next checkpoint, so that it is listed at once.
+    void this.save();
   }
 
   /** Reads the feed after `readPosition` while the read-ahead has room and someone consumes. */
@@ -598,8 +600,11 @@ export class ConsumerGroups {
     await runtime.reset(position);
   }
 
+  /** The group's state here, after saving what was pending (so the stored parked list is complete). */
   async status(name: string): Promise<GroupStatus> {
-    return (await this.runtime(name)).status();
+    const runtime = await this.runtime(name);
+    await runtime.save();
+    return runtime.status();
   }
 
   async join(name: string, options: JoinOptions): Promise<AsyncIterable<ConsumeResponse>> {
