@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import {
   AlreadyExistsError,
   connect,
+  FailedPreconditionError,
   InvalidArgumentError,
   jsonEvent,
   NotFoundError,
@@ -11,6 +12,7 @@ import {
   type GroupConsumer,
 } from '../../../clients/ts/src';
 import { partitionOf } from '../../../src/groups/partition-hash';
+import { SqliteStore } from '../../../src/store/sqlite/sqlite-store';
 import { eventually } from '../../helpers/eventually';
 import { startTestServer, tempDir, type TestServer } from '../../helpers/server';
 
@@ -177,6 +179,27 @@ describe('consumer groups through the TypeScript client', function () {
     // Consuming an unknown group ends the member with NOT_FOUND (not retried).
     const member = client.consume('g', async () => undefined);
     await assert.rejects(member.done, NotFoundError);
+  });
+
+  it('answers FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a store that keeps no groups (DynamoDB, for now)', async () => {
+    const dataDir = tempDir();
+    // The embedded store without its group state: what the DynamoDB store is today.
+    const withoutGroups = () =>
+      new Proxy(new SqliteStore({ dataDir }), { get: (target, key) => (key === 'groups' ? undefined : Reflect.get(target, key, target) as unknown) });
+    const bare = await startTestServer({ dataDir }, withoutGroups);
+    const bareClient = connect(bare.address);
+    try {
+      await bareClient.createStream({ stream: '/a', createParents: true }, READY);
+      const refused = await bareClient.createConsumerGroup({ name: 'g', selector: { stream: '/a' } }).catch((e: unknown) => e);
+      assert.ok(refused instanceof FailedPreconditionError);
+      assert.equal(refused.reason, 'CONSUMER_GROUPS_UNAVAILABLE');
+      await assert.rejects(bareClient.listConsumerGroups(), FailedPreconditionError);
+      await assert.rejects(bareClient.consume('g', async () => undefined).done, FailedPreconditionError);
+    } finally {
+      bareClient.close();
+      await bare.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('carries on from the stored positions after a server restart, and a reset replays', async () => {
