@@ -3,6 +3,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { EventHorizonService } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { GrpcApi } from './api/grpc-api';
+import { ConsumerGroups } from './groups/consumer-groups';
 import { tolerateMalformedRequests } from './api/malformed-request';
 import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/reflection';
 import { AuthStreamFollower } from './auth/auth-stream';
@@ -83,8 +84,11 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
   const background = startStoreBackground(store, logger);
   const auth = await startAuth(config, opened, logger);
+  const groups = new ConsumerGroups({ store, feed: opened.feed, logger, heartbeatIntervalMs: config.heartbeatIntervalMs });
+  metrics.observeConsumerGroups(groups);
   const api = new GrpcApi({
     core,
+    groups,
     limits: config.limits,
     logger,
     ...(auth ? { readCheck: (metadata: grpc.Metadata) => auth.interceptor.readCheckOf(metadata) } : {}),
@@ -107,6 +111,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     api,
     server,
     store,
+    groups,
     background,
     metricsServer: () => metricsServer,
   });
@@ -251,6 +256,8 @@ interface ShutdownParts {
   api: GrpcApi;
   server: grpc.Server;
   store: EventStore;
+  /** The consumer groups, whose positions are saved before the store closes. */
+  groups: ConsumerGroups;
   /** The store's background work, stopped before the store closes (the indexer hands its lease over). */
   background: StoreBackground | undefined;
   /** The metrics server, once started. */
@@ -281,6 +288,7 @@ function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
         });
       });
       await parts.background?.stop();
+      await parts.groups.stop();
       await store.close();
       await parts.metricsServer()?.close();
       logger.info('stopped');

@@ -17,6 +17,14 @@ import {
   type ListChildrenResponse,
   type PutSnapshotRequest,
   type PutSnapshotResponse,
+  type AckRequest,
+  type ConsumeRequest,
+  type ConsumeResponse,
+  type CreateConsumerGroupRequest,
+  type DeleteConsumerGroupRequest,
+  type DescribeConsumerGroupRequest,
+  type ResetConsumerGroupRequest,
+  type UpdateConsumerGroupRequest,
   type ReadFeedRequest,
   type ReadFeedResponse,
   type ReadRequest,
@@ -40,6 +48,8 @@ import type { OutgoingFeedMessage } from '../feed/feed-messages';
 import { Admission } from '../realtime/admission';
 import { requestContextOf } from '../observability/request-context';
 import { Lifetime } from '../realtime/lifetime';
+import type { ConsumerGroups } from '../groups/consumer-groups';
+import { ConsumerGroupsApi } from './consumer-groups-api';
 import { toStatus } from './errors';
 import { throwIfMalformed } from './malformed-request';
 import {
@@ -70,6 +80,8 @@ export interface GrpcApiOptions {
    * when asked); undefined without auth. A feed delivers only those streams' entries.
    */
   readCheck?: (metadata: Metadata) => StreamReadCheck | undefined;
+  /** The consumer groups of this process (docs/consumer-groups.md). */
+  groups: ConsumerGroups;
 }
 
 /** Checkpoint defaults of SubscribeFeed (the request's 0). */
@@ -92,9 +104,11 @@ export class GrpcApi {
   private shuttingDown = false;
   private readonly admission = new Admission(SUBSCRIPTIONS_STARTED_PER_TURN);
   private readonly core: EventStoreCore;
+  private readonly groups: ConsumerGroupsApi;
 
   constructor(private readonly options: GrpcApiOptions) {
     this.core = options.core;
+    this.groups = new ConsumerGroupsApi(options.groups, options.core.store, (stream) => this.mustExist(stream));
   }
 
   /** The grpc-js implementation object. */
@@ -121,6 +135,16 @@ export class GrpcApi {
       subscribeFeed: (call: ServerWritableStream<SubscribeFeedRequest, SubscribeFeedResponse>) =>
         void this.subscribeFeed(call),
       readFeed: this.unary('ReadFeed', (request: ReadFeedRequest, _signal, metadata) => this.readFeed(request, metadata)),
+      createConsumerGroup: this.unary('CreateConsumerGroup', (request: CreateConsumerGroupRequest) => this.groups.create(request)),
+      describeConsumerGroup: this.unary('DescribeConsumerGroup', (request: DescribeConsumerGroupRequest) => this.groups.describe(request)),
+      listConsumerGroups: this.unary('ListConsumerGroups', () => this.groups.list()),
+      updateConsumerGroup: this.unary('UpdateConsumerGroup', (request: UpdateConsumerGroupRequest) => this.groups.update(request)),
+      deleteConsumerGroup: this.unary('DeleteConsumerGroup', (request: DeleteConsumerGroupRequest) => this.groups.delete(request)),
+      resetConsumerGroup: this.unary('ResetConsumerGroup', (request: ResetConsumerGroupRequest) => this.groups.reset(request)),
+      // void: serveStream catches its errors and ends the call with them.
+      consume: (call: ServerWritableStream<ConsumeRequest, ConsumeResponse>) =>
+        void this.serveStream('Consume', call, (request) => this.groups.prepareConsume(request, this.options.readCheck?.(call.metadata))),
+      ack: this.unary('Ack', (request: AckRequest) => this.groups.ack(request)),
     };
   }
 

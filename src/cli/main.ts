@@ -8,6 +8,7 @@ Commands:
   serve      Serve the Event Horizon gRPC API
   stream     Create, list, describe, read, follow and append to streams (eventhorizon stream --help)
   feed       Read or follow a whole subtree in feed order (eventhorizon feed --help)
+  consumer   Create, list, describe, reset, delete and tail consumer groups (eventhorizon consumer --help)
   snapshot   Get, put and delete snapshots (eventhorizon snapshot --help)
   export     Write a stream and its subtree to an NDJSON file (eventhorizon export --help)
   import     Recreate streams from such a file, resumably, never duplicating an entry
@@ -48,6 +49,10 @@ const COMMANDS: Record<string, () => Command> = {
   feed: () => {
     const m = require('./commands/feed') as typeof import('./commands/feed');
     return { run: m.feedCommand, usage: m.FEED_USAGE };
+  },
+  consumer: () => {
+    const m = require('./commands/consumer') as typeof import('./commands/consumer');
+    return { run: m.consumerCommand, usage: m.CONSUMER_USAGE };
   },
   snapshot: () => {
     const m = require('./commands/snapshot') as typeof import('./commands/snapshot');

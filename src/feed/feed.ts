@@ -54,6 +54,7 @@ export interface FeedReadPage {
  */
 export class Feed {
   readonly dispatcher: FeedDispatcher;
+  private readonly commitListeners = new Set<() => void>();
 
   constructor(private readonly options: FeedOptions) {
     this.dispatcher = new FeedDispatcher({
@@ -69,6 +70,17 @@ export class Feed {
   /** Something was committed in this process. */
   committed(): void {
     this.dispatcher.committed();
+    for (const listener of this.commitListeners) listener();
+  }
+
+  /**
+   * Calls `listener` after each commit in this process (the consumer groups' readers); returns
+   * how to stop. On a store shared with other processes their commits are not announced: such
+   * listeners poll too.
+   */
+  onCommitted(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
   }
 
   stop(): void {

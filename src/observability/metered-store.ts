@@ -4,6 +4,7 @@ import type {
   CreateStreamCommand,
   CreateStreamResult,
   BackgroundLog,
+  ConsumerGroupStore,
   EventStore,
   FeedPage,
   FeedQuery,
@@ -30,6 +31,11 @@ export class MeteredStore implements EventStore {
 
   get features(): StoreFeatures {
     return this.inner.features;
+  }
+
+  /** Group state goes through unmetered: its writes are batched and few. */
+  get groups(): ConsumerGroupStore | undefined {
+    return this.inner.groups;
   }
 
   background(log: BackgroundLog): StoreBackground | undefined {

@@ -231,6 +231,102 @@ export interface StoreFeatures {
   abandonedReadsStop: boolean;
 }
 
+/** How a consumer group shares and retries its work (docs/consumer-groups.md). */
+export interface ConsumerGroupSettings {
+  /** Streams are spread over this many partitions by a stable hash of their path; fixed at creation. */
+  partitions: number;
+  /** An entry unacked this long is delivered again. */
+  ackWaitMs: number;
+  /** After this many deliveries an entry that is still unacked is parked. */
+  maxDeliveries: number;
+  /** Unacked entries one member holds at most. */
+  maxInFlight: number;
+}
+
+/** A consumer group as created: what of the feed it reads, where it started, its settings. */
+export interface ConsumerGroupDefinition {
+  name: string;
+  subtree: Subtree;
+  /** Exact types or "prefix.*", as the feed's; empty: every event. */
+  eventTypes: string[];
+  settings: ConsumerGroupSettings;
+  /** Every partition started after this position. */
+  startPosition: Position;
+  createdAt: Date;
+}
+
+/** A stored group: its definition and the revision its settings updates compare. */
+export interface StoredConsumerGroup extends ConsumerGroupDefinition {
+  revision: bigint;
+}
+
+/**
+ * One partition of a group as stored: every entry of the partition at or before `position` is
+ * done. `revision` grows with every save, which compares it (one writer wins). `owner` and
+ * `leaseExpiresAt` name the process holding the partition where several share a store.
+ */
+export interface ConsumerGroupPartition {
+  partition: number;
+  position: Position;
+  revision: bigint;
+  owner?: string;
+  leaseExpiresAt?: Date;
+}
+
+/** A save of one partition, applied only if its stored revision is still `expectedRevision`. */
+export interface ConsumerGroupPartitionUpdate {
+  partition: number;
+  position: Position;
+  expectedRevision: bigint;
+  owner?: string;
+  leaseExpiresAt?: Date;
+}
+
+/** An entry a group gave up on (kept, listed, replayable by a reset before it). */
+export interface ParkedEntry {
+  position: Position;
+  stream: string;
+  version: Version;
+  deliveries: number;
+  /** "max-deliveries", or "denied" (a member's key may not read the stream). */
+  reason: string;
+  parkedAt: Date;
+}
+
+/**
+ * Where consumer groups keep their state. Stores that have it expose it as `EventStore.groups`;
+ * a store without it leaves that undefined and the server refuses group calls.
+ */
+export interface ConsumerGroupStore {
+  /**
+   * Stores a new group with its partitions 0..n-1 at `startPosition`, revision 1. Throws
+   * ConsumerGroupAlreadyExistsError when the name is taken.
+   */
+  createGroup(definition: ConsumerGroupDefinition): Promise<StoredConsumerGroup>;
+  getGroup(name: string): Promise<StoredConsumerGroup | undefined>;
+  /** Every group, by name. */
+  listGroups(): Promise<StoredConsumerGroup[]>;
+  /**
+   * Replaces the settings if the group's revision is still `expectedRevision`; returns the stored
+   * group, or undefined on a conflict. Throws ConsumerGroupNotFoundError.
+   */
+  updateGroupSettings(name: string, settings: ConsumerGroupSettings, expectedRevision: bigint): Promise<StoredConsumerGroup | undefined>;
+  /** Deletes the group, its partitions and its parked entries; returns whether it existed. */
+  deleteGroup(name: string): Promise<boolean>;
+  /** The group's partitions in order; empty for an unknown group. */
+  getGroupPartitions(name: string): Promise<ConsumerGroupPartition[]>;
+  /**
+   * In one atomic write: stores the parked entries (again: no effect) and each partition update
+   * whose revision matches. Returns, per update in order, the partition as stored now, or
+   * undefined when its revision did not match (nothing of it was written). Throws
+   * ConsumerGroupNotFoundError for a group that does not exist (any more).
+   */
+  saveGroupPartitions(name: string, updates: ConsumerGroupPartitionUpdate[], parked: ParkedEntry[]): Promise<Array<ConsumerGroupPartition | undefined>>;
+  /** Parked entries after a position, in position order. */
+  listParked(name: string, after: Position, limit: number): Promise<ParkedEntry[]>;
+  countParked(name: string): Promise<number>;
+}
+
 /** Work a store needs done in the background of a serving process, started and stopped with it. */
 export interface StoreBackground {
   start(): void;
@@ -243,6 +339,9 @@ export type BackgroundLog = (level: 'info' | 'warn' | 'error', message: string, 
 
 export interface EventStore {
   readonly features: StoreFeatures;
+
+  /** Consumer groups' state, when the store keeps it (docs/consumer-groups.md). */
+  readonly groups?: ConsumerGroupStore | undefined;
 
   /**
    * The store's background work in a serving process, if it has any (DynamoDB: the feed

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
 import { tempDir } from '../helpers/server';
 import { runFeedConformance } from './feed-conformance';
+import { runGroupsConformance } from './groups-conformance';
 import { runStoreConformance, type StoreFactory } from './store-conformance';
 
 const dirs = new Map<object, string>();
@@ -25,6 +26,7 @@ const sqliteFactory: StoreFactory = {
 };
 runStoreConformance('sqlite', sqliteFactory);
 runFeedConformance('sqlite', sqliteFactory);
+runGroupsConformance('sqlite', sqliteFactory);
 
 describe('sqlite store: read statements per page size', () => {
   it('pages alike for more page sizes than it keeps statements for (limit written in, or bound past them)', async () => {

@@ -602,7 +602,8 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       await store.close();
       const key = { dekVersion: 1, kekId: 'kek', wrapped: bytes('w'), createdAt: at };
       // Typed by the port: a method added to EventStore fails to compile until it is listed here.
-      const calls: Record<Exclude<keyof EventStore, 'features' | 'ping' | 'close' | 'background'>, () => Promise<unknown>> = {
+      // The group state's methods are checked after close in groups-conformance.ts.
+      const calls: Record<Exclude<keyof EventStore, 'features' | 'ping' | 'close' | 'background' | 'groups'>, () => Promise<unknown>> = {
         open: () => store.open(),
         init: () => store.init(bytes('root'), at),
         createStream: () => create('/b'),

@@ -43,6 +43,15 @@ export {
 } from './reader';
 export { follow, type FeedItem, type FollowOptions } from './feed';
 export {
+  consume,
+  type ConsumeHandler,
+  type ConsumeOptions,
+  type ConsumerEvent,
+  type ConsumerTransport,
+  type DeliveryContext,
+  type GroupConsumer,
+} from './consumer';
+export {
   memoryPositionStore,
   SubtreeReader,
   type PositionStore,

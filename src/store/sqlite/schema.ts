@@ -52,4 +52,35 @@ CREATE TABLE IF NOT EXISTS shredded_streams (
   stream      TEXT    PRIMARY KEY,
   shredded_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Consumer groups (docs/consumer-groups.md): the definition (JSON), each partition's position
+-- (every entry of the partition at or before it is done) with the revision saves compare, and
+-- the entries the group parked.
+CREATE TABLE IF NOT EXISTS consumer_groups (
+  name       TEXT    PRIMARY KEY,
+  definition TEXT    NOT NULL,
+  revision   INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS consumer_group_partitions (
+  group_name       TEXT    NOT NULL,
+  partition        INTEGER NOT NULL,
+  position         INTEGER NOT NULL,
+  revision         INTEGER NOT NULL,
+  owner            TEXT,
+  lease_expires_at INTEGER,
+  PRIMARY KEY (group_name, partition)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS consumer_group_parked (
+  group_name TEXT    NOT NULL,
+  position   INTEGER NOT NULL,
+  stream     TEXT    NOT NULL,
+  version    INTEGER NOT NULL,
+  deliveries INTEGER NOT NULL,
+  reason     TEXT    NOT NULL,
+  parked_at  INTEGER NOT NULL,
+  PRIMARY KEY (group_name, position)
+) WITHOUT ROWID;
 `;

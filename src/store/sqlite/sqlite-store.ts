@@ -15,6 +15,7 @@ import type {
   AppendCommand,
   AppendResult,
   CreateStreamCommand,
+  ConsumerGroupStore,
   CreateStreamResult,
   EventStore,
   FeedEntry,
@@ -32,6 +33,7 @@ import type {
   StreamKeys,
   WrappedKey,
 } from '../port';
+import { SqliteConsumerGroups } from './consumer-groups';
 import { upgradeFeed, type UpgradeLog } from './feed-upgrade';
 import { SCHEMA } from './schema';
 import { WalSync } from './wal-sync';
@@ -106,6 +108,7 @@ export class SqliteStore implements EventStore {
     readsRefusedAfterShred: false,
     abandonedReadsStop: false,
   };
+  readonly groups: ConsumerGroupStore;
   private readonly db: Database.Database;
   private readonly statements;
   private readonly transactions;
@@ -138,6 +141,7 @@ export class SqliteStore implements EventStore {
     upgradeFeed(this.db, options.log);
     this.statements = this.prepare();
     this.transactions = this.prepareTransactions();
+    this.groups = new SqliteConsumerGroups(this.db, (apply) => this.write(apply), () => this.ensureOpen());
   }
 
   /**
