@@ -1,17 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   EventHorizonService,
+  SubscribeResponse,
   type AppendRequest,
   type AppendResponse,
   type Entry,
   type SubscribeRequest,
-  type SubscribeResponse,
 } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { BATCH_BYTES, MAX_ENTRIES_PER_MESSAGE } from '../src/codec/encoded-messages';
 import { OrderEvents } from './events';
 
 /**
  * The ceiling: a grpc-js server with the same service definition and options as Event Horizon,
- * whose Append does nothing and whose Subscribe streams a prepared entry over and over. Whatever
+ * whose Append does nothing and whose Subscribe streams a prepared entry over and over, one per
+ * message or, when the request sets max_entries_per_message, in batches. Whatever
  * Event Horizon does beyond this (validation, storage, compression, fan-out) is our cost.
  *
  * Subscribe streams are named `/baseline/<events per entry>/<entries>`.
@@ -45,7 +47,25 @@ function preparedEntry(eventsPerEntry: number): Entry {
   };
 }
 
-async function trivialStream(call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>): Promise<void> {
+/** What the baseline's Subscribe writes: a message for grpc-js to serialize, or bytes serialized once. */
+type Outgoing = SubscribeResponse | Buffer;
+
+/**
+ * The entries of a batch message for a client that asked for `maxEntriesPerMessage`, bounded as
+ * Event Horizon bounds its batches: at most MAX_ENTRIES_PER_MESSAGE entries and BATCH_BYTES of them.
+ */
+function batchSize(entry: Entry, maxEntriesPerMessage: number): number {
+  const entryBytes = SubscribeResponse.encode({ message: { $case: 'entry', value: entry } }).finish().byteLength;
+  return Math.max(1, Math.min(maxEntriesPerMessage, MAX_ENTRIES_PER_MESSAGE, Math.floor(BATCH_BYTES / entryBytes)));
+}
+
+/** `count` copies of the entry (versions from `first`) in one `entries` message, serialized. */
+function batchMessage(entry: Entry, first: number, count: number): Buffer {
+  const entries = Array.from({ length: count }, (_, i) => ({ ...entry, version: BigInt(first + i) }));
+  return Buffer.from(SubscribeResponse.encode({ message: { $case: 'entries', value: { entries } } }).finish());
+}
+
+async function trivialStream(call: grpc.ServerWritableStream<SubscribeRequest, Outgoing>): Promise<void> {
   const [, , perEntry, count] = call.request.stream.split('/');
   const entry = preparedEntry(Number(perEntry ?? 1));
   const entries = Number(count ?? 0);
@@ -55,13 +75,27 @@ async function trivialStream(call: grpc.ServerWritableStream<SubscribeRequest, S
     cancelled = true;
     wake?.();
   });
-  for (let version = 0; version < entries && !cancelled; version++) {
-    entry.version = BigInt(version);
-    if (!call.write({ message: { $case: 'entry', value: entry } })) {
+  const send = async (message: Outgoing): Promise<void> => {
+    if (!call.write(message)) {
       await new Promise<void>((resolve) => {
         wake = resolve;
         call.once('drain', resolve);
       });
+    }
+  };
+  const asked = call.request.maxEntriesPerMessage ?? 0;
+  if (asked > 1) {
+    // Batches, serialized once and written again and again (the versions repeat: the client
+    // counts entries, it does not check them), as the single entry is encoded once per write.
+    const size = batchSize(entry, asked);
+    const full = batchMessage(entry, 0, size);
+    for (let sent = 0; sent < entries && !cancelled; sent += size) {
+      await send(entries - sent >= size ? full : batchMessage(entry, sent, entries - sent));
+    }
+  } else {
+    for (let version = 0; version < entries && !cancelled; version++) {
+      entry.version = BigInt(version);
+      await send({ message: { $case: 'entry', value: entry } });
     }
   }
   if (!cancelled) {
@@ -79,17 +113,28 @@ const server = new grpc.Server({
   'grpc.keepalive_time_ms': 60_000,
   'grpc.keepalive_timeout_ms': 20_000,
 });
-server.addService(EventHorizonService, {
-  append: emptyAppend,
-  subscribe: (call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>) => void trivialStream(call),
-  createStream: unimplemented,
-  read: unimplemented,
-  putSnapshot: unimplemented,
-  getSnapshot: unimplemented,
-  deleteSnapshot: unimplemented,
-  describeStream: unimplemented,
-  listChildren: unimplemented,
-});
+server.addService(
+  {
+    ...EventHorizonService,
+    // Batches are serialized once, as Event Horizon serializes its messages once (encoded-messages.ts).
+    subscribe: {
+      ...EventHorizonService.subscribe,
+      responseSerialize: (message: Outgoing) =>
+        Buffer.isBuffer(message) ? message : Buffer.from(SubscribeResponse.encode(message).finish()),
+    },
+  },
+  {
+    append: emptyAppend,
+    subscribe: (call: grpc.ServerWritableStream<SubscribeRequest, Outgoing>) => void trivialStream(call),
+    createStream: unimplemented,
+    read: unimplemented,
+    putSnapshot: unimplemented,
+    getSnapshot: unimplemented,
+    deleteSnapshot: unimplemented,
+    describeStream: unimplemented,
+    listChildren: unimplemented,
+  },
+);
 server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error) => {
   if (error) throw error;
 });

@@ -14,14 +14,20 @@ export interface AppendLoadJob {
   seed: number;
 }
 
-/** Reads or subscribes to a whole stream from version 0 and counts the events delivered. */
+/**
+ * Reads or subscribes to a whole stream from version 0 and counts the events delivered: from the
+ * wire bytes (`subscribe`, `read`), or as an application would, through the TypeScript client's
+ * `subscribe`, which decodes every entry into objects (`client`).
+ */
 export interface CatchUpJob {
   kind: 'catch-up';
   address: string;
   stream: string;
-  via: 'subscribe' | 'read';
+  via: 'subscribe' | 'read' | 'client';
   /** Entries per Read call. */
   readLimit: number;
+  /** Subscribe: SubscribeRequest.max_entries_per_message; unset asks for one entry per message. */
+  maxEntriesPerMessage?: number;
 }
 
 /** Opens subscriptions and keeps them until told to stop, timing each live delivery. */

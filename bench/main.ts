@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util';
 import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHorizon, Worker, type ServerProcess } from './processes';
 import { measureCompression } from './compression';
 import { encryptionCost, prepareEncryption } from './encryption';
+import { catchUpSingles, catchUpSinglesStreams } from './catchup-singles';
 import { largeEntries } from './large-entries';
-import { compressionBlock, encryptionBlock, h2loadBlock, largeBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { catchUpSinglesBlock, compressionBlock, encryptionBlock, h2loadBlock, largeBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -19,7 +20,7 @@ import {
   type Figures,
   type Plan,
 } from './scenarios';
-import { seed } from './seed';
+import { seed, type SeedSpec } from './seed';
 import { median } from './stats';
 import { unaryH2load } from './unary-h2load';
 import { h2loadVersion } from './h2load';
@@ -39,6 +40,8 @@ const FULL: Plan = {
   // messages: at the 3,000-5,000 messages/s this shared machine streams (the baseline's own
   // figure) each of the 3 figures x 3 runs would take 4-6 minutes, so they use 100,000.
   catchUpEvents: { single: 100_000, hundred: 1_000_000 },
+  // Issue 14, target 4: about a second per figure at the 200,000 events/s asked for.
+  catchUpSingles: { events: 200_000, warmUpEvents: 20_000 },
   fanOutDurationMs: 10_000,
   fanOutDeliveriesPerSecond: 2000,
   fanOutMaxRate: 50,
@@ -60,6 +63,7 @@ const QUICK: Plan = {
   concurrencies: [1, 16, 64],
   entryConcurrency: 16,
   catchUpEvents: { single: 10_000, hundred: 20_000 },
+  catchUpSingles: { events: 10_000, warmUpEvents: 2_000 },
   fanOutDurationMs: 2000,
   fanOutDeliveriesPerSecond: 2000,
   fanOutMaxRate: 50,
@@ -75,6 +79,7 @@ const QUICK: Plan = {
 const SCENARIOS = {
   append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost, h2load: unaryH2load,
   large: largeEntries,
+  'catchup-singles': catchUpSingles,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** Measured in the bench's own process, without servers: `--only compression` starts none. */
@@ -96,7 +101,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --only a,b         only these scenarios: ${NAMES.join(', ')}
                      (compression runs in process and starts no server)
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
-                     (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on)
+                     (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on,
+                     the catchup-singles figures' into DIR/catchup-singles-*)
 `;
 
 function options() {
@@ -135,7 +141,7 @@ async function serverRuns(
   plan: Plan,
   scenarios: readonly ScenarioName[],
   log: (message: string) => void,
-): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; largeMs: number }> {
+): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; largeMs: number; singlesMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
   const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
@@ -146,11 +152,20 @@ async function serverRuns(
   let h2loadMs = 0;
   /** Wall time of the large-entry figures, which have a block of their own. */
   let largeMs = 0;
+  /** Wall time of the catch-up-singles figures, which have a block of their own. */
+  let singlesMs = 0;
   try {
+    // One seeding for every scenario's streams: it creates /bench.
+    const streams: SeedSpec[] = [];
     if (opts.only.includes('catchup') || opts.only.includes('memory')) {
       log(`seeding ${plan.catchUpEvents.single} events in entries of 1 and ${plan.catchUpEvents.hundred} in entries of 100`);
-      await seed(dataDir, catchUpStreams(plan));
+      streams.push(...catchUpStreams(plan));
     }
+    if (opts.only.includes('catchup-singles')) {
+      log(`seeding ${plan.catchUpSingles.events} + ${plan.catchUpSingles.warmUpEvents} single-event entries`);
+      streams.push(...catchUpSinglesStreams(plan));
+    }
+    if (streams.length > 0) await seed(dataDir, streams);
     if (opts.only.includes('encryption')) {
       log(`seeding the encryption figures' streams, plain and encrypted`);
       const seeding = performance.now();
@@ -174,6 +189,7 @@ async function serverRuns(
           if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
           if (name === 'h2load') h2loadMs += performance.now() - scenarioStarted;
           if (name === 'large') largeMs += performance.now() - scenarioStarted;
+          if (name === 'catchup-singles') singlesMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -185,7 +201,7 @@ async function serverRuns(
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  return { runs, encryptionMs, h2loadMs, largeMs };
+  return { runs, encryptionMs, h2loadMs, largeMs, singlesMs };
 }
 
 async function main(): Promise<void> {
@@ -208,8 +224,10 @@ async function main(): Promise<void> {
     }
   }
   const scenarios = opts.only.filter(isScenario);
-  const { runs, encryptionMs, h2loadMs, largeMs } =
-    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0, largeMs: 0 };
+  const { runs, encryptionMs, h2loadMs, largeMs, singlesMs } =
+    scenarios.length > 0
+      ? await serverRuns(opts, plan, scenarios, log)
+      : { runs: [], encryptionMs: 0, h2loadMs: 0, largeMs: 0, singlesMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -251,6 +269,11 @@ async function main(): Promise<void> {
   if (opts.only.includes('large')) {
     blocks.large = largeBlock(figures, plan, {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: largeMs / 1000,
+    });
+  }
+  if (opts.only.includes('catchup-singles')) {
+    blocks['catchup-singles'] = catchUpSinglesBlock(figures, plan, {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: singlesMs / 1000,
     });
   }
   writeReport(opts.out, blocks);

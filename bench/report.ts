@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { COMPRESSION_PATHS, COMPRESSION_SIZES } from './compression';
+import { SINGLES_FIGURES } from './catchup-singles';
 import { ENCRYPTION_FIGURES } from './encryption';
 import { awsWriteUnitsPerLargeAppend, LARGE_CONCURRENCY, LARGE_STORES } from './large-entries';
 import type { Figures, Plan } from './scenarios';
@@ -39,6 +40,9 @@ const cores = (value: number | undefined): string => (value === undefined ? 'n/a
 /** Server CPU time per unit of work, in µs: steadier than rates on a shared machine. */
 const cpuPer = (serverCores: number | undefined, perSecond: number | undefined): string =>
   serverCores === undefined || perSecond === undefined || perSecond === 0 ? 'n/a' : ((serverCores / perSecond) * 1e6).toFixed(0);
+/** Server CPU µs per unit of work, as a number (cpuPer rounds to whole µs). */
+const cpuMicros = (serverCores: number | undefined, perSecond: number | undefined): number | undefined =>
+  serverCores === undefined || perSecond === undefined || perSecond === 0 ? undefined : (serverCores / perSecond) * 1e6;
 /** A signed percentage: + when encryption costs, − when the "on" side measured faster. */
 const percent = (fraction: number | undefined): string =>
   fraction === undefined || Number.isNaN(fraction) ? 'n/a' : `${fraction >= 0 ? '+' : '−'}${Math.abs(fraction * 100).toFixed(1)} %`;
@@ -336,6 +340,49 @@ export function largeBlock(f: Figures, plan: Plan, info: LargeRunInfo): string {
   ].join('\n');
 }
 
+/** What the catch-up-singles block says about its run: the encryption block's. */
+export type CatchUpSinglesRunInfo = EncryptionRunInfo;
+
+/** Issue 14, target 4: events/s of single-event entries through Subscribe, and Read. */
+const SINGLES_TARGET = 200_000;
+
+/**
+ * Catch-up of single-event entries (issue 14, target 4): the baseline's two framings, Subscribe
+ * without and with batches, the TypeScript client, and Read.
+ */
+export function catchUpSinglesBlock(f: Figures, plan: Plan, info: CatchUpSinglesRunInfo): string {
+  const get = (key: string) => f.get(key);
+  const rate = (key: string) => get(`singles.${key}.eventsPerSecond`);
+  const atLeast = (value: number | undefined, of: number | undefined) => (value === undefined || of === undefined ? undefined : value >= of);
+  const subscribe = rate('subscribe.batch');
+  const targets: Record<string, string> = {
+    'subscribe.batch': `≥ ${number(SINGLES_TARGET)} events/s ${verdict(atLeast(subscribe, SINGLES_TARGET))}`,
+    read: `≥ ${number(SINGLES_TARGET)} events/s ${verdict(atLeast(rate('read'), SINGLES_TARGET))}; ≥ Subscribe (batches) ${verdict(atLeast(rate('read'), subscribe))}`,
+  };
+  /** Each figure against the baseline of its framing: one entry per message, or batches. */
+  const baselineOf = (key: string) => (key === 'subscribe.single' || key === 'baseline.single' ? 'baseline.single' : 'baseline.batch');
+  const lines: string[] = [
+    '| | |',
+    '| --- | --- |',
+    `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `each figure is the median of ${info.runs} runs`}; ` +
+      `${info.machine}, load average ${number(info.loadAverage, 1)} when the bench started; Node ${info.node}; ${info.priority} |`,
+    `| Sizes | a stream of ${number(plan.catchUpSingles.events)} single-event entries (~300-byte JSON, stored compressed, as the server stores them), read whole from version 0 by one load worker, and the same entries stored uncompressed; each server first reads a stream of ${number(plan.catchUpSingles.warmUpEvents)} the same way, unmeasured |`,
+    '| Method | one Event Horizon process per kind of figure (Subscribe one entry per message, Subscribe in batches, Read; each again on the uncompressed stream), on the same seeded data folder; the baseline is the streaming handler of the other tables, writing the same entry in the same framing. Events are counted from the wire bytes, except through the TypeScript client, which decodes every entry |',
+    `| Wall time | ${number(info.wallSeconds)} s |`,
+    '',
+    '| Delivered by | Events/s | Ratio to the baseline of its framing | Target | Server CPU µs per event | Server CPU | Load-gen CPU |',
+    '| --- | ---: | ---: | --- | ---: | ---: | ---: |',
+  ];
+  for (const figure of SINGLES_FIGURES) {
+    const value = rate(figure.key);
+    lines.push(
+      `| ${figure.label} | ${number(value)} | ${ratio(value, rate(baselineOf(figure.key)))} | ${targets[figure.key] ?? ''} | ` +
+        `${micros(cpuMicros(get(`singles.${figure.key}.serverCores`), value))} | ${cores(get(`singles.${figure.key}.serverCores`))} | ${cores(get(`singles.${figure.key}.loadCpu`))} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 const SKELETON = `# Benchmarks
 
 Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
@@ -363,6 +410,11 @@ are rewritten by the bench; everything else here is written by people and kept.
 
 <!-- generated:compression -->
 <!-- /generated:compression -->
+
+### Catch-up of single-event entries
+
+<!-- generated:catchup-singles -->
+<!-- /generated:catchup-singles -->
 `;
 
 /** Replaces the named generated blocks of `text` (appending missing ones at the end). */

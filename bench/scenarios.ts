@@ -16,6 +16,8 @@ export interface Plan {
   entryConcurrency: number;
   /** Events in the large streams read by the catch-up figures: in entries of 1, of 100. */
   catchUpEvents: { single: number; hundred: number };
+  /** Catch-up of single-event entries (catchup-singles.ts): the stream read, and the warm-up's. */
+  catchUpSingles: { events: number; warmUpEvents: number };
   fanOutDurationMs: number;
   /**
    * Deliveries per second the fan-out writer aims at: its append rate is this divided by the

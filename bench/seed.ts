@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { loadZstd } from '../src/codec/compression';
-import { PayloadCodec } from '../src/codec/payload-codec';
+import { Compression } from '../src/codec/compression';
+import { PayloadCodec, type Compressed } from '../src/codec/payload-codec';
 import { Codecs } from '../src/codec/stream-codec';
 import type { KekProvider } from '../src/crypto/keyring';
 import { StreamKeyManager } from '../src/crypto/stream-keys';
@@ -24,6 +25,18 @@ export interface SeedSpec {
   stream: string;
   eventsPerEntry: number;
   entries: number;
+  /**
+   * Store the entries uncompressed, which the server's codec does not do for entries that
+   * compress (it reads both): what compression costs a reader, measured.
+   */
+  uncompressed?: boolean;
+}
+
+/** A payload codec that never compresses: entries are framed as compression "none". */
+class UncompressedPayloadCodec extends PayloadCodec {
+  override compress(data: Uint8Array): Compressed {
+    return { compression: Compression.None, body: data };
+  }
 }
 
 /**
@@ -35,6 +48,7 @@ export async function seed(dataDir: string, specs: SeedSpec[], kek?: KekProvider
   const store = new SqliteStore({ dataDir });
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 100, cacheTtlMs: 60 * 60_000 });
   const codecs = new Codecs(new PayloadCodec(zstd, 64 * 1024 * 1024), keys);
+  const uncompressed = new Codecs(new UncompressedPayloadCodec(zstd, 64 * 1024 * 1024), keys);
   const now = new Date();
   const root = await codecs.forStream('/', 'create');
   await store.init(root.entryPayload(rootStartedEvents())(0n), now);
@@ -52,7 +66,8 @@ export async function seed(dataDir: string, specs: SeedSpec[], kek?: KekProvider
   };
   await create('/bench', '/');
   for (const spec of specs) {
-    const codec = await create(spec.stream, '/bench');
+    const created = await create(spec.stream, '/bench');
+    const codec = spec.uncompressed ? await uncompressed.forStream(spec.stream, 'write') : created;
     const events = new OrderEvents(11);
     // Never more distinct payloads than entries: making them is most of a small seed's time.
     const payloads = Array.from({ length: Math.min(DISTINCT_PAYLOADS, spec.entries) }, () =>

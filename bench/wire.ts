@@ -75,15 +75,28 @@ export function countEvents(buffer: Uint8Array, start: number, end: number): num
   return events;
 }
 
-/** What one encoded `SubscribeResponse` is: an entry with its event count, or something else. */
-export function scanSubscribeResponse(buffer: Uint8Array): { events: number; caughtUp: boolean } {
+/**
+ * What one encoded `SubscribeResponse` is: an entry (field 1) or a batch of entries (field 4, an
+ * `EntryBatch` whose field 1 is `entries`), with their entry and event counts, or something else.
+ */
+export function scanSubscribeResponse(buffer: Uint8Array): { entries: number; events: number; caughtUp: boolean } {
+  let entries = 0;
   let events = 0;
   let caughtUp = false;
   forEachField(buffer, 0, buffer.length, (f) => {
-    if (f.field === 1) events += countEvents(buffer, f.start, f.end);
-    else if (f.field === 2) caughtUp = true;
+    if (f.field === 1) {
+      entries++;
+      events += countEvents(buffer, f.start, f.end);
+    } else if (f.field === 2) caughtUp = true;
+    else if (f.field === 4) {
+      forEachField(buffer, f.start, f.end, (entry) => {
+        if (entry.field !== 1) return;
+        entries++;
+        events += countEvents(buffer, entry.start, entry.end);
+      });
+    }
   });
-  return { events, caughtUp };
+  return { entries, events, caughtUp };
 }
 
 /** What one encoded `ReadResponse` holds: events, whether more follow, where to continue. */

@@ -6,6 +6,7 @@ import {
   ReadRequest,
   SubscribeRequest,
 } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { connect } from '../clients/ts/src';
 import { OrderEvents } from './events';
 import type {
   AppendLoadJob,
@@ -130,13 +131,32 @@ async function catchUp(job: CatchUpJob): Promise<CatchUpResult> {
   const started = performance.now();
   let events = 0;
   let messages = 0;
-  if (job.via === 'subscribe') {
+  if (job.via === 'client') {
+    // As an application reads: the client library decodes every entry, and yields them one by one.
+    const library = connect(job.address, { channelOptions: CLIENT_OPTIONS });
+    try {
+      for await (const item of library.subscribe(job.stream, {
+        fromVersion: 0n,
+        ...(job.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: job.maxEntriesPerMessage } : {}),
+      })) {
+        if (item.kind === 'caughtUp') break;
+        events += item.entry.events.length;
+        messages++;
+      }
+    } finally {
+      library.close();
+    }
+  } else if (job.via === 'subscribe') {
     await new Promise<void>((resolve, reject) => {
       const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest(
         SUBSCRIBE_PATH,
         (request: SubscribeRequest) => Buffer.from(SubscribeRequest.encode(request).finish()),
         rawBytes,
-        SubscribeRequest.fromPartial({ stream: job.stream, fromVersion: 0n }),
+        SubscribeRequest.fromPartial({
+          stream: job.stream,
+          fromVersion: 0n,
+          ...(job.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: job.maxEntriesPerMessage } : {}),
+        }),
       );
       call.on('data', (message: Buffer) => {
         const scanned = scanSubscribeResponse(message);

@@ -3,11 +3,13 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { EventHorizonService } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { GrpcApi } from './api/grpc-api';
+import { ConsumerGroups } from './groups/consumer-groups';
 import { tolerateMalformedRequests } from './api/malformed-request';
 import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/reflection';
 import { AuthStreamFollower } from './auth/auth-stream';
 import { AuthInterceptor } from './auth/interceptor';
-import { serializeSubscribeResponse } from './codec/encoded-messages';
+import { serializeReadResponse, serializeSubscribeResponse } from './codec/encoded-messages';
+import { serializeSubscribeFeedResponse } from './feed/feed-messages';
 import { insecureListenProblem, type ServerConfig } from './config/config';
 import type { StreamKeyManager } from './crypto/stream-keys';
 import { StoreHealthMonitor } from './observability/health';
@@ -15,8 +17,7 @@ import { observabilityInterceptor } from './observability/interceptor';
 import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
 import type { Hub } from './realtime/hub';
-import { Tailer } from './realtime/tailer';
-import type { EventStore } from './store/port';
+import type { EventStore, StoreBackground } from './store/port';
 import { serverCredentials } from './tls/credentials';
 import { openEventStore, type OpenedEventStore } from './wiring';
 
@@ -31,6 +32,8 @@ export interface RunningServer {
   store: EventStore;
   /** The realtime hub: live subscriptions on this server. */
   hub: Hub;
+  /** Open feed subscriptions on this server. */
+  feedConsumers(): number;
   /** host:port of the Prometheus endpoint, when enabled. */
   metricsAddress?: string;
   /** Re-reads keys and policies now (otherwise done periodically); set when auth is required. */
@@ -61,8 +64,10 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 
 
 /**
  * Starts the gRPC server: the API, health checks and reflection, on the configured address.
- * The steps: open the store (and the core over it), follow the auth stream, tail other replicas,
- * build the gRPC server, watch the store's health, then listen.
+ * The steps: open the store (and the core over it), start the store's background work (DynamoDB:
+ * the feed indexer's contender), follow the auth stream, build the gRPC server, watch the
+ * store's health, then listen. Other replicas' commits reach this one's subscribers through the
+ * feed's reader (src/feed/feed-dispatcher.ts), which reads only while someone subscribes.
  */
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
@@ -73,12 +78,21 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     metrics,
     // A machine where the native zstd binding does not load still serves, with a warning (once).
     zstdWarn: (message) => logger.warn(message),
+    logger,
   });
   const { store, codecs, keys, kek, hub, core } = opened;
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
+  const background = startStoreBackground(store, logger);
   const auth = await startAuth(config, opened, logger);
-  const tailer = startTailer(config, opened, logger);
-  const api = new GrpcApi({ core, limits: config.limits, logger });
+  const groups = new ConsumerGroups({ store, feed: opened.feed, logger, heartbeatIntervalMs: config.heartbeatIntervalMs });
+  metrics.observeConsumerGroups(groups);
+  const api = new GrpcApi({
+    core,
+    groups,
+    limits: config.limits,
+    logger,
+    ...(auth ? { readCheck: (metadata: grpc.Metadata) => auth.interceptor.readCheckOf(metadata) } : {}),
+  });
   const server = buildGrpcServer(config, keepalive, api, [
     observabilityInterceptor({ metrics, logger }),
     ...(auth ? [auth.interceptor.interceptor] : []),
@@ -91,12 +105,14 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     stopBackground: () => {
       health.monitor.stop();
       auth?.follower.stop();
+      opened.feed.stop();
     },
     health: health.service,
     api,
-    tailer,
     server,
     store,
+    groups,
+    background,
     metricsServer: () => metricsServer,
   });
   // A port already in use (gRPC or metrics) must not leave a half-started server behind: the
@@ -128,6 +144,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     address,
     store,
     hub,
+    feedConsumers: () => opened.feed.dispatcher.consumerCount,
     ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
     ...(auth ? { refreshAuth: () => auth.follower.refresh() } : {}),
     checkHealth: () => health.monitor.check(),
@@ -152,18 +169,14 @@ async function startAuth(
   return { follower, interceptor };
 }
 
-/** Other replicas append to the same store: bring their entries to this replica's subscribers. */
-function startTailer(config: ServerConfig, { store, codecs, hub }: OpenedEventStore, logger: Logger): Tailer | undefined {
-  if (!store.features.sharedWithOtherProcesses) return undefined;
-  const tailer = new Tailer({
-    store,
-    hub,
-    decode: async (stream, stored) => (await codecs.forReading(stream, [stored.payload])).decodeEntry(stored),
-    logger,
-    maxIntervalMs: config.pollMaxIntervalMs,
-  });
-  tailer.start();
-  return tailer;
+/**
+ * The store's background work (DynamoDB: contend for the feed indexer's lease, and index while
+ * holding it).
+ */
+function startStoreBackground(store: EventStore, logger: Logger): StoreBackground | undefined {
+  const background = store.background?.((level, message, fields) => logger[level](fields, message));
+  background?.start();
+  return background;
 }
 
 /** The grpc-js server with the API registered (not listening yet). */
@@ -187,8 +200,11 @@ function buildGrpcServer(
     // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
     tolerateMalformedRequests({
       ...EventHorizonService,
-      // Subscriptions write messages serialized once for all subscribers (encoded-messages.ts).
+      // Subscriptions write messages serialized once for all subscribers, and Read answers pages
+      // serialized from the stored events (encoded-messages.ts).
       subscribe: { ...EventHorizonService.subscribe, responseSerialize: serializeSubscribeResponse },
+      read: { ...EventHorizonService.read, responseSerialize: serializeReadResponse },
+      subscribeFeed: { ...EventHorizonService.subscribeFeed, responseSerialize: serializeSubscribeFeedResponse },
     }),
     api.handlers(),
   );
@@ -238,9 +254,12 @@ interface ShutdownParts {
   stopBackground(): void;
   health: HealthImplementation;
   api: GrpcApi;
-  tailer: Tailer | undefined;
   server: grpc.Server;
   store: EventStore;
+  /** The consumer groups, whose positions are saved before the store closes. */
+  groups: ConsumerGroups;
+  /** The store's background work, stopped before the store closes (the indexer hands its lease over). */
+  background: StoreBackground | undefined;
   /** The metrics server, once started. */
   metricsServer(): MetricsServer | undefined;
 }
@@ -250,7 +269,7 @@ interface ShutdownParts {
  * with UNAVAILABLE, finish in-flight calls (forced after `graceMs`), then close the store.
  */
 function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
-  const { logger, health, api, tailer, server, store } = parts;
+  const { logger, health, api, server, store } = parts;
   let stopping: Promise<void> | undefined;
   return (graceMs = 10_000): Promise<void> => {
     stopping ??= (async () => {
@@ -258,7 +277,6 @@ function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       api.closeSubscriptions();
-      await tailer?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -269,6 +287,8 @@ function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
           resolve();
         });
       });
+      await parts.background?.stop();
+      await parts.groups.stop();
       await store.close();
       await parts.metricsServer()?.close();
       logger.info('stopped');

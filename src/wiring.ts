@@ -1,3 +1,4 @@
+import pino, { type Logger } from 'pino';
 import { loadZstd, type ZstdWarn } from './codec/compression';
 import { PayloadCodec } from './codec/payload-codec';
 import { Codecs, type StreamCodec } from './codec/stream-codec';
@@ -12,6 +13,7 @@ import { ROOT } from './model/stream-path';
 import { MeteredPayloadCodec } from './observability/metered-codec';
 import { MeteredStore } from './observability/metered-store';
 import type { Metrics } from './observability/metrics';
+import { Feed } from './feed/feed';
 import { Hub } from './realtime/hub';
 import { createStore } from './store/factory';
 import type { EventStore, StoreFeatures } from './store/port';
@@ -30,6 +32,8 @@ export interface OpenedEventStore {
   kek: KekProvider | undefined;
   /** The realtime hub the core publishes to: live subscriptions in this process. */
   hub: Hub;
+  /** The feed over every stream, with its one reader in this process. */
+  feed: Feed;
   core: EventStoreCore;
 }
 
@@ -51,6 +55,8 @@ export interface OpenOptions {
   keyCache?: KeyCacheOptions;
   /** Where a slower zstd than the native one is reported (the server's log); a process warning by default. */
   zstdWarn?: ZstdWarn;
+  /** Where background work (the feed's reader, the store's upgrade) reports; silent by default. */
+  logger?: Logger;
 }
 
 /** Decoding refuses anything larger than an entry or snapshot may be, with room for framing. */
@@ -69,7 +75,15 @@ export async function openEventStore(config: ServerConfig, options: OpenOptions 
   const payloads: PayloadCodec = metrics ? new MeteredPayloadCodec(zstd, maxDecoded, metrics) : new PayloadCodec(zstd, maxDecoded);
   // Keyring problems stop the start before anything is opened or written.
   const kek = loadKeyring(config);
-  const built = options.store ?? createStore({ kind: config.store, dataDir: config.dataDir, dynamodb: config.dynamodb });
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const built =
+    options.store ??
+    createStore({
+      kind: config.store,
+      dataDir: config.dataDir,
+      dynamodb: config.dynamodb,
+      log: (message, fields) => logger.info(fields, message),
+    });
   try {
     checkStoreLimits(built.features, config.limits);
   } catch (error) {
@@ -82,14 +96,27 @@ export async function openEventStore(config: ServerConfig, options: OpenOptions 
   const codecs = new Codecs(payloads, keys);
   await openStore(store, codecs, keys);
   const hub = new Hub();
+  const feed = new Feed({
+    store,
+    codecs,
+    logger,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    bufferEntries: config.subscriberBufferEntries,
+    // Other replicas' commits are found by reading the feed (also for Subscribe, through the
+    // hub); this process's are announced.
+    ...(store.features.sharedWithOtherProcesses
+      ? { shared: { hub, pollIntervalMs: { min: Math.min(50, config.pollMaxIntervalMs), max: config.pollMaxIntervalMs } } }
+      : {}),
+  });
   const core = new EventStoreCore({
     store,
     codecs,
     hub,
+    feed,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     subscriberBufferEntries: config.subscriberBufferEntries,
   });
-  return { store, codecs, keys, kek, hub, core };
+  return { store, codecs, keys, kek, hub, feed, core };
 }
 
 /**

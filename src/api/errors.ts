@@ -5,6 +5,10 @@ import { Status } from '../../clients/ts/src/gen/google/rpc/status';
 import { PermissionDeniedError, UnauthenticatedError } from '../auth/errors';
 import {
   CallAbandonedError,
+  ConsumerGroupAlreadyExistsError,
+  ConsumerGroupNotFoundError,
+  ConsumerGroupsUnavailableError,
+  ConsumerMemberNotFoundError,
   CorruptDataError,
   DomainError,
   EncryptionDisabledError,
@@ -20,6 +24,7 @@ import {
   StreamNotShreddableError,
   StreamShreddedError,
   WrongExpectedVersionError,
+  FeedUnavailableError,
 } from '../core/errors';
 
 /** The domain of every ErrorInfo this server sends. */
@@ -31,9 +36,13 @@ const TYPE_URL_PREFIX = 'type.googleapis.com/';
 function codeOf(error: DomainError): status {
   if (error instanceof InvalidArgumentError) return status.INVALID_ARGUMENT;
   if (error instanceof StreamNotFoundError || error instanceof ParentNotFoundError) return status.NOT_FOUND;
-  if (error instanceof StreamAlreadyExistsError) return status.ALREADY_EXISTS;
+  if (error instanceof ConsumerGroupNotFoundError || error instanceof ConsumerMemberNotFoundError) return status.NOT_FOUND;
+  if (error instanceof StreamAlreadyExistsError || error instanceof ConsumerGroupAlreadyExistsError) return status.ALREADY_EXISTS;
+  if (error instanceof ConsumerGroupsUnavailableError) return status.FAILED_PRECONDITION;
   if (error instanceof WrongExpectedVersionError) return status.ABORTED;
-  if (error instanceof SnapshotAheadOfStreamError || error instanceof StreamNotShreddableError) return status.FAILED_PRECONDITION;
+  if (error instanceof SnapshotAheadOfStreamError || error instanceof StreamNotShreddableError || error instanceof FeedUnavailableError) {
+    return status.FAILED_PRECONDITION;
+  }
   if (error instanceof StreamShreddedError || error instanceof KeyUnavailableError || error instanceof EncryptionDisabledError) {
     return status.FAILED_PRECONDITION;
   }

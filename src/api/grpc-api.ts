@@ -1,4 +1,4 @@
-import type { Metadata, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall, ServerWritableStream, handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   Direction,
@@ -17,23 +17,39 @@ import {
   type ListChildrenResponse,
   type PutSnapshotRequest,
   type PutSnapshotResponse,
+  type AckRequest,
+  type ConsumeRequest,
+  type ConsumeResponse,
+  type CreateConsumerGroupRequest,
+  type DeleteConsumerGroupRequest,
+  type DescribeConsumerGroupRequest,
+  type ResetConsumerGroupRequest,
+  type UpdateConsumerGroupRequest,
+  type ReadFeedRequest,
+  type ReadFeedResponse,
   type ReadRequest,
   type ReadResponse,
   type RotateStreamKeyRequest,
   type RotateStreamKeyResponse,
   type ShredStreamRequest,
   type ShredStreamResponse,
+  type SubscribeFeedRequest,
+  type SubscribeFeedResponse,
   type SubscribeRequest,
   type SubscribeResponse,
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import type { OutgoingReadResponse, OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Limits } from '../config/config';
 import type { EventStoreCore } from '../core/event-store-core';
 import { CallCancellation, type CallSignal } from '../core/call-signal';
-import { ShuttingDownError } from '../core/errors';
+import { ShuttingDownError, StreamNotFoundError } from '../core/errors';
+import type { StreamReadCheck } from '../feed/feed-filter';
+import type { OutgoingFeedMessage } from '../feed/feed-messages';
 import { Admission } from '../realtime/admission';
 import { requestContextOf } from '../observability/request-context';
 import { Lifetime } from '../realtime/lifetime';
+import type { ConsumerGroups } from '../groups/consumer-groups';
+import { ConsumerGroupsApi } from './consumer-groups-api';
 import { toStatus } from './errors';
 import { throwIfMalformed } from './malformed-request';
 import {
@@ -41,8 +57,10 @@ import {
   checkPerspective,
   checkRequestId,
   checkStream,
+  checkPosition,
   checkVersion,
   contentTypeOf,
+  feedSelectionOf,
   pageSize,
   prepareEvents,
 } from './validation';
@@ -57,7 +75,20 @@ export interface GrpcApiOptions {
   core: EventStoreCore;
   limits: Limits;
   logger: Logger;
+  /**
+   * Which streams the caller of a call may read, by its metadata (its key's policy, as it is
+   * when asked); undefined without auth. A feed delivers only those streams' entries.
+   */
+  readCheck?: (metadata: Metadata) => StreamReadCheck | undefined;
+  /** The consumer groups of this process (docs/consumer-groups.md). */
+  groups: ConsumerGroups;
 }
+
+/** Checkpoint defaults of SubscribeFeed (the request's 0). */
+const DEFAULT_CHECKPOINT_EVERY = 1000;
+const DEFAULT_CHECKPOINT_INTERVAL_MS = 5000;
+/** Checkpoints no more often than this: a smaller interval is refused. */
+const MIN_CHECKPOINT_INTERVAL_MS = 100;
 
 /**
  * The EventHorizon gRPC service: validate → call the core → map errors. The rules of the event
@@ -73,9 +104,11 @@ export class GrpcApi {
   private shuttingDown = false;
   private readonly admission = new Admission(SUBSCRIPTIONS_STARTED_PER_TURN);
   private readonly core: EventStoreCore;
+  private readonly groups: ConsumerGroupsApi;
 
   constructor(private readonly options: GrpcApiOptions) {
     this.core = options.core;
+    this.groups = new ConsumerGroupsApi(options.groups, options.core.store, (stream) => this.mustExist(stream));
   }
 
   /** The grpc-js implementation object. */
@@ -83,7 +116,9 @@ export class GrpcApi {
     return {
       createStream: this.unary('CreateStream', (request: CreateStreamRequest) => this.createStream(request)),
       append: this.unary('Append', (request: AppendRequest, signal) => this.append(request, signal)),
-      read: this.unary('Read', (request: ReadRequest, signal) => this.read(request, signal)),
+      // server.ts installs serializeReadResponse for Read, which also takes an Encoded page: read()
+      // answers OutgoingReadResponse, which grpc-js's types (made for the default serializer) do not know.
+      read: this.unary('Read', (request: ReadRequest, signal) => this.read(request, signal)) as handleUnaryCall<ReadRequest, ReadResponse>,
       putSnapshot: this.unary('PutSnapshot', (request: PutSnapshotRequest) => this.putSnapshot(request)),
       getSnapshot: this.unary('GetSnapshot', (request: GetSnapshotRequest) => this.getSnapshot(request)),
       deleteSnapshot: this.unary('DeleteSnapshot', (request: DeleteSnapshotRequest) => this.deleteSnapshot(request)),
@@ -96,6 +131,20 @@ export class GrpcApi {
       // void: subscribe catches its errors and ends the call with them; it does not reject.
       subscribe: (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) =>
         void this.subscribe(call),
+      // server.ts installs serializeSubscribeFeedResponse for SubscribeFeed, as for Subscribe.
+      subscribeFeed: (call: ServerWritableStream<SubscribeFeedRequest, SubscribeFeedResponse>) =>
+        void this.subscribeFeed(call),
+      readFeed: this.unary('ReadFeed', (request: ReadFeedRequest, _signal, metadata) => this.readFeed(request, metadata)),
+      createConsumerGroup: this.unary('CreateConsumerGroup', (request: CreateConsumerGroupRequest) => this.groups.create(request)),
+      describeConsumerGroup: this.unary('DescribeConsumerGroup', (request: DescribeConsumerGroupRequest) => this.groups.describe(request)),
+      listConsumerGroups: this.unary('ListConsumerGroups', () => this.groups.list()),
+      updateConsumerGroup: this.unary('UpdateConsumerGroup', (request: UpdateConsumerGroupRequest) => this.groups.update(request)),
+      deleteConsumerGroup: this.unary('DeleteConsumerGroup', (request: DeleteConsumerGroupRequest) => this.groups.delete(request)),
+      resetConsumerGroup: this.unary('ResetConsumerGroup', (request: ResetConsumerGroupRequest) => this.groups.reset(request)),
+      // void: serveStream catches its errors and ends the call with them.
+      consume: (call: ServerWritableStream<ConsumeRequest, ConsumeResponse>) =>
+        void this.serveStream('Consume', call, (request) => this.groups.prepareConsume(request, this.options.readCheck?.(call.metadata))),
+      ack: this.unary('Ack', (request: AckRequest) => this.groups.ack(request)),
     };
   }
 
@@ -110,7 +159,7 @@ export class GrpcApi {
    * answered (its deadline passed, or it cancelled), so the store does not write for, or keep
    * waiting on behalf of, a caller that is gone.
    */
-  private unary<Req, Res>(name: string, handle: (request: Req, signal: CallSignal) => Promise<Res>) {
+  private unary<Req, Res>(name: string, handle: (request: Req, signal: CallSignal, metadata: Metadata) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       // Not an AbortController per call: most calls are never cancelled (call-signal.ts).
       const abandoned = new CallCancellation();
@@ -128,7 +177,7 @@ export class GrpcApi {
       Promise.resolve()
         .then(() => {
           throwIfMalformed(call.request);
-          return handle(call.request, abandoned);
+          return handle(call.request, abandoned, call.metadata);
         })
         .then(
           (response) => answer(null, response),
@@ -171,17 +220,82 @@ export class GrpcApi {
     return this.core.append(request.stream, events, request.expectedVersion, requestId, signal);
   }
 
-  read(request: ReadRequest, signal?: CallSignal): Promise<ReadResponse> {
+  /**
+   * The page serialized by the core from the stored events (server.ts installs
+   * serializeReadResponse for Read, which passes it through).
+   */
+  read(request: ReadRequest, signal?: CallSignal): Promise<OutgoingReadResponse> {
     const violations = new Violations();
     checkStream(violations, 'stream', request.stream);
     checkVersion(violations, 'from_version', request.fromVersion);
     const limit = pageSize(violations, 'limit', request.limit);
     violations.throwIfAny();
     const direction = request.direction === Direction.DIRECTION_BACKWARD ? 'backward' : 'forward';
-    return this.core.read(request.stream, request.fromVersion, direction, limit, signal);
+    return this.core.readEncoded(request.stream, request.fromVersion, direction, limit, signal);
   }
 
-  async subscribe(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>): Promise<void> {
+  subscribe(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>): Promise<void> {
+    return this.serveStream('Subscribe', call, (request) => {
+      const violations = new Violations();
+      checkStream(violations, 'stream', request.stream);
+      checkVersion(violations, 'from_version', request.fromVersion);
+      violations.throwIfAny();
+      // Unset, 0 and 1 alike: one entry per message, as for a client that predates the field.
+      return (lifetime) => this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime, request.maxEntriesPerMessage ?? 1);
+    });
+  }
+
+  subscribeFeed(call: ServerWritableStream<SubscribeFeedRequest, OutgoingFeedMessage>): Promise<void> {
+    return this.serveStream('SubscribeFeed', call, (request) => {
+      const violations = new Violations();
+      const selection = feedSelectionOf(violations, 'selector', request.selector);
+      checkPosition(violations, 'after_position', request.afterPosition);
+      const intervalMs = request.checkpointIntervalMs === 0 ? DEFAULT_CHECKPOINT_INTERVAL_MS : request.checkpointIntervalMs;
+      if (intervalMs < MIN_CHECKPOINT_INTERVAL_MS) {
+        violations.add('checkpoint_interval_ms', `must be 0 (${DEFAULT_CHECKPOINT_INTERVAL_MS}) or at least ${MIN_CHECKPOINT_INTERVAL_MS}`);
+      }
+      violations.throwIfAny();
+      const mayRead = this.options.readCheck?.(call.metadata);
+      return async (lifetime) => {
+        await this.mustExist(selection.subtree.path);
+        return this.core.feed.subscribe(selection, {
+          after: request.fromNow ? undefined : request.afterPosition,
+          checkpointEvery: request.checkpointEveryEntries === 0 ? DEFAULT_CHECKPOINT_EVERY : request.checkpointEveryEntries,
+          checkpointIntervalMs: intervalMs,
+          mayRead,
+          lifetime,
+        });
+      };
+    });
+  }
+
+  async readFeed(request: ReadFeedRequest, metadata?: Metadata): Promise<ReadFeedResponse> {
+    const violations = new Violations();
+    const selection = feedSelectionOf(violations, 'selector', request.selector);
+    checkPosition(violations, 'after_position', request.afterPosition);
+    const limit = pageSize(violations, 'limit', request.limit);
+    violations.throwIfAny();
+    await this.mustExist(selection.subtree.path);
+    const mayRead = metadata && this.options.readCheck?.(metadata);
+    const page = await this.core.feed.read(selection, request.afterPosition, limit, mayRead);
+    return { entries: page.entries, nextAfterPosition: page.reached, more: page.more, headPosition: page.head };
+  }
+
+  /** Throws StreamNotFoundError unless the stream exists. */
+  private async mustExist(stream: string): Promise<void> {
+    if (!(await this.core.store.describe(stream))) throw new StreamNotFoundError(stream);
+  }
+
+  /**
+   * Serves a server-streaming call: `prepare` validates the request (throwing its errors) and
+   * returns how to start the messages; they are written with flow control until they end, the
+   * client goes, or the server shuts down (UNAVAILABLE).
+   */
+  private async serveStream<Req, Out>(
+    method: string,
+    call: ServerWritableStream<Req, Out>,
+    prepare: (request: Req) => (lifetime: Lifetime) => AsyncIterable<Out> | Promise<AsyncIterable<Out>>,
+  ): Promise<void> {
     const request = call.request;
     const lifetime = new Lifetime();
     this.open.add(lifetime);
@@ -189,14 +303,11 @@ export class GrpcApi {
     try {
       if (this.shuttingDown) throw new ShuttingDownError();
       throwIfMalformed(request);
-      const violations = new Violations();
-      checkStream(violations, 'stream', request.stream);
-      checkVersion(violations, 'from_version', request.fromVersion);
-      violations.throwIfAny();
+      const start = prepare(request);
       // A burst of new subscriptions starts a few per turn of the event loop (admission.ts).
       await this.admission.enter();
       if (!lifetime.ended) {
-        const messages = this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime);
+        const messages = await start(lifetime);
         for await (const message of messages) {
           // Flow control: wait until the client has read, or the call ends.
           if (!call.write(message)) await drained(call, lifetime);
@@ -207,7 +318,7 @@ export class GrpcApi {
       // grpc-js has destroyed a cancelled call: ending it would only build an error to ignore.
       if (!call.cancelled) call.end();
     } catch (error) {
-      if (!call.cancelled) call.emit('error', this.fail('Subscribe', error, call.metadata));
+      if (!call.cancelled) call.emit('error', this.fail(method, error, call.metadata));
     } finally {
       this.open.delete(lifetime);
       lifetime.end();
@@ -290,7 +401,7 @@ function checkStreamOnly(stream: string): void {
 }
 
 /** Resolves when the call can take more (`drain`) or when the subscription ends. */
-function drained(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>, lifetime: Lifetime): Promise<void> {
+function drained<Req, Out>(call: ServerWritableStream<Req, Out>, lifetime: Lifetime): Promise<void> {
   if (lifetime.ended) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

@@ -1,4 +1,5 @@
-import type { Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { Event, FeedSelector } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { FeedSelection } from '../feed/feed-filter';
 import type { Limits } from '../config/config';
 import { EntryEventIds } from '../model/event-ids';
 import { isSystemPath, streamPathProblem } from '../model/stream-path';
@@ -139,4 +140,34 @@ const LATEST_TIMESTAMP_MS = 253_402_300_799_999;
 function isStorableTime(date: Date): boolean {
   const ms = date.getTime();
   return Number.isFinite(ms) && ms >= EARLIEST_TIMESTAMP_MS && ms <= LATEST_TIMESTAMP_MS;
+}
+
+/** Event types one feed request may name. */
+export const MAX_FEED_EVENT_TYPES = 100;
+
+/**
+ * Checks a FeedSelector and returns the selection it asks for. `selector` is required: a feed of
+ * everything is asked for with stream "/", not by leaving the selector out.
+ */
+export function feedSelectionOf(violations: Violations, field: string, selector: FeedSelector | undefined): FeedSelection {
+  if (!selector) {
+    violations.add(field, 'is required (stream "/" selects every stream)');
+    return { subtree: { path: '/', descendants: true }, eventTypes: [] };
+  }
+  checkStream(violations, `${field}.stream`, selector.stream);
+  const types = selector.eventTypes;
+  if (types.length > MAX_FEED_EVENT_TYPES) violations.add(`${field}.event_types`, `must hold at most ${MAX_FEED_EVENT_TYPES} types`);
+  types.forEach((type, index) => {
+    const at = `${field}.event_types[${index}]`;
+    const name = type.endsWith('.*') ? type.slice(0, -2) : type;
+    if (name === '' || name.length > 256 || !PRINTABLE_ASCII.test(name) || name.includes('*')) {
+      violations.add(at, 'must be an event type, or a prefix followed by ".*" ("order.*")');
+    }
+  });
+  return { subtree: { path: selector.stream, descendants: !selector.excludeDescendants }, eventTypes: types };
+}
+
+/** Checks a feed position field: a non-negative int64. */
+export function checkPosition(violations: Violations, field: string, position: bigint): void {
+  if (position < 0n) violations.add(field, 'must be >= 0');
 }

@@ -1,4 +1,5 @@
-import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import type { StreamReadCheck } from '../feed/feed-filter';
 import type { Logger } from 'pino';
 import { toStatus } from '../api/errors';
 import { requestContextOf, type RequestContext } from '../observability/request-context';
@@ -119,6 +120,37 @@ export class AuthInterceptor {
       },
     });
   };
+
+  /**
+   * Which streams the caller of a call (by its metadata) may read, answered with the keys and
+   * policies current at each question: a feed asks for every stream whose entry it is about to
+   * deliver, so a policy change reaches a feed that is open. Answers are kept per stream until
+   * the registry changes. Undefined for a call without a known key (the interceptor refused it).
+   */
+  readCheckOf(metadata: Metadata): StreamReadCheck | undefined {
+    const key = bearerKey(metadata.get('authorization')[0]);
+    if (key === undefined) return undefined;
+    const keyHash = hashKey(key);
+    let registry: AuthRegistry | undefined;
+    let revision = -1;
+    const answers = new Map<string, boolean>();
+    return (stream) => {
+      const current = this.options.registry();
+      if (current !== registry || current.revision !== revision) {
+        registry = current;
+        revision = current.revision;
+        answers.clear();
+      }
+      let allowed = answers.get(stream);
+      if (allowed === undefined) {
+        allowed = this.refusalOf(keyHash, [{ action: 'stream:read', resource: stream }]) === undefined;
+        // Bounded: a feed over a huge tree would otherwise keep an answer for every stream.
+        if (answers.size >= 10_000) answers.clear();
+        answers.set(stream, allowed);
+      }
+      return allowed;
+    };
+  }
 
   /** The current keys and policies' answer for a key and the permissions a call needs. */
   private refusalOf(keyHash: string, needed: Permission[]): Refusal | undefined {

@@ -32,9 +32,16 @@ export class AuthRegistry {
   private readonly keysByHash = new Map<string, KeyInfo>();
   private readonly keysById = new Map<string, KeyInfo & { sha256: string }>();
   private readonly policies = new Map<string, CompiledPolicy>();
+  private revision_ = 0;
+
+  /** Grows with every event applied: answers cached from an older revision may be stale. */
+  get revision(): number {
+    return this.revision_;
+  }
 
   /** Applies one event; events of unknown types or shapes are skipped, so old servers read new streams. */
   apply(event: { type: string; data: unknown }): void {
+    this.revision_++;
     const data = (event.data ?? {}) as Record<string, unknown>;
     switch (event.type) {
       case AUTH_EVENTS.keyCreated: {

@@ -7,6 +7,8 @@ const USAGE = `Usage: eventhorizon <command> [options]
 Commands:
   serve      Serve the Event Horizon gRPC API
   stream     Create, list, describe, read, follow and append to streams (eventhorizon stream --help)
+  feed       Read or follow a whole subtree in feed order (eventhorizon feed --help)
+  consumer   Create, list, describe, reset, delete and tail consumer groups (eventhorizon consumer --help)
   snapshot   Get, put and delete snapshots (eventhorizon snapshot --help)
   export     Write a stream and its subtree to an NDJSON file (eventhorizon export --help)
   import     Recreate streams from such a file, resumably, never duplicating an entry
@@ -15,6 +17,8 @@ Commands:
   keys generate   Print a new keyring for encryption at rest (see: eventhorizon keys --help)
   dynamodb create-tables
              Create the DynamoDB store's tables (see: eventhorizon dynamodb --help)
+  dynamodb backfill-feed
+             Give entries written before the feed existed their positions, resumably
 
 Exit codes: 0 done, 1 failed, 2 bad command line or configuration, 3 server unavailable,
 4 unauthenticated or permission denied, 5 not found, 6 conflict (version, already exists).
@@ -41,6 +45,14 @@ const COMMANDS: Record<string, () => Command> = {
   stream: () => {
     const m = require('./commands/stream') as typeof import('./commands/stream');
     return { run: m.streamCommand, usage: m.STREAM_USAGE };
+  },
+  feed: () => {
+    const m = require('./commands/feed') as typeof import('./commands/feed');
+    return { run: m.feedCommand, usage: m.FEED_USAGE };
+  },
+  consumer: () => {
+    const m = require('./commands/consumer') as typeof import('./commands/consumer');
+    return { run: m.consumerCommand, usage: m.CONSUMER_USAGE };
   },
   snapshot: () => {
     const m = require('./commands/snapshot') as typeof import('./commands/snapshot');

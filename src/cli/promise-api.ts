@@ -31,5 +31,12 @@ export function promiseApi(client: EventHorizonClient) {
     listChildren: bind<pb.ListChildrenRequest, pb.ListChildrenResponse>(pb.ListChildrenRequest, client.listChildren),
     rotateStreamKey: bind<pb.RotateStreamKeyRequest, pb.RotateStreamKeyResponse>(pb.RotateStreamKeyRequest, client.rotateStreamKey),
     shredStream: bind<pb.ShredStreamRequest, pb.ShredStreamResponse>(pb.ShredStreamRequest, client.shredStream),
+    readFeed: bind<pb.ReadFeedRequest, pb.ReadFeedResponse>(pb.ReadFeedRequest, client.readFeed),
+    createConsumerGroup: bind<pb.CreateConsumerGroupRequest, pb.CreateConsumerGroupResponse>(pb.CreateConsumerGroupRequest, client.createConsumerGroup),
+    describeConsumerGroup: bind<pb.DescribeConsumerGroupRequest, pb.DescribeConsumerGroupResponse>(pb.DescribeConsumerGroupRequest, client.describeConsumerGroup),
+    listConsumerGroups: bind<pb.ListConsumerGroupsRequest, pb.ListConsumerGroupsResponse>(pb.ListConsumerGroupsRequest, client.listConsumerGroups),
+    deleteConsumerGroup: bind<pb.DeleteConsumerGroupRequest, pb.DeleteConsumerGroupResponse>(pb.DeleteConsumerGroupRequest, client.deleteConsumerGroup),
+    resetConsumerGroup: bind<pb.ResetConsumerGroupRequest, pb.ResetConsumerGroupResponse>(pb.ResetConsumerGroupRequest, client.resetConsumerGroup),
+    ack: bind<pb.AckRequest, pb.AckResponse>(pb.AckRequest, client.ack),
   };
 }

@@ -9,11 +9,20 @@ export const enum Compression {
   Zstd = 1,
 }
 
+/** Answers where `size` bytes go: a view of exactly that size (a part of a larger buffer, say). */
+export type Allocate = (size: number) => Uint8Array;
+
 /** A tiny compression interface: the codec does not care which library is behind it. */
 export interface Compressor {
   compress(data: Uint8Array): Uint8Array;
   /** Decompresses, refusing output larger than `maxBytes` before allocating it. */
   decompress(data: Uint8Array, maxBytes: number): Uint8Array;
+  /**
+   * Decompresses into `allocate(size)`, asked once the declared size is known and within
+   * `maxBytes`: a caller that frames the bytes (a subscription message) has them written in
+   * place rather than copied there.
+   */
+  decompressInto(data: Uint8Array, maxBytes: number, allocate: Allocate): void;
 }
 
 /** zstd level 3: zstd's default, a good ratio at well over 100 MB/s. */

@@ -1,6 +1,7 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { ReadResponse, SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
+import type { Allocate } from './compression';
 
 /**
  * Subscription messages serialized ahead of time. grpc-js serializes every message it writes;
@@ -13,12 +14,29 @@ export class Encoded {
   constructor(readonly bytes: Buffer, readonly recordedAt?: Date) {}
 }
 
+/**
+ * A batch of entries (SubscribeResponse.entries) stops before this many bytes of entry messages,
+ * so that what grpc-js holds for a client that does not read stays bounded: at most its 16
+ * buffered messages of this size (one entry alone may be larger, as it may in an `entry`).
+ */
+export const BATCH_BYTES = 256 * 1024;
+/** SubscribeRequest.max_entries_per_message above this counts as this. */
+export const MAX_ENTRIES_PER_MESSAGE = 1000;
+
 /** What a subscription writes: a message to serialize, or one serialized already. */
 export type OutgoingSubscribeMessage = SubscribeResponse | Encoded;
 
 /** The grpc-js serializer of Subscribe responses that passes `Encoded` messages through. */
 export function serializeSubscribeResponse(message: OutgoingSubscribeMessage): Buffer {
   return message instanceof Encoded ? message.bytes : Buffer.from(SubscribeResponse.encode(message).finish());
+}
+
+/** What Read answers: a response to serialize, or one serialized already (`encodeReadResponse`). */
+export type OutgoingReadResponse = ReadResponse | Encoded;
+
+/** The grpc-js serializer of Read responses that passes `Encoded` ones through. */
+export function serializeReadResponse(message: OutgoingReadResponse): Buffer {
+  return message instanceof Encoded ? message.bytes : Buffer.from(ReadResponse.encode(message).finish());
 }
 
 /** An entry wrapped in a SubscribeResponse and serialized. */
@@ -29,18 +47,93 @@ export function encodeEntryMessage(entry: Entry): Encoded {
 const SUBSCRIBE_RESPONSE_ENTRY = (1 << 3) | 2; // field 1, length-delimited
 const ENTRY_VERSION = (1 << 3) | 0; // field 1, varint
 const ENTRY_RECORDED_AT = (3 << 3) | 2; // field 3, length-delimited
+const TIMESTAMP_SECONDS = (1 << 3) | 0; // field 1, varint
+const TIMESTAMP_NANOS = (2 << 3) | 0; // field 2, varint
+
+/** Writes an entry's serialized events into `allocate(size)`, asked once for their size. */
+export type EventsWriter = (allocate: Allocate) => void;
 
 /**
  * The SubscribeResponse of a stored entry, from the serialized `Entry` the store keeps (events
- * only, field 2): version and time are written around those bytes, which are copied as they are,
- * so the events are neither decoded nor encoded again. Fields come in field-number order, so the
- * bytes are the ones `SubscribeResponse.encode` makes.
+ * only, field 2): version and time are written around those bytes, which are neither decoded nor
+ * encoded again. Fields come in field-number order, so the bytes are the ones
+ * `SubscribeResponse.encode` makes.
+ *
+ * `events` are the serialized events, or a writer that puts them in place (a codec that
+ * decompresses them straight into the message: `StreamCodec.openEntryInto`). The message is
+ * written by hand into one buffer of its exact size: through BinaryWriter (its growing chunks,
+ * fork and join) it cost as much as the decompression. Versions past 2^53 and times before 1970
+ * (negative timestamp fields) take BinaryWriter's path.
  */
-export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, serializedEvents: Uint8Array): Encoded {
+export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, events: Uint8Array | EventsWriter): Encoded {
+  const write: EventsWriter = typeof events === 'function' ? events : (allocate) => allocate(events.byteLength).set(events);
+  const millis = recordedAt.getTime();
+  if (!(millis >= 0) || version < 0n || version > MAX_SAFE_VERSION) return encodeWithWriter(version, recordedAt, write);
+  const seconds = Math.trunc(millis / 1000);
+  const nanos = (millis % 1000) * 1_000_000;
+  const timestampLength = (seconds !== 0 ? 1 + varintLength(seconds) : 0) + (nanos !== 0 ? 1 + varintLength(nanos) : 0);
+  const versionNumber = Number(version);
+  const versionLength = versionNumber !== 0 ? 1 + varintLength(versionNumber) : 0;
+  const out = { bytes: EMPTY, at: 0 };
+  write((size) => {
+    const entryLength = versionLength + size + 1 + varintLength(timestampLength) + timestampLength;
+    const bytes = Buffer.allocUnsafe(1 + varintLength(entryLength) + entryLength);
+    bytes[0] = SUBSCRIBE_RESPONSE_ENTRY;
+    let at = writeVarint(bytes, 1, entryLength);
+    if (versionNumber !== 0) {
+      bytes[at++] = ENTRY_VERSION;
+      at = writeVarint(bytes, at, versionNumber);
+    }
+    out.bytes = bytes;
+    out.at = at + size;
+    return bytes.subarray(at, at + size);
+  });
+  const { bytes } = out;
+  if (bytes === EMPTY) throw new Error('the events writer wrote nothing');
+  let at = out.at;
+  bytes[at++] = ENTRY_RECORDED_AT;
+  at = writeVarint(bytes, at, timestampLength);
+  if (seconds !== 0) {
+    bytes[at++] = TIMESTAMP_SECONDS;
+    at = writeVarint(bytes, at, seconds);
+  }
+  if (nanos !== 0) {
+    bytes[at++] = TIMESTAMP_NANOS;
+    writeVarint(bytes, at, nanos);
+  }
+  return new Encoded(bytes, recordedAt);
+}
+
+const EMPTY = Buffer.alloc(0);
+const MAX_SAFE_VERSION = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** The bytes of a varint holding `value`, a non-negative safe integer. */
+function varintLength(value: number): number {
+  let length = 1;
+  for (let rest = value; rest >= 128; rest = Math.floor(rest / 128)) length++;
+  return length;
+}
+
+/** Writes `value` (a non-negative safe integer) as a varint at `at`; answers the offset after it. */
+function writeVarint(bytes: Buffer, at: number, value: number): number {
+  let offset = at;
+  let rest = value;
+  while (rest >= 128) {
+    bytes[offset++] = (rest % 128) | 0x80;
+    rest = Math.floor(rest / 128);
+  }
+  bytes[offset++] = rest;
+  return offset;
+}
+
+/** The same message through BinaryWriter, for the values the hand-written path leaves out. */
+function encodeWithWriter(version: bigint, recordedAt: Date, write: EventsWriter): Encoded {
+  let events = EMPTY;
+  write((size) => (events = Buffer.allocUnsafe(size)));
   const writer = new BinaryWriter();
   writer.uint32(SUBSCRIBE_RESPONSE_ENTRY).fork();
   if (version !== 0n) writer.uint32(ENTRY_VERSION).int64(version);
-  writer.raw(serializedEvents);
+  writer.raw(events);
   const millis = recordedAt.getTime();
   Timestamp.encode(
     { seconds: BigInt(Math.trunc(millis / 1000)), nanos: (millis % 1000) * 1_000_000 },
@@ -48,4 +141,87 @@ export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, seri
   ).join();
   writer.join();
   return new Encoded(Buffer.from(writer.finish()), recordedAt);
+}
+
+const READ_RESPONSE_MORE = (2 << 3) | 0; // field 2, varint
+const READ_RESPONSE_NEXT_VERSION = (3 << 3) | 0; // field 3, varint
+const READ_RESPONSE_HEAD_VERSION = (4 << 3) | 0; // field 4, varint
+
+/**
+ * A serialized ReadResponse made of its entries' messages (`encodeStoredEntryMessage`) as they
+ * are: ReadResponse.entries is field 1, length-delimited, as SubscribeResponse.entry is, so the
+ * bytes of an entry message are those of one item of a ReadResponse's entries. The other fields
+ * follow, as ReadResponse.encode writes them (left out when zero or false).
+ */
+export function encodeReadResponse(entries: readonly Encoded[], more: boolean, nextVersion: bigint, headVersion: bigint): Encoded {
+  const tail = new BinaryWriter();
+  if (more) tail.uint32(READ_RESPONSE_MORE).bool(true);
+  if (nextVersion !== 0n) tail.uint32(READ_RESPONSE_NEXT_VERSION).int64(nextVersion);
+  if (headVersion !== 0n) tail.uint32(READ_RESPONSE_HEAD_VERSION).int64(headVersion);
+  const trailer = tail.finish();
+  let length = trailer.byteLength;
+  for (const entry of entries) length += entry.bytes.byteLength;
+  const bytes = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const entry of entries) {
+    bytes.set(entry.bytes, at);
+    at += entry.bytes.byteLength;
+  }
+  bytes.set(trailer, at);
+  return new Encoded(bytes);
+}
+
+const SUBSCRIBE_RESPONSE_ENTRIES = (4 << 3) | 2; // field 4, length-delimited
+
+/**
+ * Consecutive entry messages gathered into one `entries` message: at most `maxEntries` of them,
+ * stopping before BATCH_BYTES (an empty batch takes any entry). With `maxEntries` 1 every entry
+ * leaves alone, as an `entry` message.
+ *
+ * No entry is encoded again: SubscribeResponse.entry and EntryBatch.entries are both field 1,
+ * length-delimited, so the bytes of an `entry` message are those of one item of an EntryBatch,
+ * and the batch is a header (field 4 and its length) followed by its entries' messages as they are.
+ */
+export class EntryBatcher {
+  private messages: Encoded[] = [];
+  private bytes = 0;
+
+  constructor(private readonly maxEntries: number) {}
+
+  /** Whether the batch can take `message` as it stands. */
+  fits(message: Encoded): boolean {
+    const count = this.messages.length;
+    return count === 0 || (count < this.maxEntries && this.bytes + message.bytes.byteLength <= BATCH_BYTES);
+  }
+
+  /** Adds an entry message; check `fits` first. */
+  add(message: Encoded): void {
+    this.messages.push(message);
+    this.bytes += message.bytes.byteLength;
+  }
+
+  /**
+   * The batch as one message, and the batcher empty again; undefined when it was empty. One entry
+   * leaves as its own `entry` message. A batch carries its oldest entry's commit time.
+   */
+  take(): Encoded | undefined {
+    const messages = this.messages;
+    const first = messages[0];
+    if (messages.length <= 1) {
+      this.messages = [];
+      this.bytes = 0;
+      return first;
+    }
+    const header = new BinaryWriter().uint32(SUBSCRIBE_RESPONSE_ENTRIES).uint32(this.bytes).finish();
+    const bytes = Buffer.allocUnsafe(header.byteLength + this.bytes);
+    bytes.set(header, 0);
+    let offset = header.byteLength;
+    for (const message of messages) {
+      bytes.set(message.bytes, offset);
+      offset += message.bytes.byteLength;
+    }
+    this.messages = [];
+    this.bytes = 0;
+    return new Encoded(bytes, first?.recordedAt);
+  }
 }

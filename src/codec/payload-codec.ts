@@ -1,6 +1,6 @@
 import { KeyUnavailableError, CorruptDataError } from '../core/errors';
 import { open as aeadOpen, seal as aeadSeal } from '../crypto/aead';
-import { Compression, type Compressor } from './compression';
+import { Compression, type Allocate, type Compressor } from './compression';
 
 /**
  * Payload format: one header byte, then the body.
@@ -52,6 +52,12 @@ export interface Lock {
 /** Finds the data key of a DEK version; throws when it is unavailable (shredded, missing). */
 export type KeyLookup = (dekVersion: number) => Uint8Array;
 
+/**
+ * The associated data of a payload's position, or a function that makes it: encrypted payloads
+ * only need it, and a read of plain ones should not build it for every entry.
+ */
+export type AssociatedData = Uint8Array | (() => Uint8Array);
+
 export class PayloadCodec {
   constructor(private readonly zstd: Compressor, private readonly maxDecodedBytes: number) {}
 
@@ -91,27 +97,11 @@ export class PayloadCodec {
 
   /**
    * Unwraps a stored payload back into serialized bytes. Encrypted payloads need the key lookup
-   * and the associated data of the position they were written at.
+   * and the associated data of the position they were written at (made only for those, when
+   * given as a function).
    */
-  open(payload: Uint8Array, keys?: KeyLookup, associatedData?: Uint8Array): Uint8Array {
-    if (payload.byteLength === 0) throw new CorruptDataError('empty payload');
-    const head = payload[0] ?? 0;
-    const format = head >> 4;
-    let body = payload.subarray(1);
-    if (format === FORMAT_ENCRYPTED || format === FORMAT_ENCRYPTED_V1) {
-      if (!keys || !associatedData) throw new KeyUnavailableError('encrypted data, but no keyring is configured');
-      if (body.byteLength < DEK_VERSION_BYTES) throw new CorruptDataError('truncated encrypted payload');
-      const dekVersion = Buffer.from(body.buffer, body.byteOffset, DEK_VERSION_BYTES).readUInt32BE();
-      const bound =
-        format === FORMAT_ENCRYPTED
-          ? Buffer.concat([payload.subarray(0, 1 + DEK_VERSION_BYTES), associatedData])
-          : associatedData;
-      const opened = aeadOpen(keys(dekVersion), body.subarray(DEK_VERSION_BYTES), bound);
-      if (!opened) throw new CorruptDataError('payload does not decrypt: tampered, or moved from another position');
-      body = opened;
-    } else if (format !== FORMAT_PLAIN) {
-      throw new CorruptDataError(`unknown payload format ${format}`);
-    }
+  open(payload: Uint8Array, keys?: KeyLookup, associatedData?: AssociatedData): Uint8Array {
+    const { head, body } = this.decrypt(payload, keys, associatedData);
     switch (head & 0x0f) {
       case Compression.None:
         return body;
@@ -120,6 +110,43 @@ export class PayloadCodec {
       default:
         throw new CorruptDataError(`unknown compression method ${head & 0x0f}`);
     }
+  }
+
+  /**
+   * As `open`, but the serialized bytes are written into `allocate(size)`, asked once their size
+   * is known (and, compressed, within the decoded limit): decompressed in place, not copied.
+   */
+  openInto(payload: Uint8Array, keys: KeyLookup | undefined, associatedData: AssociatedData | undefined, allocate: Allocate): void {
+    const { head, body } = this.decrypt(payload, keys, associatedData);
+    switch (head & 0x0f) {
+      case Compression.None:
+        allocate(body.byteLength).set(body);
+        return;
+      case Compression.Zstd:
+        this.zstd.decompressInto(body, this.maxDecodedBytes, allocate);
+        return;
+      default:
+        throw new CorruptDataError(`unknown compression method ${head & 0x0f}`);
+    }
+  }
+
+  /** The header byte, and the body decrypted when the payload is encrypted (still compressed, maybe). */
+  private decrypt(payload: Uint8Array, keys: KeyLookup | undefined, associatedData: AssociatedData | undefined) {
+    if (payload.byteLength === 0) throw new CorruptDataError('empty payload');
+    const head = payload[0] ?? 0;
+    const format = head >> 4;
+    const body = payload.subarray(1);
+    if (format === FORMAT_PLAIN) return { head, body };
+    if (format !== FORMAT_ENCRYPTED && format !== FORMAT_ENCRYPTED_V1) throw new CorruptDataError(`unknown payload format ${format}`);
+    if (!keys || !associatedData) throw new KeyUnavailableError('encrypted data, but no keyring is configured');
+    if (body.byteLength < DEK_VERSION_BYTES) throw new CorruptDataError('truncated encrypted payload');
+    const dekVersion = Buffer.from(body.buffer, body.byteOffset, DEK_VERSION_BYTES).readUInt32BE();
+    const position = typeof associatedData === 'function' ? associatedData() : associatedData;
+    const bound =
+      format === FORMAT_ENCRYPTED ? Buffer.concat([payload.subarray(0, 1 + DEK_VERSION_BYTES), position]) : position;
+    const opened = aeadOpen(keys(dekVersion), body.subarray(DEK_VERSION_BYTES), bound);
+    if (!opened) throw new CorruptDataError('payload does not decrypt: tampered, or moved from another position');
+    return { head, body: opened };
   }
 }
 

@@ -1,6 +1,7 @@
 import { Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { DataKeys, StreamKeyManager } from '../crypto/stream-keys';
 import type { PayloadAt, StoredEntry, Version } from '../store/port';
+import type { Allocate } from './compression';
 import type { Lock, PayloadCodec } from './payload-codec';
 
 const ENCODER = new TextEncoder();
@@ -35,7 +36,12 @@ export class StreamCodec {
 
   /** A stored entry's serialized `Entry` (events only), decrypted and decompressed, not decoded. */
   openEntry(stored: StoredEntry): Uint8Array {
-    return this.payloads.open(stored.payload, this.keys?.key, entryContext(this.stream, stored.version));
+    return this.payloads.open(stored.payload, this.keys?.key, () => entryContext(this.stream, stored.version));
+  }
+
+  /** As `openEntry`, written into `allocate(size)` once the size is known (a message's place for it). */
+  openEntryInto(stored: StoredEntry, allocate: Allocate): void {
+    this.payloads.openInto(stored.payload, this.keys?.key, () => entryContext(this.stream, stored.version), allocate);
   }
 
   /** The API entry of a stored one. */

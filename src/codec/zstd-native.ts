@@ -1,5 +1,5 @@
 import { CorruptDataError } from '../core/errors';
-import type { Compressor } from './compression';
+import type { Allocate, Compressor } from './compression';
 
 /**
  * The part of zstd-napi's low-level binding used here. Declared rather than imported from the
@@ -21,6 +21,8 @@ export function requireZstdNapi(): ZstdNapiBinding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above: loading must be able to fail at run time
   return require('zstd-napi/binding') as ZstdNapiBinding;
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** Inputs up to this size compress into one reused buffer; larger ones get a buffer of their own. */
 const SCRATCH_LIMIT = 1 << 20;
@@ -54,6 +56,12 @@ export class NativeZstd implements Compressor {
   }
 
   decompress(data: Uint8Array, maxBytes: number): Uint8Array {
+    let output = EMPTY;
+    this.decompressInto(data, maxBytes, (size) => (output = new Uint8Array(size)));
+    return output;
+  }
+
+  decompressInto(data: Uint8Array, maxBytes: number, allocate: Allocate): void {
     let size: number | null;
     try {
       size = this.zstd.getFrameContentSize(data);
@@ -64,7 +72,7 @@ export class NativeZstd implements Compressor {
     // Checked before allocating: a hostile frame cannot make us allocate more than the limit.
     if (size > maxBytes) throw new CorruptDataError(`zstd frame declares ${size} bytes, over the ${maxBytes} limit`);
     // Exactly the declared size: a frame that holds more fails with "destination buffer too small".
-    const output = new Uint8Array(size);
+    const output = allocate(size);
     let written: number;
     try {
       written = this.dctx.decompress(output, data);
@@ -72,7 +80,6 @@ export class NativeZstd implements Compressor {
       throw new CorruptDataError(`corrupt zstd frame: ${reason(error)}`);
     }
     if (written !== size) throw new CorruptDataError('corrupt zstd frame: shorter than it declares');
-    return output;
   }
 }
 

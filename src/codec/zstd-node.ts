@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { CorruptDataError } from '../core/errors';
-import type { Compressor } from './compression';
+import type { Allocate, Compressor } from './compression';
 import { frameContentSize } from './zstd-frame';
 
 /**
@@ -50,5 +50,11 @@ export class NodeZlibZstd implements Compressor {
     }
     if (output.byteLength !== size) throw new CorruptDataError('corrupt zstd frame: not the size it declares');
     return output;
+  }
+
+  /** Decompresses (with the size checks of `decompress`), then copies: this binding writes only buffers of its own. */
+  decompressInto(data: Uint8Array, maxBytes: number, allocate: Allocate): void {
+    const output = this.decompress(data, maxBytes);
+    allocate(output.byteLength).set(output);
   }
 }

@@ -1,6 +1,6 @@
 import { ZstdCodec, type ZstdBinding, type ZstdSimple } from 'zstd-codec';
 import { CorruptDataError } from '../core/errors';
-import type { Compressor } from './compression';
+import type { Allocate, Compressor } from './compression';
 import { frameContentSize } from './zstd-frame';
 
 let loading: Promise<ZstdBinding> | undefined;
@@ -35,5 +35,11 @@ class WasmZstd implements Compressor {
     const output = this.simple.decompress(data);
     if (!output || output.byteLength !== size) throw new CorruptDataError('corrupt zstd frame');
     return output;
+  }
+
+  /** Decompresses (with the size checks of `decompress`), then copies: this binding writes only buffers of its own. */
+  decompressInto(data: Uint8Array, maxBytes: number, allocate: Allocate): void {
+    const output = this.decompress(data, maxBytes);
+    allocate(output.byteLength).set(output);
   }
 }

@@ -28,6 +28,14 @@ export interface DynamoDbConfig {
   createTables: boolean;
   /** A retried request id is recognised while its original is among this many newest entries. */
   idempotencyWindow: number;
+  /** This replica contends for the feed indexer's lease (serve only; one holder per deployment). */
+  feedIndexer: boolean;
+  /** The indexer lease's duration: a dead holder is replaced after about this long. */
+  feedLeaseMs: number;
+  /** The holder's wait between two reads of the events table's stream when nothing came. */
+  feedPollIntervalMs: number;
+  /** Most entries the indexer writes in one transaction. */
+  feedBatchSize: number;
 }
 
 export interface ServerConfig {
@@ -37,8 +45,9 @@ export interface ServerConfig {
   dataDir: string;
   dynamodb: DynamoDbConfig;
   /**
-   * Longest wait between two polls of a subscribed stream's head, when the store is shared with
-   * other replicas (DynamoDB): the worst-case delivery delay of an idle stream's next entry.
+   * Longest wait between two reads of the feed while nothing comes, when the store is shared with
+   * other replicas (DynamoDB): with the indexer's poll, the worst-case delivery delay of an entry
+   * committed on another replica.
    */
   pollMaxIntervalMs: number;
   /** Idle time after which a subscription gets a heartbeat message. */
@@ -88,6 +97,10 @@ export const DEFAULT_DYNAMODB: DynamoDbConfig = {
   tablePrefix: 'eventhorizon-',
   createTables: false,
   idempotencyWindow: 100,
+  feedIndexer: true,
+  feedLeaseMs: 10_000,
+  feedPollIntervalMs: 250,
+  feedBatchSize: 1000,
 };
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -202,9 +215,51 @@ const SETTINGS: Setting[] = [
     apply: (config, raw) => positiveInteger(raw, (n) => (config.dynamodb.idempotencyWindow = n)),
   },
   {
+    flag: 'dynamodb-feed-indexer',
+    env: 'EH_DYNAMODB_FEED_INDEXER',
+    help: 'contend for the feed indexer lease (one holder per deployment): true or false (default true)',
+    show: (config) => config.dynamodb.feedIndexer,
+    apply: (config, raw) => {
+      if (raw !== 'true' && raw !== 'false') return 'must be "true" or "false"';
+      config.dynamodb.feedIndexer = raw === 'true';
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-feed-lease',
+    env: 'EH_DYNAMODB_FEED_LEASE',
+    help: 'the feed indexer lease: a dead holder is replaced after about this long, e.g. 10s (default 10s)',
+    show: (config) => `${config.dynamodb.feedLeaseMs}ms`,
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 1000) return 'must be a duration of at least 1s, such as 10s';
+      config.dynamodb.feedLeaseMs = ms;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-feed-poll-interval',
+    env: 'EH_DYNAMODB_FEED_POLL_INTERVAL',
+    help: "the feed indexer's wait between reads of an idle stream, e.g. 250ms (default 250ms)",
+    show: (config) => `${config.dynamodb.feedPollIntervalMs}ms`,
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 10) return 'must be a duration of at least 10ms, such as 250ms';
+      config.dynamodb.feedPollIntervalMs = ms;
+      return undefined;
+    },
+  },
+  {
+    flag: 'dynamodb-feed-batch-size',
+    env: 'EH_DYNAMODB_FEED_BATCH_SIZE',
+    help: 'most entries the feed indexer writes in one transaction (default 1000)',
+    show: (config) => config.dynamodb.feedBatchSize,
+    apply: (config, raw) => positiveInteger(raw, (n) => (config.dynamodb.feedBatchSize = n)),
+  },
+  {
     flag: 'poll-max-interval',
     env: 'EH_POLL_MAX_INTERVAL',
-    help: 'longest wait between polls of a subscribed stream on a shared store, e.g. 1s (default 1s)',
+    help: 'longest wait between reads of the feed on a shared store while nothing comes, e.g. 1s (default 1s)',
     apply: (config, raw) => {
       const ms = parseDuration(raw);
       if (ms === undefined || ms < 50) return 'must be a duration of at least 50ms, such as 1s or 500ms';

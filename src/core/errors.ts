@@ -156,3 +156,55 @@ export class StreamNotShreddableError extends DomainError {
     return { stream: this.stream };
   }
 }
+
+/**
+ * The store cannot serve the feed: on DynamoDB, the events table has no stream (DynamoDB Streams)
+ * to index, or no indexer has indexed it yet. The message names the command that fixes it.
+ */
+export class FeedUnavailableError extends DomainError {
+  readonly reason = 'FEED_UNAVAILABLE';
+}
+
+/** No consumer group of that name. */
+export class ConsumerGroupNotFoundError extends DomainError {
+  readonly reason = 'CONSUMER_GROUP_NOT_FOUND';
+  constructor(readonly group: string) {
+    super(`consumer group ${group} does not exist`);
+  }
+  override metadata(): Record<string, string> {
+    return { group: this.group };
+  }
+}
+
+/** A consumer group of that name exists already. */
+export class ConsumerGroupAlreadyExistsError extends DomainError {
+  readonly reason = 'CONSUMER_GROUP_ALREADY_EXISTS';
+  constructor(readonly group: string) {
+    super(`consumer group ${group} already exists`);
+  }
+  override metadata(): Record<string, string> {
+    return { group: this.group };
+  }
+}
+
+/** The store keeps no consumer-group state (docs/consumer-groups.md: DynamoDB, for now). */
+export class ConsumerGroupsUnavailableError extends DomainError {
+  readonly reason = 'CONSUMER_GROUPS_UNAVAILABLE';
+  constructor() {
+    super('this store does not keep consumer groups yet (the embedded store does; see docs/consumer-groups.md)');
+  }
+}
+
+/**
+ * An Ack for a member this server does not know (any more): its call ended and its entries went
+ * back to the group. The client joins again with a new Consume.
+ */
+export class ConsumerMemberNotFoundError extends DomainError {
+  readonly reason = 'CONSUMER_MEMBER_NOT_FOUND';
+  constructor(readonly group: string, readonly member: string) {
+    super(`member ${member} of consumer group ${group} is not connected to this server`);
+  }
+  override metadata(): Record<string, string> {
+    return { group: this.group, member_id: this.member };
+  }
+}

@@ -1,7 +1,14 @@
 import type { Entry, Event, Snapshot } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { encodeStoredEntryMessage, type OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import {
+  MAX_ENTRIES_PER_MESSAGE,
+  encodeReadResponse,
+  encodeStoredEntryMessage,
+  type Encoded,
+  type OutgoingSubscribeMessage,
+} from '../codec/encoded-messages';
 import type { Codecs } from '../codec/stream-codec';
 import { ROOT, SYSTEM_ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
+import type { Feed } from '../feed/feed';
 import type { Hub } from '../realtime/hub';
 import type { Lifetime } from '../realtime/lifetime';
 import { subscription } from '../realtime/subscription';
@@ -31,6 +38,8 @@ export interface CoreOptions {
   store: EventStore;
   codecs: Codecs;
   hub: Hub;
+  /** The feed, told of every commit made here. */
+  feed: Feed;
   heartbeatIntervalMs: number;
   subscriberBufferEntries: number;
 }
@@ -91,11 +100,13 @@ export class EventStoreCore {
   readonly store: EventStore;
   readonly codecs: Codecs;
   readonly hub: Hub;
+  readonly feed: Feed;
 
   constructor(private readonly options: CoreOptions) {
     this.store = options.store;
     this.codecs = options.codecs;
     this.hub = options.hub;
+    this.feed = options.feed;
   }
 
   /**
@@ -176,6 +187,7 @@ export class EventStoreCore {
     hub.publish(parent, { version: result.parentVersion, events: childCreated, recordedAt });
     hub.publish(stream, { version: 0n, events: started, recordedAt });
     if (initialEvents.length > 0) hub.publish(stream, { version: 1n, events: initialEvents, recordedAt });
+    this.feed.committed();
     return result.headVersion;
   }
 
@@ -202,6 +214,7 @@ export class EventStoreCore {
     });
     if (!result.deduplicated) {
       this.hub.publish(stream, { version: result.version, events, recordedAt });
+      this.feed.committed();
     }
     return { cursor: { stream, version: result.version }, deduplicated: result.deduplicated };
   }
@@ -216,6 +229,48 @@ export class EventStoreCore {
   ): Promise<EntryPage> {
     const from = fromVersion ?? (direction === 'forward' ? 0n : LAST_VERSION);
     return this.readEntries(stream, from, direction, limit, signal);
+  }
+
+  /**
+   * A page as a serialized ReadResponse: what `read` answers, with the stored events framed as
+   * they are (decompressed into place, or copied) rather than decoded into objects and encoded
+   * again (codec/encoded-messages.ts). Bounded alike, by decoded bytes.
+   */
+  async readEncoded(
+    stream: string,
+    fromVersion: Version | undefined,
+    direction: ReadDirection,
+    limit: number,
+    signal?: CallSignal,
+  ): Promise<Encoded> {
+    const from = fromVersion ?? (direction === 'forward' ? 0n : LAST_VERSION);
+    const page = await this.store.read(stream, {
+      fromVersion: from,
+      direction,
+      limit,
+      maxBytes: MAX_PAGE_BYTES,
+      ...(signal ? { signal } : {}),
+    });
+    const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
+    const messages: Encoded[] = [];
+    // The size of each entry's events is known only once it is opened: the entry that would
+    // pass the bound is opened, then left for the next page.
+    const decoded = { bytes: 0, over: false };
+    for (const stored of page.entries) {
+      const message = encodeStoredEntryMessage(stored.version, stored.recordedAt, (allocate) =>
+        codec.openEntryInto(stored, (size) => {
+          decoded.over = messages.length > 0 && decoded.bytes + size > MAX_PAGE_BYTES;
+          decoded.bytes += size;
+          return allocate(size);
+        }),
+      );
+      if (decoded.over) break;
+      messages.push(message);
+    }
+    const last = page.entries[messages.length - 1];
+    const nextVersion = last ? last.version + (direction === 'forward' ? 1n : -1n) : from;
+    const more = page.more || messages.length < page.entries.length;
+    return encodeReadResponse(messages, more, nextVersion, page.headVersion);
   }
 
   /**
@@ -272,7 +327,8 @@ export class EventStoreCore {
     const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
     const entries = page.entries.map((stored) => ({
       version: stored.version,
-      message: encodeStoredEntryMessage(stored.version, stored.recordedAt, codec.openEntry(stored)),
+      // The events are decompressed (or copied) straight into the message.
+      message: encodeStoredEntryMessage(stored.version, stored.recordedAt, (allocate) => codec.openEntryInto(stored, allocate)),
     }));
     return { entries, more: page.more };
   }
@@ -281,9 +337,15 @@ export class EventStoreCore {
    * The messages of a subscription to one stream: catch-up from `fromVersion`, then live entries
    * from the hub, heartbeats while idle; until `lifetime` ends. A missing stream is found by the
    * first catch-up read, which throws StreamNotFoundError (the store port's contract): no
-   * separate describe, one store lookup less per subscription.
+   * separate describe, one store lookup less per subscription. Entries ready together leave up to
+   * `maxEntriesPerMessage` per message (1: one `entry` message each).
    */
-  subscribe(stream: string, fromVersion: Version, lifetime: Lifetime): AsyncIterable<OutgoingSubscribeMessage> {
+  subscribe(
+    stream: string,
+    fromVersion: Version,
+    lifetime: Lifetime,
+    maxEntriesPerMessage = 1,
+  ): AsyncIterable<OutgoingSubscribeMessage> {
     return subscription({
       stream,
       fromVersion,
@@ -299,7 +361,10 @@ export class EventStoreCore {
         ),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       bufferEntries: this.options.subscriberBufferEntries,
+      maxEntriesPerMessage: Math.min(Math.max(1, maxEntriesPerMessage), MAX_ENTRIES_PER_MESSAGE),
       lifetime,
+      // Other replicas' entries come through the feed's reader: it must be reading first.
+      ...(this.store.features.sharedWithOtherProcesses ? { ready: () => this.feed.dispatcher.listen() } : {}),
     });
   }
 
@@ -391,7 +456,7 @@ export class EventStoreCore {
     const keys = await this.existingStreamKeys(stream);
     await keys.shred(stream);
     // Subscriptions open here end now, with the error any later call gets; those on other
-    // replicas end when their tailer's next poll reaches the shred fence.
+    // replicas end when their feed reader reaches the shred fence (FeedEntry.shredded).
     this.hub.close(stream, new StreamShreddedError(stream));
   }
 

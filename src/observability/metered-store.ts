@@ -3,12 +3,18 @@ import type {
   AppendResult,
   CreateStreamCommand,
   CreateStreamResult,
+  BackgroundLog,
+  ConsumerGroupStore,
   EventStore,
+  FeedPage,
+  FeedQuery,
+  Position,
   PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
   SnapshotRecord,
+  StoreBackground,
   StoreFeatures,
   StreamInfo,
   StreamKeys,
@@ -25,6 +31,15 @@ export class MeteredStore implements EventStore {
 
   get features(): StoreFeatures {
     return this.inner.features;
+  }
+
+  /** Group state goes through unmetered: its writes are batched and few. */
+  get groups(): ConsumerGroupStore | undefined {
+    return this.inner.groups;
+  }
+
+  background(log: BackgroundLog): StoreBackground | undefined {
+    return this.inner.background?.(log);
   }
 
   open(): Promise<void> {
@@ -45,6 +60,14 @@ export class MeteredStore implements EventStore {
 
   read(stream: string, query: ReadQuery): Promise<ReadPage> {
     return this.time('read', () => this.inner.read(stream, query));
+  }
+
+  readFeed(query: FeedQuery): Promise<FeedPage> {
+    return this.time('readFeed', () => this.inner.readFeed(query));
+  }
+
+  feedHead(): Promise<Position> {
+    return this.time('feedHead', () => this.inner.feedHead());
   }
 
   describe(stream: string): Promise<StreamInfo | undefined> {

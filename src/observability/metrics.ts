@@ -3,6 +3,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Latency buckets in seconds, from a cached read to a slow fsync under load. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** What the consumer-group gauges read (src/groups/consumer-groups.ts). */
+export interface ConsumerGroupLagSource {
+  lagSamples(): Array<{ group: string; partition: number; lagEntries: number; lagSeconds: number }>;
+  parkedSamples(): Array<{ group: string; parked: number }>;
+}
+
 /**
  * Every Prometheus series the server exports, in one registry per server (not prom-client's
  * global one), so that several servers in one process (tests) keep separate counts.
@@ -57,7 +63,7 @@ export class Metrics {
   /** Time from an entry's commit to its delivery to a subscriber: how far subscribers lag. */
   readonly subscriptionLag = new Histogram({
     name: 'eventhorizon_subscription_lag_seconds',
-    help: 'Seconds between an entry being recorded and its delivery to a subscriber',
+    help: 'Seconds between an entry being recorded and its delivery to a subscriber (a batch of entries once, by its oldest)',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600],
     registers: [this.registry],
   });
@@ -75,6 +81,53 @@ export class Metrics {
     help: '1 when the last periodic store ping succeeded, else 0',
     registers: [this.registry],
   });
+
+  /** Where the consumer-group gauges read from, once the server has its groups. */
+  private groupSource: ConsumerGroupLagSource | undefined;
+
+  /** Per group and partition: entries read from the feed and not done (docs/consumer-groups.md, Lag). */
+  readonly groupLagEntries = new Gauge({
+    name: 'eventhorizon_consumer_group_lag_entries',
+    help: 'Entries of a consumer group partition read from the feed and not acked yet',
+    labelNames: ['group', 'partition'] as const,
+    registers: [this.registry],
+    collect: () => this.collectGroups(),
+  });
+
+  /** Per group and partition: age of the oldest entry not done, by commit time. */
+  readonly groupLagSeconds = new Gauge({
+    name: 'eventhorizon_consumer_group_lag_seconds',
+    help: 'Age in seconds of the oldest entry of a consumer group partition not acked yet (0 when none)',
+    labelNames: ['group', 'partition'] as const,
+    registers: [this.registry],
+  });
+
+  /** Per group: entries parked after max deliveries (or denied to a member's key). */
+  readonly groupParked = new Gauge({
+    name: 'eventhorizon_consumer_group_parked_entries',
+    help: 'Entries a consumer group parked (kept, not delivered any more)',
+    labelNames: ['group'] as const,
+    registers: [this.registry],
+  });
+
+  /** The consumer-group gauges read `source` at each scrape (groups loaded in this process). */
+  observeConsumerGroups(source: ConsumerGroupLagSource): void {
+    this.groupSource = source;
+  }
+
+  private collectGroups(): void {
+    const source = this.groupSource;
+    if (!source) return;
+    this.groupLagEntries.reset();
+    this.groupLagSeconds.reset();
+    this.groupParked.reset();
+    for (const sample of source.lagSamples()) {
+      const labels = { group: sample.group, partition: String(sample.partition) };
+      this.groupLagEntries.set(labels, sample.lagEntries);
+      this.groupLagSeconds.set(labels, sample.lagSeconds);
+    }
+    for (const { group, parked } of source.parkedSamples()) this.groupParked.set({ group }, parked);
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'eventhorizon_' });

@@ -1,5 +1,5 @@
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { encodeEntryMessage, type Encoded } from '../codec/encoded-messages';
+import { encodeEntryMessage, encodeStoredEntryMessage, type Encoded } from '../codec/encoded-messages';
 import type { Lifetime } from './lifetime';
 
 /** A committed entry on its way to subscribers: serialized once for all of them. */
@@ -46,6 +46,11 @@ export class LiveFeed {
       }
     }
     this.wake?.();
+  }
+
+  /** The next queued entry, if any, left in the queue. */
+  peek(): LiveEntry | undefined {
+    return this.head < this.queue.length ? this.queue[this.head] : undefined;
   }
 
   /** The next queued entry, if any. */
@@ -232,6 +237,27 @@ export class Hub {
     // Serialized once here rather than by grpc-js once per subscriber.
     const live: LiveEntry = { version: entry.version, message: encodeEntryMessage(entry) };
     for (const feed of set) feed.push(live);
+  }
+
+  /**
+   * Delivers an entry committed elsewhere (another replica), as its serialized events: the feed's
+   * reader found it. Call in version order per stream; subscribers drop what they have already.
+   */
+  publishStored(stream: string, version: bigint, recordedAt: Date, serializedEvents: Uint8Array): void {
+    const set = this.feeds.get(stream);
+    if (!set) return;
+    const live: LiveEntry = { version, message: encodeStoredEntryMessage(version, recordedAt, serializedEvents) };
+    for (const feed of set) feed.push(live);
+  }
+
+  /** Whether the stream has a live subscriber here. */
+  isSubscribed(stream: string): boolean {
+    return this.feeds.has(stream);
+  }
+
+  /** Whether any stream has a live subscriber here. */
+  hasSubscribers(): boolean {
+    return this.feeds.size > 0;
   }
 
   /**

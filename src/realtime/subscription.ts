@@ -1,4 +1,4 @@
-import type { OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import { EntryBatcher, type OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Hub, LiveEntry } from './hub';
 import type { Lifetime } from './lifetime';
 
@@ -15,8 +15,19 @@ export interface SubscriptionOptions {
   readPage: PageReader;
   heartbeatIntervalMs: number;
   bufferEntries: number;
+  /**
+   * Up to this many entries per message (SubscribeRequest.max_entries_per_message, within
+   * MAX_ENTRIES_PER_MESSAGE): entries ready together leave in one `entries` message. 1 (the
+   * default): one `entry` message each.
+   */
+  maxEntriesPerMessage?: number;
   /** Ends on client cancel, deadline or server shutdown. */
   lifetime: Lifetime;
+  /**
+   * Resolves once entries committed elsewhere reach the hub (the feed's reader is reading): run
+   * after the subscriber is registered and before the store is read, so nothing falls between.
+   */
+  ready?: () => Promise<void>;
 }
 
 /**
@@ -27,12 +38,17 @@ export interface SubscriptionOptions {
  * committed after that read is also in the feed; the feed is de-duplicated against the next
  * expected version, and anything missing (after an overflow, or a gap) is read from the store.
  *
+ * Batches (`maxEntriesPerMessage` > 1) change how entries are framed, not which: a batch holds
+ * entries of one store page, or live entries queued together, each taken in the same order and
+ * with the same checks as when they leave one by one, and a batch is sent before anything else.
+ *
  * The hub may close the feed with an error (the stream was shredded): the subscription then
  * throws it, from the live loop or right after the catch-up.
  */
 export async function* subscription(options: SubscriptionOptions): AsyncGenerator<OutgoingSubscribeMessage> {
   const { hub, lifetime } = options;
   const feed = hub.register(options.stream, options.bufferEntries);
+  const batch = new EntryBatcher(options.maxEntriesPerMessage ?? 1);
   let next = options.fromVersion;
 
   /** Delivers stored entries from `next` until the store has no more. */
@@ -50,14 +66,19 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
       for (const entry of page.entries) {
         if (lifetime.ended) return;
         if (entry.version < next) continue;
+        if (!batch.fits(entry.message)) yield batch.take() as OutgoingSubscribeMessage;
         next = entry.version + 1n;
-        yield entry.message;
+        batch.add(entry.message);
       }
+      // A page's last batch leaves before the next read: delivery never waits for the store.
+      const last = batch.take();
+      if (last) yield last;
       if (!page.more || page.entries.length === 0) return;
     }
   }
 
   try {
+    await options.ready?.();
     yield* catchUp();
     if (lifetime.ended) return;
     const closedDuringCatchUp = feed.failure();
@@ -88,7 +109,15 @@ export async function* subscription(options: SubscriptionOptions): AsyncGenerato
         if (entry.version !== next) continue;
       }
       next = entry.version + 1n;
-      yield entry.message;
+      batch.add(entry.message);
+      // The entries queued right behind it, while they follow on without a gap: anything else
+      // (a duplicate, a gap, an overflow) is left to the checks above.
+      for (let queued = feed.peek(); queued?.version === next && batch.fits(queued.message); queued = feed.peek()) {
+        feed.shift();
+        next = queued.version + 1n;
+        batch.add(queued.message);
+      }
+      yield batch.take() as OutgoingSubscribeMessage;
     }
   } finally {
     hub.unregister(feed);

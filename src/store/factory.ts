@@ -1,6 +1,7 @@
 import type { DynamoDbConfig, StoreKind } from '../config/config';
 import { DynamoDbStore } from './dynamodb/dynamodb-store';
 import type { EventStore } from './port';
+import type { UpgradeLog } from './sqlite/feed-upgrade';
 import { SqliteStore } from './sqlite/sqlite-store';
 
 export interface StoreConfig {
@@ -9,13 +10,15 @@ export interface StoreConfig {
   dataDir: string;
   /** Tables and connection (dynamodb); credentials come from the standard AWS chain. */
   dynamodb: DynamoDbConfig;
+  /** Where a store reports long start-up work (the embedded store's upgrade of an older database). */
+  log?: UpgradeLog;
 }
 
 /** Builds the configured store. The service only ever sees the `EventStore` port. */
 export function createStore(config: StoreConfig): EventStore {
   switch (config.kind) {
     case 'sqlite':
-      return new SqliteStore({ dataDir: config.dataDir });
+      return new SqliteStore({ dataDir: config.dataDir, ...(config.log ? { log: config.log } : {}) });
     case 'dynamodb':
       return new DynamoDbStore(config.dynamodb);
   }

@@ -97,6 +97,60 @@ export interface ReadPage {
   headVersion: Version;
 }
 
+/**
+ * An entry's place in the feed: one order over every stream's entries, the same for every reader
+ * and stable forever. Strictly increasing in commit order; it may skip numbers, never reorder.
+ * 0n is before the first entry.
+ */
+export type Position = bigint;
+
+/** One entry of the feed: a stored entry with its stream and position. */
+export interface FeedEntry extends StoredEntry {
+  stream: string;
+  position: Position;
+  /**
+   * Set on a stream's shred fence (DynamoDB): no payload, the stream's entries can no longer be
+   * read and none follows. Readers of the feed learn of a shred made elsewhere from it.
+   */
+  shredded?: boolean;
+}
+
+/** The streams a feed read covers: one stream, or a stream and all its descendants. */
+export interface Subtree {
+  path: string;
+  descendants: boolean;
+}
+
+export interface FeedQuery {
+  /** Entries after this position (exclusive): 0n for the beginning. */
+  after: Position;
+  subtree: Subtree;
+  /**
+   * Only the entries of the streams this accepts are returned (`reached` still covers the
+   * others): a store that fetches entries apart from its index fetches only these.
+   */
+  only?: (stream: string) => boolean;
+  /** At most this many entries (at least one is returned when any is found). */
+  limit: number;
+  /** Stop before the page's payloads exceed this many bytes (at least one entry is returned). */
+  maxBytes: number;
+  /** Fires when the caller gives up: a store that waits on the network may stop early. */
+  signal?: CallSignal;
+}
+
+export interface FeedPage {
+  /** The subtree's entries in (after, reached], in position order. */
+  entries: FeedEntry[];
+  /**
+   * How far the page covers the feed: every entry of the subtree with a position in (after,
+   * reached] is in `entries`. A read of a quiet subtree may return no entry and still move
+   * `reached` on (the store scans a bounded range per read): continue after it.
+   */
+  reached: Position;
+  /** Whether positions past `reached` existed when the page was read. */
+  more: boolean;
+}
+
 export interface SnapshotRecord {
   perspective: string;
   version: Version;
@@ -178,8 +232,124 @@ export interface StoreFeatures {
   abandonedReadsStop: boolean;
 }
 
+/** How a consumer group shares and retries its work (docs/consumer-groups.md). */
+export interface ConsumerGroupSettings {
+  /** Streams are spread over this many partitions by a stable hash of their path; fixed at creation. */
+  partitions: number;
+  /** An entry unacked this long is delivered again. */
+  ackWaitMs: number;
+  /** After this many deliveries an entry that is still unacked is parked. */
+  maxDeliveries: number;
+  /** Unacked entries one member holds at most. */
+  maxInFlight: number;
+}
+
+/** A consumer group as created: what of the feed it reads, where it started, its settings. */
+export interface ConsumerGroupDefinition {
+  name: string;
+  subtree: Subtree;
+  /** Exact types or "prefix.*", as the feed's; empty: every event. */
+  eventTypes: string[];
+  settings: ConsumerGroupSettings;
+  /** Every partition started after this position. */
+  startPosition: Position;
+  createdAt: Date;
+}
+
+/** A stored group: its definition and the revision its settings updates compare. */
+export interface StoredConsumerGroup extends ConsumerGroupDefinition {
+  revision: bigint;
+}
+
+/**
+ * One partition of a group as stored: every entry of the partition at or before `position` is
+ * done. `revision` grows with every save, which compares it (one writer wins). `owner` and
+ * `leaseExpiresAt` name the process holding the partition where several share a store.
+ */
+export interface ConsumerGroupPartition {
+  partition: number;
+  position: Position;
+  revision: bigint;
+  owner?: string;
+  leaseExpiresAt?: Date;
+}
+
+/** A save of one partition, applied only if its stored revision is still `expectedRevision`. */
+export interface ConsumerGroupPartitionUpdate {
+  partition: number;
+  position: Position;
+  expectedRevision: bigint;
+  owner?: string;
+  leaseExpiresAt?: Date;
+}
+
+/** An entry a group gave up on (kept, listed, replayable by a reset before it). */
+export interface ParkedEntry {
+  position: Position;
+  stream: string;
+  version: Version;
+  deliveries: number;
+  /** "max-deliveries", or "denied" (a member's key may not read the stream). */
+  reason: string;
+  parkedAt: Date;
+}
+
+/**
+ * Where consumer groups keep their state. Stores that have it expose it as `EventStore.groups`;
+ * a store without it leaves that undefined and the server refuses group calls.
+ */
+export interface ConsumerGroupStore {
+  /**
+   * Stores a new group with its partitions 0..n-1 at `startPosition`, revision 1. Throws
+   * ConsumerGroupAlreadyExistsError when the name is taken.
+   */
+  createGroup(definition: ConsumerGroupDefinition): Promise<StoredConsumerGroup>;
+  getGroup(name: string): Promise<StoredConsumerGroup | undefined>;
+  /** Every group, by name. */
+  listGroups(): Promise<StoredConsumerGroup[]>;
+  /**
+   * Replaces the settings if the group's revision is still `expectedRevision`; returns the stored
+   * group, or undefined on a conflict. Throws ConsumerGroupNotFoundError.
+   */
+  updateGroupSettings(name: string, settings: ConsumerGroupSettings, expectedRevision: bigint): Promise<StoredConsumerGroup | undefined>;
+  /** Deletes the group, its partitions and its parked entries; returns whether it existed. */
+  deleteGroup(name: string): Promise<boolean>;
+  /** The group's partitions in order; empty for an unknown group. */
+  getGroupPartitions(name: string): Promise<ConsumerGroupPartition[]>;
+  /**
+   * In one atomic write: stores the parked entries (again: no effect) and each partition update
+   * whose revision matches. Returns, per update in order, the partition as stored now, or
+   * undefined when its revision did not match (nothing of it was written). Throws
+   * ConsumerGroupNotFoundError for a group that does not exist (any more).
+   */
+  saveGroupPartitions(name: string, updates: ConsumerGroupPartitionUpdate[], parked: ParkedEntry[]): Promise<Array<ConsumerGroupPartition | undefined>>;
+  /** Parked entries after a position, in position order. */
+  listParked(name: string, after: Position, limit: number): Promise<ParkedEntry[]>;
+  countParked(name: string): Promise<number>;
+}
+
+/** Work a store needs done in the background of a serving process, started and stopped with it. */
+export interface StoreBackground {
+  start(): void;
+  /** Stops, handing over what it holds (the DynamoDB feed indexer releases its lease). */
+  stop(): Promise<void>;
+}
+
+/** Where background work reports. */
+export type BackgroundLog = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+
 export interface EventStore {
   readonly features: StoreFeatures;
+
+  /** Consumer groups' state, when the store keeps it (docs/consumer-groups.md). */
+  readonly groups?: ConsumerGroupStore | undefined;
+
+  /**
+   * The store's background work in a serving process, if it has any (DynamoDB: the feed
+   * indexer's contender; one replica of the deployment holds the lease and indexes). The server
+   * starts it; the CLI's short-lived commands do not.
+   */
+  background?(log: BackgroundLog): StoreBackground | undefined;
 
   /**
    * Prepares the store (schema or tables, created or checked) without writing any stream, so that
@@ -202,6 +372,15 @@ export interface EventStore {
    * `headVersion` agrees with the page: the head as of one moment at which the page is exact.
    */
   read(stream: string, query: ReadQuery): Promise<ReadPage>;
+
+  /**
+   * One page of the feed: the entries of a subtree in position order. Entries appear in the
+   * feed once committed (DynamoDB: once indexed), each stream's in version order.
+   */
+  readFeed(query: FeedQuery): Promise<FeedPage>;
+
+  /** The newest position in the feed, 0n when it is empty. */
+  feedHead(): Promise<Position>;
 
   /** The stream's summary, or undefined when it does not exist. */
   describe(stream: string): Promise<StreamInfo | undefined>;

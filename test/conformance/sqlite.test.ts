@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
 import { tempDir } from '../helpers/server';
-import { runStoreConformance } from './store-conformance';
+import { runFeedConformance } from './feed-conformance';
+import { runGroupsConformance } from './groups-conformance';
+import { runStoreConformance, type StoreFactory } from './store-conformance';
 
 const dirs = new Map<object, string>();
 
-runStoreConformance('sqlite', {
+const sqliteFactory: StoreFactory = {
   async create() {
     const dir = tempDir('eh-sqlite-');
     const store = new SqliteStore({ dataDir: dir });
@@ -21,7 +23,10 @@ runStoreConformance('sqlite', {
     fs.rmSync(dirs.get(store) ?? '', { recursive: true, force: true });
     dirs.delete(store);
   },
-});
+};
+runStoreConformance('sqlite', sqliteFactory);
+runFeedConformance('sqlite', sqliteFactory);
+runGroupsConformance('sqlite', sqliteFactory);
 
 describe('sqlite store: read statements per page size', () => {
   it('pages alike for more page sizes than it keeps statements for (limit written in, or bound past them)', async () => {

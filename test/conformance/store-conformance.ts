@@ -31,7 +31,7 @@ type MethodsTakingSignal = {
       ? M
       : never
     : never;
-}[keyof EventStore];
+}[keyof EventStore] & string;
 
 /** Builds a fresh, empty store; `dispose` releases it. */
 export interface StoreFactory {
@@ -787,6 +787,11 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
             if (store.features.abandonedReadsStop) await assert.rejects(reading, CallAbandonedError);
             else assert.deepEqual((await reading).entries.map((e) => text(e.payload)), ['started /g']);
           },
+          readFeed: async () => {
+            const reading = store.readFeed({ after: 0n, subtree: { path: '/g', descendants: true }, limit: 10, maxBytes: 1 << 20, signal: gone });
+            if (store.features.abandonedReadsStop) await assert.rejects(reading, CallAbandonedError);
+            else await reading;
+          },
         };
         for (const call of Object.values(calls)) await call();
         assert.equal((await store.describe('/g'))?.headVersion, 0n, 'nothing written');
@@ -803,12 +808,15 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       await store.close();
       const key = { dekVersion: 1, kekId: 'kek', wrapped: bytes('w'), createdAt: at };
       // Typed by the port: a method added to EventStore fails to compile until it is listed here.
-      const calls: Record<Exclude<keyof EventStore, 'features' | 'ping' | 'close'>, () => Promise<unknown>> = {
+      // The group state's methods are checked after close in groups-conformance.ts.
+      const calls: Record<Exclude<keyof EventStore, 'features' | 'ping' | 'close' | 'background' | 'groups'>, () => Promise<unknown>> = {
         open: () => store.open(),
         init: () => store.init(bytes('root'), at),
         createStream: () => create('/b'),
         append: () => store.append({ stream: '/a', payload: () => bytes('two'), recordedAt: at }),
         read: () => store.read('/a', forward()),
+        readFeed: () => store.readFeed({ after: 0n, subtree: { path: '/', descendants: true }, limit: 10, maxBytes: 1 << 20 }),
+        feedHead: () => store.feedHead(),
         describe: () => store.describe('/a'),
         listChildren: () => store.listChildren('/', undefined, 10),
         putSnapshot: () => store.putSnapshot('/a', { perspective: 'p', version: 1n, payload: bytes('s'), contentType: 'application/json', storedAt: at }),

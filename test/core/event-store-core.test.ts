@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { ReadResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { appendAuthEvent, AUTH_STREAM } from '../../src/auth/auth-stream';
 import { AUTH_EVENTS } from '../../src/auth/registry';
 import { DEFAULT_CONFIG } from '../../src/config/config';
@@ -58,6 +59,34 @@ describe('EventStoreCore without a transport', () => {
     const page = await core.read('/s', undefined, 'backward', 1);
     assert.equal(page.entries[0]?.events[0]?.type, 'x');
     assert.equal(page.headVersion, 1n);
+  });
+
+  it('serializes a Read page from the stored events exactly as encoding the decoded page does, bounds included', async () => {
+    const { core } = opened;
+    await core.createStream('/r', [], { requestId: undefined, createParents: false });
+    const withData = (data: string) => ({ ...event('x'), data: Buffer.from(JSON.stringify({ data })), metadata: { k: data.slice(0, 3) } });
+    // Small entries (stored as they are), compressible ones, and 1 MiB ones that the 3 MiB
+    // decoded bound splits across pages although they are small when stored.
+    for (let i = 0; i < 6; i++) await core.append('/r', [withData(`${i}`)], undefined, undefined);
+    for (let i = 0; i < 4; i++) await core.append('/r', [withData('y'.repeat(2000)), withData(`${i}`)], undefined, undefined);
+    for (let i = 0; i < 5; i++) await core.append('/r', [withData('z'.repeat(1 << 20))], undefined, undefined);
+    for (const [from, direction, limit] of [
+      [undefined, 'forward', 100],
+      [3n, 'forward', 4],
+      [11n, 'forward', 100],
+      [undefined, 'backward', 100],
+      [4n, 'backward', 10],
+      [0n, 'backward', 1],
+      [100n, 'forward', 10],
+    ] as const) {
+      const viaObjects = Buffer.from(ReadResponse.encode(await core.read('/r', from, direction, limit)).finish());
+      const serialized = await core.readEncoded('/r', from, direction, limit);
+      assert.deepEqual(serialized.bytes, viaObjects, `from ${from} ${direction}, limit ${limit}`);
+    }
+    const bounded = ReadResponse.decode((await core.readEncoded('/r', 11n, 'forward', 100)).bytes);
+    assert.deepEqual(bounded.entries.map((entry) => entry.version), [11n, 12n], 'two 1 MiB entries, not a third past 3 MiB');
+    assert.equal(bounded.more, true);
+    assert.equal(bounded.nextVersion, 13n);
   });
 
   it('writes the auth stream through the core, and hides system streams from the root', async () => {

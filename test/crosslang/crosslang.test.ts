@@ -110,12 +110,12 @@ async function run(program: Program, args: string[]): Promise<Record<string, unk
   return first.value as Record<string, unknown>;
 }
 
-/** The first fenced code block in `language` of a client's README. */
+/** The fenced code blocks in `language` of a client's README, as one program: each block goes on from the one before. */
 function readmeExample(client: 'python' | 'go', language: string): string {
   const readme = fs.readFileSync(path.join(ROOT, 'clients', client, 'README.md'), 'utf8');
-  const match = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(readme);
-  if (!match?.[1]) throw new Error(`clients/${client}/README.md has no ${language} example`);
-  return match[1];
+  const blocks = [...readme.matchAll(new RegExp('```' + language + '\\n([\\s\\S]*?)```', 'g'))].map((match) => match[1] ?? '');
+  if (blocks.length === 0) throw new Error(`clients/${client}/README.md has no ${language} example`);
+  return blocks.join('\n');
 }
 
 /** The imports the Go README's example leaves out to stay short. */
@@ -162,6 +162,97 @@ function subscribeWith(program: Program, address: string, stream: string, count:
   })();
   // If the program dies before catching up, let the waiter see why.
   return { live: Promise.race([live, entries.then(() => undefined)]), entries, kill: () => running.kill() };
+}
+
+/** Feed entries as the check programs print them. */
+interface PrintedFeedEntry {
+  stream: string;
+  version: number;
+  position: number;
+  types: string[];
+}
+
+/** What a feed follower printed: the entries before caught_up, its position, and the live ones. */
+interface Followed {
+  stored: PrintedFeedEntry[];
+  caughtUp: number;
+  live: PrintedFeedEntry[];
+}
+
+/**
+ * Follows a subtree's feed with a check program, after the position in `positionFile`;
+ * `caughtUp` resolves when it is live, `followed` once it has seen `live` live entries.
+ */
+function followWith(program: Program, address: string, subtree: string, live: number, positionFile: string) {
+  const running = start(program, ['follow', address, subtree, String(live), positionFile]);
+  let markCaughtUp!: () => void;
+  const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
+  const followed = (async (): Promise<Followed> => {
+    const result: Followed = { stored: [], caughtUp: -1, live: [] };
+    for (;;) {
+      const next = await running.lines.next();
+      if (next.done) break;
+      const line = next.value as { caught_up?: number; entry?: PrintedFeedEntry };
+      if (line.caught_up !== undefined) {
+        assert.equal(result.caughtUp, -1, 'caught_up once');
+        result.caughtUp = line.caught_up;
+        markCaughtUp();
+      }
+      if (line.entry) (result.caughtUp === -1 ? result.stored : result.live).push(line.entry);
+    }
+    await running.exited;
+    return result;
+  })();
+  // If the program dies before catching up, let the waiter see why.
+  return { caughtUp: Promise.race([caughtUp, followed.then(() => undefined)]), followed, kill: () => running.kill() };
+}
+
+/** Rejects with `what` unless `promise` settles within `ms`: a feed that never delivers fails the test, not hangs it. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A page-by-page ReadFeed run of the Python check program (see eh_check.py). */
+interface FeedRead {
+  entries: PrintedFeedEntry[];
+  pages: number;
+  position: number;
+}
+
+/** The whole feed of a subtree through the TypeScript client, in the programs' printed shape. */
+async function readFeedWithTypeScript(client: EventHorizon, subtree: string): Promise<PrintedFeedEntry[]> {
+  const entries: PrintedFeedEntry[] = [];
+  for (let after = 0n, more = true; more; ) {
+    const page = await client.readFeed({ selector: { stream: subtree }, afterPosition: after, limit: 1000 });
+    for (const entry of page.entries) {
+      entries.push({ stream: entry.stream, version: Number(entry.version), position: Number(entry.position), types: entry.events.map((event) => event.type) });
+    }
+    [after, more] = [page.nextAfterPosition, page.more];
+  }
+  return entries;
+}
+
+/** "stream@version" of each entry. */
+const feedLabels = (entries: PrintedFeedEntry[]) => entries.map((entry) => `${entry.stream}@${entry.version}`);
+
+/** Asserts that positions strictly increase and that each stream's entries come in version order, none skipped. */
+function assertFeedOrder(entries: PrintedFeedEntry[], what: string): void {
+  entries.forEach((entry, index) => {
+    const before = entries[index - 1];
+    if (before) assert.ok(entry.position > before.position, `${what}: position ${entry.position} after ${before.position}`);
+  });
+  const last = new Map<string, number>();
+  for (const entry of entries) {
+    const previous = last.get(entry.stream);
+    if (previous !== undefined) assert.equal(entry.version, previous + 1, `${what}: ${entry.stream}@${entry.version} after @${previous}`);
+    last.set(entry.stream, entry.version);
+  }
 }
 
 /** What the TypeScript client reads from the stream, in the programs' printed shape. */
@@ -245,6 +336,118 @@ describe('cross-language: generated Python and Go clients against the real serve
     await writeAndWatch(go, python, '/xlang/go-to-python', 'go');
   });
 
+  /** The versions of a stream as the TypeScript client reads them. */
+  async function versionsOf(stream: string): Promise<number[]> {
+    const versions: number[] = [];
+    for await (const entry of client.readAll(stream)) versions.push(Number(entry.version));
+    return versions;
+  }
+
+  const event = (type: string, data: unknown = {}) => ({ type, data: Buffer.from(JSON.stringify(data)), contentType: 'application/json' });
+
+  it('Go follows a subtree with SubscribeFeed: stored entries, caught_up, then a live one from Python, as ReadFeed has them; resumed after its stored position it gets exactly the rest', async () => {
+    const written = ['/xfeed/shop/orders/1', '/xfeed/shop/orders/2', '/xfeed/shop/payments'];
+    const subtree = ['/xfeed/shop', '/xfeed/shop/orders', ...written];
+    // "/xfeed/shopping" shares the subtree's prefix but is not in it.
+    for (const stream of [...written, '/xfeed/shopping']) await client.createStream({ stream, createParents: true });
+    for (let i = 0; i < 9; i++) {
+      await client.append({ stream: written[i % 3] ?? '', events: [event(i % 2 === 0 ? 'order.placed' : 'payment.taken', { i })] });
+      await client.append({ stream: '/xfeed/shopping', events: [event('order.placed', { i })] });
+    }
+
+    const positionFile = path.join(workDir, 'go-feed.position');
+    const following = followWith(go, server.address, '/xfeed/shop', 1, positionFile);
+    let first: Followed;
+    try {
+      await within(20_000, "Go's caught_up", following.caughtUp);
+      // Live, an entry outside the subtree first (Go must not see it), then Python's inside it.
+      await client.append({ stream: '/xfeed/shopping', events: [event('order.placed', { live: true })] });
+      assert.deepEqual(await run(python, ['append', server.address, '/xfeed/shop/orders/2', '1']), { appended: [4] });
+      first = await within(20_000, 'live entry in Go', following.followed);
+    } finally {
+      following.kill();
+    }
+    const seen = [...first.stored, ...first.live];
+
+    // What Go followed is what ReadFeed pages through, from Python and from TypeScript alike.
+    const read = (await run(python, ['readfeed', server.address, '/xfeed/shop', '4', path.join(workDir, 'python-all.position')])) as unknown as FeedRead;
+    assert.ok(read.pages > 1, `ReadFeed paged: ${read.pages} page(s)`);
+    assert.deepEqual(seen, read.entries);
+    assert.deepEqual(seen, await readFeedWithTypeScript(client, '/xfeed/shop'));
+    // In one order, each stream of the subtree whole and in version order, nothing from outside it.
+    assertFeedOrder(seen, "Go's feed");
+    for (const entry of seen) assert.ok(subtree.includes(entry.stream), `${entry.stream} is not in /xfeed/shop`);
+    for (const stream of subtree) {
+      assert.deepEqual(seen.filter((entry) => entry.stream === stream).map((entry) => entry.version), await versionsOf(stream), stream);
+    }
+    // caught_up between the stored entries and the live one, which is Python's append.
+    const lastStored = first.stored[first.stored.length - 1];
+    const liveEntry = first.live[0];
+    assert.ok(lastStored && liveEntry, `stored and live entries: ${JSON.stringify(first)}`);
+    assert.ok(first.caughtUp >= lastStored.position && first.caughtUp < liveEntry.position, `caught_up at ${first.caughtUp}`);
+    assert.deepEqual(first.live.map(({ stream, version, types }) => ({ stream, version, types })), [
+      { stream: '/xfeed/shop/orders/2', version: 4, types: ['xlang.python'] },
+    ]);
+    assert.equal(Number(fs.readFileSync(positionFile, 'utf8')), liveEntry.position, 'Go stored the position it handled last');
+
+    // Go resumes after the position it stored: exactly the entries since, caught up at once.
+    await client.append({ stream: '/xfeed/shop/payments', events: [event('payment.taken', { i: 9 })] });
+    await client.append({ stream: '/xfeed/shopping', events: [event('order.placed', { i: 9 })] });
+    await client.createStream({ stream: '/xfeed/shop/refunds' });
+    await client.append({ stream: '/xfeed/shop/payments', events: [event('payment.refunded', { i: 10 })] });
+    const resuming = followWith(go, server.address, '/xfeed/shop', 0, positionFile);
+    const resumed = await within(20_000, "resumed Go's caught_up", resuming.followed).finally(resuming.kill);
+    const rest = (await readFeedWithTypeScript(client, '/xfeed/shop')).filter((entry) => entry.position > liveEntry.position);
+    assert.deepEqual(resumed.stored, rest);
+    assert.deepEqual(resumed.live, []);
+    const label = (entry: PrintedFeedEntry) => `${entry.stream}@${entry.version} ${entry.types.join(',')}`;
+    assert.deepEqual(resumed.stored.filter((entry) => !entry.types.some((type) => type.startsWith('$'))).map(label), [
+      '/xfeed/shop/payments@4 payment.taken',
+      '/xfeed/shop/payments@5 payment.refunded',
+    ]);
+    assert.ok(feedLabels(resumed.stored).includes('/xfeed/shop/refunds@0'), `the new stream: ${feedLabels(resumed.stored).join(' ')}`);
+  });
+
+  it('Python pages through ReadFeed with an "order.*" filter: only matching events; resumed after its stored position it gets exactly the rest', async () => {
+    await client.createStream({ stream: '/xtypes/a', createParents: true });
+    await client.createStream({ stream: '/xtypes/b' });
+    await client.createStream({ stream: '/xtypes-elsewhere' });
+    const write = (stream: string, ...types: string[]) => client.append({ stream, events: types.map((type) => event(type)) });
+    await write('/xtypes/a', 'order.placed', 'audit.logged');
+    await write('/xtypes/b', 'orderly.noted'); // "order.*" is the prefix "order." and not "order"
+    await write('/xtypes/a', 'order.item.added');
+    await write('/xtypes/b', 'payment.taken');
+    await write('/xtypes-elsewhere', 'order.placed');
+    for (let i = 0; i < 5; i++) await write('/xtypes/b', 'noise'); // the feed ends with skipped entries
+    /** The unfiltered feed, filtered here: the events whose type starts with "order.", entries left without one dropped. */
+    const ordersAfter = async (position: number) =>
+      (await readFeedWithTypeScript(client, '/xtypes'))
+        .filter((entry) => entry.position > position)
+        .map((entry) => ({ ...entry, types: entry.types.filter((type) => type.startsWith('order.')) }))
+        .filter((entry) => entry.types.length > 0);
+    const label = (entry: PrintedFeedEntry) => `${entry.stream}@${entry.version} ${entry.types.join(',')}`;
+
+    const positionFile = path.join(workDir, 'python-orders.position');
+    const readOrders = async () =>
+      (await run(python, ['readfeed', server.address, '/xtypes', '2', positionFile, 'order.*'])) as unknown as FeedRead;
+    const first = await readOrders();
+    assert.deepEqual(first.entries, await ordersAfter(0));
+    assert.deepEqual(first.entries.map(label), ['/xtypes/a@1 order.placed', '/xtypes/a@2 order.item.added']);
+    assertFeedOrder(first.entries.filter((entry) => entry.stream === '/xtypes/a'), 'the order.* feed');
+    assert.ok(first.pages > 1, `ReadFeed paged: ${first.pages} page(s)`);
+    // The stored position is past the skipped entries at the feed's end, so they are not read again.
+    const whole = await readFeedWithTypeScript(client, '/xtypes');
+    assert.ok(first.position >= (whole[whole.length - 1]?.position ?? Infinity), `stored ${first.position}`);
+    assert.equal(Number(fs.readFileSync(positionFile, 'utf8')), first.position);
+
+    await write('/xtypes/a', 'order.shipped');
+    await write('/xtypes/b', 'noise');
+    await write('/xtypes/b', 'payment.refunded', 'order.cancelled');
+    const second = await readOrders();
+    assert.deepEqual(second.entries, await ordersAfter(first.position));
+    assert.deepEqual(second.entries.map(label), ['/xtypes/a@3 order.shipped', '/xtypes/b@9 order.cancelled']);
+  });
+
   it("the READMEs' Python and Go examples run and print what they promise", async () => {
     const expectedLines = (codeName: string) => [
       'written at 1',
@@ -253,27 +456,36 @@ describe('cross-language: generated Python and Go clients against the real serve
       'entry 0',
       'entry 1',
       new RegExp(`^${codeName} WRONG_EXPECTED_VERSION head is 1$`),
+      // The feed example: only the order.* event of the whole /orders subtree, then where to resume.
+      /^feed \/orders\/\d+ 1 \W*order\.placed\W*$/,
+      /^resume after \d+$/,
     ];
-    const check = (output: string, codeName: string) => {
+    const check = async (output: string, codeName: string) => {
       const lines = output.trim().split('\n');
       const expected = expectedLines(codeName);
       assert.equal(lines.length, expected.length, output);
       expected.forEach((want, index) =>
         typeof want === 'string' ? assert.equal(lines[index], want) : assert.match(lines[index] ?? '', want),
       );
+      // The position it would store is at or past every entry of the subtree.
+      const feed = await readFeedWithTypeScript(client, '/orders');
+      const resumeAfter = Number(/\d+$/.exec(lines[lines.length - 1] ?? '')?.[0]);
+      assert.ok(resumeAfter >= (feed[feed.length - 1]?.position ?? Infinity), `${lines[lines.length - 1]} with the feed at ${feed[feed.length - 1]?.position}`);
     };
 
     const pythonScript = path.join(workDir, 'readme_example.py');
     fs.writeFileSync(pythonScript, readmeExample('python', 'python').replace('localhost:50051', server.address));
     // Asynchronously: the server runs in this process and must keep serving meanwhile.
-    check((await execFileAsync(PYTHON, [pythonScript], { env: python.env })).stdout, 'StatusCode.ABORTED');
+    await check((await execFileAsync(PYTHON, [pythonScript], { env: python.env })).stdout, 'StatusCode.ABORTED');
 
     // A second server, so that the Go example starts from an empty store like the Python one did.
+    client.close();
     await server.stop();
     server = await startTestServer();
+    client = connect(server.address);
     const goSource = path.join(workDir, 'readme_example.go');
     fs.writeFileSync(goSource, `${GO_EXAMPLE_PRELUDE}${readmeExample('go', 'go').replace('localhost:50051', server.address)}}\n`);
-    check((await execFileAsync(buildGoProgram(workDir, goSource, 'readme_example'))).stdout, 'Aborted');
+    await check((await execFileAsync(buildGoProgram(workDir, goSource, 'readme_example'))).stdout, 'Aborted');
   });
 
   it('both read the ErrorInfo of a conflicting append: reason, domain and actual_version', async () => {

@@ -14,7 +14,10 @@ import { recordSubscription } from '../helpers/subscriber';
  */
 /** The key cache time of both servers: the documented bound on serving a shredded stream. */
 const KEY_CACHE_TTL_MS = 1_000;
-/** The longest wait between two tailer polls: the documented bound on ending subscriptions elsewhere. */
+/**
+ * The longest wait between two reads of the feed by a replica: with the indexer's poll, the
+ * documented bound on ending subscriptions elsewhere (docs/dynamodb.md).
+ */
 const POLL_MAX_INTERVAL_MS = 200;
 
 describe('DynamoDB: stream keys across two replicas', function () {
@@ -123,14 +126,14 @@ describe('DynamoDB: stream keys across two replicas', function () {
     assert.deepEqual((await b.describeStream({ stream: '/snapped' })).snapshotPerspectives, ['p'], 'nothing stored');
   });
 
-  it('ends subscriptions on both replicas when A shreds the stream, B within its next tail poll, and B stops polling it', async () => {
+  it('ends subscriptions on both replicas when A shreds the stream, B once its feed reader reaches the shred fence', async () => {
     await a.createStream({ stream: '/followed', events: [jsonEvent('secret', { n: 1 })] });
     const onA = recordSubscription(first!.client, '/followed');
     const onB = recordSubscription(second!.client, '/followed');
     const laterOnB = recordSubscription(second!.client, '/followed', 9n);
     try {
       await Promise.all([onA.caughtUp, onB.caughtUp, laterOnB.caughtUp]);
-      // Let B's tailer reach its longest interval: the worst case for the bound.
+      // Let B's feed reader reach its longest interval: the worst case for the bound.
       await sleep(4 * POLL_MAX_INTERVAL_MS);
       await a.shredStream({ stream: '/followed' });
       const shredAt = performance.now();
@@ -139,7 +142,7 @@ describe('DynamoDB: stream keys across two replicas', function () {
         assert.equal(details.code, status.FAILED_PRECONDITION);
         assert.equal(details.reason, 'STREAM_SHREDDED');
       }
-      // The poll interval, plus the tailer's tick and the poll's own round trip.
+      // The feed reader's interval, plus the indexer's poll (50 ms in tests) and the round trips.
       assert.ok(performance.now() - shredAt < POLL_MAX_INTERVAL_MS + 500, 'B ended its subscriptions late');
       await sleep(5 * POLL_MAX_INTERVAL_MS);
       assert.deepEqual(warnedOnB, [], 'B logs nothing for a shredded stream');

@@ -143,10 +143,9 @@ describe('DynamoDB: two replicas on the same tables', function () {
     }
   });
 
-  // How often the tailer polls (back to the minimum after new entries, backing off to the maximum
-  // while idle) is counted per tick of a fake clock in test/unit/tailer.unit.test.ts; here, on
-  // real DynamoDB, only whether it polls at all.
-  it('tails only subscribed streams, and stops when the last subscriber leaves', async function () {
+  // Other replicas' entries come from the feed's one reader per process (feed-dispatcher.ts):
+  // it reads the feed table only while someone here subscribes.
+  it('reads the feed for its subscribers only, and stops when the last subscriber leaves', async function () {
     this.timeout(20_000);
     await a.createStream({ stream: '/quiet' });
     const meter = firstStore.meter;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { Direction, type Entry, type Event } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { Direction, type Entry, type Event, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import type { EventStore } from '../../src/store/port';
 import { eventually as waitFor } from '../helpers/eventually';
 import { watchWriteBuffers } from '../helpers/write-buffers';
@@ -405,18 +405,38 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
     });
 
     describe('Subscribe', () => {
-      /** Collects subscription messages until `until` says stop. */
-      function collect(stream: string, fromVersion: bigint | undefined, until: (entries: Entry[], caughtUpAt: number) => boolean) {
-        const call = test.client.subscribe({ stream, ...(fromVersion !== undefined ? { fromVersion } : {}) });
+      /**
+       * Collects subscription messages until `until` says stop: the entries, whether they came one
+       * per message or in batches (`batches` counts the `entries` messages, `largestBatch` their
+       * largest), and how many entries came before `caught_up`.
+       */
+      function collect(
+        stream: string,
+        fromVersion: bigint | undefined,
+        until: (entries: Entry[], caughtUpAt: number) => boolean,
+        maxEntriesPerMessage?: number,
+      ) {
+        const call = test.client.subscribe({
+          stream,
+          ...(fromVersion !== undefined ? { fromVersion } : {}),
+          ...(maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage } : {}),
+        });
         const entries: Entry[] = [];
         let caughtUpAt = -1;
-        const done = new Promise<{ entries: Entry[]; caughtUpAt: number }>((resolve, reject) => {
-          call.on('data', (message: { message?: { $case: string; value: unknown } }) => {
-            if (message.message?.$case === 'entry') entries.push(message.message.value as Entry);
+        let batches = 0;
+        let largestBatch = 0;
+        const done = new Promise<{ entries: Entry[]; caughtUpAt: number; batches: number; largestBatch: number }>((resolve, reject) => {
+          call.on('data', (message: SubscribeResponse) => {
+            if (message.message?.$case === 'entry') entries.push(message.message.value);
+            if (message.message?.$case === 'entries') {
+              batches++;
+              largestBatch = Math.max(largestBatch, message.message.value.entries.length);
+              entries.push(...message.message.value.entries);
+            }
             if (message.message?.$case === 'caughtUp') caughtUpAt = entries.length;
             if (until(entries, caughtUpAt)) {
               call.cancel();
-              resolve({ entries, caughtUpAt });
+              resolve({ entries, caughtUpAt, batches, largestBatch });
             }
           });
           call.on('error', (error: ServiceError) => {
@@ -433,78 +453,108 @@ export function runApiSuite(name: string, options: ApiSuiteOptions = {}): void {
         const sub = collect(stream, 2n, (entries) => entries.length === 6);
         await waitFor(() => test.server.hub.subscriberCount() > 0);
         for (let i = 6; i <= 7; i++) await eh.append({ stream, events: [jsonEvent('n', { i })] });
-        const { entries, caughtUpAt } = await sub.done;
+        const { entries, caughtUpAt, batches } = await sub.done;
         assert.deepEqual(entries.map((e) => e.version), [2n, 3n, 4n, 5n, 6n, 7n]);
         assert.equal(caughtUpAt, 4, 'caught_up after the 4 stored entries');
         assert.deepEqual(dataOf(entries[5]?.events[0] as Event), { i: 7 });
+        assert.equal(batches, 0, 'a client that does not ask for batches gets one entry per message');
       });
 
-      it('has no gap and no duplicate when appends race the switch to live', async function () {
-        this.timeout(180_000);
+      it('sends stored entries in batches to a client that asks, then caught_up, then live entries', async () => {
         const stream = fresh();
         await eh.createStream({ stream });
-        const total = options.stressEntries ?? 3000;
-        let appended = 0;
-        const writer = (async () => {
-          // Concurrent batches so that appends keep landing while subscribers switch over.
-          while (appended < total) {
-            const batch = Array.from({ length: Math.min(25, total - appended) }, () => eh.append({ stream, events: [jsonEvent('n', {})] }));
-            appended += batch.length;
-            await Promise.all(batch);
-          }
-        })();
-        // Subscribers join at different moments of the write burst.
-        const subscribers: Array<Promise<{ entries: Entry[]; caughtUpAt: number; storedBefore: number }>> = [];
-        for (let i = 0; i < 5; i++) {
-          await waitFor(() => appended >= (i * total) / 5, 120_000);
-          // Stored before it subscribed: caught_up must come after at least these.
-          const storedBefore = Number((await eh.describeStream({ stream })).headVersion) + 1;
-          subscribers.push(collect(stream, 0n, (entries, caughtUpAt) => entries.length === total + 1 && caughtUpAt >= 0).done.then((r) => ({ ...r, storedBefore })));
-        }
-        await writer;
-        for (const result of await Promise.all(subscribers)) {
-          const versions = result.entries.map((e) => e.version);
-          assert.equal(versions.length, total + 1);
-          versions.forEach((v, i) => assert.equal(v, BigInt(i)));
-          assert.ok(result.caughtUpAt >= result.storedBefore, `caught_up after ${result.caughtUpAt} entries, ${result.storedBefore} stored before subscribing`);
-        }
+        for (let i = 1; i <= 9; i++) await eh.append({ stream, events: [jsonEvent('n', { i })] });
+        const sub = collect(stream, 2n, (entries) => entries.length === 10, 3);
+        await waitFor(() => test.server.hub.subscriberCount() > 0);
+        for (let i = 10; i <= 11; i++) await eh.append({ stream, events: [jsonEvent('n', { i })] });
+        const { entries, caughtUpAt, batches, largestBatch } = await sub.done;
+        assert.deepEqual(entries.map((e) => e.version), [2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n, 11n]);
+        assert.equal(caughtUpAt, 8, 'caught_up after the 8 stored entries');
+        assert.equal(batches >= 3 && largestBatch, 3, `${batches} batches of at most 3 entries, the most asked for`);
+        assert.deepEqual(dataOf(entries[7]?.events[0] as Event), { i: 9 }, 'entries in batches are whole');
       });
 
-      it('lets a slow subscriber get everything later while the server holds a bounded backlog', async function () {
-        this.timeout(180_000);
-        const small = await startTestServer({ subscriberBufferEntries: 50 }, options.store);
-        try {
-          const client = api(small.client);
-          const stream = fresh('slow');
-          await client.createStream({ stream });
-          const call = small.client.subscribe({ stream });
-          call.on('error', () => undefined); // the test cancels it at the end
-          const entries: Entry[] = [];
-          call.on('data', (message: { message?: { $case: string; value: unknown } }) => {
-            if (message.message?.$case === 'entry') entries.push(message.message.value as Entry);
-          });
-          await waitFor(() => entries.length === 1);
-          call.pause(); // the client stops reading
-          const payload = { text: 'y'.repeat(2000) };
-          // What grpc-js holds for the paused client is what could grow (the hub's queue cannot).
-          const buffers = watchWriteBuffers('/eventhorizon.v1.EventHorizon/Subscribe');
-          const rounds = Math.ceil((options.stressEntries ?? 3000) / 50);
-          try {
-            for (let i = 0; i < rounds; i++) {
-              await Promise.all(Array.from({ length: 50 }, () => client.append({ stream, events: [jsonEvent('big', payload)] })));
+      for (const maxEntriesPerMessage of [undefined, 100]) {
+        const framing = maxEntriesPerMessage === undefined ? 'one entry per message' : `batches of up to ${maxEntriesPerMessage}`;
+        it(`has no gap and no duplicate when appends race the switch to live (${framing})`, async function () {
+          this.timeout(180_000);
+          const stream = fresh();
+          await eh.createStream({ stream });
+          const total = options.stressEntries ?? 3000;
+          let appended = 0;
+          const writer = (async () => {
+            // Concurrent batches so that appends keep landing while subscribers switch over.
+            while (appended < total) {
+              const batch = Array.from({ length: Math.min(25, total - appended) }, () => eh.append({ stream, events: [jsonEvent('n', {})] }));
+              appended += batch.length;
+              await Promise.all(batch);
             }
-          } finally {
-            buffers.stop();
+          })();
+          // Subscribers join at different moments of the write burst.
+          const subscribers: Array<Promise<{ entries: Entry[]; caughtUpAt: number; batches: number; largestBatch: number; storedBefore: number }>> = [];
+          for (let i = 0; i < 5; i++) {
+            await waitFor(() => appended >= (i * total) / 5, 120_000);
+            // Stored before it subscribed: caught_up must come after at least these.
+            const storedBefore = Number((await eh.describeStream({ stream })).headVersion) + 1;
+            subscribers.push(
+              collect(stream, 0n, (entries, caughtUpAt) => entries.length === total + 1 && caughtUpAt >= 0, maxEntriesPerMessage).done.then((r) => ({
+                ...r,
+                storedBefore,
+              })),
+            );
           }
-          assert.ok(buffers.largestMessages <= 17, `the server buffered ${buffers.largestMessages} messages for the paused client`);
-          call.resume();
-          await waitFor(() => entries.length === rounds * 50 + 1, 120_000);
-          entries.forEach((e, i) => assert.equal(e.version, BigInt(i)));
-          call.cancel();
-        } finally {
-          await small.stop();
-        }
-      });
+          await writer;
+          for (const result of await Promise.all(subscribers)) {
+            const versions = result.entries.map((e) => e.version);
+            assert.equal(versions.length, total + 1);
+            versions.forEach((v, i) => assert.equal(v, BigInt(i)));
+            assert.ok(result.caughtUpAt >= result.storedBefore, `caught_up after ${result.caughtUpAt} entries, ${result.storedBefore} stored before subscribing`);
+            if (maxEntriesPerMessage === undefined) assert.equal(result.batches, 0, 'one entry per message');
+            else assert.ok(result.batches > 0 && result.largestBatch <= maxEntriesPerMessage, `${result.batches} batches, the largest of ${result.largestBatch}`);
+          }
+        });
+      }
+
+      for (const maxEntriesPerMessage of [undefined, 1000]) {
+        // In batches, each of the messages grpc-js holds is at most BATCH_BYTES (unit-tested).
+        const framing = maxEntriesPerMessage === undefined ? 'one entry per message' : 'in batches';
+        it(`lets a slow subscriber get everything later while the server holds a bounded backlog (${framing})`, async function () {
+          this.timeout(180_000);
+          const small = await startTestServer({ subscriberBufferEntries: 50 }, options.store);
+          try {
+            const client = api(small.client);
+            const stream = fresh('slow');
+            await client.createStream({ stream });
+            const call = small.client.subscribe({ stream, ...(maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage } : {}) });
+            call.on('error', () => undefined); // the test cancels it at the end
+            const entries: Entry[] = [];
+            call.on('data', (message: SubscribeResponse) => {
+              if (message.message?.$case === 'entry') entries.push(message.message.value);
+              if (message.message?.$case === 'entries') entries.push(...message.message.value.entries);
+            });
+            await waitFor(() => entries.length === 1);
+            call.pause(); // the client stops reading
+            const payload = { text: 'y'.repeat(2000) };
+            // What grpc-js holds for the paused client is what could grow (the hub's queue cannot).
+            const buffers = watchWriteBuffers('/eventhorizon.v1.EventHorizon/Subscribe');
+            const rounds = Math.ceil((options.stressEntries ?? 3000) / 50);
+            try {
+              for (let i = 0; i < rounds; i++) {
+                await Promise.all(Array.from({ length: 50 }, () => client.append({ stream, events: [jsonEvent('big', payload)] })));
+              }
+            } finally {
+              buffers.stop();
+            }
+            assert.ok(buffers.largestMessages <= 17, `the server buffered ${buffers.largestMessages} messages for the paused client`);
+            call.resume();
+            await waitFor(() => entries.length === rounds * 50 + 1, 120_000);
+            entries.forEach((e, i) => assert.equal(e.version, BigInt(i)));
+            call.cancel();
+          } finally {
+            await small.stop();
+          }
+        });
+      }
 
       it('sends heartbeats while idle', async () => {
         const quick = await startTestServer({ heartbeatIntervalMs: 50 }, options.store);

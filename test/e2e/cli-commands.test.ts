@@ -67,6 +67,63 @@ describe('eventhorizon stream and snapshot commands against a real server', func
     assert.deepEqual(seen, ['tick', 'tick']);
   });
 
+  it('tails stored entries, which come in batches, and stops at --count within a batch', async () => {
+    await cli('stream', 'create', '/tailed');
+    for (let n = 1; n <= 5; n++) await cli('stream', 'append', '/tailed', 'tick', JSON.stringify({ n }));
+    const tailed = await cli('stream', 'tail', '/tailed', '--from', '1', '--count', '3', '--json');
+    assert.equal(tailed.code, 0, tailed.stderr);
+    const printed = tailed.stdout.trim().split('\n').map((line) => JSON.parse(line) as PrintedLine);
+    assert.deepEqual(printed.map((line) => line.events[0]?.data), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+  });
+
+  it('reads and follows a subtree in feed order with feed cat and feed tail', async () => {
+    await cli('stream', 'create', '/feed/a', '--parents');
+    await cli('stream', 'create', '/feed/b');
+    await cli('stream', 'append', '/feed/a', 'order.placed', '{"n":1}');
+    await cli('stream', 'append', '/feed/b', 'noise', '{}');
+    await cli('stream', 'append', '/feed/b', 'order.shipped', '{"n":2}');
+
+    type FeedLine = PrintedLine & { position: string; stream: string; version: string };
+    const lines = (stdout: string) => stdout.trim().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as FeedLine);
+    const all = await cli('feed', 'cat', '/feed', '--json');
+    assert.equal(all.code, 0, all.stderr);
+    const entries = lines(all.stdout);
+    assert.deepEqual(
+      entries.map((line) => `${line.stream}@${line.version}`),
+      ['/feed@0', '/feed@1', '/feed/a@0', '/feed@2', '/feed/b@0', '/feed/a@1', '/feed/b@1', '/feed/b@2'],
+    );
+    const positions = entries.map((line) => BigInt(line.position));
+    assert.deepEqual(positions, [...positions].sort((a, b) => (a < b ? -1 : 1)));
+
+    const orders = await cli('feed', 'cat', '/feed', '--types', 'order.*', '--json');
+    assert.deepEqual(lines(orders.stdout).map((line) => line.events[0]?.type), ['order.placed', 'order.shipped']);
+    const rest = await cli('feed', 'cat', '/feed', '--from', entries[5]?.position ?? '', '--json');
+    assert.deepEqual(lines(rest.stdout).map((line) => `${line.stream}@${line.version}`), ['/feed/b@1', '/feed/b@2']);
+    const human = await cli('feed', 'cat', '/feed/a', '--only-stream');
+    assert.match(human.stdout, /^@\d+ \/feed\/a\n#0 {2}\d{4}-/);
+
+    // tail --from replays after the position, then follows live entries.
+    const child = spawn(process.execPath, [BIN, 'feed', 'tail', '/feed', '--from', entries[6]?.position ?? '', '--count', '3', '--json'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    for (let n = 0; output.split('\n').length < 4 && n < 50; n++) {
+      await cli('stream', 'append', '/feed/a', 'tick', JSON.stringify({ n }));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(await exited, 0);
+    const tailed = lines(output);
+    assert.equal(`${tailed[0]?.stream}@${tailed[0]?.version}`, '/feed/b@2');
+    assert.deepEqual(tailed.slice(1).map((line) => line.events[0]?.type), ['tick', 'tick']);
+
+    const bad = await cli('feed', 'cat', '/feed', '--types', 'a.*.b');
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /INVALID_ARGUMENT.*event_types/);
+  });
+
   it('puts, gets and removes snapshots', async () => {
     const put = await cli('snapshot', 'put', '/shop/orders', 'view:v1', '--version', '1', '{"total":7}');
     assert.equal(put.code, 0, put.stderr);

@@ -36,7 +36,7 @@ describe('DynamoDB Local', function () {
     const tables = tableNames(prefix);
     return {
       open: () => localStore(running, prefix),
-      // Every attribute of every item of the five tables: what a backup or a table export holds.
+      // Every attribute of every item of the six tables: what a backup or a table export holds.
       async rawBytes() {
         const chunks: Buffer[] = [];
         for (const table of Object.values(tables)) {

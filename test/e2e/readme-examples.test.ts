@@ -80,7 +80,8 @@ interface Run {
  * package's `buf` is a Node wrapper around the real binary, and both must stop.
  */
 function run(command: string, args: string[], example?: Example): Promise<Run> {
-  const subscribe = example?.action.kind === 'call' && example.action.method.endsWith('/Subscribe');
+  // Subscribe and SubscribeFeed: both stream until the client stops.
+  const subscribe = example?.action.kind === 'call' && /\/Subscribe(Feed)?$/.test(example.action.method);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
@@ -136,7 +137,8 @@ describe('README examples of grpcurl and buf curl', () => {
     const actions = EXAMPLES.map(({ action }) => (action.kind === 'call' ? action.method.split('/')[1] : action.kind));
     // Every method of the API and the discovery commands: an example lost from the README fails here.
     for (const expected of ['list', 'describe', 'Check', 'CreateStream', 'Append', 'Read', 'Subscribe', 'PutSnapshot',
-      'GetSnapshot', 'DeleteSnapshot', 'RotateStreamKey', 'ShredStream', 'DescribeStream', 'ListChildren']) {
+      'GetSnapshot', 'DeleteSnapshot', 'RotateStreamKey', 'ShredStream', 'DescribeStream', 'ListChildren', 'ReadFeed',
+      'SubscribeFeed']) {
       assert.ok(actions.includes(expected), `${expected} among ${actions.join(', ')}`);
     }
   });

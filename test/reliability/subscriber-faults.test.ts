@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { connect } from '../../clients/ts/src';
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { eventually } from '../helpers/eventually';
 import { api, startTestServer, type Api, type TestServer } from '../helpers/server';
@@ -195,6 +196,9 @@ describe('reliability: subscriber faults (vanishing, stuck, slow and churning cl
       assert.ok(child);
       const churning = child;
       for (let cycle = 0; cycle < 2; cycle++) {
+        // 2000 cancels at once make the server close the connection (Node's HTTP/2 rapid-reset
+        // protection): the second burst opens on a new one, a call caught in between is reopened
+        // by the process, as a client would resume it (subscriber-process.ts).
         if (cycle > 0) {
           await measure('opening', async () => {
             churning.stdin?.write('open\n');
@@ -221,5 +225,54 @@ describe('reliability: subscriber faults (vanishing, stuck, slow and churning cl
     const growth = (await heapAfterGc()) - heapBefore;
     // The probe's own entries grow the heap a little; 4000 leaked subscriptions would be far more.
     assert.ok(growth < 8 * 1024 * 1024, `heap grew by ${(growth / 1024 / 1024).toFixed(1)} MiB over 4000 subscriptions`);
+  });
+
+  it('resumes, with no gap or duplicate, the library subscriptions of a client whose connection is closed for cancelling over 1000 calls at once', async () => {
+    // Node's HTTP/2 rapid-reset protection (nghttp2, CVE-2023-44487: 1000 resets, then 33 a
+    // second) answers the 1001st RST_STREAM of a burst with GOAWAY(INTERNAL_ERROR), and the
+    // client ends every call on that connection, the open ones with INTERNAL "... Session closed
+    // with error code 2". Node 20 cannot raise the limit, and grpc-js's server does not pass
+    // Node's later streamResetBurst/streamResetRate on. The client library resumes such calls.
+    await eh.createStream({ stream: '/faults/reset' });
+    const hub = test.server.hub;
+    const kept = 20;
+    const cancelled = 1500;
+    // One connection of its own for the kept subscriptions and the cancelled calls.
+    const library = connect(test.address, { reconnect: { initialMs: 50, maxMs: 200 }, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    const stops = Array.from({ length: kept }, () => new AbortController());
+    const delivered: bigint[][] = stops.map(() => []);
+    const caughtUp = stops.map(() => 0);
+    const reconnects: string[] = [];
+    const subscriptions = stops.map(async (stop, i) => {
+      const items = library.subscribe('/faults/reset', { signal: stop.signal, onReconnect: ({ error }) => reconnects.push(error?.message ?? 'ended') });
+      for await (const item of items) {
+        if (item.kind === 'entry') delivered[i]?.push(item.entry.version);
+        else caughtUp[i] = (caughtUp[i] ?? 0) + 1;
+      }
+    });
+    try {
+      const calls = Array.from({ length: cancelled }, () => {
+        const call = library.raw.subscribe({ stream: '/faults/reset' });
+        call.on('error', () => undefined);
+        return call;
+      });
+      await eventually(() => hub.subscriberCount() === 1 + kept + cancelled && caughtUp.every((n) => n === 1), 30_000, () => `the hub holds ${hub.subscriberCount()}`);
+      await eh.append({ stream: '/faults/reset', events: [{ type: 'x', data: Buffer.from('{}') }] });
+      probe.reset();
+      for (const call of calls) call.cancel();
+      await eventually(() => hub.subscriberCount() === 1 + kept && caughtUp.every((n) => n >= 2), 15_000, () => `the hub holds ${hub.subscriberCount()}; caught up again: ${caughtUp.filter((n) => n >= 2).length} of ${kept}`);
+      assert.ok(reconnects.length >= kept, `the connection stayed open: ${reconnects.length} reconnections (did Node's rapid-reset limit change?)`);
+      assert.ok(reconnects.every((why) => why.includes('Session closed with error code 2')), reconnects.join('; '));
+      const last = (await eh.append({ stream: '/faults/reset', events: [{ type: 'x', data: Buffer.from('{}') }] })).cursor?.version ?? 0n;
+      // Every entry once, in order, across the reconnection (the stream's creation is version 0).
+      const expected = Array.from({ length: Number(last) + 1 }, (_, version) => BigInt(version));
+      await eventually(() => delivered.every((versions) => versions.length >= expected.length), 10_000, () => `delivered: ${delivered.map((versions) => versions.length).join(',')}`);
+      delivered.forEach((versions) => assert.deepEqual(versions, expected));
+    } finally {
+      for (const stop of stops) stop.abort();
+      await Promise.all(subscriptions);
+      library.close();
+    }
+    await assertRecovered('connection closed by the rapid-reset protection', BURST_PROMPT_MS);
   });
 });

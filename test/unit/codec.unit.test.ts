@@ -65,6 +65,30 @@ describe('payload codec', () => {
     assert.throws(() => codec.open(sealed), /no keyring/);
   });
 
+  it('opens into the view it asks for, plain, compressed or encrypted, and makes the position only for an encrypted payload', () => {
+    const key = randomBytes(32);
+    const json = Buffer.from(JSON.stringify({ status: 'placed', padding: 'x'.repeat(200) }));
+    let positions = 0;
+    const here = () => {
+      positions++;
+      return Buffer.from('stream /a version 1');
+    };
+    for (const [sealed, keys, positionsMade] of [
+      [codec.seal(Buffer.from('{}')), undefined, 0], // plain, uncompressed
+      [codec.seal(json), undefined, 0], // plain, compressed
+      [codec.seal(json, { dekVersion: 1, key, associatedData: here() }), () => key, 1],
+    ] as const) {
+      positions = 0;
+      const target = Buffer.alloc(1000, 0xee);
+      let asked = -1;
+      codec.openInto(sealed, keys, here, (size) => target.subarray(3, 3 + (asked = size)));
+      assert.deepEqual(target.subarray(3, 3 + asked), Buffer.from(codec.open(sealed, keys, here)));
+      assert.equal(target[2], 0xee);
+      assert.equal(target[3 + asked], 0xee);
+      assert.equal(positions, positionsMade * 2, 'the position is made for encrypted payloads only');
+    }
+  });
+
   it('authenticates the whole header: any other header byte or DEK version does not decrypt', () => {
     const key = randomBytes(32);
     const here = Buffer.from('stream /a version 1');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { encodeEntryMessage, serializeSubscribeResponse, type OutgoingSubscribeMessage } from '../../src/codec/encoded-messages';
+import { BATCH_BYTES, encodeEntryMessage, serializeSubscribeResponse, type Encoded, type OutgoingSubscribeMessage } from '../../src/codec/encoded-messages';
 import { CallAbandonedError } from '../../src/core/errors';
 import { Hub, type LiveEntry } from '../../src/realtime/hub';
 import { Lifetime } from '../../src/realtime/lifetime';
@@ -34,6 +35,14 @@ class FakeLog {
   store(): bigint {
     const version = BigInt(this.entries.length);
     this.entries.push(liveEntry(version));
+    return version;
+  }
+
+  /** Stores the next entry, with one event of `dataBytes` bytes, without publishing it. */
+  storeEntry(dataBytes: number): bigint {
+    const version = BigInt(this.entries.length);
+    const event = { id: 'e', type: 't', data: Buffer.alloc(dataBytes), contentType: 'application/octet-stream', metadata: {}, occurredAt: undefined };
+    this.entries.push({ version, message: encodeEntryMessage({ ...entryAt(version), events: [event] }) });
     return version;
   }
 
@@ -120,6 +129,8 @@ function describeMessage(message: OutgoingSubscribeMessage): string {
       return `caughtUp ${decoded.value.version}`;
     case 'heartbeat':
       return 'heartbeat';
+    case 'entries':
+      return `entries ${decoded.value.entries.map((entry) => entry.version).join(' ')}`;
     default:
       return `unexpected ${JSON.stringify(decoded)}`;
   }
@@ -127,6 +138,11 @@ function describeMessage(message: OutgoingSubscribeMessage): string {
 
 function entries(...versions: number[]): string[] {
   return versions.map((v) => `entry ${v}`);
+}
+
+/** A described message one entry at a time: `entries 3 4` is `entry 3`, `entry 4`. */
+function flatten(described: string): string[] {
+  return described.startsWith('entries ') ? described.slice('entries '.length).split(' ').map((v) => `entry ${v}`) : [described];
 }
 
 describe('subscription()', () => {
@@ -140,7 +156,7 @@ describe('subscription()', () => {
     lifetime = new Lifetime();
   });
 
-  function subscribe(options: { fromVersion?: bigint; bufferEntries?: number; heartbeatIntervalMs?: number } = {}) {
+  function subscribe(options: { fromVersion?: bigint; bufferEntries?: number; heartbeatIntervalMs?: number; maxEntriesPerMessage?: number } = {}) {
     const messages = subscription({
       stream: STREAM,
       fromVersion: options.fromVersion ?? 0n,
@@ -149,6 +165,7 @@ describe('subscription()', () => {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 60_000,
       bufferEntries: options.bufferEntries ?? 100,
       lifetime,
+      ...(options.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: options.maxEntriesPerMessage } : {}),
     });
     /** The next `count` messages, described. */
     async function take(count: number): Promise<string[]> {
@@ -320,6 +337,141 @@ describe('subscription()', () => {
     log.append();
     assert.deepEqual(await take(1), entries(1));
     await messages.return(undefined);
+  });
+
+  describe('in batches (maxEntriesPerMessage)', () => {
+    /** Takes messages until `count` items came (a batch counts its entries), described one per entry. */
+    async function takeItems(messages: AsyncGenerator<OutgoingSubscribeMessage>, count: number): Promise<string[]> {
+      const taken: string[] = [];
+      while (taken.length < count) {
+        const next = await messages.next();
+        if (next.done) throw new Error(`the subscription ended after ${JSON.stringify(taken)}`);
+        taken.push(...flatten(describeMessage(next.value)));
+      }
+      return taken;
+    }
+
+    it('sends the entries of each page in batches of at most maxEntriesPerMessage, then caught_up, then queued live entries together and a lone one as entry', async () => {
+      log = new FakeLog(hub, 5);
+      for (let i = 0; i < 8; i++) log.store();
+      const { messages, take } = subscribe({ maxEntriesPerMessage: 3 });
+      assert.deepEqual(await take(4), ['entries 0 1 2', 'entries 3 4', 'entries 5 6 7', 'caughtUp 7']);
+      assert.deepEqual(log.reads, [0n, 5n]);
+      // Live entries queued while the consumer does not pull leave together.
+      for (let i = 0; i < 4; i++) log.append();
+      assert.deepEqual(await take(2), ['entries 8 9 10', 'entry 11']);
+      log.append();
+      assert.deepEqual(await take(1), ['entry 12'], 'an entry ready alone is an entry message');
+      assert.equal(log.reads.length, 2, 'live entries come from the feed');
+      await messages.return(undefined);
+    });
+
+    it('sends one entry per message with maxEntriesPerMessage 1, as without it', async () => {
+      log = new FakeLog(hub, 5);
+      for (let i = 0; i < 3; i++) log.store();
+      const { messages, take } = subscribe({ maxEntriesPerMessage: 1 });
+      assert.deepEqual(await take(4), [...entries(0, 1, 2), 'caughtUp 2']);
+      log.append();
+      log.append();
+      assert.deepEqual(await take(2), entries(3, 4));
+      await messages.return(undefined);
+    });
+
+    it('stops a batch before BATCH_BYTES, and sends a larger entry alone', async () => {
+      log = new FakeLog(hub, 10);
+      // Three entries of a little under half the budget, one over it, two small ones.
+      for (const size of [0.45, 0.45, 0.45, 1.2, 0, 0]) log.storeEntry(Math.floor(size * BATCH_BYTES));
+      const { messages } = subscribe({ maxEntriesPerMessage: 100 });
+      const sent: string[] = [];
+      for (let next = await messages.next(); !next.done; next = await messages.next()) {
+        const message = next.value as Encoded;
+        const described = describeMessage(message);
+        sent.push(described);
+        if (described.startsWith('entries')) assert.ok(message.bytes.byteLength <= BATCH_BYTES + 8, `a batch of ${message.bytes.byteLength} bytes`);
+        if (described.startsWith('caughtUp')) break;
+      }
+      assert.deepEqual(sent, ['entries 0 1', 'entry 2', 'entry 3', 'entries 4 5', 'caughtUp 5']);
+      await messages.return(undefined);
+    });
+
+    for (const snapshotAt of ['call', 'release'] as const) {
+      const seen = snapshotAt === 'call' ? 'does not see it' : 'sees it';
+      it(`delivers an append racing the catch-up read once, without a gap, when the read ${seen}`, async () => {
+        log = new FakeLog(hub, 10);
+        for (let i = 0; i < 3; i++) log.store();
+        const hold = log.holdNextRead(snapshotAt);
+        const { messages } = subscribe({ maxEntriesPerMessage: 10 });
+        const pending = takeItems(messages, 6);
+        await hold.started;
+        log.append(); // version 3, committed and published while the catch-up read is in flight
+        log.append(); // version 4
+        hold.release();
+        assert.deepEqual(
+          await pending,
+          snapshotAt === 'call'
+            ? [...entries(0, 1, 2), 'caughtUp 2', ...entries(3, 4)] // from the feed
+            : [...entries(0, 1, 2, 3, 4), 'caughtUp 4'], // from the store
+        );
+        log.append();
+        assert.deepEqual(await takeItems(messages, 1), entries(5), 'entries 3 and 4 were not delivered twice');
+        await messages.return(undefined);
+      });
+    }
+
+    it('delivers every entry once and in order whatever the appends, unpublished entries, overflows and pulls', async () => {
+      // An operation: append (committed and published), store (committed, never published: a gap
+      // the feed shows later), or pull (the consumer takes that many messages).
+      const operation = fc.oneof(
+        { weight: 6, arbitrary: fc.constant({ kind: 'append' as const }) },
+        { weight: 1, arbitrary: fc.constant({ kind: 'store' as const }) },
+        { weight: 3, arbitrary: fc.record({ kind: fc.constant('pull' as const), messages: fc.integer({ min: 1, max: 4 }) }) },
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 0, max: 6 }),
+          fc.array(operation, { maxLength: 60 }),
+          fc.integer({ min: 2, max: 5 }),
+          fc.integer({ min: 2, max: 5 }),
+          async (stored, operations, maxEntriesPerMessage, bufferEntries) => {
+            hub = new Hub();
+            log = new FakeLog(hub, 3);
+            lifetime = new Lifetime();
+            for (let i = 0; i < stored; i++) log.store();
+            const { messages } = subscribe({ maxEntriesPerMessage, bufferEntries });
+            const delivered: bigint[] = [];
+            let caughtUps = 0;
+            // A pull takes a message that is ready, or leaves the wait for the next pull: an entry
+            // committed but not published comes only once a later one is.
+            let waiting: Promise<IteratorResult<OutgoingSubscribeMessage>> | undefined;
+            const pull = async () => {
+              waiting ??= messages.next();
+              const next = await Promise.race([waiting, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))]);
+              if (!next) return;
+              waiting = undefined;
+              assert.ok(!next.done);
+              const decoded = SubscribeResponse.decode(serializeSubscribeResponse(next.value)).message;
+              if (decoded?.$case === 'entry') delivered.push(decoded.value.version);
+              else if (decoded?.$case === 'entries') {
+                assert.ok(decoded.value.entries.length >= 2 && decoded.value.entries.length <= maxEntriesPerMessage);
+                delivered.push(...decoded.value.entries.map((entry) => entry.version));
+              } else if (decoded?.$case === 'caughtUp') caughtUps++;
+            };
+            await pull(); // the catch-up starts: the feed is registered
+            for (const op of operations) {
+              if (op.kind === 'append') log.append();
+              else if (op.kind === 'store') log.store();
+              else for (let i = 0; i < op.messages; i++) await pull();
+            }
+            const last = log.append(); // published: whatever is missing before it is read from the store
+            while (delivered[delivered.length - 1] !== last || caughtUps === 0) await pull();
+            assert.deepEqual(delivered, log.entries.map((entry) => entry.version));
+            assert.equal(caughtUps, 1);
+            await messages.return(undefined);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
   });
 
   it('sends no heartbeat when an entry arrives within the interval', async () => {

@@ -100,6 +100,24 @@ describe('zstd', () => {
         assert.throws(() => zstd.decompress(frameDeclaring(1n << 40n), 1 << 20), /over the 1048576 limit/);
       });
 
+      it('decompresses into the view it asks for, at an offset of a larger buffer, and asks only within the limit', () => {
+        const zstd = path.get();
+        const frame = zstd.compress(oneEvent);
+        const target = Buffer.alloc(oneEvent.byteLength + 20, 0xee);
+        const asked: number[] = [];
+        zstd.decompressInto(frame, 1 << 20, (size) => {
+          asked.push(size);
+          return target.subarray(7, 7 + size);
+        });
+        assert.deepEqual(asked, [oneEvent.byteLength]);
+        assert.deepEqual(target.subarray(7, 7 + oneEvent.byteLength), oneEvent);
+        assert.ok(target.subarray(0, 7).every((byte) => byte === 0xee) && target.subarray(7 + oneEvent.byteLength).every((byte) => byte === 0xee), 'nothing written around it');
+        assert.throws(
+          () => zstd.decompressInto(frameDeclaring(1n << 40n), 1 << 20, () => assert.fail('asked to allocate past the limit')),
+          /over the 1048576 limit/,
+        );
+      });
+
       it('refuses corrupt, truncated, sizeless and foreign frames with CorruptDataError', () => {
         const zstd = path.get();
         const frame = zstd.compress(hundredEvents);

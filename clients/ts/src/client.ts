@@ -18,6 +18,19 @@ import {
 } from '@grpc/grpc-js';
 import { toClientError } from './errors';
 import {
+  AckRequest,
+  type AckResponse,
+  CreateConsumerGroupRequest,
+  type CreateConsumerGroupResponse,
+  DeleteConsumerGroupRequest,
+  DescribeConsumerGroupRequest,
+  type DescribeConsumerGroupResponse,
+  ListConsumerGroupsRequest,
+  type ListConsumerGroupsResponse,
+  ResetConsumerGroupRequest,
+  type ResetConsumerGroupResponse,
+  UpdateConsumerGroupRequest,
+  type UpdateConsumerGroupResponse,
   AppendRequest,
   CreateStreamRequest,
   DeleteSnapshotRequest,
@@ -26,6 +39,7 @@ import {
   GetSnapshotRequest,
   ListChildrenRequest,
   PutSnapshotRequest,
+  ReadFeedRequest,
   ReadRequest,
   RotateStreamKeyRequest,
   ShredStreamRequest,
@@ -38,10 +52,13 @@ import {
   type GetSnapshotResponse,
   type ListChildrenResponse,
   type PutSnapshotResponse,
+  type ReadFeedResponse,
   type ReadResponse,
   type RotateStreamKeyResponse,
   type ShredStreamResponse,
 } from './gen/eventhorizon/v1/eventhorizon';
+import { consume, type ConsumeHandler, type ConsumeOptions, type GroupConsumer } from './consumer';
+import { follow, type FeedItem, type FollowOptions } from './feed';
 import { resumableSubscription, type SubscribeOptions, type SubscriptionItem } from './subscription';
 
 /** TLS settings; PEM contents, not file names. */
@@ -180,6 +197,71 @@ export class EventHorizon {
    */
   subscribe(stream: string, options: SubscribeOptions = {}): AsyncGenerator<SubscriptionItem, void, undefined> {
     return resumableSubscription((request) => this.raw.subscribe(request), stream, options);
+  }
+
+  /**
+   * Follows the feed of a subtree ("/" for every stream): stored entries after `afterPosition`,
+   * a `caughtUp` marker, then live entries, in the one order all readers share, with
+   * `checkpoint`s while event-type filters skip entries; resumes by itself after dropped
+   * connections from the last position it yielded (see `follow` in feed.ts).
+   */
+  follow(subtree: string, options: FollowOptions = {}): AsyncGenerator<FeedItem, void, undefined> {
+    return follow((request) => this.raw.subscribeFeed(request), subtree, options);
+  }
+
+  /**
+   * Joins consumer group `group` as a member and runs `handler` on each entry delivered to it,
+   * `concurrency` at a time (each stream's entries stay in order), acking after the handler
+   * resolves. Retries a failing handler with backoff, joins again by itself after a dropped
+   * connection, and `stop()` leaves cleanly (see consumer.ts).
+   */
+  consume(group: string, handler: ConsumeHandler, options: ConsumeOptions = {}): GroupConsumer {
+    return consume(
+      { consume: (request) => this.raw.consume(request), ack: (request) => this.ack(request) },
+      group,
+      handler,
+      options,
+    );
+  }
+
+  /** Acknowledges entries delivered to a member (`consume` does it for you). */
+  ack(request: DeepPartial<AckRequest>, settings?: CallSettings): Promise<AckResponse> {
+    return this.unary(this.raw.ack, AckRequest.fromPartial(request), settings);
+  }
+
+  /** Creates a consumer group. */
+  createConsumerGroup(request: DeepPartial<CreateConsumerGroupRequest>, settings?: CallSettings): Promise<CreateConsumerGroupResponse> {
+    return this.unary(this.raw.createConsumerGroup, CreateConsumerGroupRequest.fromPartial(request), settings);
+  }
+
+  /** Describes a consumer group: positions, lag, members, parked entries. */
+  describeConsumerGroup(name: string, settings?: CallSettings): Promise<DescribeConsumerGroupResponse> {
+    return this.unary(this.raw.describeConsumerGroup, DescribeConsumerGroupRequest.fromPartial({ name }), settings);
+  }
+
+  /** Lists every consumer group. */
+  listConsumerGroups(settings?: CallSettings): Promise<ListConsumerGroupsResponse> {
+    return this.unary(this.raw.listConsumerGroups, ListConsumerGroupsRequest.fromPartial({}), settings);
+  }
+
+  /** Changes a consumer group's settings. */
+  updateConsumerGroup(request: DeepPartial<UpdateConsumerGroupRequest>, settings?: CallSettings): Promise<UpdateConsumerGroupResponse> {
+    return this.unary(this.raw.updateConsumerGroup, UpdateConsumerGroupRequest.fromPartial(request), settings);
+  }
+
+  /** Deletes a consumer group. */
+  async deleteConsumerGroup(name: string, settings?: CallSettings): Promise<void> {
+    await this.unary(this.raw.deleteConsumerGroup, DeleteConsumerGroupRequest.fromPartial({ name }), settings);
+  }
+
+  /** Moves every partition of a consumer group to a position. */
+  resetConsumerGroup(request: DeepPartial<ResetConsumerGroupRequest>, settings?: CallSettings): Promise<ResetConsumerGroupResponse> {
+    return this.unary(this.raw.resetConsumerGroup, ResetConsumerGroupRequest.fromPartial(request), settings);
+  }
+
+  /** Reads one page of the feed (continue with `afterPosition` = `nextAfterPosition` while `more`). */
+  readFeed(request: DeepPartial<ReadFeedRequest>, settings?: CallSettings): Promise<ReadFeedResponse> {
+    return this.unary(this.raw.readFeed, ReadFeedRequest.fromPartial(request), settings);
   }
 
   /** Stores a snapshot when it is newer than the stored one. */

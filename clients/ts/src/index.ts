@@ -41,12 +41,29 @@ export {
   type TransactWriteOptions,
   type TransactWriteResult,
 } from './reader';
+export { follow, type FeedItem, type FollowOptions } from './feed';
+export {
+  consume,
+  type ConsumeHandler,
+  type ConsumeOptions,
+  type ConsumerEvent,
+  type ConsumerTransport,
+  type DeliveryContext,
+  type GroupConsumer,
+} from './consumer';
+export {
+  memoryPositionStore,
+  SubtreeReader,
+  type PositionStore,
+  type SubtreeModel,
+  type SubtreeReaderOptions,
+} from './subtree-reader';
 export {
   resumableSubscription,
   type ReconnectInfo,
   type SubscribeOptions,
   type SubscriptionItem,
 } from './subscription';
-export type { Entry, Event, Snapshot } from './gen/eventhorizon/v1/eventhorizon';
+export type { Entry, Event, FeedEntry, Snapshot } from './gen/eventhorizon/v1/eventhorizon';
 /** The generated messages, enums and grpc-js stubs of eventhorizon.v1. */
 export * as pb from './gen/eventhorizon/v1/eventhorizon';

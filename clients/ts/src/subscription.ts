@@ -48,7 +48,16 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** Told about every reconnection, e.g. to log it. */
   onReconnect?: (info: ReconnectInfo) => void;
+  /**
+   * Entries the server may send per message (SubscribeRequest.max_entries_per_message); they are
+   * yielded one by one all the same. Default 1000, the server's maximum: a catch-up of small
+   * entries costs both sides far less in batches. 1 asks for one entry per message.
+   */
+  maxEntriesPerMessage?: number;
 }
+
+/** The default of `maxEntriesPerMessage`. */
+export const DEFAULT_MAX_ENTRIES_PER_MESSAGE = 1000;
 
 /** Opens one Subscribe call; the subscription calls it again to resume. */
 export type OpenSubscribeCall = (request: SubscribeRequest) => ClientReadableStream<SubscribeResponse>;
@@ -71,11 +80,12 @@ export async function* resumableSubscription(
   const backoff = new Backoff(options.backoff);
   const maxReconnects = options.maxReconnects ?? Number.POSITIVE_INFINITY;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  const maxEntriesPerMessage = options.maxEntriesPerMessage ?? DEFAULT_MAX_ENTRIES_PER_MESSAGE;
   let next = BigInt(options.fromVersion ?? 0);
   let failures = 0;
 
   while (!signal?.aborted) {
-    const call = open({ stream, fromVersion: next });
+    const call = open({ stream, fromVersion: next, maxEntriesPerMessage });
     // Errors reach us through the iterator; this keeps a late one (after cancel) from being an
     // unhandled 'error' event that would crash the process.
     call.on('error', () => undefined);
@@ -91,17 +101,20 @@ export async function* resumableSubscription(
         // The connection delivers: the next drop starts the backoff afresh.
         failures = 0;
         backoff.reset();
-        if (message.$case === 'entry') {
-          const entry = message.value;
-          if (entry.version < next) continue; // delivered before the reconnection
-          if (entry.version > next) {
-            throw new Error(`subscription to ${stream} skipped from version ${next} to ${entry.version}`);
+        if (message.$case === 'entry' || message.$case === 'entries') {
+          // A batch is yielded entry by entry, each checked as a lone one is.
+          const entries = message.$case === 'entry' ? [message.value] : message.value.entries;
+          for (const entry of entries) {
+            if (entry.version < next) continue; // delivered before the reconnection
+            if (entry.version > next) {
+              throw new Error(`subscription to ${stream} skipped from version ${next} to ${entry.version}`);
+            }
+            next = entry.version + 1n;
+            // The consumer's own time is not the server's silence.
+            watchdog.stop();
+            yield { kind: 'entry', entry };
+            watchdog.reset();
           }
-          next = entry.version + 1n;
-          // The consumer's own time is not the server's silence.
-          watchdog.stop();
-          yield { kind: 'entry', entry };
-          watchdog.reset();
         } else if (message.$case === 'caughtUp') {
           watchdog.stop();
           yield { kind: 'caughtUp', version: message.value.version };
@@ -138,7 +151,7 @@ export async function* resumableSubscription(
 }
 
 /** Calls `onIdle` when `reset` was not called for `timeoutMs` (0: never). */
-class IdleWatchdog {
+export class IdleWatchdog {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -168,7 +181,7 @@ class IdleWatchdog {
  * INTERNAL without ErrorInfo is what grpc-js reports when the HTTP/2 stream is reset under it,
  * while the server's own INTERNAL errors carry an ErrorInfo and are not retried.
  */
-function isResumable(error: unknown): boolean {
+export function isResumable(error: unknown): boolean {
   if (!(error instanceof EventHorizonError)) return false;
   if (error.code === status.INTERNAL) return error.reason === undefined;
   return error.code === status.UNAVAILABLE || error.code === status.CANCELLED;

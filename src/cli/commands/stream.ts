@@ -133,20 +133,28 @@ async function cat(
   }
 }
 
+/** Entries per Subscribe message that `tail` asks for (the server's maximum). */
+const TAIL_BATCH = 1000;
+
 async function tail(api: Connection, path: string, values: { from?: string; count?: string }, json: boolean): Promise<void> {
   const fromVersion =
     values.from !== undefined ? version(values.from, '--from') : (await api.describeStream({ stream: path })).headVersion + 1n;
   let remaining = values.count === undefined ? Infinity : count(values.count, '--count');
   if (remaining === 0) return;
-  const call = api.client.subscribe(SubscribeRequest.fromPartial({ stream: path, fromVersion }));
+  // Stored entries come in batches (a server that predates batches sends them one by one).
+  const call = api.client.subscribe(SubscribeRequest.fromPartial({ stream: path, fromVersion, maxEntriesPerMessage: TAIL_BATCH }));
   const stop = () => call.cancel();
   process.once('SIGINT', stop);
   try {
     await new Promise<void>((resolve, reject) => {
       call.on('data', (message: SubscribeResponse) => {
-        if (message.message?.$case !== 'entry') return;
-        writeEntry(path, message.message.value, json);
-        if (--remaining === 0) call.cancel();
+        const entries =
+          message.message?.$case === 'entry' ? [message.message.value] : message.message?.$case === 'entries' ? message.message.value.entries : [];
+        for (const entry of entries) {
+          if (remaining === 0) break;
+          writeEntry(path, entry, json);
+          if (--remaining === 0) call.cancel();
+        }
       });
       call.on('error', (error: ServiceError) => (error.code === 1 /* CANCELLED: we stopped it */ ? resolve() : reject(error)));
       call.on('end', resolve);

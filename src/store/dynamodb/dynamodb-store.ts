@@ -8,15 +8,20 @@ import { CallAbandonedError, StoreUnavailableError } from '../../core/errors';
 import type { CallSignal } from '../../core/call-signal';
 import type {
   AppendCommand,
+  BackgroundLog,
   AppendResult,
   CreateStreamCommand,
   CreateStreamResult,
   EventStore,
+  FeedPage,
+  FeedQuery,
+  Position,
   PutSnapshotOptions,
   PutSnapshotResult,
   ReadPage,
   ReadQuery,
   SnapshotRecord,
+  StoreBackground,
   StoreFeatures,
   StreamInfo,
   StreamKeys,
@@ -26,6 +31,8 @@ import { Appends } from './appends';
 import { storeFailure } from './aws-errors';
 import type { DynamoDbContext } from './context';
 import { Creates } from './creates';
+import { FeedIndexer } from './feed-indexer';
+import { FeedReads } from './feed-reads';
 import { backendRefusedSize, entryItem, MAX_PAYLOAD_BYTES, type EntryItem } from './items';
 import { KeyTable } from './key-table';
 import { KeyedQueue } from './keyed-queue';
@@ -52,7 +59,7 @@ export interface DynamoDbConnection {
 
 /** How to build a DynamoDbStore: the connection, the tables and the replica's caches. */
 export interface DynamoDbStoreOptions extends DynamoDbConnection {
-  /** Prefix of the five table names (default "eventhorizon-"). */
+  /** Prefix of the six table names (default "eventhorizon-"). */
   tablePrefix: string;
   /** Create missing tables at start-up (development); otherwise only check them. */
   createTables: boolean;
@@ -63,6 +70,12 @@ export interface DynamoDbStoreOptions extends DynamoDbConnection {
   idempotencyWindow?: number;
   /** Streams whose head this replica remembers (default 10,000; least recently used go first). */
   maxCachedStreams?: number;
+  /** A serving replica contends for the feed indexer's lease (default true; see background()). */
+  feedIndexer?: boolean;
+  /** The indexer's settings (FeedIndexerSettings; defaults DEFAULT_INDEXER_SETTINGS). */
+  feedLeaseMs?: number;
+  feedPollIntervalMs?: number;
+  feedBatchSize?: number;
 }
 
 const DEFAULT_IDEMPOTENCY_WINDOW = 100;
@@ -80,6 +93,8 @@ const PING_TIMEOUT_MS = 3_000;
  *   CreateStream transaction, for ListChildren and child counts.
  * - snapshots: one item per perspective (partition `s`, sort `c`), replaced only by newer ones.
  * - keys: streams' wrapped data keys (see KeyTable).
+ * - feed: the feed's pages and its indexer's state, written by the indexer (feed-indexer.ts),
+ *   which reads the events table's DynamoDB stream.
  * - chunks: the payloads of entries and snapshots too large for their own item, in slices
  *   written in one transaction with that item (see chunks.ts).
  *
@@ -105,6 +120,7 @@ export class DynamoDbStore implements EventStore {
   private readonly appends: Appends;
   private readonly creates: Creates;
   private readonly reads: Reads;
+  private readonly feed: FeedReads;
   private readonly snapshots: Snapshots;
   private readonly keys: KeyTable;
   /** The tables' creation or check, once. */
@@ -131,6 +147,7 @@ export class DynamoDbStore implements EventStore {
     this.appends = new Appends(this.context, this.heads, this.writes);
     this.creates = new Creates(this.context, this.heads, this.writes);
     this.reads = new Reads(this.context, this.heads);
+    this.feed = new FeedReads(this.context);
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
     this.snapshots = new Snapshots(this.context, this.heads, this.keys);
   }
@@ -187,6 +204,35 @@ export class DynamoDbStore implements EventStore {
 
   read(stream: string, query: ReadQuery): Promise<ReadPage> {
     return this.reads.read(stream, query);
+  }
+
+  /**
+   * The feed indexer's contender, for a serving replica: one replica of the deployment holds the
+   * lease and indexes the events table's stream into the feed table (feed-indexer.ts).
+   */
+  background(log: BackgroundLog): StoreBackground | undefined {
+    const { options } = this;
+    if (options.feedIndexer === false) return undefined;
+    return new FeedIndexer({
+      ...options,
+      ...(options.feedLeaseMs !== undefined ? { leaseMs: options.feedLeaseMs } : {}),
+      ...(options.feedPollIntervalMs !== undefined ? { pollIntervalMs: options.feedPollIntervalMs } : {}),
+      ...(options.feedBatchSize !== undefined ? { batchSize: options.feedBatchSize } : {}),
+      log,
+    });
+  }
+
+  /**
+   * The feed as indexed from the events table's DynamoDB stream by the deployment's one indexer
+   * (feed-indexer.ts): an entry is in it once indexed, usually well under a second after its
+   * commit, and forever (see feed-reads.ts).
+   */
+  readFeed(query: FeedQuery): Promise<FeedPage> {
+    return this.feed.readFeed(query);
+  }
+
+  feedHead(): Promise<Position> {
+    return this.feed.feedHead();
   }
 
   describe(stream: string): Promise<StreamInfo | undefined> {

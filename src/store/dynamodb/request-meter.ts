@@ -1,4 +1,5 @@
 import type { ConsumedCapacity, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 
 /** Requests and capacity units one store has used, by operation (PutItem, Query, ...). */
 export interface RequestCounts {
@@ -15,9 +16,9 @@ export interface RequestCounts {
 export class RequestMeter {
   private counts: RequestCounts = emptyCounts();
 
-  /** Installs the counting middleware on a client. */
-  attach(client: DynamoDBClient): void {
-    client.middlewareStack.add(
+  /** Installs the counting middleware on a client (DynamoDB's, or its streams' for the feed indexer). */
+  attach(client: DynamoDBClient | DynamoDBStreamsClient): void {
+    (client.middlewareStack as DynamoDBClient['middlewareStack']).add(
       (next, context) => async (args) => {
         // The deserialize step runs once per attempt, inside the SDK's retry loop.
         const operation = context.commandName?.replace(/Command$/, '') ?? 'unknown';

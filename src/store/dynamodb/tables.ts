@@ -3,12 +3,16 @@ import {
   DescribeTableCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  UpdateTableCommand,
   waitUntilTableExists,
   type AttributeDefinition,
   type DynamoDBClient,
   type KeySchemaElement,
   type ScalarAttributeType,
+  UpdateItemCommand,
+  ConditionalCheckFailedException,
 } from '@aws-sdk/client-dynamodb';
+import type { Item } from './items';
 
 /**
  * The DynamoDB tables and their attribute names. Names are one or two letters because DynamoDB
@@ -101,13 +105,92 @@ export const KeyAttr = {
   shreddedAt: 'x',
 } as const;
 
-/** The five table names under a prefix. */
+/**
+ * Attributes of a feed item: a page of the feed (partition `k` = "p"), or the indexer's state
+ * (partition `k` = "i"). See feed-pages.ts and feed-indexer.ts.
+ */
+export const FeedAttr = {
+  /** Partition key: "p" for pages, "i" for the indexer's state (string). */
+  kind: 'k',
+  /** Sort key: a page's last position; 0 for the state item (number). */
+  position: 'n',
+  /** A page's first position (number): its records hold positions first..last, one each. */
+  first: 'f',
+  /** A page's index records, encoded (binary, see feed-pages.ts). */
+  records: 'r',
+  /** State: the lease holder's id, "" when released (string). */
+  holder: 'h',
+  /** State: the lease's epoch, bumped by every takeover (number): the fence of page writes. */
+  epoch: 'e',
+  /** State: the lease's expiry, epoch milliseconds of the holder's clock (number). */
+  expiresAt: 'x',
+  /** State: the next position to assign (number). */
+  next: 'q',
+  /** State: per shard of the events table's stream, the last sequence number indexed (JSON string). */
+  shards: 'c',
+  /** State: entries read but held back until their stream's earlier versions are indexed (JSON string). */
+  pending: 'w',
+  /**
+   * State: the backfill of entries written before the feed existed, while one is pending or
+   * running (JSON string, BackfillMark); absent otherwise. Only a backfill contender holds the
+   * lease while it is there.
+   */
+  backfill: 'b',
+} as const;
+
+/** Partition of the feed's pages. */
+export const PAGES = 'p';
+/** Partition of the indexer's state item. */
+export const STATE = 'i';
+
+/** The key of the indexer's state item. */
+export function stateKey(): Item {
+  return { [FeedAttr.kind]: { S: STATE }, [FeedAttr.position]: { N: '0' } };
+}
+
+/**
+ * A backfill of the feed (docs/dynamodb.md, "Tables written before the feed existed"), as the
+ * state item records it.
+ *
+ * - `scan`: the events table is scanned in key order, each Scan page indexed in one write with
+ *   the page's last key (`after`), so a re-run resumes after it; no `after`: not started yet.
+ * - `stream`: the scan is done (at `scanEndedAt`); the table's DynamoDB stream is read from its
+ *   oldest record, dropping every version at or below the newest one indexed of its stream.
+ */
+export interface BackfillMark {
+  phase: 'scan' | 'stream';
+  /** The key of the last events item scanned. */
+  after?: { stream: string; version: bigint };
+  /** Streams scanned so far (entries of version 0 indexed). */
+  streams: number;
+  /** Entries indexed by the scan so far. */
+  entries: number;
+  /** When the scan ended (epoch ms of the backfill's clock). */
+  scanEndedAt?: number;
+}
+
+/** The mark of a backfill not started yet. */
+export const BACKFILL_PENDING: BackfillMark = { phase: 'scan', streams: 0, entries: 0 };
+
+export function backfillJson(mark: BackfillMark): string {
+  const { after, ...rest } = mark;
+  return JSON.stringify({ ...rest, ...(after ? { after: [after.stream, after.version.toString()] } : {}) });
+}
+
+export function readBackfillJson(json: string): BackfillMark {
+  const raw = JSON.parse(json) as Omit<BackfillMark, 'after'> & { after?: [string, string] };
+  const { after, ...rest } = raw;
+  return { ...rest, ...(after ? { after: { stream: after[0], version: BigInt(after[1]) } } : {}) };
+}
+
+/** The six table names under a prefix. */
 // A type rather than an interface so that Object.values() of it is string[], not any[].
 export type TableNames = {
   events: string;
   snapshots: string;
   children: string;
   keys: string;
+  feed: string;
   chunks: string;
 }
 
@@ -118,6 +201,7 @@ export function tableNames(prefix: string): TableNames {
     snapshots: `${prefix}snapshots`,
     children: `${prefix}children`,
     keys: `${prefix}keys`,
+    feed: `${prefix}feed`,
     chunks: `${prefix}chunks`,
   };
 }
@@ -132,18 +216,44 @@ const SHAPES: Record<keyof TableNames, TableShape> = {
   snapshots: { hash: { name: SnapshotAttr.stream, type: 'S' }, range: { name: SnapshotAttr.perspective, type: 'S' } },
   children: { hash: { name: ChildAttr.parent, type: 'S' }, range: { name: ChildAttr.child, type: 'S' } },
   keys: { hash: { name: KeyAttr.bucket, type: 'S' }, range: { name: KeyAttr.sortKey, type: 'S' } },
+  feed: { hash: { name: FeedAttr.kind, type: 'S' }, range: { name: FeedAttr.position, type: 'N' } },
   chunks: { hash: { name: ChunkAttr.owner, type: 'S' }, range: { name: ChunkAttr.index, type: 'N' } },
 };
+
+/**
+ * The events table's DynamoDB stream, which the feed indexer reads: new images, because the
+ * indexer tells entries from other items (the shred fence) by their attributes.
+ */
+const EVENTS_STREAM = { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' } as const;
+const STREAM_VIEWS = new Set(['NEW_IMAGE', 'NEW_AND_OLD_IMAGES']);
 
 /** The tables are missing or have other keys than this version of Event Horizon needs. */
 export class TableSetupError extends Error {}
 
+/** What createTables did. */
+export interface TablesCreated {
+  /** Tables it created. */
+  created: string[];
+  /** The events table, when it had no stream (written before the feed existed) and got it. */
+  streamEnabled: string[];
+  /**
+   * Whether the feed now waits for `eventhorizon dynamodb backfill-feed`: set when the stream was
+   * enabled and the feed held no position yet (see markBackfillPending).
+   */
+  backfillPending: boolean;
+}
+
 /**
  * Creates the missing tables, billed on demand, and waits until they are active. Tables that
- * already exist are checked, not changed. Returns the names of the tables it created.
+ * already exist are checked, not changed, except one: an events table without its DynamoDB
+ * stream (written before the feed existed) gets it, after the feed's state is marked "backfill
+ * pending" (markBackfillPending), so that no indexer indexes the stream before the older entries
+ * have their positions.
  */
-export async function createTables(client: DynamoDBClient, names: TableNames): Promise<string[]> {
+export async function createTables(client: DynamoDBClient, names: TableNames): Promise<TablesCreated> {
   const created: string[] = [];
+  const streamEnabled: string[] = [];
+  let backfillPending = false;
   for (const kind of Object.keys(SHAPES) as Array<keyof TableNames>) {
     const name = names[kind];
     const shape = SHAPES[kind];
@@ -154,6 +264,7 @@ export async function createTables(client: DynamoDBClient, names: TableNames): P
           BillingMode: 'PAY_PER_REQUEST',
           AttributeDefinitions: attributeDefinitions(shape),
           KeySchema: keySchema(shape),
+          ...(kind === 'events' ? { StreamSpecification: EVENTS_STREAM } : {}),
         }),
       );
       created.push(name);
@@ -163,8 +274,57 @@ export async function createTables(client: DynamoDBClient, names: TableNames): P
     }
     await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: name });
   }
+  // The feed table exists now: mark it before the stream has a record in it.
+  if (!created.includes(names.events) && !(await eventsStreamOf(client, names.events))) {
+    backfillPending = await markBackfillPending(client, names.feed);
+    await client.send(new UpdateTableCommand({ TableName: names.events, StreamSpecification: EVENTS_STREAM }));
+    await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: names.events });
+    streamEnabled.push(names.events);
+  }
   await checkTables(client, names);
-  return created;
+  return { created, streamEnabled, backfillPending };
+}
+
+/**
+ * Marks the feed's state "backfill pending" (creating the state item, unleased, when there is
+ * none), on condition that the feed holds no position yet: a backfill gives the table's entries
+ * the first positions, so it can only start from an empty feed. Returns whether the mark is
+ * there (false: the feed held positions, so older entries cannot be put before them).
+ */
+export async function markBackfillPending(client: DynamoDBClient, feedTable: string): Promise<boolean> {
+  try {
+    await client.send(
+      new UpdateItemCommand({
+        TableName: feedTable,
+        Key: stateKey(),
+        UpdateExpression:
+          'SET #b = if_not_exists(#b, :b), #h = if_not_exists(#h, :none), #e = if_not_exists(#e, :zero), ' +
+          '#x = if_not_exists(#x, :zero), #q = if_not_exists(#q, :one), #c = if_not_exists(#c, :marks), #w = if_not_exists(#w, :pending)',
+        ConditionExpression: 'attribute_not_exists(#q) OR #q = :one',
+        ExpressionAttributeNames: {
+          '#b': FeedAttr.backfill,
+          '#h': FeedAttr.holder,
+          '#e': FeedAttr.epoch,
+          '#x': FeedAttr.expiresAt,
+          '#q': FeedAttr.next,
+          '#c': FeedAttr.shards,
+          '#w': FeedAttr.pending,
+        },
+        ExpressionAttributeValues: {
+          ':b': { S: backfillJson(BACKFILL_PENDING) },
+          ':none': { S: '' },
+          ':zero': { N: '0' },
+          ':one': { N: '1' },
+          ':marks': { S: '{}' },
+          ':pending': { S: '[]' },
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
 }
 
 /**
@@ -191,6 +351,10 @@ export async function checkTables(client: DynamoDBClient, names: TableNames): Pr
       ) {
         problems.push(`table ${name} has other keys than the ${kind} table needs: ${want}`);
       }
+      const stream = Table?.StreamSpecification;
+      if (kind === 'events' && !(stream?.StreamEnabled && STREAM_VIEWS.has(stream.StreamViewType ?? ''))) {
+        problems.push(`table ${name} has no DynamoDB stream of new images, which the feed is indexed from`);
+      }
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
       problems.push(`table ${name} does not exist`);
@@ -199,7 +363,8 @@ export async function checkTables(client: DynamoDBClient, names: TableNames): Pr
   if (problems.length > 0) {
     throw new TableSetupError(
       `DynamoDB tables are not ready: ${problems.join('; ')}. Create them with ` +
-        '"eventhorizon dynamodb create-tables" (same EH_DYNAMODB_* settings), or set EH_DYNAMODB_CREATE_TABLES=true ' +
+        '"eventhorizon dynamodb create-tables" (same EH_DYNAMODB_* settings; it also enables the events table\'s ' +
+        'stream on a table created before the feed existed), or set EH_DYNAMODB_CREATE_TABLES=true ' +
         'for development.',
     );
   }
@@ -217,4 +382,15 @@ function keySchema(shape: TableShape): KeySchemaElement[] {
     { AttributeName: shape.hash.name, KeyType: 'HASH' },
     { AttributeName: shape.range.name, KeyType: 'RANGE' },
   ];
+}
+
+/**
+ * The ARN of the events table's stream when it is enabled with new images, else undefined.
+ * The feed indexer reads the stream it names.
+ */
+export async function eventsStreamOf(client: DynamoDBClient, eventsTable: string): Promise<string | undefined> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: eventsTable }));
+  const stream = Table?.StreamSpecification;
+  if (!stream?.StreamEnabled || !STREAM_VIEWS.has(stream.StreamViewType ?? '')) return undefined;
+  return Table?.LatestStreamArn;
 }

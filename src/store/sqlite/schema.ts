@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS entries (
   recorded_at INTEGER NOT NULL,
   request_id  TEXT,
   payload     BLOB    NOT NULL,
+  -- The entry's place in the feed (port.ts, Position), assigned in commit order by the group
+  -- commit. Null only in a database written before the feed existed, until feed-upgrade.ts has
+  -- run (which also adds the column and its index to such a database).
+  position    INTEGER,
   PRIMARY KEY (stream_id, version)
 ) WITHOUT ROWID;
 -- Request ids are kept for the stream's whole life: idempotency has no window on this store.
@@ -47,5 +51,36 @@ CREATE TABLE IF NOT EXISTS stream_keys (
 CREATE TABLE IF NOT EXISTS shredded_streams (
   stream      TEXT    PRIMARY KEY,
   shredded_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Consumer groups (docs/consumer-groups.md): the definition (JSON), each partition's position
+-- (every entry of the partition at or before it is done) with the revision saves compare, and
+-- the entries the group parked.
+CREATE TABLE IF NOT EXISTS consumer_groups (
+  name       TEXT    PRIMARY KEY,
+  definition TEXT    NOT NULL,
+  revision   INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS consumer_group_partitions (
+  group_name       TEXT    NOT NULL,
+  partition        INTEGER NOT NULL,
+  position         INTEGER NOT NULL,
+  revision         INTEGER NOT NULL,
+  owner            TEXT,
+  lease_expires_at INTEGER,
+  PRIMARY KEY (group_name, partition)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS consumer_group_parked (
+  group_name TEXT    NOT NULL,
+  position   INTEGER NOT NULL,
+  stream     TEXT    NOT NULL,
+  version    INTEGER NOT NULL,
+  deliveries INTEGER NOT NULL,
+  reason     TEXT    NOT NULL,
+  parked_at  INTEGER NOT NULL,
+  PRIMARY KEY (group_name, position)
 ) WITHOUT ROWID;
 `;

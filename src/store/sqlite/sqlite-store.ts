@@ -15,8 +15,13 @@ import type {
   AppendCommand,
   AppendResult,
   CreateStreamCommand,
+  ConsumerGroupStore,
   CreateStreamResult,
   EventStore,
+  FeedEntry,
+  FeedPage,
+  FeedQuery,
+  Position,
   PutSnapshotResult,
   ReadDirection,
   ReadPage,
@@ -28,12 +33,16 @@ import type {
   StreamKeys,
   WrappedKey,
 } from '../port';
+import { SqliteConsumerGroups } from './consumer-groups';
+import { upgradeFeed, type UpgradeLog } from './feed-upgrade';
 import { SCHEMA } from './schema';
 import { WalSync } from './wal-sync';
 
 export interface SqliteStoreOptions {
   /** Folder of the database file; created when missing. ":memory:" keeps everything in memory. */
   dataDir: string;
+  /** Where the start-up upgrade of an older database reports its progress. */
+  log?: UpgradeLog;
 }
 
 interface StreamRow {
@@ -54,6 +63,18 @@ interface EntryRow {
   recorded_at: bigint;
   payload: Buffer;
 }
+
+interface FeedRow extends EntryRow {
+  position: bigint;
+  path: string;
+}
+
+/**
+ * Positions one feed read looks through at most. A subtree that is a small part of the feed
+ * would otherwise have a read scan the whole feed to fill one page; the page says how far it got
+ * (FeedPage.reached) and the next read goes on from there.
+ */
+const FEED_SCAN_POSITIONS = 10_000n;
 
 /** Page sizes per direction whose read statement is kept with the size written in (readRows). */
 const MAX_READ_LIMITS = 64;
@@ -87,6 +108,7 @@ export class SqliteStore implements EventStore {
     readsRefusedAfterShred: false,
     abandonedReadsStop: false,
   };
+  readonly groups: ConsumerGroupStore;
   private readonly db: Database.Database;
   private readonly statements;
   private readonly transactions;
@@ -97,6 +119,11 @@ export class SqliteStore implements EventStore {
     forward: new Map(),
     backward: new Map(),
   };
+  /**
+   * The position of the next entry written, read at the start of each group commit (under the
+   * write lock: another process may have written since) and given in commit order.
+   */
+  private nextPosition = 0n;
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -111,8 +138,10 @@ export class SqliteStore implements EventStore {
     this.db.pragma('foreign_keys = ON');
     this.db.defaultSafeIntegers(true);
     this.db.exec(SCHEMA);
+    upgradeFeed(this.db, options.log);
     this.statements = this.prepare();
     this.transactions = this.prepareTransactions();
+    this.groups = new SqliteConsumerGroups(this.db, (apply) => this.write(apply), () => this.ensureOpen());
   }
 
   /**
@@ -123,7 +152,11 @@ export class SqliteStore implements EventStore {
   private prepareTransactions() {
     const db = this.db;
     return {
-      begin: db.prepare('BEGIN'),
+      // IMMEDIATE: the write lock from the start, so that what the group reads (heads, the next
+      // position) stays current until it commits, also when another process (the CLI next to a
+      // serving server) writes to the same database; it waits for that process's lock (the
+      // driver's 5 s busy timeout) rather than fail at its first write.
+      begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
       savepoint: db.prepare('SAVEPOINT write'),
@@ -146,8 +179,15 @@ export class SqliteStore implements EventStore {
         'UPDATE streams SET head = ?, bytes_stored = bytes_stored + ? WHERE id = ?',
       ),
       countChild: db.prepare<[bigint]>('UPDATE streams SET child_count = child_count + 1 WHERE id = ?'),
-      insertEntry: db.prepare<[bigint, bigint, bigint, string | null, Uint8Array]>(
-        'INSERT INTO entries (stream_id, version, recorded_at, request_id, payload) VALUES (?, ?, ?, ?, ?)',
+      insertEntry: db.prepare<[bigint, bigint, bigint, string | null, Uint8Array, bigint]>(
+        'INSERT INTO entries (stream_id, version, recorded_at, request_id, payload, position) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      // The subtree is the stream itself, or (prefix) the paths under it.
+      feed: db.prepare<[bigint, bigint, string, number, string, number], FeedRow>(
+        `SELECT e.position, s.path, e.version, e.recorded_at, e.payload
+         FROM entries AS e JOIN streams AS s ON s.id = e.stream_id
+         WHERE e.position > ? AND e.position <= ? AND (s.path = ? OR substr(s.path, 1, ?) = ?)
+         ORDER BY e.position LIMIT ?`,
       ),
       entryByRequestId: db.prepare<[bigint, string], { version: bigint; recorded_at: bigint }>(
         'SELECT version, recorded_at FROM entries WHERE stream_id = ? AND request_id = ?',
@@ -182,6 +222,7 @@ export class SqliteStore implements EventStore {
       keys: db.prepare<[string], KeyRow>(
         'SELECT stream, dek_version, kek_id, wrapped, created_at FROM stream_keys WHERE stream = ? ORDER BY dek_version',
       ),
+      feedHead: db.prepare<[], { head: bigint | null }>('SELECT MAX(position) AS head FROM entries'),
       isShredded: db.prepare<[string], { stream: string }>('SELECT stream FROM shredded_streams WHERE stream = ?'),
       insertKey: db.prepare<[string, number, string, Uint8Array, bigint]>(
         'INSERT OR IGNORE INTO stream_keys (stream, dek_version, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)',
@@ -208,7 +249,7 @@ export class SqliteStore implements EventStore {
     await this.write(() => {
       if (this.statements.streamByPath.get('/')) return;
       const root = this.statements.insertStream.run('/', null, 0n, millis(recordedAt));
-      this.statements.insertEntry.run(BigInt(root.lastInsertRowid), 0n, millis(recordedAt), null, rootPayload);
+      this.statements.insertEntry.run(BigInt(root.lastInsertRowid), 0n, millis(recordedAt), null, rootPayload, this.nextPosition++);
       this.statements.advanceHead.run(0n, rootPayload.byteLength, BigInt(root.lastInsertRowid));
     });
   }
@@ -225,17 +266,17 @@ export class SqliteStore implements EventStore {
 
       const parentVersion = parent.head + 1n;
       const childCreated = command.childCreatedPayload(parentVersion);
-      s.insertEntry.run(parent.id, parentVersion, at, null, childCreated);
+      s.insertEntry.run(parent.id, parentVersion, at, null, childCreated, this.nextPosition++);
       s.advanceHead.run(parentVersion, childCreated.byteLength, parent.id);
       s.countChild.run(parent.id);
 
       const childId = BigInt(s.insertStream.run(command.stream, parent.id, 0n, at).lastInsertRowid);
-      s.insertEntry.run(childId, 0n, at, null, command.startedPayload);
+      s.insertEntry.run(childId, 0n, at, null, command.startedPayload, this.nextPosition++);
       s.advanceHead.run(0n, command.startedPayload.byteLength, childId);
       let headVersion = 0n;
       if (command.initialPayload) {
         headVersion = 1n;
-        s.insertEntry.run(childId, 1n, at, null, command.initialPayload);
+        s.insertEntry.run(childId, 1n, at, null, command.initialPayload, this.nextPosition++);
         s.advanceHead.run(1n, command.initialPayload.byteLength, childId);
       }
       return { headVersion, parentVersion };
@@ -265,7 +306,7 @@ export class SqliteStore implements EventStore {
       }
       const version = stream.head + 1n;
       const payload = command.payload(version);
-      s.insertEntry.run(stream.id, version, millis(command.recordedAt), command.requestId ?? null, payload);
+      s.insertEntry.run(stream.id, version, millis(command.recordedAt), command.requestId ?? null, payload, this.nextPosition++);
       s.advanceHead.run(version, payload.byteLength, stream.id);
       return { version, recordedAt: command.recordedAt, deduplicated: false };
     });
@@ -274,7 +315,8 @@ export class SqliteStore implements EventStore {
   async read(stream: string, query: ReadQuery): Promise<ReadPage> {
     this.ensureOpen();
     const found = this.mustFind(stream);
-    // One row more than asked tells whether more exist without a second query.
+    // One row more than asked tells whether more exist without a second query. Iterated, not
+    // fetched whole: the page stops at its bytes bound without holding every row in memory.
     const rows = this.readRows(found.id, query.fromVersion, query.direction, query.limit + 1);
     const entries: StoredEntry[] = [];
     let bytes = 0;
@@ -289,6 +331,61 @@ export class SqliteStore implements EventStore {
     }
     await this.durable();
     return { entries, more, headVersion: found.head };
+  }
+
+  /**
+   * Positions are given inside the group commit, under the write lock, and one group's positions
+   * follow the last committed one: a read sees every position up to the newest one, or a gap left
+   * by a write that failed (rolled back), never a later position without an earlier one.
+   */
+  async readFeed(query: FeedQuery): Promise<FeedPage> {
+    this.ensureOpen();
+    const head = this.head();
+    const until = query.after + FEED_SCAN_POSITIONS < head ? query.after + FEED_SCAN_POSITIONS : head;
+    const { path, descendants } = query.subtree;
+    // NUL is in no path: a prefix that matches nothing, for the stream alone.
+    const prefix = !descendants ? '\0' : path === '/' ? '/' : `${path}/`;
+    // Iterated, not fetched whole: a page stops at its bytes bound without holding every row (a
+    // thousand large entries would otherwise be gigabytes at once).
+    const rows = this.statements.feed.iterate(query.after, until, path, prefix.length, prefix, query.limit + 1);
+    const entries: FeedEntry[] = [];
+    let bytes = 0;
+    let reached = until;
+    let full = false;
+    let scanned = 0;
+    let lastRow: FeedRow | undefined;
+    for (const row of rows) {
+      scanned++;
+      lastRow = row;
+      // Read with the rest (the filter costs nothing here), so the page bounds stay in SQL's LIMIT.
+      if (query.only && !query.only(row.path)) continue;
+      if (entries.length === query.limit || (entries.length > 0 && bytes + row.payload.byteLength > query.maxBytes)) {
+        // The page is full: it covers the feed up to its last entry.
+        reached = entries[entries.length - 1]?.position ?? query.after;
+        full = true;
+        break;
+      }
+      bytes += row.payload.byteLength;
+      entries.push({
+        stream: row.path,
+        position: row.position,
+        version: row.version,
+        recordedAt: new Date(Number(row.recorded_at)),
+        payload: row.payload,
+      });
+    }
+    // The LIMIT cut the rows, and `only` left fewer entries than it: the page covers what was read.
+    if (!full && scanned > query.limit && lastRow) reached = lastRow.position;
+    if (reached < query.after) reached = query.after;
+    await this.durable();
+    return { entries, reached, more: reached < head };
+  }
+
+  async feedHead(): Promise<Position> {
+    this.ensureOpen();
+    const head = this.head();
+    await this.durable();
+    return head;
   }
 
   async describe(stream: string): Promise<StreamInfo | undefined> {
@@ -428,10 +525,10 @@ export class SqliteStore implements EventStore {
    * Rows of one stream from `fromVersion` on. The LIMIT is written into the statement rather than
    * bound: this SQLite (built with STAT4) prepares a statement with `LIMIT ?` again at every
    * binding, 30 µs a read whatever it returns; with the limit written in, a one-row read takes
-   * 10 µs. Page sizes are few (the API's, catch-up's, the tailer's); past MAX_READ_LIMITS of them
+   * 10 µs. Page sizes are few (the API's, catch-up's); past MAX_READ_LIMITS of them
    * the bound statement serves.
    */
-  private readRows(streamId: bigint, fromVersion: bigint, direction: ReadDirection, limit: number): EntryRow[] {
+  private readRows(streamId: bigint, fromVersion: bigint, direction: ReadDirection, limit: number): IterableIterator<EntryRow> {
     const cache = this.readsByLimit[direction];
     let statement = cache.get(limit);
     if (!statement && Number.isSafeInteger(limit) && limit > 0 && cache.size < MAX_READ_LIMITS) {
@@ -441,9 +538,14 @@ export class SqliteStore implements EventStore {
       );
       cache.set(limit, statement);
     }
-    if (statement) return statement.all(streamId, fromVersion);
+    if (statement) return statement.iterate(streamId, fromVersion);
     const bound = direction === 'forward' ? this.statements.readForward : this.statements.readBackward;
-    return bound.all(streamId, fromVersion, limit);
+    return bound.iterate(streamId, fromVersion, limit);
+  }
+
+  /** The newest position committed, by any process. */
+  private head(): Position {
+    return this.statements.feedHead.get()?.head ?? 0n;
   }
 
   private mustFind(stream: string): StreamRow {
@@ -482,6 +584,7 @@ export class SqliteStore implements EventStore {
     const tx = this.transactions;
     try {
       tx.begin.run();
+      this.nextPosition = this.head() + 1n;
       for (const write of batch) {
         // Each write in its own savepoint: a failing write undoes only itself.
         tx.savepoint.run();

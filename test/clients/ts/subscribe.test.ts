@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { Metadata, status, type ClientReadableStream } from '@grpc/grpc-js';
 import { connect, eventData, jsonEvent, type EventHorizon, type ReconnectInfo, type SubscriptionItem } from '../../../clients/ts/src';
+import type { SubscribeRequest, SubscribeResponse } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { resumableSubscription } from '../../../clients/ts/src/subscription';
 import { startTestServer, tempDir, type TestServer } from '../../helpers/server';
 
 /** Reconnect quickly: these tests restart servers and should not wait for grpc-js's default pace. */
@@ -38,7 +42,121 @@ function entryVersions(items: SubscriptionItem[]): bigint[] {
   return items.flatMap((item) => (item.kind === 'entry' ? [item.entry.version] : []));
 }
 
+/** A Subscribe call that answers `messages`, then ends with `end` (or stays open without it). */
+function fakeCall(messages: SubscribeResponse[], end?: 'end' | Error): ClientReadableStream<SubscribeResponse> {
+  const stream = new Readable({ objectMode: true, read: () => undefined });
+  for (const message of messages) stream.push(message);
+  if (end === 'end') stream.push(null);
+  else if (end) setImmediate(() => stream.destroy(end));
+  return Object.assign(stream, { cancel: () => stream.destroy() }) as unknown as ClientReadableStream<SubscribeResponse>;
+}
+
+function entryMessage(version: bigint): SubscribeResponse {
+  return { message: { $case: 'entry', value: { version, events: [], recordedAt: undefined } } };
+}
+
+function batchMessage(...versions: bigint[]): SubscribeResponse {
+  return { message: { $case: 'entries', value: { entries: versions.map((version) => ({ version, events: [], recordedAt: undefined })) } } };
+}
+
+/** What grpc-js reports when the server shuts down: UNAVAILABLE, which the subscription resumes after. */
+function unavailable(): Error {
+  return Object.assign(new Error('14 UNAVAILABLE: shutting down'), { code: status.UNAVAILABLE, details: 'shutting down', metadata: new Metadata() });
+}
+
 describe('TypeScript client: subscribe', () => {
+  it('asks for batches and yields their entries one by one, checked as lone entries are, across a reconnection', async () => {
+    const requests: SubscribeRequest[] = [];
+    const calls = [
+      // Caught up, one live entry, then the server goes away.
+      fakeCall([batchMessage(0n, 1n, 2n), { message: { $case: 'caughtUp', value: { version: 2n } } }, entryMessage(3n)], unavailable()),
+      // Resumed from 4; a batch that repeats entry 3 (it was delivered) then goes on.
+      fakeCall([batchMessage(3n, 4n, 5n), { message: { $case: 'caughtUp', value: { version: 5n } } }, batchMessage(6n, 8n)]),
+    ];
+    const items = resumableSubscription(
+      (request) => {
+        requests.push(request);
+        const call = calls.shift();
+        if (!call) throw new Error('no more calls');
+        return call;
+      },
+      '/s',
+      { backoff: { initialMs: 1, maxMs: 1 } },
+    );
+    const seen: SubscriptionItem[] = [];
+    await collectUntil(items, seen, (s) => entryVersions(s).includes(6n));
+    assert.deepEqual(summary(seen), ['v0', 'v1', 'v2', 'caughtUp@2', 'v3', 'v4', 'v5', 'caughtUp@5', 'v6']);
+    assert.deepEqual(
+      requests.map((request) => [request.fromVersion, request.maxEntriesPerMessage]),
+      [[0n, 1000], [4n, 1000]],
+      'batches of up to 1000 entries, the server maximum, by default',
+    );
+    // Entry 8 follows 6 inside a batch: a gap there is refused as one between messages is.
+    await assert.rejects(items.next(), /skipped from version 7 to 8/);
+  });
+
+  it('asks for one entry per message with maxEntriesPerMessage 1', async () => {
+    const requests: SubscribeRequest[] = [];
+    const items = resumableSubscription(
+      (request) => {
+        requests.push(request);
+        return fakeCall([entryMessage(0n), { message: { $case: 'caughtUp', value: { version: 0n } } }], 'end');
+      },
+      '/s',
+      { maxEntriesPerMessage: 1 },
+    );
+    const seen: SubscriptionItem[] = [];
+    await collectUntil(items, seen, (s) => s.length === 2);
+    await items.return();
+    assert.equal(requests[0]?.maxEntriesPerMessage, 1);
+  });
+
+  it('gets stored entries in batches from the server and yields them one by one, with no gap or duplicate across the switch to live', async () => {
+    const server = await startTestServer();
+    const client = connect(server.address, FAST);
+    // The requests the client sends, and how many entries came in `entries` messages.
+    const requests: SubscribeRequest[] = [];
+    let batched = 0;
+    type OpenCall = (request: SubscribeRequest) => ClientReadableStream<SubscribeResponse>;
+    const raw = client.raw as unknown as { subscribe: OpenCall };
+    const open: OpenCall = client.raw.subscribe.bind(client.raw);
+    raw.subscribe = (request) => {
+      requests.push(request);
+      const call = open(request);
+      // Counted as grpc-js hands them over, without consuming them: the client reads them itself.
+      const push = call.push.bind(call);
+      call.push = (message: SubscribeResponse | null) => {
+        if (message?.message?.$case === 'entries') batched += message.message.value.entries.length;
+        return push(message);
+      };
+      return call;
+    };
+    try {
+      await client.createStream({ stream: '/batched' });
+      const stored = 600;
+      for (let n = 1; n <= stored; n += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, i) => client.append({ stream: '/batched', events: [jsonEvent('n', { n: n + i })] })));
+      }
+      const items = client.subscribe('/batched');
+      const seen: SubscriptionItem[] = [];
+      // Appends land while the subscription catches up and switches to live.
+      const writing = (async () => {
+        for (let n = 0; n < 100; n += 10) {
+          await Promise.all(Array.from({ length: 10 }, () => client.append({ stream: '/batched', events: [jsonEvent('live', {})] })));
+        }
+      })();
+      await collectUntil(items, seen, (s) => entryVersions(s).length === stored + 101 && s.some((item) => item.kind === 'caughtUp'), 30_000);
+      await writing;
+      await items.return();
+      assert.deepEqual(entryVersions(seen), Array.from({ length: stored + 101 }, (_, i) => BigInt(i)));
+      assert.equal(requests[0]?.maxEntriesPerMessage, 1000);
+      assert.ok(batched >= stored / 2, `${batched} entries came in batches`);
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
   it('says caughtUp at fromVersion - 1 when nothing was delivered: resuming from version + 1 goes on where it stands', async () => {
     const server = await startTestServer();
     const client = connect(server.address, FAST);

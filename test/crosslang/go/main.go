@@ -6,6 +6,12 @@
 //	subscribe ADDRESS STREAM COUNT  prints {"caught_up": v} when live, one {"entry": ...} per
 //	                                entry from version 0, and stops after COUNT entries
 //	conflict ADDRESS STREAM         appends with a wrong expected_version, prints the ErrorInfo
+//	follow ADDRESS SUBTREE LIVE POSITION_FILE
+//	                                follows the feed of SUBTREE with SubscribeFeed after the
+//	                                position stored in POSITION_FILE (0 when there is none), as a
+//	                                consumer would: prints one {"entry": ...} per entry, then
+//	                                {"caught_up": position}, then stops after LIVE live entries,
+//	                                storing the position of everything it handled
 package main
 
 import (
@@ -14,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	eventhorizonv1 "github.com/eventhorizon/eventhorizon/clients/go/eventhorizon/v1"
@@ -40,6 +47,22 @@ func entryJSON(e *eventhorizonv1.Entry) entry {
 	return out
 }
 
+// feedEntry is a feed entry as the test compares them: stream@version at a position.
+type feedEntry struct {
+	Stream   string   `json:"stream"`
+	Version  int64    `json:"version"`
+	Position int64    `json:"position"`
+	Types    []string `json:"types"`
+}
+
+func feedEntryJSON(e *eventhorizonv1.FeedEntry) feedEntry {
+	out := feedEntry{Stream: e.GetStream(), Version: e.GetVersion(), Position: e.GetPosition(), Types: []string{}}
+	for _, ev := range e.GetEvents() {
+		out.Types = append(out.Types, ev.GetType())
+	}
+	return out
+}
+
 func emit(value interface{}) {
 	line, err := json.Marshal(value)
 	if err != nil {
@@ -55,7 +78,7 @@ func fail(err error) {
 
 func main() {
 	if len(os.Args) < 4 {
-		fail(fmt.Errorf("usage: ehcheck append|read|subscribe|conflict ADDRESS STREAM [COUNT]"))
+		fail(fmt.Errorf("usage: ehcheck append|read|subscribe|conflict|follow ADDRESS STREAM [COUNT] [POSITION_FILE]"))
 	}
 	command, address, stream := os.Args[1], os.Args[2], os.Args[3]
 	count := 0
@@ -82,6 +105,11 @@ func main() {
 		subscribe(client, stream, count)
 	case "conflict":
 		conflict(client, stream)
+	case "follow":
+		if len(os.Args) < 6 {
+			fail(fmt.Errorf("usage: ehcheck follow ADDRESS SUBTREE LIVE POSITION_FILE"))
+		}
+		follow(client, stream, count, os.Args[5])
 	default:
 		fail(fmt.Errorf("unknown command %q", command))
 	}
@@ -167,4 +195,68 @@ func conflict(client eventhorizonv1.EventHorizonClient, stream string) {
 		}
 	}
 	emit(result)
+}
+
+// follow consumes the feed of a subtree the way a projection would: it resumes after the position
+// it stored, handles each entry (here: prints it) and then stores that entry's position.
+// Checkpoints and caught_up are stored too, so that entries a filter skipped are not read again.
+func follow(client eventhorizonv1.EventHorizonClient, subtree string, live int, positionFile string) {
+	position := loadPosition(positionFile)
+	ctx, cancel := context.WithCancel(context.Background()) // no deadline: a feed stays open
+	defer cancel()
+	feed, err := client.SubscribeFeed(ctx, &eventhorizonv1.SubscribeFeedRequest{
+		Selector:      &eventhorizonv1.FeedSelector{Stream: subtree},
+		AfterPosition: position,
+	})
+	if err != nil {
+		fail(err)
+	}
+	caughtUp := false
+	for seen := 0; !caughtUp || seen < live; {
+		message, err := feed.Recv()
+		if err != nil {
+			fail(err) // a long-lived consumer would follow again after the stored position
+		}
+		switch m := message.GetMessage().(type) {
+		case *eventhorizonv1.SubscribeFeedResponse_Entry:
+			emit(map[string]interface{}{"entry": feedEntryJSON(m.Entry)})
+			storePosition(positionFile, m.Entry.GetPosition())
+			if caughtUp {
+				seen++
+			}
+		case *eventhorizonv1.SubscribeFeedResponse_Checkpoint:
+			storePosition(positionFile, m.Checkpoint.GetPosition())
+		case *eventhorizonv1.SubscribeFeedResponse_CaughtUp:
+			storePosition(positionFile, m.CaughtUp.GetPosition())
+			emit(map[string]interface{}{"caught_up": m.CaughtUp.GetPosition()})
+			caughtUp = true
+		}
+	}
+}
+
+// loadPosition reads the stored feed position: 0 (the beginning of the feed) when there is none.
+func loadPosition(file string) int64 {
+	text, err := os.ReadFile(file)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		fail(err)
+	}
+	position, err := strconv.ParseInt(strings.TrimSpace(string(text)), 10, 64)
+	if err != nil {
+		fail(err)
+	}
+	return position
+}
+
+// storePosition replaces the stored feed position at once (write, then rename).
+func storePosition(file string, position int64) {
+	temporary := file + ".tmp"
+	if err := os.WriteFile(temporary, []byte(strconv.FormatInt(position, 10)+"\n"), 0o644); err != nil {
+		fail(err)
+	}
+	if err := os.Rename(temporary, file); err != nil {
+		fail(err)
+	}
 }

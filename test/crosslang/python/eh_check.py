@@ -8,8 +8,15 @@ on stdout for test/crosslang/crosslang.test.ts to check:
   subscribe ADDRESS STREAM COUNT  prints {"caught_up": v} when live, one {"entry": ...} per entry
                                   from version 0, and stops after COUNT entries
   conflict ADDRESS STREAM         appends with a wrong expected_version, prints the ErrorInfo
+  readfeed ADDRESS SUBTREE LIMIT POSITION_FILE [TYPE...]
+                                  reads the feed of SUBTREE with ReadFeed, LIMIT entries a page,
+                                  after the position stored in POSITION_FILE (0 when there is
+                                  none), only events of the TYPEs (exact or "prefix.*") when
+                                  given; stores how far it read and prints {"entries": [...],
+                                  "pages": n, "position": stored}
 """
 import json
+import os
 import sys
 
 import grpc
@@ -63,6 +70,48 @@ def subscribe(stub, stream, count):
             return
 
 
+def feed_entry_json(entry):
+    return {
+        "stream": entry.stream,
+        "version": entry.version,
+        "position": entry.position,
+        "types": [event.type for event in entry.events],
+    }
+
+
+def load_position(path):
+    """The stored feed position: 0 (the beginning of the feed) when there is none yet."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return int(file.read())
+    except FileNotFoundError:
+        return 0
+
+
+def store_position(path, position):
+    """Replaces the stored feed position at once (write, then rename)."""
+    with open(path + ".tmp", "w", encoding="utf-8") as file:
+        file.write(f"{position}\n")
+    os.replace(path + ".tmp", path)
+
+
+def read_feed(stub, subtree, limit, position_file, event_types):
+    """A batch job over the feed: reads every page after the stored position, then stores how far
+    it read (next_after_position, which also moves past entries the type filter skipped)."""
+    position = load_position(position_file)
+    selector = pb.FeedSelector(stream=subtree, event_types=event_types)
+    entries, pages = [], 0
+    while True:
+        page = stub.ReadFeed(pb.ReadFeedRequest(selector=selector, after_position=position, limit=limit), timeout=10)
+        pages += 1
+        entries.extend(feed_entry_json(entry) for entry in page.entries)
+        position = page.next_after_position
+        store_position(position_file, position)
+        if not page.more:
+            break
+    emit({"entries": entries, "pages": pages, "position": position})
+
+
 def error_info(error):
     """The google.rpc.ErrorInfo the server put in the grpc-status-details-bin trailer."""
     for key, value in error.trailing_metadata() or ():
@@ -104,6 +153,8 @@ def main(argv):
             subscribe(stub, stream, int(argv[4]))
         elif command == "conflict":
             conflict(stub, stream)
+        elif command == "readfeed":
+            read_feed(stub, stream, int(argv[4]), argv[5], argv[6:])
         else:
             raise SystemExit(f"unknown command {command}")
 

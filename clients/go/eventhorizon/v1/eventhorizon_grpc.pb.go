@@ -67,6 +67,73 @@ type EventHorizonClient interface {
 	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
 	// root "/", which records the creation of every top-level stream).
 	ShredStream(ctx context.Context, in *ShredStreamRequest, opts ...grpc.CallOption) (*ShredStreamResponse, error)
+	// Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+	// order all readers share, each entry with its `position`. First the entries already stored
+	// after `after_position`, then one `caught_up` message, then live entries as they are committed,
+	// with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+	// `event_types`, an entry is delivered with its matching events only, and entries without any
+	// are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+	// events can save its progress too. A consumer stores the last `position` it handled (of an
+	// entry or a checkpoint) and resumes with `after_position` set to it.
+	//
+	// What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+	// policy is skipped, also when the policy changes while the feed is open), never the system
+	// streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+	// read). Needs `stream:read` on `stream`.
+	//
+	// How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+	// (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+	// indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+	SubscribeFeed(ctx context.Context, in *SubscribeFeedRequest, opts ...grpc.CallOption) (EventHorizon_SubscribeFeedClient, error)
+	// Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+	// `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+	// `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+	// filters skipped everything it looked at). Errors as SubscribeFeed.
+	ReadFeed(ctx context.Context, in *ReadFeedRequest, opts ...grpc.CallOption) (*ReadFeedResponse, error)
+	// Creates a consumer group: a named, durable reader of the feed whose work is shared by the
+	// members that Consume it (docs/consumer-groups.md). Needs `consumer-group:manage` on
+	// "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
+	// ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
+	// selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
+	// store that does not keep groups yet (DynamoDB).
+	CreateConsumerGroup(ctx context.Context, in *CreateConsumerGroupRequest, opts ...grpc.CallOption) (*CreateConsumerGroupResponse, error)
+	// Describes a group: its definition, each partition's position, owner and lag, the members
+	// connected to this server and their partitions, and its parked entries. Needs
+	// `consumer-group:describe`. Errors: NOT_FOUND (CONSUMER_GROUP_NOT_FOUND).
+	DescribeConsumerGroup(ctx context.Context, in *DescribeConsumerGroupRequest, opts ...grpc.CallOption) (*DescribeConsumerGroupResponse, error)
+	// Lists every group, by name. Needs `consumer-group:describe` on "/$consumer-groups".
+	ListConsumerGroups(ctx context.Context, in *ListConsumerGroupsRequest, opts ...grpc.CallOption) (*ListConsumerGroupsResponse, error)
+	// Changes a group's settings (ack wait, max deliveries, max in flight); they apply to the
+	// next deliveries. The number of partitions cannot change. Needs `consumer-group:manage`.
+	// Errors: NOT_FOUND; INVALID_ARGUMENT.
+	UpdateConsumerGroup(ctx context.Context, in *UpdateConsumerGroupRequest, opts ...grpc.CallOption) (*UpdateConsumerGroupResponse, error)
+	// Deletes a group with its positions and parked entries; its members' Consume calls end with
+	// NOT_FOUND. Needs `consumer-group:manage`. Errors: NOT_FOUND.
+	DeleteConsumerGroup(ctx context.Context, in *DeleteConsumerGroupRequest, opts ...grpc.CallOption) (*DeleteConsumerGroupResponse, error)
+	// Moves every partition of a group to a position (replay from the beginning or a position, or
+	// skip to now). Entries in flight stay with their members until acked or expired. Needs
+	// `consumer-group:manage`. Errors: NOT_FOUND; INVALID_ARGUMENT.
+	ResetConsumerGroup(ctx context.Context, in *ResetConsumerGroupRequest, opts ...grpc.CallOption) (*ResetConsumerGroupResponse, error)
+	// Joins a consumer group as a member, for as long as the call stays open: first `joined`
+	// (with the member id Ack needs), then `assignment` whenever the member's partitions change,
+	// `delivery` messages and `heartbeat` while idle. Each stream's entries go to one member at a
+	// time, in version order, with at most one unacked entry per stream; a member never holds more
+	// than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
+	// `ack_wait_ms` is delivered again (with a higher `delivery_count`), to this member or another;
+	// after `max_deliveries` it is parked.
+	//
+	// Needs `stream:read` on the group's subtree; an entry of a stream the key may not read is
+	// parked. How it fails: NOT_FOUND (CONSUMER_GROUP_NOT_FOUND), also while open when the group
+	// is deleted; PERMISSION_DENIED; UNAVAILABLE when the server shuts down. After any failure but
+	// NOT_FOUND and PERMISSION_DENIED the client may call Consume again: it joins as a new member
+	// and the group carries on from its stored positions; entries it had not acked are delivered
+	// again (to it or another member) once their ack wait ends.
+	Consume(ctx context.Context, in *ConsumeRequest, opts ...grpc.CallOption) (EventHorizon_ConsumeClient, error)
+	// Acknowledges entries delivered to a member: handled, never to be delivered again. Send it
+	// on the channel that holds the member's Consume call. Acks of entries the member no longer
+	// holds (their ack wait ended) are ignored and counted in `ignored`. Errors: NOT_FOUND
+	// (CONSUMER_MEMBER_NOT_FOUND) once the member is gone and holds nothing any more.
+	Ack(ctx context.Context, in *AckRequest, opts ...grpc.CallOption) (*AckResponse, error)
 }
 
 type eventHorizonClient struct {
@@ -199,6 +266,142 @@ func (c *eventHorizonClient) ShredStream(ctx context.Context, in *ShredStreamReq
 	return out, nil
 }
 
+func (c *eventHorizonClient) SubscribeFeed(ctx context.Context, in *SubscribeFeedRequest, opts ...grpc.CallOption) (EventHorizon_SubscribeFeedClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_EventHorizon_serviceDesc.Streams[1], "/eventhorizon.v1.EventHorizon/SubscribeFeed", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &eventHorizonSubscribeFeedClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type EventHorizon_SubscribeFeedClient interface {
+	Recv() (*SubscribeFeedResponse, error)
+	grpc.ClientStream
+}
+
+type eventHorizonSubscribeFeedClient struct {
+	grpc.ClientStream
+}
+
+func (x *eventHorizonSubscribeFeedClient) Recv() (*SubscribeFeedResponse, error) {
+	m := new(SubscribeFeedResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *eventHorizonClient) ReadFeed(ctx context.Context, in *ReadFeedRequest, opts ...grpc.CallOption) (*ReadFeedResponse, error) {
+	out := new(ReadFeedResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/ReadFeed", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) CreateConsumerGroup(ctx context.Context, in *CreateConsumerGroupRequest, opts ...grpc.CallOption) (*CreateConsumerGroupResponse, error) {
+	out := new(CreateConsumerGroupResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/CreateConsumerGroup", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) DescribeConsumerGroup(ctx context.Context, in *DescribeConsumerGroupRequest, opts ...grpc.CallOption) (*DescribeConsumerGroupResponse, error) {
+	out := new(DescribeConsumerGroupResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/DescribeConsumerGroup", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) ListConsumerGroups(ctx context.Context, in *ListConsumerGroupsRequest, opts ...grpc.CallOption) (*ListConsumerGroupsResponse, error) {
+	out := new(ListConsumerGroupsResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/ListConsumerGroups", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) UpdateConsumerGroup(ctx context.Context, in *UpdateConsumerGroupRequest, opts ...grpc.CallOption) (*UpdateConsumerGroupResponse, error) {
+	out := new(UpdateConsumerGroupResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/UpdateConsumerGroup", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) DeleteConsumerGroup(ctx context.Context, in *DeleteConsumerGroupRequest, opts ...grpc.CallOption) (*DeleteConsumerGroupResponse, error) {
+	out := new(DeleteConsumerGroupResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/DeleteConsumerGroup", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) ResetConsumerGroup(ctx context.Context, in *ResetConsumerGroupRequest, opts ...grpc.CallOption) (*ResetConsumerGroupResponse, error) {
+	out := new(ResetConsumerGroupResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/ResetConsumerGroup", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventHorizonClient) Consume(ctx context.Context, in *ConsumeRequest, opts ...grpc.CallOption) (EventHorizon_ConsumeClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_EventHorizon_serviceDesc.Streams[2], "/eventhorizon.v1.EventHorizon/Consume", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &eventHorizonConsumeClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type EventHorizon_ConsumeClient interface {
+	Recv() (*ConsumeResponse, error)
+	grpc.ClientStream
+}
+
+type eventHorizonConsumeClient struct {
+	grpc.ClientStream
+}
+
+func (x *eventHorizonConsumeClient) Recv() (*ConsumeResponse, error) {
+	m := new(ConsumeResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *eventHorizonClient) Ack(ctx context.Context, in *AckRequest, opts ...grpc.CallOption) (*AckResponse, error) {
+	out := new(AckResponse)
+	err := c.cc.Invoke(ctx, "/eventhorizon.v1.EventHorizon/Ack", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EventHorizonServer is the server API for EventHorizon service.
 // All implementations must embed UnimplementedEventHorizonServer
 // for forward compatibility
@@ -253,6 +456,73 @@ type EventHorizonServer interface {
 	// Errors: NOT_FOUND; FAILED_PRECONDITION (ENCRYPTION_DISABLED; STREAM_NOT_SHREDDABLE for the
 	// root "/", which records the creation of every top-level stream).
 	ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error)
+	// Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+	// order all readers share, each entry with its `position`. First the entries already stored
+	// after `after_position`, then one `caught_up` message, then live entries as they are committed,
+	// with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+	// `event_types`, an entry is delivered with its matching events only, and entries without any
+	// are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+	// events can save its progress too. A consumer stores the last `position` it handled (of an
+	// entry or a checkpoint) and resumes with `after_position` set to it.
+	//
+	// What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+	// policy is skipped, also when the policy changes while the feed is open), never the system
+	// streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+	// read). Needs `stream:read` on `stream`.
+	//
+	// How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+	// (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+	// indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+	SubscribeFeed(*SubscribeFeedRequest, EventHorizon_SubscribeFeedServer) error
+	// Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+	// `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+	// `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+	// filters skipped everything it looked at). Errors as SubscribeFeed.
+	ReadFeed(context.Context, *ReadFeedRequest) (*ReadFeedResponse, error)
+	// Creates a consumer group: a named, durable reader of the feed whose work is shared by the
+	// members that Consume it (docs/consumer-groups.md). Needs `consumer-group:manage` on
+	// "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
+	// ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
+	// selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
+	// store that does not keep groups yet (DynamoDB).
+	CreateConsumerGroup(context.Context, *CreateConsumerGroupRequest) (*CreateConsumerGroupResponse, error)
+	// Describes a group: its definition, each partition's position, owner and lag, the members
+	// connected to this server and their partitions, and its parked entries. Needs
+	// `consumer-group:describe`. Errors: NOT_FOUND (CONSUMER_GROUP_NOT_FOUND).
+	DescribeConsumerGroup(context.Context, *DescribeConsumerGroupRequest) (*DescribeConsumerGroupResponse, error)
+	// Lists every group, by name. Needs `consumer-group:describe` on "/$consumer-groups".
+	ListConsumerGroups(context.Context, *ListConsumerGroupsRequest) (*ListConsumerGroupsResponse, error)
+	// Changes a group's settings (ack wait, max deliveries, max in flight); they apply to the
+	// next deliveries. The number of partitions cannot change. Needs `consumer-group:manage`.
+	// Errors: NOT_FOUND; INVALID_ARGUMENT.
+	UpdateConsumerGroup(context.Context, *UpdateConsumerGroupRequest) (*UpdateConsumerGroupResponse, error)
+	// Deletes a group with its positions and parked entries; its members' Consume calls end with
+	// NOT_FOUND. Needs `consumer-group:manage`. Errors: NOT_FOUND.
+	DeleteConsumerGroup(context.Context, *DeleteConsumerGroupRequest) (*DeleteConsumerGroupResponse, error)
+	// Moves every partition of a group to a position (replay from the beginning or a position, or
+	// skip to now). Entries in flight stay with their members until acked or expired. Needs
+	// `consumer-group:manage`. Errors: NOT_FOUND; INVALID_ARGUMENT.
+	ResetConsumerGroup(context.Context, *ResetConsumerGroupRequest) (*ResetConsumerGroupResponse, error)
+	// Joins a consumer group as a member, for as long as the call stays open: first `joined`
+	// (with the member id Ack needs), then `assignment` whenever the member's partitions change,
+	// `delivery` messages and `heartbeat` while idle. Each stream's entries go to one member at a
+	// time, in version order, with at most one unacked entry per stream; a member never holds more
+	// than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
+	// `ack_wait_ms` is delivered again (with a higher `delivery_count`), to this member or another;
+	// after `max_deliveries` it is parked.
+	//
+	// Needs `stream:read` on the group's subtree; an entry of a stream the key may not read is
+	// parked. How it fails: NOT_FOUND (CONSUMER_GROUP_NOT_FOUND), also while open when the group
+	// is deleted; PERMISSION_DENIED; UNAVAILABLE when the server shuts down. After any failure but
+	// NOT_FOUND and PERMISSION_DENIED the client may call Consume again: it joins as a new member
+	// and the group carries on from its stored positions; entries it had not acked are delivered
+	// again (to it or another member) once their ack wait ends.
+	Consume(*ConsumeRequest, EventHorizon_ConsumeServer) error
+	// Acknowledges entries delivered to a member: handled, never to be delivered again. Send it
+	// on the channel that holds the member's Consume call. Acks of entries the member no longer
+	// holds (their ack wait ended) are ignored and counted in `ignored`. Errors: NOT_FOUND
+	// (CONSUMER_MEMBER_NOT_FOUND) once the member is gone and holds nothing any more.
+	Ack(context.Context, *AckRequest) (*AckResponse, error)
 	mustEmbedUnimplementedEventHorizonServer()
 }
 
@@ -292,6 +562,36 @@ func (UnimplementedEventHorizonServer) RotateStreamKey(context.Context, *RotateS
 }
 func (UnimplementedEventHorizonServer) ShredStream(context.Context, *ShredStreamRequest) (*ShredStreamResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ShredStream not implemented")
+}
+func (UnimplementedEventHorizonServer) SubscribeFeed(*SubscribeFeedRequest, EventHorizon_SubscribeFeedServer) error {
+	return status.Errorf(codes.Unimplemented, "method SubscribeFeed not implemented")
+}
+func (UnimplementedEventHorizonServer) ReadFeed(context.Context, *ReadFeedRequest) (*ReadFeedResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReadFeed not implemented")
+}
+func (UnimplementedEventHorizonServer) CreateConsumerGroup(context.Context, *CreateConsumerGroupRequest) (*CreateConsumerGroupResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateConsumerGroup not implemented")
+}
+func (UnimplementedEventHorizonServer) DescribeConsumerGroup(context.Context, *DescribeConsumerGroupRequest) (*DescribeConsumerGroupResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DescribeConsumerGroup not implemented")
+}
+func (UnimplementedEventHorizonServer) ListConsumerGroups(context.Context, *ListConsumerGroupsRequest) (*ListConsumerGroupsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListConsumerGroups not implemented")
+}
+func (UnimplementedEventHorizonServer) UpdateConsumerGroup(context.Context, *UpdateConsumerGroupRequest) (*UpdateConsumerGroupResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateConsumerGroup not implemented")
+}
+func (UnimplementedEventHorizonServer) DeleteConsumerGroup(context.Context, *DeleteConsumerGroupRequest) (*DeleteConsumerGroupResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteConsumerGroup not implemented")
+}
+func (UnimplementedEventHorizonServer) ResetConsumerGroup(context.Context, *ResetConsumerGroupRequest) (*ResetConsumerGroupResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ResetConsumerGroup not implemented")
+}
+func (UnimplementedEventHorizonServer) Consume(*ConsumeRequest, EventHorizon_ConsumeServer) error {
+	return status.Errorf(codes.Unimplemented, "method Consume not implemented")
+}
+func (UnimplementedEventHorizonServer) Ack(context.Context, *AckRequest) (*AckResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Ack not implemented")
 }
 func (UnimplementedEventHorizonServer) mustEmbedUnimplementedEventHorizonServer() {}
 
@@ -507,6 +807,192 @@ func _EventHorizon_ShredStream_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventHorizon_SubscribeFeed_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SubscribeFeedRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventHorizonServer).SubscribeFeed(m, &eventHorizonSubscribeFeedServer{stream})
+}
+
+type EventHorizon_SubscribeFeedServer interface {
+	Send(*SubscribeFeedResponse) error
+	grpc.ServerStream
+}
+
+type eventHorizonSubscribeFeedServer struct {
+	grpc.ServerStream
+}
+
+func (x *eventHorizonSubscribeFeedServer) Send(m *SubscribeFeedResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func _EventHorizon_ReadFeed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadFeedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).ReadFeed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/ReadFeed",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).ReadFeed(ctx, req.(*ReadFeedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_CreateConsumerGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateConsumerGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).CreateConsumerGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/CreateConsumerGroup",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).CreateConsumerGroup(ctx, req.(*CreateConsumerGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_DescribeConsumerGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeConsumerGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).DescribeConsumerGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/DescribeConsumerGroup",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).DescribeConsumerGroup(ctx, req.(*DescribeConsumerGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_ListConsumerGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListConsumerGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).ListConsumerGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/ListConsumerGroups",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).ListConsumerGroups(ctx, req.(*ListConsumerGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_UpdateConsumerGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateConsumerGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).UpdateConsumerGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/UpdateConsumerGroup",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).UpdateConsumerGroup(ctx, req.(*UpdateConsumerGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_DeleteConsumerGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteConsumerGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).DeleteConsumerGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/DeleteConsumerGroup",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).DeleteConsumerGroup(ctx, req.(*DeleteConsumerGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_ResetConsumerGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetConsumerGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).ResetConsumerGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/ResetConsumerGroup",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).ResetConsumerGroup(ctx, req.(*ResetConsumerGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventHorizon_Consume_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ConsumeRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventHorizonServer).Consume(m, &eventHorizonConsumeServer{stream})
+}
+
+type EventHorizon_ConsumeServer interface {
+	Send(*ConsumeResponse) error
+	grpc.ServerStream
+}
+
+type eventHorizonConsumeServer struct {
+	grpc.ServerStream
+}
+
+func (x *eventHorizonConsumeServer) Send(m *ConsumeResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func _EventHorizon_Ack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventHorizonServer).Ack(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/eventhorizon.v1.EventHorizon/Ack",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventHorizonServer).Ack(ctx, req.(*AckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _EventHorizon_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "eventhorizon.v1.EventHorizon",
 	HandlerType: (*EventHorizonServer)(nil),
@@ -551,11 +1037,53 @@ var _EventHorizon_serviceDesc = grpc.ServiceDesc{
 			MethodName: "ShredStream",
 			Handler:    _EventHorizon_ShredStream_Handler,
 		},
+		{
+			MethodName: "ReadFeed",
+			Handler:    _EventHorizon_ReadFeed_Handler,
+		},
+		{
+			MethodName: "CreateConsumerGroup",
+			Handler:    _EventHorizon_CreateConsumerGroup_Handler,
+		},
+		{
+			MethodName: "DescribeConsumerGroup",
+			Handler:    _EventHorizon_DescribeConsumerGroup_Handler,
+		},
+		{
+			MethodName: "ListConsumerGroups",
+			Handler:    _EventHorizon_ListConsumerGroups_Handler,
+		},
+		{
+			MethodName: "UpdateConsumerGroup",
+			Handler:    _EventHorizon_UpdateConsumerGroup_Handler,
+		},
+		{
+			MethodName: "DeleteConsumerGroup",
+			Handler:    _EventHorizon_DeleteConsumerGroup_Handler,
+		},
+		{
+			MethodName: "ResetConsumerGroup",
+			Handler:    _EventHorizon_ResetConsumerGroup_Handler,
+		},
+		{
+			MethodName: "Ack",
+			Handler:    _EventHorizon_Ack_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Subscribe",
 			Handler:       _EventHorizon_Subscribe_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SubscribeFeed",
+			Handler:       _EventHorizon_SubscribeFeed_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Consume",
+			Handler:       _EventHorizon_Consume_Handler,
 			ServerStreams: true,
 		},
 	},

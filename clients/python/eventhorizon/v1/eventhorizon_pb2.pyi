@@ -10,6 +10,34 @@ DIRECTION_BACKWARD: Direction
 DIRECTION_FORWARD: Direction
 DIRECTION_UNSPECIFIED: Direction
 
+class AckRequest(_message.Message):
+    __slots__ = ["group", "member_id", "positions", "up_to"]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    UP_TO_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    member_id: str
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    up_to: _containers.RepeatedCompositeFieldContainer[AckUpTo]
+    def __init__(self, group: _Optional[str] = ..., member_id: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., up_to: _Optional[_Iterable[_Union[AckUpTo, _Mapping]]] = ...) -> None: ...
+
+class AckResponse(_message.Message):
+    __slots__ = ["acked", "ignored"]
+    ACKED_FIELD_NUMBER: _ClassVar[int]
+    IGNORED_FIELD_NUMBER: _ClassVar[int]
+    acked: int
+    ignored: int
+    def __init__(self, acked: _Optional[int] = ..., ignored: _Optional[int] = ...) -> None: ...
+
+class AckUpTo(_message.Message):
+    __slots__ = ["partition", "position"]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    partition: int
+    position: int
+    def __init__(self, partition: _Optional[int] = ..., position: _Optional[int] = ...) -> None: ...
+
 class AppendRequest(_message.Message):
     __slots__ = ["events", "expected_version", "request_id", "stream"]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +63,126 @@ class CaughtUp(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     version: int
     def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class ConsumeRequest(_message.Message):
+    __slots__ = ["group", "member_name"]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_NAME_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    member_name: str
+    def __init__(self, group: _Optional[str] = ..., member_name: _Optional[str] = ...) -> None: ...
+
+class ConsumeResponse(_message.Message):
+    __slots__ = ["assignment", "delivery", "heartbeat", "joined"]
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    JOINED_FIELD_NUMBER: _ClassVar[int]
+    assignment: ConsumerAssignment
+    delivery: ConsumerDelivery
+    heartbeat: Heartbeat
+    joined: ConsumerJoined
+    def __init__(self, joined: _Optional[_Union[ConsumerJoined, _Mapping]] = ..., assignment: _Optional[_Union[ConsumerAssignment, _Mapping]] = ..., delivery: _Optional[_Union[ConsumerDelivery, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class ConsumerAssignment(_message.Message):
+    __slots__ = ["partitions"]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    partitions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, partitions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ConsumerDelivery(_message.Message):
+    __slots__ = ["delivery_count", "entry", "partition"]
+    DELIVERY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    delivery_count: int
+    entry: FeedEntry
+    partition: int
+    def __init__(self, entry: _Optional[_Union[FeedEntry, _Mapping]] = ..., partition: _Optional[int] = ..., delivery_count: _Optional[int] = ...) -> None: ...
+
+class ConsumerGroup(_message.Message):
+    __slots__ = ["created_at", "name", "selector", "settings", "start_position"]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    START_POSITION_FIELD_NUMBER: _ClassVar[int]
+    created_at: _timestamp_pb2.Timestamp
+    name: str
+    selector: FeedSelector
+    settings: ConsumerGroupSettings
+    start_position: int
+    def __init__(self, name: _Optional[str] = ..., selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., settings: _Optional[_Union[ConsumerGroupSettings, _Mapping]] = ..., start_position: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConsumerGroupMember(_message.Message):
+    __slots__ = ["in_flight", "joined_at", "member_id", "member_name", "partitions"]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    JOINED_AT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    in_flight: int
+    joined_at: _timestamp_pb2.Timestamp
+    member_id: str
+    member_name: str
+    partitions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, member_id: _Optional[str] = ..., member_name: _Optional[str] = ..., partitions: _Optional[_Iterable[int]] = ..., in_flight: _Optional[int] = ..., joined_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConsumerGroupPartition(_message.Message):
+    __slots__ = ["in_flight", "lag_entries", "lag_seconds", "member_id", "partition", "position"]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    in_flight: int
+    lag_entries: int
+    lag_seconds: float
+    member_id: str
+    partition: int
+    position: int
+    def __init__(self, partition: _Optional[int] = ..., position: _Optional[int] = ..., member_id: _Optional[str] = ..., in_flight: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ...) -> None: ...
+
+class ConsumerGroupSettings(_message.Message):
+    __slots__ = ["ack_wait_ms", "max_deliveries", "max_in_flight", "partitions"]
+    ACK_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    ack_wait_ms: int
+    max_deliveries: int
+    max_in_flight: int
+    partitions: int
+    def __init__(self, partitions: _Optional[int] = ..., ack_wait_ms: _Optional[int] = ..., max_deliveries: _Optional[int] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+
+class ConsumerJoined(_message.Message):
+    __slots__ = ["group", "member_id"]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    group: ConsumerGroup
+    member_id: str
+    def __init__(self, member_id: _Optional[str] = ..., group: _Optional[_Union[ConsumerGroup, _Mapping]] = ...) -> None: ...
+
+class CreateConsumerGroupRequest(_message.Message):
+    __slots__ = ["after_position", "from_now", "name", "selector", "settings"]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    from_now: bool
+    name: str
+    selector: FeedSelector
+    settings: ConsumerGroupSettings
+    def __init__(self, name: _Optional[str] = ..., selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., after_position: _Optional[int] = ..., from_now: bool = ..., settings: _Optional[_Union[ConsumerGroupSettings, _Mapping]] = ...) -> None: ...
+
+class CreateConsumerGroupResponse(_message.Message):
+    __slots__ = ["group"]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    group: ConsumerGroup
+    def __init__(self, group: _Optional[_Union[ConsumerGroup, _Mapping]] = ...) -> None: ...
 
 class CreateStreamRequest(_message.Message):
     __slots__ = ["create_parents", "events", "request_id", "stream"]
@@ -66,6 +214,16 @@ class Cursor(_message.Message):
     version: int
     def __init__(self, stream: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
+class DeleteConsumerGroupRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteConsumerGroupResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
 class DeleteSnapshotRequest(_message.Message):
     __slots__ = ["perspective", "stream"]
     PERSPECTIVE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +237,30 @@ class DeleteSnapshotResponse(_message.Message):
     DELETED_FIELD_NUMBER: _ClassVar[int]
     deleted: bool
     def __init__(self, deleted: bool = ...) -> None: ...
+
+class DescribeConsumerGroupRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DescribeConsumerGroupResponse(_message.Message):
+    __slots__ = ["group", "head_position", "members", "parked", "parked_count", "partitions", "read_position"]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    HEAD_POSITION_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    PARKED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PARKED_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    READ_POSITION_FIELD_NUMBER: _ClassVar[int]
+    group: ConsumerGroup
+    head_position: int
+    members: _containers.RepeatedCompositeFieldContainer[ConsumerGroupMember]
+    parked: _containers.RepeatedCompositeFieldContainer[ParkedEntry]
+    parked_count: int
+    partitions: _containers.RepeatedCompositeFieldContainer[ConsumerGroupPartition]
+    read_position: int
+    def __init__(self, group: _Optional[_Union[ConsumerGroup, _Mapping]] = ..., partitions: _Optional[_Iterable[_Union[ConsumerGroupPartition, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[ConsumerGroupMember, _Mapping]]] = ..., parked_count: _Optional[int] = ..., parked: _Optional[_Iterable[_Union[ParkedEntry, _Mapping]]] = ..., head_position: _Optional[int] = ..., read_position: _Optional[int] = ...) -> None: ...
 
 class DescribeStreamRequest(_message.Message):
     __slots__ = ["stream"]
@@ -112,6 +294,12 @@ class Entry(_message.Message):
     version: int
     def __init__(self, version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., recorded_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class EntryBatch(_message.Message):
+    __slots__ = ["entries"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
 class Event(_message.Message):
     __slots__ = ["content_type", "data", "id", "metadata", "occurred_at", "type"]
     class MetadataEntry(_message.Message):
@@ -134,6 +322,36 @@ class Event(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     type: str
     def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., occurred_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FeedCheckpoint(_message.Message):
+    __slots__ = ["position"]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    def __init__(self, position: _Optional[int] = ...) -> None: ...
+
+class FeedEntry(_message.Message):
+    __slots__ = ["events", "position", "recorded_at", "stream", "version"]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    position: int
+    recorded_at: _timestamp_pb2.Timestamp
+    stream: str
+    version: int
+    def __init__(self, version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., recorded_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...
+
+class FeedSelector(_message.Message):
+    __slots__ = ["event_types", "exclude_descendants", "stream"]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_DESCENDANTS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    exclude_descendants: bool
+    stream: str
+    def __init__(self, stream: _Optional[str] = ..., exclude_descendants: bool = ..., event_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetSnapshotRequest(_message.Message):
     __slots__ = ["entries_after", "limit", "perspective", "stream"]
@@ -183,6 +401,32 @@ class ListChildrenResponse(_message.Message):
     next_page_token: str
     def __init__(self, children: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ListConsumerGroupsRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class ListConsumerGroupsResponse(_message.Message):
+    __slots__ = ["groups"]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[ConsumerGroup]
+    def __init__(self, groups: _Optional[_Iterable[_Union[ConsumerGroup, _Mapping]]] = ...) -> None: ...
+
+class ParkedEntry(_message.Message):
+    __slots__ = ["deliveries", "parked_at", "position", "reason", "stream", "version"]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    PARKED_AT_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    deliveries: int
+    parked_at: _timestamp_pb2.Timestamp
+    position: int
+    reason: str
+    stream: str
+    version: int
+    def __init__(self, position: _Optional[int] = ..., stream: _Optional[str] = ..., version: _Optional[int] = ..., deliveries: _Optional[int] = ..., reason: _Optional[str] = ..., parked_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class PutSnapshotRequest(_message.Message):
     __slots__ = ["content_type", "data", "perspective", "stream", "version"]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +448,28 @@ class PutSnapshotResponse(_message.Message):
     stored: bool
     stored_version: int
     def __init__(self, stored: bool = ..., stored_version: _Optional[int] = ...) -> None: ...
+
+class ReadFeedRequest(_message.Message):
+    __slots__ = ["after_position", "limit", "selector"]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    limit: int
+    selector: FeedSelector
+    def __init__(self, selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., after_position: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ReadFeedResponse(_message.Message):
+    __slots__ = ["entries", "head_position", "more", "next_after_position"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HEAD_POSITION_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[FeedEntry]
+    head_position: int
+    more: bool
+    next_after_position: int
+    def __init__(self, entries: _Optional[_Iterable[_Union[FeedEntry, _Mapping]]] = ..., next_after_position: _Optional[int] = ..., more: bool = ..., head_position: _Optional[int] = ...) -> None: ...
 
 class ReadRequest(_message.Message):
     __slots__ = ["direction", "from_version", "limit", "stream"]
@@ -228,6 +494,22 @@ class ReadResponse(_message.Message):
     more: bool
     next_version: int
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., more: bool = ..., next_version: _Optional[int] = ..., head_version: _Optional[int] = ...) -> None: ...
+
+class ResetConsumerGroupRequest(_message.Message):
+    __slots__ = ["after_position", "name", "to_now"]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TO_NOW_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    name: str
+    to_now: bool
+    def __init__(self, name: _Optional[str] = ..., after_position: _Optional[int] = ..., to_now: bool = ...) -> None: ...
+
+class ResetConsumerGroupResponse(_message.Message):
+    __slots__ = ["position"]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    def __init__(self, position: _Optional[int] = ...) -> None: ...
 
 class RotateStreamKeyRequest(_message.Message):
     __slots__ = ["stream"]
@@ -265,23 +547,67 @@ class Snapshot(_message.Message):
     version: int
     def __init__(self, perspective: _Optional[str] = ..., version: _Optional[int] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., stored_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class SubscribeFeedRequest(_message.Message):
+    __slots__ = ["after_position", "checkpoint_every_entries", "checkpoint_interval_ms", "from_now", "selector"]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_EVERY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    checkpoint_every_entries: int
+    checkpoint_interval_ms: int
+    from_now: bool
+    selector: FeedSelector
+    def __init__(self, selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., after_position: _Optional[int] = ..., from_now: bool = ..., checkpoint_every_entries: _Optional[int] = ..., checkpoint_interval_ms: _Optional[int] = ...) -> None: ...
+
+class SubscribeFeedResponse(_message.Message):
+    __slots__ = ["caught_up", "checkpoint", "entry", "heartbeat"]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    caught_up: FeedCheckpoint
+    checkpoint: FeedCheckpoint
+    entry: FeedEntry
+    heartbeat: Heartbeat
+    def __init__(self, entry: _Optional[_Union[FeedEntry, _Mapping]] = ..., caught_up: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., checkpoint: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
 class SubscribeRequest(_message.Message):
-    __slots__ = ["from_version", "stream"]
+    __slots__ = ["from_version", "max_entries_per_message", "stream"]
     FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_ENTRIES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     from_version: int
+    max_entries_per_message: int
     stream: str
-    def __init__(self, stream: _Optional[str] = ..., from_version: _Optional[int] = ...) -> None: ...
+    def __init__(self, stream: _Optional[str] = ..., from_version: _Optional[int] = ..., max_entries_per_message: _Optional[int] = ...) -> None: ...
 
 class SubscribeResponse(_message.Message):
-    __slots__ = ["caught_up", "entry", "heartbeat"]
+    __slots__ = ["caught_up", "entries", "entry", "heartbeat"]
     CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     caught_up: CaughtUp
+    entries: EntryBatch
     entry: Entry
     heartbeat: Heartbeat
-    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., caught_up: _Optional[_Union[CaughtUp, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., caught_up: _Optional[_Union[CaughtUp, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., entries: _Optional[_Union[EntryBatch, _Mapping]] = ...) -> None: ...
+
+class UpdateConsumerGroupRequest(_message.Message):
+    __slots__ = ["name", "settings"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    settings: ConsumerGroupSettings
+    def __init__(self, name: _Optional[str] = ..., settings: _Optional[_Union[ConsumerGroupSettings, _Mapping]] = ...) -> None: ...
+
+class UpdateConsumerGroupResponse(_message.Message):
+    __slots__ = ["group"]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    group: ConsumerGroup
+    def __init__(self, group: _Optional[_Union[ConsumerGroup, _Mapping]] = ...) -> None: ...
 
 class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

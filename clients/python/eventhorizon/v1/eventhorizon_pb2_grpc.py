@@ -70,6 +70,56 @@ class EventHorizonStub(object):
                 request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.SerializeToString,
                 response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.FromString,
                 )
+        self.SubscribeFeed = channel.unary_stream(
+                '/eventhorizon.v1.EventHorizon/SubscribeFeed',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedResponse.FromString,
+                )
+        self.ReadFeed = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/ReadFeed',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedResponse.FromString,
+                )
+        self.CreateConsumerGroup = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/CreateConsumerGroup',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.CreateConsumerGroupRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.CreateConsumerGroupResponse.FromString,
+                )
+        self.DescribeConsumerGroup = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/DescribeConsumerGroup',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DescribeConsumerGroupRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DescribeConsumerGroupResponse.FromString,
+                )
+        self.ListConsumerGroups = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/ListConsumerGroups',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListConsumerGroupsRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListConsumerGroupsResponse.FromString,
+                )
+        self.UpdateConsumerGroup = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/UpdateConsumerGroup',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.UpdateConsumerGroupRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.UpdateConsumerGroupResponse.FromString,
+                )
+        self.DeleteConsumerGroup = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/DeleteConsumerGroup',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DeleteConsumerGroupRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DeleteConsumerGroupResponse.FromString,
+                )
+        self.ResetConsumerGroup = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/ResetConsumerGroup',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ResetConsumerGroupRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ResetConsumerGroupResponse.FromString,
+                )
+        self.Consume = channel.unary_stream(
+                '/eventhorizon.v1.EventHorizon/Consume',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ConsumeRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ConsumeResponse.FromString,
+                )
+        self.Ack = channel.unary_unary(
+                '/eventhorizon.v1.EventHorizon/Ack',
+                request_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.AckRequest.SerializeToString,
+                response_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.AckResponse.FromString,
+                )
 
 
 class EventHorizonServicer(object):
@@ -181,6 +231,123 @@ class EventHorizonServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeFeed(self, request, context):
+        """Streams the feed: the entries of a whole subtree (or of every stream, with "/") in the one
+        order all readers share, each entry with its `position`. First the entries already stored
+        after `after_position`, then one `caught_up` message, then live entries as they are committed,
+        with no gap and no duplicate, for as long as the client stays; `heartbeat` while idle. With
+        `event_types`, an entry is delivered with its matching events only, and entries without any
+        are skipped; a `checkpoint` then says how far the feed was read, so that a consumer of rare
+        events can save its progress too. A consumer stores the last `position` it handled (of an
+        entry or a checkpoint) and resumes with `after_position` set to it.
+
+        What is in a feed: the streams of the subtree the key may read (a stream denied by the key's
+        policy is skipped, also when the policy changes while the feed is open), never the system
+        streams ("/$..."), and no entry of a shredded stream (its entries are skipped: they cannot be
+        read). Needs `stream:read` on `stream`.
+
+        How it fails: NOT_FOUND when `stream` does not exist; INVALID_ARGUMENT; FAILED_PRECONDITION
+        (FEED_UNAVAILABLE) when the store does not index the feed (a DynamoDB table without its
+        indexer's table); UNAVAILABLE when the server shuts down; with auth, as Subscribe.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadFeed(self, request, context):
+        """Reads a page of the feed, for batch jobs and tools: the entries of a subtree after
+        `after_position`, filtered as SubscribeFeed does. Continue with `after_position` =
+        `next_after_position` while `more` is set. A page may hold no entry and still move on (when
+        filters skipped everything it looked at). Errors as SubscribeFeed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateConsumerGroup(self, request, context):
+        """Creates a consumer group: a named, durable reader of the feed whose work is shared by the
+        members that Consume it (docs/consumer-groups.md). Needs `consumer-group:manage` on
+        "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
+        ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
+        selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
+        store that does not keep groups yet (DynamoDB).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeConsumerGroup(self, request, context):
+        """Describes a group: its definition, each partition's position, owner and lag, the members
+        connected to this server and their partitions, and its parked entries. Needs
+        `consumer-group:describe`. Errors: NOT_FOUND (CONSUMER_GROUP_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsumerGroups(self, request, context):
+        """Lists every group, by name. Needs `consumer-group:describe` on "/$consumer-groups".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateConsumerGroup(self, request, context):
+        """Changes a group's settings (ack wait, max deliveries, max in flight); they apply to the
+        next deliveries. The number of partitions cannot change. Needs `consumer-group:manage`.
+        Errors: NOT_FOUND; INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteConsumerGroup(self, request, context):
+        """Deletes a group with its positions and parked entries; its members' Consume calls end with
+        NOT_FOUND. Needs `consumer-group:manage`. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetConsumerGroup(self, request, context):
+        """Moves every partition of a group to a position (replay from the beginning or a position, or
+        skip to now). Entries in flight stay with their members until acked or expired. Needs
+        `consumer-group:manage`. Errors: NOT_FOUND; INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Consume(self, request, context):
+        """Joins a consumer group as a member, for as long as the call stays open: first `joined`
+        (with the member id Ack needs), then `assignment` whenever the member's partitions change,
+        `delivery` messages and `heartbeat` while idle. Each stream's entries go to one member at a
+        time, in version order, with at most one unacked entry per stream; a member never holds more
+        than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
+        `ack_wait_ms` is delivered again (with a higher `delivery_count`), to this member or another;
+        after `max_deliveries` it is parked.
+
+        Needs `stream:read` on the group's subtree; an entry of a stream the key may not read is
+        parked. How it fails: NOT_FOUND (CONSUMER_GROUP_NOT_FOUND), also while open when the group
+        is deleted; PERMISSION_DENIED; UNAVAILABLE when the server shuts down. After any failure but
+        NOT_FOUND and PERMISSION_DENIED the client may call Consume again: it joins as a new member
+        and the group carries on from its stored positions; entries it had not acked are delivered
+        again (to it or another member) once their ack wait ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Ack(self, request, context):
+        """Acknowledges entries delivered to a member: handled, never to be delivered again. Send it
+        on the channel that holds the member's Consume call. Acks of entries the member no longer
+        holds (their ack wait ended) are ignored and counted in `ignored`. Errors: NOT_FOUND
+        (CONSUMER_MEMBER_NOT_FOUND) once the member is gone and holds nothing any more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EventHorizonServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +405,56 @@ def add_EventHorizonServicer_to_server(servicer, server):
                     servicer.ShredStream,
                     request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.FromString,
                     response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.SerializeToString,
+            ),
+            'SubscribeFeed': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeFeed,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedResponse.SerializeToString,
+            ),
+            'ReadFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadFeed,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedResponse.SerializeToString,
+            ),
+            'CreateConsumerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConsumerGroup,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.CreateConsumerGroupRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.CreateConsumerGroupResponse.SerializeToString,
+            ),
+            'DescribeConsumerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeConsumerGroup,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DescribeConsumerGroupRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DescribeConsumerGroupResponse.SerializeToString,
+            ),
+            'ListConsumerGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsumerGroups,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListConsumerGroupsRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ListConsumerGroupsResponse.SerializeToString,
+            ),
+            'UpdateConsumerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConsumerGroup,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.UpdateConsumerGroupRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.UpdateConsumerGroupResponse.SerializeToString,
+            ),
+            'DeleteConsumerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteConsumerGroup,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DeleteConsumerGroupRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.DeleteConsumerGroupResponse.SerializeToString,
+            ),
+            'ResetConsumerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetConsumerGroup,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ResetConsumerGroupRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ResetConsumerGroupResponse.SerializeToString,
+            ),
+            'Consume': grpc.unary_stream_rpc_method_handler(
+                    servicer.Consume,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ConsumeRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.ConsumeResponse.SerializeToString,
+            ),
+            'Ack': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ack,
+                    request_deserializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.AckRequest.FromString,
+                    response_serializer=eventhorizon_dot_v1_dot_eventhorizon__pb2.AckResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -434,5 +651,175 @@ class EventHorizon(object):
         return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ShredStream',
             eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamRequest.SerializeToString,
             eventhorizon_dot_v1_dot_eventhorizon__pb2.ShredStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SubscribeFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/eventhorizon.v1.EventHorizon/SubscribeFeed',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.SubscribeFeedResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReadFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ReadFeed',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ReadFeedResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateConsumerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/CreateConsumerGroup',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.CreateConsumerGroupRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.CreateConsumerGroupResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DescribeConsumerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/DescribeConsumerGroup',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.DescribeConsumerGroupRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.DescribeConsumerGroupResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListConsumerGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ListConsumerGroups',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ListConsumerGroupsRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ListConsumerGroupsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateConsumerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/UpdateConsumerGroup',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.UpdateConsumerGroupRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.UpdateConsumerGroupResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteConsumerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/DeleteConsumerGroup',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.DeleteConsumerGroupRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.DeleteConsumerGroupResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ResetConsumerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/ResetConsumerGroup',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ResetConsumerGroupRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ResetConsumerGroupResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Consume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/eventhorizon.v1.EventHorizon/Consume',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ConsumeRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.ConsumeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Ack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/eventhorizon.v1.EventHorizon/Ack',
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.AckRequest.SerializeToString,
+            eventhorizon_dot_v1_dot_eventhorizon__pb2.AckResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

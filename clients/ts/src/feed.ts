@@ -1,0 +1,116 @@
+/**
+ * Following the feed: every entry of a subtree (or of every stream) in the one order all readers
+ * share, resuming by itself after dropped connections from the last position it delivered.
+ */
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import { Backoff, sleep } from './backoff';
+import { EventHorizonError, toClientError } from './errors';
+import type { FeedEntry, SubscribeFeedRequest, SubscribeFeedResponse } from './gen/eventhorizon/v1/eventhorizon';
+import { IdleWatchdog, isResumable, type ReconnectInfo, type SubscribeOptions } from './subscription';
+
+/** What following the feed yields. */
+export type FeedItem =
+  | { kind: 'entry'; entry: FeedEntry }
+  /**
+   * The filters skipped entries up to `position`: store it as your checkpoint (as you would an
+   * entry's position), so that a consumer of rare events resumes past what it already looked at.
+   */
+  | { kind: 'checkpoint'; position: bigint }
+  /**
+   * Everything stored when the feed (re)connected was delivered; live entries follow. Yielded
+   * again after each reconnection.
+   */
+  | { kind: 'caughtUp'; position: bigint };
+
+/** Options of `follow`. */
+export interface FollowOptions extends Omit<SubscribeOptions, 'fromVersion' | 'onReconnect'> {
+  /** Deliver entries after this position (default 0: the beginning of the feed). */
+  afterPosition?: bigint | number;
+  /** Start at the end of the feed: only entries committed from now on. */
+  fromNow?: boolean;
+  /** Only the subtree's root stream, not its descendants. */
+  excludeDescendants?: boolean;
+  /** Only events of these types: exact names or "prefix.*". */
+  eventTypes?: string[];
+  /** Checkpoints while filters skip: after this many skipped entries (server default 1,000). */
+  checkpointEveryEntries?: number;
+  /** ... and at least this often, in milliseconds (server default 5,000). */
+  checkpointIntervalMs?: number;
+  /** Told about every reconnection; `fromVersion` there is the position it resumes after. */
+  onReconnect?: (info: ReconnectInfo) => void;
+}
+
+/** Opens one SubscribeFeed call; following opens it again to resume. */
+export type OpenFeedCall = (request: SubscribeFeedRequest) => ClientReadableStream<SubscribeFeedResponse>;
+
+/**
+ * Yields the feed of `subtree` after `afterPosition`, with `checkpoint` and `caughtUp` markers,
+ * for as long as the consumer iterates. After UNAVAILABLE, a dropped connection or a silence
+ * longer than `idleTimeoutMs` it waits (with backoff) and follows again after the last position
+ * it yielded (an entry's, a checkpoint's or caught-up's): the server delivers each entry once in
+ * that order, and this side drops any position it has yielded already. Other errors (NOT_FOUND,
+ * PERMISSION_DENIED, ...) end the iteration by throwing the typed error.
+ */
+export async function* follow(open: OpenFeedCall, subtree: string, options: FollowOptions = {}): AsyncGenerator<FeedItem, void, undefined> {
+  const { signal } = options;
+  const backoff = new Backoff(options.backoff);
+  const maxReconnects = options.maxReconnects ?? Number.POSITIVE_INFINITY;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  /** The last position yielded; undefined while following "from now" has not told one yet. */
+  let position: bigint | undefined = options.fromNow ? undefined : BigInt(options.afterPosition ?? 0);
+  let failures = 0;
+
+  while (!signal?.aborted) {
+    const call = open({
+      selector: { stream: subtree, excludeDescendants: options.excludeDescendants ?? false, eventTypes: options.eventTypes ?? [] },
+      afterPosition: position ?? 0n,
+      fromNow: position === undefined,
+      checkpointEveryEntries: options.checkpointEveryEntries ?? 0,
+      checkpointIntervalMs: options.checkpointIntervalMs ?? 0,
+    });
+    call.on('error', () => undefined);
+    const cancel = () => call.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    const watchdog = new IdleWatchdog(idleTimeoutMs, cancel);
+    let failure: unknown;
+    try {
+      for await (const response of call as AsyncIterable<SubscribeFeedResponse>) {
+        watchdog.reset();
+        const message = response.message;
+        if (!message || message.$case === 'heartbeat') continue;
+        failures = 0;
+        backoff.reset();
+        const at = message.$case === 'entry' ? message.value.position : message.value.position;
+        // Delivered before the reconnection (a checkpoint at the same position says nothing new).
+        if (position !== undefined && (at < position || (at === position && message.$case !== 'caughtUp'))) continue;
+        position = at;
+        watchdog.stop();
+        if (message.$case === 'entry') yield { kind: 'entry', entry: message.value };
+        else yield { kind: message.$case, position: at };
+        watchdog.reset();
+      }
+    } catch (error) {
+      failure = toClientError(error);
+    } finally {
+      watchdog.stop();
+      signal?.removeEventListener('abort', cancel);
+      call.cancel();
+    }
+    if (signal?.aborted) return;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
+    if (failure !== undefined && !isResumable(failure)) throw failure;
+    failures += 1;
+    if (failures > maxReconnects) {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
+      throw failure ?? new Error(`the feed of ${subtree} failed ${failures} times in a row`);
+    }
+    const delayMs = backoff.next();
+    options.onReconnect?.({
+      attempt: failures,
+      delayMs,
+      error: failure instanceof EventHorizonError ? failure : undefined,
+      fromVersion: position ?? 0n,
+    });
+    await sleep(delayMs, signal).catch(() => undefined);
+  }
+}

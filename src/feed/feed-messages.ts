@@ -1,0 +1,107 @@
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import {
+  Entry,
+  SubscribeFeedResponse,
+  type Event,
+  type FeedEntry as ApiFeedEntry,
+} from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
+import { Encoded } from '../codec/encoded-messages';
+import type { FeedEntry, Position } from '../store/port';
+import type { FeedFilter } from './feed-filter';
+
+/** What a feed subscription writes: a message to serialize, or one serialized already. */
+export type OutgoingFeedMessage = SubscribeFeedResponse | Encoded;
+
+/** The grpc-js serializer of SubscribeFeed responses that passes `Encoded` messages through. */
+export function serializeSubscribeFeedResponse(message: OutgoingFeedMessage): Buffer {
+  return message instanceof Encoded ? message.bytes : Buffer.from(SubscribeFeedResponse.encode(message).finish());
+}
+
+/**
+ * A feed entry opened once for every consumer that gets it: the stored entry and its serialized
+ * events (decrypted, decompressed). The message with every event, and the decoded events (for
+ * consumers filtering by type), are made on first use and shared.
+ */
+export class OpenedFeedEntry {
+  private whole: Encoded | undefined;
+  private decoded: Event[] | undefined;
+
+  constructor(
+    readonly stored: FeedEntry,
+    /** The entry's events as the `Entry` message serializes them (field 2 only). */
+    readonly opened: Uint8Array,
+  ) {}
+
+  get position(): Position {
+    return this.stored.position;
+  }
+
+  get events(): Event[] {
+    this.decoded ??= Entry.decode(this.opened).events;
+    return this.decoded;
+  }
+
+  /** The SubscribeFeedResponse of this entry with every event, serialized once. */
+  wholeMessage(): Encoded {
+    this.whole ??= encodeStoredFeedEntry(this.stored, this.opened);
+    return this.whole;
+  }
+
+  /** The message a consumer gets of this entry, or undefined when none of its events is wanted. */
+  messageFor(filter: FeedFilter): Encoded | undefined {
+    if (filter.allEvents) return this.wholeMessage();
+    const events = this.events;
+    const wanted = filter.selectEvents(events);
+    if (wanted.length === 0) return undefined;
+    if (wanted.length === events.length) return this.wholeMessage();
+    const entry: ApiFeedEntry = { ...this.apiEntry(), events: wanted };
+    return new Encoded(Buffer.from(SubscribeFeedResponse.encode({ message: { $case: 'entry', value: entry } }).finish()), this.stored.recordedAt);
+  }
+
+  /** The API's FeedEntry with the wanted events, or undefined when none is (ReadFeed). */
+  apiEntryFor(filter: FeedFilter): ApiFeedEntry | undefined {
+    const events = filter.selectEvents(this.events);
+    return events.length === 0 ? undefined : { ...this.apiEntry(), events };
+  }
+
+  private apiEntry(): Omit<ApiFeedEntry, 'events'> {
+    const { stored } = this;
+    return { version: stored.version, recordedAt: stored.recordedAt, stream: stored.stream, position: stored.position };
+  }
+}
+
+/** A checkpoint (or, with `caughtUp`, the caught-up message) at a position. */
+export function checkpointMessage(position: Position, caughtUp = false): Encoded {
+  const message: SubscribeFeedResponse = {
+    message: caughtUp ? { $case: 'caughtUp', value: { position } } : { $case: 'checkpoint', value: { position } },
+  };
+  return new Encoded(Buffer.from(SubscribeFeedResponse.encode(message).finish()));
+}
+
+const RESPONSE_ENTRY = (1 << 3) | 2; // SubscribeFeedResponse.entry: field 1, length-delimited
+const ENTRY_VERSION = (1 << 3) | 0; // FeedEntry.version: field 1, varint
+const ENTRY_RECORDED_AT = (3 << 3) | 2; // field 3, length-delimited
+const ENTRY_STREAM = (4 << 3) | 2; // field 4, length-delimited
+const ENTRY_POSITION = (5 << 3) | 0; // field 5, varint
+
+/**
+ * The SubscribeFeedResponse of a stored entry, around its serialized events (copied as they are,
+ * neither decoded nor encoded again). Fields in field-number order, zero values left out: the
+ * bytes `SubscribeFeedResponse.encode` makes.
+ */
+function encodeStoredFeedEntry(stored: FeedEntry, serializedEvents: Uint8Array): Encoded {
+  const writer = new BinaryWriter();
+  writer.uint32(RESPONSE_ENTRY).fork();
+  if (stored.version !== 0n) writer.uint32(ENTRY_VERSION).int64(stored.version);
+  writer.raw(serializedEvents);
+  const millis = stored.recordedAt.getTime();
+  Timestamp.encode(
+    { seconds: BigInt(Math.trunc(millis / 1000)), nanos: (millis % 1000) * 1_000_000 },
+    writer.uint32(ENTRY_RECORDED_AT).fork(),
+  ).join();
+  writer.uint32(ENTRY_STREAM).string(stored.stream);
+  if (stored.position !== 0n) writer.uint32(ENTRY_POSITION).int64(stored.position);
+  writer.join();
+  return new Encoded(Buffer.from(writer.finish()), stored.recordedAt);
+}

@@ -1,0 +1,229 @@
+import type Database from 'better-sqlite3';
+import { ConsumerGroupAlreadyExistsError, ConsumerGroupNotFoundError } from '../../core/errors';
+import type {
+  ConsumerGroupDefinition,
+  ConsumerGroupPartition,
+  ConsumerGroupPartitionUpdate,
+  ConsumerGroupSettings,
+  ConsumerGroupStore,
+  ParkedEntry,
+  Position,
+  StoredConsumerGroup,
+} from '../port';
+
+interface GroupRow {
+  name: string;
+  definition: string;
+  revision: bigint;
+  created_at: bigint;
+}
+
+interface PartitionRow {
+  partition: bigint;
+  position: bigint;
+  revision: bigint;
+  owner: string | null;
+  lease_expires_at: bigint | null;
+}
+
+interface ParkedRow {
+  position: bigint;
+  stream: string;
+  version: bigint;
+  deliveries: bigint;
+  reason: string;
+  parked_at: bigint;
+}
+
+/** The part of a definition stored as JSON (the name and creation time have columns). */
+interface DefinitionJson {
+  subtree: { path: string; descendants: boolean };
+  eventTypes: string[];
+  settings: ConsumerGroupSettings;
+  startPosition: string;
+}
+
+/**
+ * Consumer-group state in the embedded store's database (schema.ts). Writes go through the
+ * store's group commit (`write`), so they are as durable as appends and ordered with them.
+ */
+export class SqliteConsumerGroups implements ConsumerGroupStore {
+  private readonly statements;
+
+  constructor(
+    db: Database.Database,
+    private readonly write: <T>(apply: () => T) => Promise<T>,
+    private readonly ensureOpen: () => void,
+  ) {
+    this.statements = {
+      group: db.prepare<[string], GroupRow>('SELECT name, definition, revision, created_at FROM consumer_groups WHERE name = ?'),
+      groups: db.prepare<[], GroupRow>('SELECT name, definition, revision, created_at FROM consumer_groups ORDER BY name'),
+      insertGroup: db.prepare<[string, string, bigint]>(
+        'INSERT INTO consumer_groups (name, definition, revision, created_at) VALUES (?, ?, 1, ?)',
+      ),
+      updateGroup: db.prepare<[string, string, bigint]>(
+        'UPDATE consumer_groups SET definition = ?, revision = revision + 1 WHERE name = ? AND revision = ?',
+      ),
+      deleteGroup: db.prepare<[string]>('DELETE FROM consumer_groups WHERE name = ?'),
+      deletePartitions: db.prepare<[string]>('DELETE FROM consumer_group_partitions WHERE group_name = ?'),
+      deleteParked: db.prepare<[string]>('DELETE FROM consumer_group_parked WHERE group_name = ?'),
+      insertPartition: db.prepare<[string, number, bigint]>(
+        'INSERT INTO consumer_group_partitions (group_name, partition, position, revision) VALUES (?, ?, ?, 1)',
+      ),
+      partitions: db.prepare<[string], PartitionRow>(
+        `SELECT partition, position, revision, owner, lease_expires_at FROM consumer_group_partitions
+         WHERE group_name = ? ORDER BY partition`,
+      ),
+      partition: db.prepare<[string, number], PartitionRow>(
+        `SELECT partition, position, revision, owner, lease_expires_at FROM consumer_group_partitions
+         WHERE group_name = ? AND partition = ?`,
+      ),
+      savePartition: db.prepare<[bigint, string | null, bigint | null, string, number, bigint]>(
+        `UPDATE consumer_group_partitions SET position = ?, owner = ?, lease_expires_at = ?, revision = revision + 1
+         WHERE group_name = ? AND partition = ? AND revision = ?`,
+      ),
+      insertParked: db.prepare<[string, bigint, string, bigint, number, string, bigint]>(
+        `INSERT OR IGNORE INTO consumer_group_parked (group_name, position, stream, version, deliveries, reason, parked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      parked: db.prepare<[string, bigint, number], ParkedRow>(
+        `SELECT position, stream, version, deliveries, reason, parked_at FROM consumer_group_parked
+         WHERE group_name = ? AND position > ? ORDER BY position LIMIT ?`,
+      ),
+      countParked: db.prepare<[string], { count: bigint }>('SELECT COUNT(*) AS count FROM consumer_group_parked WHERE group_name = ?'),
+    };
+  }
+
+  createGroup(definition: ConsumerGroupDefinition): Promise<StoredConsumerGroup> {
+    return this.write(() => {
+      const { name } = definition;
+      if (this.statements.group.get(name)) throw new ConsumerGroupAlreadyExistsError(name);
+      this.statements.insertGroup.run(name, toJson(definition), BigInt(definition.createdAt.getTime()));
+      for (let partition = 0; partition < definition.settings.partitions; partition++) {
+        this.statements.insertPartition.run(name, partition, definition.startPosition);
+      }
+      return { ...definition, revision: 1n };
+    });
+  }
+
+  async getGroup(name: string): Promise<StoredConsumerGroup | undefined> {
+    this.ensureOpen();
+    const row = this.statements.group.get(name);
+    return row && fromRow(row);
+  }
+
+  async listGroups(): Promise<StoredConsumerGroup[]> {
+    this.ensureOpen();
+    return this.statements.groups.all().map(fromRow);
+  }
+
+  updateGroupSettings(name: string, settings: ConsumerGroupSettings, expectedRevision: bigint): Promise<StoredConsumerGroup | undefined> {
+    return this.write(() => {
+      const row = this.statements.group.get(name);
+      if (!row) throw new ConsumerGroupNotFoundError(name);
+      const current = fromRow(row);
+      if (current.revision !== expectedRevision) return undefined;
+      const updated = { ...current, settings };
+      this.statements.updateGroup.run(toJson(updated), name, expectedRevision);
+      return { ...updated, revision: expectedRevision + 1n };
+    });
+  }
+
+  deleteGroup(name: string): Promise<boolean> {
+    return this.write(() => {
+      this.statements.deletePartitions.run(name);
+      this.statements.deleteParked.run(name);
+      return this.statements.deleteGroup.run(name).changes > 0;
+    });
+  }
+
+  async getGroupPartitions(name: string): Promise<ConsumerGroupPartition[]> {
+    this.ensureOpen();
+    return this.statements.partitions.all(name).map(toPartition);
+  }
+
+  saveGroupPartitions(
+    name: string,
+    updates: ConsumerGroupPartitionUpdate[],
+    parked: ParkedEntry[],
+  ): Promise<Array<ConsumerGroupPartition | undefined>> {
+    return this.write(() => {
+      if (!this.statements.group.get(name)) throw new ConsumerGroupNotFoundError(name);
+      for (const entry of parked) {
+        this.statements.insertParked.run(
+          name,
+          entry.position,
+          entry.stream,
+          entry.version,
+          entry.deliveries,
+          entry.reason,
+          BigInt(entry.parkedAt.getTime()),
+        );
+      }
+      return updates.map((update) => {
+        const lease = update.leaseExpiresAt ? BigInt(update.leaseExpiresAt.getTime()) : null;
+        const changed = this.statements.savePartition.run(
+          update.position,
+          update.owner ?? null,
+          lease,
+          name,
+          update.partition,
+          update.expectedRevision,
+        ).changes;
+        if (changed === 0) return undefined;
+        const row = this.statements.partition.get(name, update.partition);
+        return row && toPartition(row);
+      });
+    });
+  }
+
+  async listParked(name: string, after: Position, limit: number): Promise<ParkedEntry[]> {
+    this.ensureOpen();
+    return this.statements.parked.all(name, after, limit).map((row) => ({
+      position: row.position,
+      stream: row.stream,
+      version: row.version,
+      deliveries: Number(row.deliveries),
+      reason: row.reason,
+      parkedAt: new Date(Number(row.parked_at)),
+    }));
+  }
+
+  async countParked(name: string): Promise<number> {
+    this.ensureOpen();
+    return Number(this.statements.countParked.get(name)?.count ?? 0n);
+  }
+}
+
+function toJson(definition: ConsumerGroupDefinition): string {
+  const json: DefinitionJson = {
+    subtree: definition.subtree,
+    eventTypes: definition.eventTypes,
+    settings: definition.settings,
+    startPosition: definition.startPosition.toString(),
+  };
+  return JSON.stringify(json);
+}
+
+function fromRow(row: GroupRow): StoredConsumerGroup {
+  const json = JSON.parse(row.definition) as DefinitionJson;
+  return {
+    name: row.name,
+    subtree: json.subtree,
+    eventTypes: json.eventTypes,
+    settings: json.settings,
+    startPosition: BigInt(json.startPosition),
+    createdAt: new Date(Number(row.created_at)),
+    revision: row.revision,
+  };
+}
+
+function toPartition(row: PartitionRow): ConsumerGroupPartition {
+  return {
+    partition: Number(row.partition),
+    position: row.position,
+    revision: row.revision,
+    ...(row.owner !== null ? { owner: row.owner } : {}),
+    ...(row.lease_expires_at !== null ? { leaseExpiresAt: new Date(Number(row.lease_expires_at)) } : {}),
+  };
+}

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import {
+  AlreadyExistsError,
+  connect,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  jsonEvent,
+  NotFoundError,
+  type EventHorizon,
+  type FeedEntry,
+  type GroupConsumer,
+} from '../../../clients/ts/src';
+import { partitionOf } from '../../../src/groups/partition-hash';
+import { SqliteStore } from '../../../src/store/sqlite/sqlite-store';
+import { eventually } from '../../helpers/eventually';
+import { startTestServer, tempDir, type TestServer } from '../../helpers/server';
+
+const READY = { waitForReady: true };
+
+/** Who handled what: per stream, the versions in handling order, and overlaps seen. */
+class Ledger {
+  readonly byStream = new Map<string, bigint[]>();
+  readonly handledBy = new Map<string, string>();
+  readonly active = new Map<string, string>();
+  overlaps = 0;
+
+  async handle(member: string, entry: FeedEntry, work?: () => Promise<void>): Promise<void> {
+    if (this.active.has(entry.stream)) this.overlaps++;
+    this.active.set(entry.stream, member);
+    try {
+      await (work?.() ?? new Promise((resolve) => setTimeout(resolve, 1)));
+      const list = this.byStream.get(entry.stream) ?? [];
+      list.push(entry.version);
+      this.byStream.set(entry.stream, list);
+      this.handledBy.set(`${entry.stream}@${entry.version}`, member);
+    } finally {
+      this.active.delete(entry.stream);
+    }
+  }
+
+  total(): number {
+    let n = 0;
+    for (const list of this.byStream.values()) n += list.length;
+    return n;
+  }
+}
+
+describe('consumer groups through the TypeScript client', function () {
+  this.timeout(60_000);
+  let server: TestServer;
+  let client: EventHorizon;
+  const consumers: GroupConsumer[] = [];
+
+  beforeEach(async () => {
+    server = await startTestServer();
+    client = connect(server.address);
+  });
+  afterEach(async () => {
+    await Promise.all(consumers.splice(0).map((c) => c.stop()));
+    client.close();
+    await server.stop();
+  });
+
+  async function appendRound(streams: string[], round: number) {
+    await Promise.all(streams.map((stream) => client.append({ stream, events: [jsonEvent('item.added', { round })] }, READY)));
+  }
+
+  it('shares the work of a group between two members: each entry once, each stream in order, acked positions saved', async () => {
+    const streams = Array.from({ length: 20 }, (_, i) => `/shop/s${i}`);
+    await client.createStream({ stream: '/shop', createParents: true }, READY);
+    for (const stream of streams) await client.createStream({ stream });
+    const created = await client.createConsumerGroup({ name: 'projector', selector: { stream: '/shop' }, settings: { partitions: 8, maxInFlight: 5 } });
+    assert.deepEqual(created.group?.settings, { partitions: 8, ackWaitMs: 30_000, maxDeliveries: 10, maxInFlight: 5 });
+
+    const ledger = new Ledger();
+    const members = new Map<string, number[]>();
+    for (const name of ['a', 'b']) {
+      consumers.push(
+        // The group also gets /shop's own entries (its children's creation): not counted here.
+        client.consume('projector', async (entry) => (entry.stream === '/shop' ? undefined : ledger.handle(name, entry)), {
+          concurrency: 4,
+          memberName: name,
+          onEvent: (event) => {
+            if (event.kind === 'assignment') members.set(name, event.partitions);
+          },
+        }),
+      );
+    }
+    for (let round = 1; round <= 5; round++) await appendRound(streams, round);
+    // Each stream: $stream.started (0) and 5 appends.
+    await eventually(() => ledger.total() === streams.length * 6, 20_000, () => `handled ${ledger.total()}`);
+    for (const stream of streams) assert.deepEqual(ledger.byStream.get(stream), [0n, 1n, 2n, 3n, 4n, 5n], stream);
+    assert.equal(ledger.overlaps, 0);
+    // Both members took part, each on its own partitions.
+    assert.deepEqual([...(members.get('a') ?? []), ...(members.get('b') ?? [])].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const [key, member] of ledger.handledBy) {
+      const stream = key.slice(0, key.indexOf('@'));
+      assert.ok(members.get(member)?.includes(partitionOf(stream, 8)), `${key} handled by ${member}, outside its partitions`);
+    }
+
+    const head = (await client.readFeed({ selector: { stream: '/' }, afterPosition: 0n, limit: 1 })).headPosition;
+    await eventually(async () => {
+      const described = await client.describeConsumerGroup('projector');
+      assert.equal(described.members.length, 2);
+      for (const partition of described.partitions) {
+        assert.equal(partition.position, head, `partition ${partition.partition}`);
+        assert.equal(partition.lagEntries, 0n);
+      }
+    });
+    // The positions are in the store, where a restarted server finds them.
+    const stored = await server.server.store.groups?.getGroupPartitions('projector');
+    await eventually(async () => {
+      const again = await server.server.store.groups?.getGroupPartitions('projector');
+      assert.ok(again?.every((p) => p.position === head), JSON.stringify(again?.map((p) => p.position.toString())));
+    }, 5000);
+    assert.equal(stored?.length, 8);
+  });
+
+  it('redelivers an unacked entry after the ack wait, parks it after max deliveries, and the stream moves on', async () => {
+    await client.createStream({ stream: '/jobs/bad', createParents: true }, READY);
+    await client.createStream({ stream: '/jobs/good' });
+    await client.createConsumerGroup({ name: 'jobs', selector: { stream: '/jobs' }, settings: { partitions: 2, ackWaitMs: 300, maxDeliveries: 2 } });
+    const deliveries: Array<{ key: string; count: number }> = [];
+    const handled: string[] = [];
+    consumers.push(
+      client.consume(
+        'jobs',
+        async (entry, context) => {
+          const key = `${entry.stream}@${entry.version}`;
+          deliveries.push({ key, count: context.deliveryCount });
+          if (key === '/jobs/bad@1') throw new Error('poison');
+          handled.push(key);
+        },
+        { handlerAttempts: 1 },
+      ),
+    );
+    await client.append({ stream: '/jobs/bad', events: [jsonEvent('job', { n: 1 })] });
+    await client.append({ stream: '/jobs/bad', events: [jsonEvent('job', { n: 2 })] });
+    await client.append({ stream: '/jobs/good', events: [jsonEvent('job', { n: 1 })] });
+    await eventually(() => handled.includes('/jobs/bad@2'), 15_000, () => JSON.stringify(deliveries));
+    assert.deepEqual(
+      deliveries.filter((d) => d.key === '/jobs/bad@1').map((d) => d.count),
+      [1, 2],
+    );
+    // /jobs/bad@2 only after @1 was parked: the stream's order holds.
+    assert.ok(deliveries.findIndex((d) => d.key === '/jobs/bad@2') > deliveries.map((d) => d.key).lastIndexOf('/jobs/bad@1'));
+    assert.ok(handled.includes('/jobs/good@1'));
+    const described = await client.describeConsumerGroup('jobs');
+    assert.equal(described.parkedCount, 1n);
+    assert.deepEqual(
+      described.parked.map((p) => [p.stream, p.version, p.deliveries, p.reason]),
+      [['/jobs/bad', 1n, 2, 'max-deliveries']],
+    );
+    await eventually(async () => {
+      const metrics = await (await fetch(`http://${server.server.metricsAddress}/metrics`)).text();
+      assert.match(metrics, /eventhorizon_consumer_group_parked_entries\{group="jobs"\} 1/);
+      assert.match(metrics, /eventhorizon_consumer_group_lag_entries\{group="jobs",partition="0"\} 0/);
+    });
+  });
+
+  it('refuses bad management calls with the statuses the proto names', async () => {
+    await client.createStream({ stream: '/a', createParents: true }, READY);
+    await client.createConsumerGroup({ name: 'g', selector: { stream: '/a' } });
+    await assert.rejects(client.createConsumerGroup({ name: 'g', selector: { stream: '/a' } }), AlreadyExistsError);
+    await assert.rejects(client.createConsumerGroup({ name: 'h', selector: { stream: '/missing' } }), NotFoundError);
+    await assert.rejects(client.describeConsumerGroup('nope'), NotFoundError);
+    await assert.rejects(client.deleteConsumerGroup('nope'), NotFoundError);
+    const invalid = await client.createConsumerGroup({ name: 'bad name', selector: { stream: '/a' }, settings: { partitions: 5000, ackWaitMs: 1 } }).catch((e: unknown) => e);
+    assert.ok(invalid instanceof InvalidArgumentError);
+    assert.deepEqual(invalid.violations.map((v) => v.field).sort(), ['name', 'settings.ack_wait_ms', 'settings.partitions']);
+    const unchangeable = await client.updateConsumerGroup({ name: 'g', settings: { partitions: 3 } }).catch((e: unknown) => e);
+    assert.ok(unchangeable instanceof InvalidArgumentError);
+    const updated = await client.updateConsumerGroup({ name: 'g', settings: { maxInFlight: 7 } });
+    assert.equal(updated.group?.settings?.maxInFlight, 7);
+    assert.deepEqual((await client.listConsumerGroups()).groups.map((g) => g.name), ['g']);
+    await client.deleteConsumerGroup('g');
+    assert.deepEqual((await client.listConsumerGroups()).groups, []);
+    // Consuming an unknown group ends the member with NOT_FOUND (not retried).
+    const member = client.consume('g', async () => undefined);
+    await assert.rejects(member.done, NotFoundError);
+  });
+
+  it('answers FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a store that keeps no groups (DynamoDB, for now)', async () => {
+    const dataDir = tempDir();
+    // The embedded store without its group state: what the DynamoDB store is today.
+    const withoutGroups = () =>
+      new Proxy(new SqliteStore({ dataDir }), { get: (target, key) => (key === 'groups' ? undefined : Reflect.get(target, key, target) as unknown) });
+    const bare = await startTestServer({ dataDir }, withoutGroups);
+    const bareClient = connect(bare.address);
+    try {
+      await bareClient.createStream({ stream: '/a', createParents: true }, READY);
+      const refused = await bareClient.createConsumerGroup({ name: 'g', selector: { stream: '/a' } }).catch((e: unknown) => e);
+      assert.ok(refused instanceof FailedPreconditionError);
+      assert.equal(refused.reason, 'CONSUMER_GROUPS_UNAVAILABLE');
+      await assert.rejects(bareClient.listConsumerGroups(), FailedPreconditionError);
+      await assert.rejects(bareClient.consume('g', async () => undefined).done, FailedPreconditionError);
+    } finally {
+      bareClient.close();
+      await bare.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('carries on from the stored positions after a server restart, and a reset replays', async () => {
+    const dataDir = tempDir();
+    await server.stop();
+    server = await startTestServer({ dataDir });
+    client.close();
+    client = connect(server.address);
+    try {
+      await client.createStream({ stream: '/r/x', createParents: true }, READY);
+      await client.createConsumerGroup({ name: 'r', selector: { stream: '/r/x' }, settings: { partitions: 1 } });
+      const seen: string[] = [];
+      let member = client.consume('r', async (entry) => void seen.push(`${entry.stream}@${entry.version}`));
+      for (let i = 0; i < 3; i++) await client.append({ stream: '/r/x', events: [jsonEvent('e', { i })] });
+      await eventually(() => seen.length === 4);
+      await member.stop();
+      client.close();
+      await server.stop();
+
+      server = await startTestServer({ dataDir });
+      client = connect(server.address);
+      await client.append({ stream: '/r/x', events: [jsonEvent('e', { i: 3 })] }, READY);
+      member = client.consume('r', async (entry) => void seen.push(`${entry.stream}@${entry.version}`));
+      consumers.push(member);
+      await eventually(() => seen.length === 5);
+      assert.deepEqual(seen, ['/r/x@0', '/r/x@1', '/r/x@2', '/r/x@3', '/r/x@4']);
+
+      await client.resetConsumerGroup({ name: 'r', to: { $case: 'afterPosition', value: 0n } });
+      await eventually(() => seen.length === 10);
+      assert.deepEqual(seen.slice(5), ['/r/x@0', '/r/x@1', '/r/x@2', '/r/x@3', '/r/x@4']);
+    } finally {
+      await Promise.all(consumers.splice(0).map((c) => c.stop()));
+      client.close();
+      await server.stop();
+      server = await startTestServer();
+      client = connect(server.address);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { connect, jsonEvent, type EventHorizon } from '../../clients/ts/src';
+import { eventually } from '../helpers/eventually';
+import { startTestServer, type TestServer } from '../helpers/server';
+
+const MEMBER_PROCESS = path.join(__dirname, 'support', 'group-member-process.js');
+/** The issue asks for 1,000 streams. */
+const STREAMS = 1000;
+const MAX_IN_FLIGHT = 20;
+const ACK_WAIT_MS = 3000;
+
+interface Handling {
+  member: string;
+  stream: string;
+  version: bigint;
+  start: number;
+  end: number | undefined;
+}
+
+/** A member process and the handlings it printed. */
+class MemberProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  killedAt: number | undefined;
+  private buffer = '';
+
+  constructor(address: string, group: string, readonly name: string, handlings: Handling[]) {
+    this.child = spawn(process.execPath, [MEMBER_PROCESS, address, group, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    const open = new Map<string, Handling>();
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      this.buffer += chunk.toString();
+      const lines = this.buffer.split('\n');
+      this.buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        const [kind, member, stream, version, time] = line.split(' ');
+        if ((kind !== 'S' && kind !== 'E') || !member || !stream || !version || !time) continue;
+        const key = `${stream}@${version}`;
+        if (kind === 'S') {
+          const handling = { member, stream, version: BigInt(version), start: Number(time), end: undefined };
+          open.set(key, handling);
+          handlings.push(handling);
+        } else {
+          const handling = open.get(key);
+          if (handling) handling.end = Number(time);
+          open.delete(key);
+        }
+      }
+    });
+  }
+
+  kill(): void {
+    this.killedAt = performance.timeOrigin + performance.now();
+    this.child.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}
+
+describe('consumer groups: members die and join while appends go on (embedded store)', function () {
+  this.timeout(240_000);
+  let server: TestServer;
+  let client: EventHorizon;
+  const members: MemberProcess[] = [];
+
+  before(async () => {
+    server = await startTestServer();
+    client = connect(server.address);
+  });
+  after(async () => {
+    for (const member of members) if (member.child.exitCode === null && member.child.signalCode === null) member.child.kill('SIGKILL');
+    client.close();
+    await server.stop();
+  });
+
+  it('handles every entry, each stream in version order, never one stream on two members at once; duplicates only of the killed member, at most max in flight', async () => {
+    const streams = Array.from({ length: STREAMS }, (_, i) => `/proof/s${i}`);
+    await client.createStream({ stream: '/proof', createParents: true }, { waitForReady: true });
+    for (const stream of streams) await client.createStream({ stream });
+    await client.createConsumerGroup({
+      name: 'proof',
+      selector: { stream: '/proof' },
+      settings: { partitions: 16, ackWaitMs: ACK_WAIT_MS, maxInFlight: MAX_IN_FLIGHT, maxDeliveries: 50 },
+    });
+    const handlings: Handling[] = [];
+    for (const name of ['m1', 'm2', 'm3']) members.push(new MemberProcess(server.address, 'proof', name, handlings));
+
+    // Appends go on all along: 4 writers, each to random streams.
+    let appending = true;
+    let appended = 0;
+    const writers = Array.from({ length: 4 }, async () => {
+      while (appending) {
+        const stream = streams[Math.floor(Math.random() * STREAMS)] ?? '/proof/s0';
+        await client.append({ stream, events: [jsonEvent('item.added', { n: appended })] });
+        appended++;
+      }
+    });
+    const ended = () => handlings.filter((h) => h.end !== undefined).length;
+    await eventually(() => ended() >= 1500, 60_000, () => `handled ${ended()}`);
+    const victim = members[1];
+    assert.ok(victim);
+    victim.kill();
+    await victim.exited;
+    await eventually(() => ended() >= 3000, 60_000, () => `handled ${ended()}`);
+    members.push(new MemberProcess(server.address, 'proof', 'm4', handlings));
+    await eventually(() => handlings.some((h) => h.member === 'm4'), 30_000, () => 'm4 handled nothing');
+    await eventually(() => ended() >= 4500, 60_000, () => `handled ${ended()}`);
+    appending = false;
+    await Promise.all(writers);
+
+    // Every entry of the subtree, from the feed.
+    const expected = new Set<string>();
+    for (let after = 0n; ; ) {
+      const page = await client.readFeed({ selector: { stream: '/proof' }, afterPosition: after, limit: 1000 });
+      for (const entry of page.entries) expected.add(`${entry.stream}@${entry.version}`);
+      after = page.nextAfterPosition;
+      if (!page.more) break;
+    }
+    const handled = () => new Set(handlings.filter((h) => h.end !== undefined).map((h) => `${h.stream}@${h.version}`));
+    await eventually(() => handled().size === expected.size, 60_000, () => `handled ${handled().size} of ${expected.size} entries`);
+    for (const member of members) if (member !== victim) await member.stop();
+
+    // Every entry handled, nothing else.
+    assert.deepEqual([...handled()].sort(), [...expected].sort());
+
+    const byStream = new Map<string, Handling[]>();
+    for (const handling of handlings) {
+      const list = byStream.get(handling.stream) ?? [];
+      list.push(handling);
+      byStream.set(handling.stream, list);
+    }
+    const killedAt = victim.killedAt ?? 0;
+    let duplicates = 0;
+    for (const [stream, list] of byStream) {
+      list.sort((a, b) => a.start - b.start);
+      for (let i = 1; i < list.length; i++) {
+        const before = list[i - 1];
+        const next = list[i];
+        if (!before || !next) continue;
+        // Never two handlers of one stream at once (a killed member's open handling ended with it).
+        const beforeEnd = before.end ?? (before.member === victim.name ? killedAt : Number.POSITIVE_INFINITY);
+        assert.ok(next.start >= beforeEnd, `${stream}: ${next.member} started v${next.version} while ${before.member} handled v${before.version}`);
+        // In version order: the next version, or the same one again (a redelivery).
+        if (next.version === before.version) {
+          duplicates++;
+          assert.equal(before.member, victim.name, `${stream}@${before.version} handled twice, first by ${before.member}, who did not die`);
+        } else {
+          assert.equal(next.version, before.version + 1n, `${stream}: v${next.version} after v${before.version}`);
+        }
+      }
+      assert.equal(list[0]?.version, 0n, `${stream} starts at version 0`);
+    }
+    assert.ok(duplicates <= MAX_IN_FLIGHT, `${duplicates} duplicates, more than max in flight (${MAX_IN_FLIGHT})`);
+    assert.ok(handlings.some((h) => h.member === 'm4'));
+    console.log(`      ${expected.size} entries over ${STREAMS + 1} streams, ${appended} appended meanwhile, ${duplicates} handled twice (the killed member's unacked)`);
+  });
+});
