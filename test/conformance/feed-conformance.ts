@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { maxStoredEntryBytes } from '../../src/codec/stored-size';
+import { DEFAULT_LIMITS } from '../../src/config/config';
 import type { EventStore, FeedEntry, Position, Subtree } from '../../src/store/port';
 import type { StoreFactory } from './store-conformance';
 
@@ -144,6 +147,40 @@ export function runFeedConformance(name: string, factory: FeedStoreFactory): voi
       assert.equal(tiny.entries.length, 1, 'one entry even when it alone passes the bound');
       assert.equal(tiny.reached, tiny.entries[0]?.position, 'the page covers the feed up to its last entry');
       assert.equal((await readAll({ path: '/big', descendants: false }, 0n, 1, 1)).length, 5);
+    });
+
+    it('holds entries of 1 MiB and of the configured maximum whole, in order, beside small ones', async () => {
+      // Bytes no codec could shrink; on DynamoDB both are split over chunk items (issue 17).
+      const large = [1 << 20, maxStoredEntryBytes(DEFAULT_LIMITS)].map((size) => new Uint8Array(randomBytes(size)));
+      await create('/large');
+      await create('/small');
+      for (const payload of large) {
+        await store.append({ stream: '/large', payload: () => payload, recordedAt: at });
+        await append('/small');
+      }
+      // A page of 3 MiB (the server's): the largest entry passes it alone, as one page of its own.
+      const feed = await readAll(everything, 0n, 1000, 3 << 20);
+      const positions = feed.map((entry) => entry.position);
+      assert.deepEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), positions, 'positions increase');
+      const ofLarge = feed.filter((entry) => entry.stream === '/large');
+      assert.deepEqual(ofLarge.map((entry) => entry.version), [0n, 1n, 2n], 'every entry once, in version order');
+      assert.equal(label(ofLarge[0] as FeedEntry), '/large@0');
+      large.forEach((payload, i) => {
+        const got = ofLarge[i + 1]?.payload ?? new Uint8Array(0);
+        assert.equal(got.byteLength, payload.byteLength, `entry ${i + 1}: size`);
+        assert.ok(Buffer.from(got).equals(payload), `entry ${i + 1}: the same bytes`);
+      });
+      assert.deepEqual(
+        feed.filter((entry) => entry.stream === '/small').map(label),
+        ['/small@0', '/small@1', '/small@2'],
+      );
+      // The bytes bound counts a large entry whole: a page of 1 MiB stops before the first.
+      const bounded = await store.readFeed({ after: 0n, subtree: { path: '/large', descendants: false }, limit: 100, maxBytes: 1 << 20 });
+      assert.deepEqual(bounded.entries.map(label), ['/large@0']);
+      assert.equal(bounded.more, true);
+      // Read one at a time, each whole.
+      const single = await readAll({ path: '/large', descendants: false }, 0n, 1, 1);
+      assert.deepEqual(single.map((entry) => entry.payload.byteLength), [ofLarge[0]?.payload.byteLength, ...large.map((p) => p.byteLength)]);
     });
 
     it('says where the feed ends: its head, and no more past it', async () => {

@@ -133,8 +133,10 @@ function varint(value: bigint): Buffer {
 /**
  * Whether an events item has a place in the feed: an entry, or a stream's shred fence (which
  * tells the feed's readers on every replica that the stream was shredded: FeedEntry.shredded).
- * The chunks of an entry split over several items (issue 17) have none: an entry's main item is
- * the one with its recorded time `t` and its bytes-through `b`. Adapt here when items change.
+ * An entry split over several items (issue 17) is one events item all the same, with `t` and
+ * `b` (and `n`, `z` instead of `p`): indexed once, like any entry. Its chunks are items of the
+ * chunks table, which has no DynamoDB stream and which the backfill does not scan, so they never
+ * come here; feed reads fetch them with the entry (feed-reads.ts). Adapt here when items change.
  */
 export function isFeedEntryImage(image: Record<string, unknown> | undefined): boolean {
   if (!image) return false;
@@ -143,7 +145,9 @@ export function isFeedEntryImage(image: Record<string, unknown> | undefined): bo
 
 /**
  * The attributes isFeedEntryImage reads, and the key: a Scan of the events table projecting
- * these (the backfill's) tells entries from other items without reading their payloads.
+ * these (the backfill's) tells entries from other items without reading their payloads. A split
+ * entry's `n` and `z` are not needed: the scan only numbers entries, and feed reads get the
+ * whole item.
  */
 export const FEED_ENTRY_ATTRIBUTES: readonly string[] = [EntryAttr.stream, EntryAttr.version, EntryAttr.recordedAt, EntryAttr.bytesThrough];
 

@@ -2,9 +2,10 @@ import { BatchGetItemCommand, GetItemCommand, QueryCommand } from '@aws-sdk/clie
 import { abortSignalOf } from '../../core/call-signal';
 import { CorruptDataError } from '../../core/errors';
 import type { FeedEntry, FeedPage, FeedQuery, Position, Subtree } from '../port';
+import { withPayloads } from './chunks';
 import type { DynamoDbContext } from './context';
 import { PAGES, readPageItem, readStateItem, stateKey, type IndexRecord } from './feed-pages';
-import { entryKey, readEntryItem, type Item } from './items';
+import { entryKey, readEntryItem, type EntryItem, type Item } from './items';
 import { EntryAttr, FeedAttr } from './tables';
 
 /**
@@ -84,30 +85,39 @@ export class FeedReads {
     return Item ? readStateItem(Item).next - 1n : 0n;
   }
 
-  /** The candidates' entries, in order, up to the query's bytes bound (at least one). */
+  /**
+   * The candidates' entries, in order, up to the query's bytes bound (at least one). A split
+   * entry's item gives its size (`z`): the page is bounded before any chunk is read, and only the
+   * chunks of the entries returned are fetched, all at once (chunks.ts).
+   */
   private async entries(candidates: Candidate[], query: FeedQuery): Promise<FeedEntry[]> {
-    const entries: FeedEntry[] = [];
+    const found: Array<{ candidate: Candidate; entry: EntryItem }> = [];
     let bytes = 0;
-    for (let start = 0; start < candidates.length; start += BATCH_GET_KEYS) {
+    fetch: for (let start = 0; start < candidates.length; start += BATCH_GET_KEYS) {
       const chunk = candidates.slice(start, start + BATCH_GET_KEYS);
       const items = await this.batchGet(chunk, query);
       for (const candidate of chunk) {
         const item = items.get(keyOf(candidate.stream, candidate.version));
         if (!item) throw new CorruptDataError(`the feed names entry ${candidate.version} of ${candidate.stream}, which is not stored`);
         const entry = readEntryItem(item);
-        if (entries.length > 0 && bytes + entry.payload.byteLength > query.maxBytes) return entries;
-        bytes += entry.payload.byteLength;
-        entries.push({
-          stream: candidate.stream,
-          position: candidate.position,
-          version: entry.version,
-          recordedAt: entry.recordedAt,
-          payload: entry.payload,
-          ...(entry.shredded === true ? { shredded: true } : {}),
-        });
+        const size = entry.split?.bytes ?? entry.payload.byteLength;
+        if (found.length > 0 && bytes + size > query.maxBytes) break fetch;
+        bytes += size;
+        found.push({ candidate, entry });
       }
     }
-    return entries;
+    const whole = await withPayloads(this.context, found.map(({ entry }) => entry), query.signal);
+    return whole.map((entry, index) => {
+      const { candidate } = found[index] as (typeof found)[number];
+      return {
+        stream: candidate.stream,
+        position: candidate.position,
+        version: entry.version,
+        recordedAt: entry.recordedAt,
+        payload: entry.payload,
+        ...(entry.shredded === true ? { shredded: true } : {}),
+      };
+    });
   }
 
   /** The events items of the candidates (consistent reads), following unprocessed keys. */
