@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
@@ -118,6 +119,28 @@ describe('DynamoDB feed backfill', function () {
     const head = await target.feedHead();
     assert.deepEqual(await again.runBackfill(), { ran: false, streams: 0, entries: 0, fromStream: 0 });
     assert.equal(await target.feedHead(), head);
+  });
+
+  it('gives split entries (issue 17) one position each, and the feed returns them whole', async () => {
+    const prefix = freshTablePrefix();
+    const target = await preFeed(prefix, ['/plain'], 2);
+    await load(target, ['/big'], 0);
+    // 1 MiB each: an events item with n and z, and 3 chunk items in the chunks table.
+    const large = [1, 2, 3].map(() => new Uint8Array(randomBytes(1 << 20)));
+    for (const payload of large.slice(0, 2)) await target.append({ stream: '/big', payload: () => payload, recordedAt: at });
+    await upgrade(prefix);
+    // Written after the upgrade: in the scan and in the stream, indexed once.
+    await target.append({ stream: '/big', payload: () => large[2] as Uint8Array, recordedAt: at });
+
+    const backfill = contender(prefix, { holderId: 'backfill', backfill: true, batchSize: 3, backfillSettleMs: 300 });
+    const outcome = await backfill.runBackfill();
+    assert.equal(outcome.ran, true);
+    // The root's entries 0..2, /plain's 0..2, /big's 0..3: no chunk counted.
+    assert.equal(outcome.entries + outcome.fromStream, 3 + 3 + 4);
+    const feed = await checkFeed(target, ['/plain', '/big']);
+    const big = feed.filter((entry) => entry.stream === '/big' && entry.version > 0n);
+    assert.deepEqual(big.map((entry) => entry.payload.byteLength), large.map((payload) => payload.byteLength));
+    big.forEach((entry, i) => assert.ok(Buffer.from(entry.payload).equals(large[i] as Uint8Array), `entry ${i + 1}, whole`));
   });
 
   it('resumes a backfill SIGKILLed mid-batch: the same positions as an uninterrupted one', async () => {
