@@ -612,7 +612,7 @@ async function checkSubscribers(reader: Api, streams: string[], subscribers: Rec
     const stream = streams[i]!;
     const stored = await readAll(reader, stream);
     // Entries committed without being published arrive when the subscription fills the gap or
-    // the tailer polls (at most pollMaxIntervalMs later): a bounded wait.
+    // the feed's reader brings them (once indexed, at most pollMaxIntervalMs later): a bounded wait.
     await subscriber.waitForEntries(stored.length, 10_000);
     const got = subscriber.entries.map(({ entry }) => `${entry.version}:${entry.events[0]?.id ?? ''}`);
     assert.deepEqual(got, stored.map((e) => `${e.version}:${e.events[0]?.id ?? ''}`), `${stream}: the subscriber got every entry once, in order`);
