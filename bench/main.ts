@@ -6,7 +6,8 @@ import { BENCH_PRIORITY, raisePriority, REPO_ROOT, startBaseline, startEventHori
 import { measureCompression } from './compression';
 import { encryptionCost, prepareEncryption } from './encryption';
 import { catchUpSingles, catchUpSinglesStreams } from './catchup-singles';
-import { catchUpSinglesBlock, compressionBlock, encryptionBlock, h2loadBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { feedCatchUp, feedFanOut, prepareFeedCatchUp } from './feed';
+import { catchUpSinglesBlock, compressionBlock, encryptionBlock, feedCatchUpBlock, feedFanOutBlock, h2loadBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -52,6 +53,9 @@ const FULL: Plan = {
   // A few seconds of reading per figure at the rates of this machine, 8 figures per run.
   encryptionReadEvents: { single: 30_000, hundred: 300_000 },
   fsyncProbes: 200,
+  // Issue 15: 200,000 single-event entries in 1,000 streams, about as long a read as catchup-singles.
+  feedCatchUp: { streams: 1000, entriesPerStream: 200, warmUpEntries: 20_000 },
+  feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
 };
 
 /** Small and short: a smoke run that keeps the bench working, not a measurement. */
@@ -71,11 +75,14 @@ const QUICK: Plan = {
   encryptionConcurrency: 64,
   encryptionReadEvents: { single: 3_000, hundred: 30_000 },
   fsyncProbes: 50,
+  feedCatchUp: { streams: 100, entriesPerStream: 100, warmUpEntries: 2_000 },
+  feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
 };
 
 const SCENARIOS = {
   append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost, h2load: unaryH2load,
   'catchup-singles': catchUpSingles,
+  'feed-catchup': feedCatchUp, 'feed-fanout': feedFanOut,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** Measured in the bench's own process, without servers: `--only compression` starts none. */
@@ -98,7 +105,8 @@ const USAGE = `Usage: npm run bench -- [options]
                      (compression runs in process and starts no server)
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
                      (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on,
-                     the catchup-singles figures' into DIR/catchup-singles-*)
+                     the catchup-singles figures' into DIR/catchup-singles-*, the feed-catchup
+                     figures' into DIR/feed-catchup-*)
 `;
 
 function options() {
@@ -137,7 +145,7 @@ async function serverRuns(
   plan: Plan,
   scenarios: readonly ScenarioName[],
   log: (message: string) => void,
-): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; singlesMs: number }> {
+): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; singlesMs: number; feedMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
   const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
@@ -148,6 +156,8 @@ async function serverRuns(
   let h2loadMs = 0;
   /** Wall time of the catch-up-singles figures, which have a block of their own. */
   let singlesMs = 0;
+  /** Wall time of the feed figures (seeding included), which have blocks of their own. */
+  let feedMs = 0;
   try {
     // One seeding for every scenario's streams: it creates /bench.
     const streams: SeedSpec[] = [];
@@ -166,6 +176,13 @@ async function serverRuns(
       await prepareEncryption(dataDir, plan);
       encryptionMs += performance.now() - seeding;
     }
+    if (opts.only.includes('feed-catchup')) {
+      const { streams: count, entriesPerStream } = plan.feedCatchUp;
+      log(`seeding the feed catch-up's ${count} streams of ${entriesPerStream} single-event entries, in a data folder of their own`);
+      const seeding = performance.now();
+      await prepareFeedCatchUp(dataDir, plan);
+      feedMs += performance.now() - seeding;
+    }
     baseline = await startBaseline();
     for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run} of ${opts.runs}`);
@@ -183,6 +200,7 @@ async function serverRuns(
           if (name === 'encryption') encryptionMs += performance.now() - scenarioStarted;
           if (name === 'h2load') h2loadMs += performance.now() - scenarioStarted;
           if (name === 'catchup-singles') singlesMs += performance.now() - scenarioStarted;
+          if (name === 'feed-catchup' || name === 'feed-fanout') feedMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -194,7 +212,7 @@ async function serverRuns(
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  return { runs, encryptionMs, h2loadMs, singlesMs };
+  return { runs, encryptionMs, h2loadMs, singlesMs, feedMs };
 }
 
 async function main(): Promise<void> {
@@ -217,8 +235,8 @@ async function main(): Promise<void> {
     }
   }
   const scenarios = opts.only.filter(isScenario);
-  const { runs, encryptionMs, h2loadMs, singlesMs } =
-    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0, singlesMs: 0 };
+  const { runs, encryptionMs, h2loadMs, singlesMs, feedMs } =
+    scenarios.length > 0 ? await serverRuns(opts, plan, scenarios, log) : { runs: [], encryptionMs: 0, h2loadMs: 0, singlesMs: 0, feedMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -262,6 +280,10 @@ async function main(): Promise<void> {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: singlesMs / 1000,
     });
   }
+  // Each its own block, so that `--only feed-fanout` leaves the catch-up's figures alone.
+  const feedInfo = { machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: feedMs / 1000 };
+  if (opts.only.includes('feed-catchup')) blocks['feed-catchup'] = feedCatchUpBlock(figures, plan, feedInfo);
+  if (opts.only.includes('feed-fanout')) blocks['feed-fanout'] = feedFanOutBlock(figures, plan, feedInfo);
   writeReport(opts.out, blocks);
   if (opts.quick) process.stdout.write(`${Object.values(blocks).join('\n\n')}\n`);
   log(`report written to ${opts.out}`);
