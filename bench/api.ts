@@ -3,6 +3,7 @@ import {
   CreateStreamRequest,
   DescribeStreamRequest,
   EventHorizonClient,
+  ReadFeedRequest,
   type DescribeStreamResponse,
 } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 
@@ -35,6 +36,15 @@ export class SetupClient {
     return new Promise((resolve, reject) =>
       this.client.describeStream(DescribeStreamRequest.fromPartial({ stream }), (error, response) =>
         error ? reject(error) : resolve(response),
+      ),
+    );
+  }
+
+  /** The newest position of the feed (ReadFeed's head_position). */
+  feedHead(): Promise<bigint> {
+    return new Promise((resolve, reject) =>
+      this.client.readFeed(ReadFeedRequest.fromPartial({ selector: { stream: '/' }, limit: 1 }), (error, response) =>
+        error ? reject(error) : resolve(response.headPosition),
       ),
     );
   }

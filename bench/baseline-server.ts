@@ -1,10 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   EventHorizonService,
+  SubscribeFeedResponse,
   SubscribeResponse,
   type AppendRequest,
   type AppendResponse,
   type Entry,
+  type FeedEntry,
+  type SubscribeFeedRequest,
   type SubscribeRequest,
 } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { BATCH_BYTES, MAX_ENTRIES_PER_MESSAGE } from '../src/codec/encoded-messages';
@@ -16,7 +19,8 @@ import { OrderEvents } from './events';
  * message or, when the request sets max_entries_per_message, in batches. Whatever
  * Event Horizon does beyond this (validation, storage, compression, fan-out) is our cost.
  *
- * Subscribe streams are named `/baseline/<events per entry>/<entries>`.
+ * Subscribe streams are named `/baseline/<events per entry>/<entries>`. SubscribeFeed does the
+ * same with a prepared feed entry (its stream and position set) for a selector of that name.
  */
 
 const [address] = process.argv.slice(2);
@@ -65,41 +69,91 @@ function batchMessage(entry: Entry, first: number, count: number): Buffer {
   return Buffer.from(SubscribeResponse.encode({ message: { $case: 'entries', value: { entries } } }).finish());
 }
 
-async function trivialStream(call: grpc.ServerWritableStream<SubscribeRequest, Outgoing>): Promise<void> {
-  const [, , perEntry, count] = call.request.stream.split('/');
-  const entry = preparedEntry(Number(perEntry ?? 1));
-  const entries = Number(count ?? 0);
+/** Writes with flow control; `cancelled()` says whether the client went. */
+function writer<T>(call: grpc.ServerWritableStream<unknown, T>) {
   let cancelled = false;
   let wake: (() => void) | undefined;
   call.on('cancelled', () => {
     cancelled = true;
     wake?.();
   });
-  const send = async (message: Outgoing): Promise<void> => {
-    if (!call.write(message)) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        call.once('drain', resolve);
-      });
-    }
+  return {
+    cancelled: () => cancelled,
+    async send(message: T): Promise<void> {
+      if (!call.write(message)) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          call.once('drain', resolve);
+        });
+      }
+    },
   };
+}
+
+async function trivialStream(call: grpc.ServerWritableStream<SubscribeRequest, Outgoing>): Promise<void> {
+  const [, , perEntry, count] = call.request.stream.split('/');
+  const entry = preparedEntry(Number(perEntry ?? 1));
+  const entries = Number(count ?? 0);
+  const out = writer(call);
+  const send = (message: Outgoing) => out.send(message);
   const asked = call.request.maxEntriesPerMessage ?? 0;
   if (asked > 1) {
     // Batches, serialized once and written again and again (the versions repeat: the client
     // counts entries, it does not check them), as the single entry is encoded once per write.
     const size = batchSize(entry, asked);
     const full = batchMessage(entry, 0, size);
-    for (let sent = 0; sent < entries && !cancelled; sent += size) {
+    for (let sent = 0; sent < entries && !out.cancelled(); sent += size) {
       await send(entries - sent >= size ? full : batchMessage(entry, sent, entries - sent));
     }
   } else {
-    for (let version = 0; version < entries && !cancelled; version++) {
+    for (let version = 0; version < entries && !out.cancelled(); version++) {
       entry.version = BigInt(version);
       await send({ message: { $case: 'entry', value: entry } });
     }
   }
-  if (!cancelled) {
+  if (!out.cancelled()) {
     call.write({ message: { $case: 'caughtUp', value: { version: BigInt(entries - 1) } } });
+    call.end();
+  }
+}
+
+/** What the baseline's SubscribeFeed writes: a message for grpc-js to serialize, or bytes serialized once. */
+type OutgoingFeed = SubscribeFeedResponse | Buffer;
+
+/** `count` copies of the feed entry (positions from `first`) in one `entries` message, serialized. */
+function feedBatchMessage(entry: FeedEntry, first: number, count: number): Buffer {
+  const entries = Array.from({ length: count }, (_, i) => ({ ...entry, position: BigInt(first + i) }));
+  return Buffer.from(SubscribeFeedResponse.encode({ message: { $case: 'entries', value: { entries } } }).finish());
+}
+
+/**
+ * SubscribeFeed's ceiling: a prepared feed entry, `/baseline/<events per entry>/<entries>` times,
+ * one per `entry` message (serialized by grpc-js for each write, as Subscribe's) or, when the
+ * request sets max_entries_per_message, in `entries` batches bounded as Event Horizon bounds
+ * them, serialized once; then caught_up.
+ */
+async function trivialFeed(call: grpc.ServerWritableStream<SubscribeFeedRequest, OutgoingFeed>): Promise<void> {
+  const [, , perEntry, count] = (call.request.selector?.stream ?? '').split('/');
+  const base = preparedEntry(Number(perEntry ?? 1));
+  const entry: FeedEntry = { ...base, version: 1n, stream: '/bench/feed-catch-up/s17', position: 1n };
+  const entries = Number(count ?? 0);
+  const out = writer(call);
+  const asked = call.request.maxEntriesPerMessage ?? 0;
+  if (asked > 1) {
+    const entryBytes = SubscribeFeedResponse.encode({ message: { $case: 'entry', value: entry } }).finish().byteLength;
+    const size = Math.max(1, Math.min(asked, MAX_ENTRIES_PER_MESSAGE, Math.floor(BATCH_BYTES / entryBytes)));
+    const full = feedBatchMessage(entry, 1, size);
+    for (let sent = 0; sent < entries && !out.cancelled(); sent += size) {
+      await out.send(entries - sent >= size ? full : feedBatchMessage(entry, sent + 1, entries - sent));
+    }
+  } else {
+    for (let position = 1; position <= entries && !out.cancelled(); position++) {
+      entry.position = BigInt(position);
+      await out.send({ message: { $case: 'entry', value: entry } });
+    }
+  }
+  if (!out.cancelled()) {
+    call.write({ message: { $case: 'caughtUp', value: { position: BigInt(entries) } } });
     call.end();
   }
 }
@@ -122,10 +176,16 @@ server.addService(
       responseSerialize: (message: Outgoing) =>
         Buffer.isBuffer(message) ? message : Buffer.from(SubscribeResponse.encode(message).finish()),
     },
+    subscribeFeed: {
+      ...EventHorizonService.subscribeFeed,
+      responseSerialize: (message: OutgoingFeed) =>
+        Buffer.isBuffer(message) ? message : Buffer.from(SubscribeFeedResponse.encode(message).finish()),
+    },
   },
   {
     append: emptyAppend,
     subscribe: (call: grpc.ServerWritableStream<SubscribeRequest, Outgoing>) => void trivialStream(call),
+    subscribeFeed: (call: grpc.ServerWritableStream<SubscribeFeedRequest, OutgoingFeed>) => void trivialFeed(call),
     createStream: unimplemented,
     read: unimplemented,
     putSnapshot: unimplemented,

@@ -22,12 +22,22 @@ export interface AppendLoadJob {
 export interface CatchUpJob {
   kind: 'catch-up';
   address: string;
+  /** The stream, or the subtree of the feed (`feed`, `follow`). */
   stream: string;
-  via: 'subscribe' | 'read' | 'client';
+  /**
+   * `feed`: SubscribeFeed of the subtree `stream`, counted from the wire bytes until caught_up;
+   * `follow`: the same through the TypeScript client's `follow`, which decodes every entry.
+   */
+  via: 'subscribe' | 'read' | 'client' | 'feed' | 'follow';
   /** Entries per Read call. */
   readLimit: number;
-  /** Subscribe: SubscribeRequest.max_entries_per_message; unset asks for one entry per message. */
+  /**
+   * Subscribe and SubscribeFeed: max_entries_per_message; unset asks for one entry per message
+   * (through the client: its default).
+   */
   maxEntriesPerMessage?: number;
+  /** SubscribeFeed: after_position (default 0, the beginning of the feed). */
+  afterPosition?: number;
 }
 
 /** Opens subscriptions and keeps them until told to stop, timing each live delivery. */
@@ -38,6 +48,12 @@ export interface SubscribeJob {
   streams: string[];
   /** Spread the subscriptions over this many HTTP/2 connections. */
   connections: number;
+  /**
+   * SubscribeFeed instead of Subscribe: each item of `streams` is a subtree, followed from now;
+   * `maxEntriesPerMessage` as SubscribeFeedRequest.max_entries_per_message (unset: one entry per
+   * message).
+   */
+  feed?: { maxEntriesPerMessage?: number };
 }
 
 /** Appends single events at a fixed rate, stamping each with the time it was sent. */
@@ -86,6 +102,8 @@ export interface CatchUpResult extends CpuFigure {
 export interface SubscribeResult extends CpuFigure {
   /** Append-to-delivery latency of every live event received, in milliseconds. */
   latenciesMs: number[];
+  /** When each of those events was sent (wall clock, ms), in the same order. */
+  sentAtMs: number[];
   errors: number;
   firstError?: string;
 }

@@ -7,7 +7,8 @@ import { measureCompression } from './compression';
 import { encryptionCost, prepareEncryption } from './encryption';
 import { catchUpSingles, catchUpSinglesStreams } from './catchup-singles';
 import { largeEntries } from './large-entries';
-import { catchUpSinglesBlock, compressionBlock, encryptionBlock, h2loadBlock, largeBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { feedCatchUp, feedFanOut, prepareFeedCatchUp } from './feed';
+import { catchUpSinglesBlock, compressionBlock, encryptionBlock, feedCatchUpBlock, feedFanOutBlock, h2loadBlock, largeBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -54,6 +55,9 @@ const FULL: Plan = {
   encryptionReadEvents: { single: 30_000, hundred: 300_000 },
   fsyncProbes: 200,
   largeEntries: 40,
+  // Issue 15: 200,000 single-event entries in 1,000 streams, about as long a read as catchup-singles.
+  feedCatchUp: { streams: 1000, entriesPerStream: 200, warmUpEntries: 20_000 },
+  feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
 };
 
 /** Small and short: a smoke run that keeps the bench working, not a measurement. */
@@ -74,12 +78,15 @@ const QUICK: Plan = {
   encryptionReadEvents: { single: 3_000, hundred: 30_000 },
   fsyncProbes: 50,
   largeEntries: 6,
+  feedCatchUp: { streams: 100, entriesPerStream: 100, warmUpEntries: 2_000 },
+  feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
 };
 
 const SCENARIOS = {
   append: appendSingleEvents, entries: appendEntries, catchup: catchUp, fanout: fanOut, memory, encryption: encryptionCost, h2load: unaryH2load,
   large: largeEntries,
   'catchup-singles': catchUpSingles,
+  'feed-catchup': feedCatchUp, 'feed-fanout': feedFanOut,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** Measured in the bench's own process, without servers: `--only compression` starts none. */
@@ -102,7 +109,8 @@ const USAGE = `Usage: npm run bench -- [options]
                      (compression runs in process and starts no server)
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
                      (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on,
-                     the catchup-singles figures' into DIR/catchup-singles-*)
+                     the catchup-singles figures' into DIR/catchup-singles-*, the feed-catchup
+                     figures' into DIR/feed-catchup-*)
 `;
 
 function options() {
@@ -141,7 +149,7 @@ async function serverRuns(
   plan: Plan,
   scenarios: readonly ScenarioName[],
   log: (message: string) => void,
-): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; largeMs: number; singlesMs: number }> {
+): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; largeMs: number; singlesMs: number; feedMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
   const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
@@ -154,6 +162,8 @@ async function serverRuns(
   let largeMs = 0;
   /** Wall time of the catch-up-singles figures, which have a block of their own. */
   let singlesMs = 0;
+  /** Wall time of the feed figures (seeding included), which have blocks of their own. */
+  let feedMs = 0;
   try {
     // One seeding for every scenario's streams: it creates /bench.
     const streams: SeedSpec[] = [];
@@ -171,6 +181,13 @@ async function serverRuns(
       const seeding = performance.now();
       await prepareEncryption(dataDir, plan);
       encryptionMs += performance.now() - seeding;
+    }
+    if (opts.only.includes('feed-catchup')) {
+      const { streams: count, entriesPerStream } = plan.feedCatchUp;
+      log(`seeding the feed catch-up's ${count} streams of ${entriesPerStream} single-event entries, in a data folder of their own`);
+      const seeding = performance.now();
+      await prepareFeedCatchUp(dataDir, plan);
+      feedMs += performance.now() - seeding;
     }
     baseline = await startBaseline();
     for (let run = 1; run <= opts.runs; run++) {
@@ -190,6 +207,7 @@ async function serverRuns(
           if (name === 'h2load') h2loadMs += performance.now() - scenarioStarted;
           if (name === 'large') largeMs += performance.now() - scenarioStarted;
           if (name === 'catchup-singles') singlesMs += performance.now() - scenarioStarted;
+          if (name === 'feed-catchup' || name === 'feed-fanout') feedMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -201,7 +219,7 @@ async function serverRuns(
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  return { runs, encryptionMs, h2loadMs, largeMs, singlesMs };
+  return { runs, encryptionMs, h2loadMs, largeMs, singlesMs, feedMs };
 }
 
 async function main(): Promise<void> {
@@ -224,10 +242,10 @@ async function main(): Promise<void> {
     }
   }
   const scenarios = opts.only.filter(isScenario);
-  const { runs, encryptionMs, h2loadMs, largeMs, singlesMs } =
+  const { runs, encryptionMs, h2loadMs, largeMs, singlesMs, feedMs } =
     scenarios.length > 0
       ? await serverRuns(opts, plan, scenarios, log)
-      : { runs: [], encryptionMs: 0, h2loadMs: 0, largeMs: 0, singlesMs: 0 };
+      : { runs: [], encryptionMs: 0, h2loadMs: 0, largeMs: 0, singlesMs: 0, feedMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -276,6 +294,10 @@ async function main(): Promise<void> {
       machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: singlesMs / 1000,
     });
   }
+  // Each its own block, so that `--only feed-fanout` leaves the catch-up's figures alone.
+  const feedInfo = { machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: feedMs / 1000 };
+  if (opts.only.includes('feed-catchup')) blocks['feed-catchup'] = feedCatchUpBlock(figures, plan, feedInfo);
+  if (opts.only.includes('feed-fanout')) blocks['feed-fanout'] = feedFanOutBlock(figures, plan, feedInfo);
   writeReport(opts.out, blocks);
   if (opts.quick) process.stdout.write(`${Object.values(blocks).join('\n\n')}\n`);
   log(`report written to ${opts.out}`);

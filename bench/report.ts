@@ -3,6 +3,7 @@ import { COMPRESSION_PATHS, COMPRESSION_SIZES } from './compression';
 import { SINGLES_FIGURES } from './catchup-singles';
 import { ENCRYPTION_FIGURES } from './encryption';
 import { awsWriteUnitsPerLargeAppend, LARGE_CONCURRENCY, LARGE_STORES } from './large-entries';
+import { FEED_CATCHUP_FIGURES, feedBaselineOf, feedFanOutCases } from './feed';
 import type { Figures, Plan } from './scenarios';
 import { C64_FIGURES, H2LOAD_FIGURES, h2loadShape } from './unary-h2load';
 
@@ -383,6 +384,66 @@ export function catchUpSinglesBlock(f: Figures, plan: Plan, info: CatchUpSingles
   return lines.join('\n');
 }
 
+/** What the feed blocks say about their run: the encryption block's (wall time: both feed scenarios). */
+export type FeedRunInfo = EncryptionRunInfo;
+
+/** The run line of a block taken with --only: date, mode, machine and its load. */
+function runLine(info: EncryptionRunInfo): string {
+  return `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `each figure is the median of ${info.runs} runs`}; ` +
+    `${info.machine}, load average ${number(info.loadAverage, 1)} when the bench started (the machine is shared); Node ${info.node}; ${info.priority} |`;
+}
+
+/** Feed catch-up (issue 15): SubscribeFeed of "/" from position 0, against the baseline's SubscribeFeed. */
+export function feedCatchUpBlock(f: Figures, plan: Plan, info: FeedRunInfo): string {
+  const get = (key: string) => f.get(`feed.catchup.${key}`);
+  const { streams, entriesPerStream, warmUpEntries } = plan.feedCatchUp;
+  const lines: string[] = [
+    '| | |',
+    '| --- | --- |',
+    runLine(info),
+    `| Sizes | ${number(streams)} streams of ${number(entriesPerStream)} single-event entries (~300-byte JSON, stored compressed), written round-robin so that the feed interleaves them: ${number(streams * entriesPerStream)} entries, read whole through SubscribeFeed of "/" from position 0 until caught_up by one load worker; each server first reads the last ${number(warmUpEntries)} entries of the feed the same way, unmeasured |`,
+    '| Method | a data folder of their own; one Event Horizon process per framing (one entry per message, batches; the client\'s figure on the batches\' server); the baseline is a SubscribeFeed handler writing one prepared feed entry as many times, in the same framing, in the same run. Events are counted from the wire bytes, except through the TypeScript client, which decodes every entry |',
+    `| Wall time | ${number(info.wallSeconds)} s (both feed scenarios, seeding included) |`,
+    '',
+    '| Delivered by | Events/s | Ratio to the baseline of its framing | Events per message | Server CPU µs per event | Server CPU | Load-gen CPU |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const figure of FEED_CATCHUP_FIGURES) {
+    const value = get(`${figure.key}.eventsPerSecond`);
+    lines.push(
+      `| ${figure.label} | ${number(value)} | ${ratio(value, get(`${feedBaselineOf(figure.key)}.eventsPerSecond`))} | ${number(get(`${figure.key}.eventsPerMessage`), 1)} | ` +
+        `${micros(cpuMicros(get(`${figure.key}.serverCores`), value))} | ${cores(get(`${figure.key}.serverCores`))} | ${cores(get(`${figure.key}.loadCpu`))} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Feed fan-out (issue 15): feed subscribers of one subtree while a writer appends at a steady rate. */
+export function feedFanOutBlock(f: Figures, plan: Plan, info: FeedRunInfo): string {
+  const get = (key: string) => f.get(`feed.fanout.${key}`);
+  const { subscribers, streams } = plan.feedFanOut;
+  const lines: string[] = [
+    '| | |',
+    '| --- | --- |',
+    runLine(info),
+    `| Sizes | ${number(subscribers)} SubscribeFeed subscribers of one subtree of ${number(streams)} streams (followed from now, spread over the 2 load workers, one connection each); 1 writer of 1-event appends to those streams, round-robin, open loop, for ${plan.fanOutDurationMs / 1000} s per case |`,
+    '| Method | on the bench\'s own server; each event carries the time it was sent, read from the wire bytes on arrival. A growing backlog shows as a p50 of the events sent in the last third of the window well above the first third\'s, and as less than 100 % delivered 200 ms after the writer stopped |',
+    '',
+    '| Appends/s asked (measured) | Framing | Append-to-delivery p50 ms | p99 ms | p50 first third → last third | Delivered | Server CPU | Server RSS peak | Load-gen CPU |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const fanOutCase of feedFanOutCases(plan)) {
+    const c = (key: string) => get(`${fanOutCase.key}.${key}`);
+    const delivered = c('delivered');
+    lines.push(
+      `| ${number(fanOutCase.rate)} (${number(c('appendsPerSecond'))}) | ${fanOutCase.maxEntriesPerMessage !== undefined ? `batches (max_entries_per_message ${fanOutCase.maxEntriesPerMessage})` : 'one entry per message'} | ` +
+        `${ms(c('p50'))} | ${ms(c('p99'))} | ${ms(c('firstThirdP50'))} → ${ms(c('lastThirdP50'))} | ${delivered === undefined ? 'n/a' : `${(delivered * 100).toFixed(1)} %`} | ` +
+        `${cores(c('serverCores'))} | ${megabytes(c('rss'))} | ${cores(c('loadCpu'))} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 const SKELETON = `# Benchmarks
 
 Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
@@ -415,6 +476,16 @@ are rewritten by the bench; everything else here is written by people and kept.
 
 <!-- generated:catchup-singles -->
 <!-- /generated:catchup-singles -->
+
+### The feed: catch-up
+
+<!-- generated:feed-catchup -->
+<!-- /generated:feed-catchup -->
+
+### The feed: fan-out
+
+<!-- generated:feed-fanout -->
+<!-- /generated:feed-fanout -->
 `;
 
 /** Replaces the named generated blocks of `text` (appending missing ones at the end). */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SetupClient } from './api';
-import type { AppendLoadResult, CatchUpResult, PacedWriteResult, SlowConsumerResult, SubscribeResult } from './jobs';
+import type { AppendLoadResult, CatchUpResult, PacedWriteResult, SlowConsumerResult, SubscribeJob, SubscribeResult } from './jobs';
 import { cpuSeconds, rssBytes, rssPeakSampler, type ServerProcess, type Worker } from './processes';
 import { summarise } from './stats';
 
@@ -37,6 +37,17 @@ export interface Plan {
   fsyncProbes: number;
   /** Entries of 1 MiB per large-entry figure (large-entries.ts), on each store. */
   largeEntries: number;
+  /**
+   * Feed catch-up (feed.ts): this many streams of `entriesPerStream` single-event entries,
+   * written round-robin, read whole through SubscribeFeed of "/"; each server first reads the
+   * last `warmUpEntries` of the feed, unmeasured.
+   */
+  feedCatchUp: { streams: number; entriesPerStream: number; warmUpEntries: number };
+  /**
+   * Feed fan-out (feed.ts): subscribers of one subtree of `streams` streams; the writer's rates
+   * (appends/s) besides the Subscribe fan-out's rate for as many subscribers of one stream.
+   */
+  feedFanOut: { subscribers: number; streams: number; rates: number[] };
 }
 
 /** Everything a scenario needs. */
@@ -182,8 +193,11 @@ export async function catchUp(bench: Bench): Promise<void> {
   }
 }
 
-/** Subscribes to each item of `streams` from the load workers; resolves when all are live. */
-async function holdSubscriptions(bench: Bench, streams: string[]) {
+/**
+ * Subscribes to each item of `streams` from the load workers; resolves when all are live. With
+ * `feed`, each item is a subtree followed from now with SubscribeFeed.
+ */
+export async function holdSubscriptions(bench: Bench, streams: string[], feed?: SubscribeJob['feed']) {
   const loadWorkers = bench.workers.slice(0, -1);
   const shares = split(streams.length, loadWorkers.length);
   let offset = 0;
@@ -194,6 +208,7 @@ async function holdSubscriptions(bench: Bench, streams: string[]) {
         kind: 'subscribe', address: bench.server.address, streams: mine,
         // About 500 subscriptions per connection, as a client library would spread them.
         connections: Math.ceil(mine.length / 500),
+        ...(feed ? { feed } : {}),
       });
     }),
   );

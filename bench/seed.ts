@@ -30,6 +30,12 @@ export interface SeedSpec {
    * compress (it reads both): what compression costs a reader, measured.
    */
   uncompressed?: boolean;
+  /**
+   * Instead of one stream: this many streams `<stream>/s<i>` (under `stream`, created too) of
+   * `entries` entries each, written round-robin (one entry to each stream in turn), so that the
+   * feed interleaves them as it does streams written side by side.
+   */
+  streams?: number;
 }
 
 /** A payload codec that never compresses: entries are framed as compression "none". */
@@ -67,17 +73,29 @@ export async function seed(dataDir: string, specs: SeedSpec[], kek?: KekProvider
   await create('/bench', '/');
   for (const spec of specs) {
     const created = await create(spec.stream, '/bench');
-    const codec = spec.uncompressed ? await uncompressed.forStream(spec.stream, 'write') : created;
+    const streams = spec.streams === undefined ? [spec.stream] : Array.from({ length: spec.streams }, (_, i) => `${spec.stream}/s${i}`);
     const events = new OrderEvents(11);
-    // Never more distinct payloads than entries: making them is most of a small seed's time.
-    const payloads = Array.from({ length: Math.min(DISTINCT_PAYLOADS, spec.entries) }, () =>
-      codec.entryPayload(Array.from({ length: spec.eventsPerEntry }, () => ({ ...events.nextEvent(), id: randomUUID() }))),
-    );
-    for (let written = 0; written < spec.entries; written += BATCH) {
+    const payloadsOf = async (stream: string) => {
+      const own = stream === spec.stream ? created : await create(stream, spec.stream);
+      const codec = spec.uncompressed ? await uncompressed.forStream(stream, 'write') : own;
+      // Never more distinct payloads than entries: making them is most of a small seed's time.
+      const perStream = spec.streams === undefined ? DISTINCT_PAYLOADS : Math.max(4, Math.ceil(DISTINCT_PAYLOADS / streams.length));
+      const count = Math.min(perStream, spec.entries);
+      return Array.from({ length: count }, () =>
+        codec.entryPayload(Array.from({ length: spec.eventsPerEntry }, () => ({ ...events.nextEvent(), id: randomUUID() }))),
+      );
+    };
+    // A stream's payloads are made with its own codec (its encryption key, with a keyring).
+    const payloads: PayloadAt[][] = [];
+    for (const stream of streams) payloads.push(await payloadsOf(stream));
+    const total = spec.entries * streams.length;
+    for (let written = 0; written < total; written += BATCH) {
       const batch: Array<Promise<unknown>> = [];
-      for (let i = written; i < Math.min(spec.entries, written + BATCH); i++) {
-        const payload = payloads[i % payloads.length] as PayloadAt;
-        batch.push(store.append({ stream: spec.stream, payload, recordedAt: now }));
+      for (let i = written; i < Math.min(total, written + BATCH); i++) {
+        const s = i % streams.length;
+        const own = payloads[s] as PayloadAt[];
+        const payload = own[Math.floor(i / streams.length) % own.length] as PayloadAt;
+        batch.push(store.append({ stream: streams[s] as string, payload, recordedAt: now }));
       }
       await Promise.all(batch);
     }

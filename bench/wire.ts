@@ -117,28 +117,82 @@ function utf8(buffer: Uint8Array, start: number, end: number): string {
 }
 
 /**
- * The `metadata[key]` of the first event of the entry in an encoded `SubscribeResponse`, if any
- * (Event field 5 is the metadata map; each map item has key 1 and value 2).
+ * The `metadata[key]` of the first event of an encoded `Entry` or `FeedEntry` in
+ * buffer[start, end), if any (events are field 2 of both; Event field 5 is the metadata map; each
+ * map item has key 1 and value 2).
  */
-export function firstEventMetadata(buffer: Uint8Array, key: string): string | undefined {
+function entryFirstEventMetadata(buffer: Uint8Array, start: number, end: number, key: string): string | undefined {
   let found: string | undefined;
   let seenEvent = false;
-  forEachField(buffer, 0, buffer.length, (response) => {
-    if (response.field !== 1) return;
-    forEachField(buffer, response.start, response.end, (entry) => {
-      if (entry.field !== 2 || seenEvent) return;
-      seenEvent = true;
-      forEachField(buffer, entry.start, entry.end, (event) => {
-        if (event.field !== 5) return;
-        let itemKey: string | undefined;
-        let itemValue: string | undefined;
-        forEachField(buffer, event.start, event.end, (item) => {
-          if (item.field === 1) itemKey = utf8(buffer, item.start, item.end);
-          else if (item.field === 2) itemValue = utf8(buffer, item.start, item.end);
-        });
-        if (itemKey === key) found = itemValue;
+  forEachField(buffer, start, end, (entry) => {
+    if (entry.field !== 2 || seenEvent) return;
+    seenEvent = true;
+    forEachField(buffer, entry.start, entry.end, (event) => {
+      if (event.field !== 5) return;
+      let itemKey: string | undefined;
+      let itemValue: string | undefined;
+      forEachField(buffer, event.start, event.end, (item) => {
+        if (item.field === 1) itemKey = utf8(buffer, item.start, item.end);
+        else if (item.field === 2) itemValue = utf8(buffer, item.start, item.end);
       });
+      if (itemKey === key) found = itemValue;
     });
+  });
+  return found;
+}
+
+/** The `metadata[key]` of the first event of the entry in an encoded `SubscribeResponse`, if any. */
+export function firstEventMetadata(buffer: Uint8Array, key: string): string | undefined {
+  let found: string | undefined;
+  forEachField(buffer, 0, buffer.length, (response) => {
+    if (response.field === 1) found = entryFirstEventMetadata(buffer, response.start, response.end, key);
+  });
+  return found;
+}
+
+/**
+ * What one encoded `SubscribeFeedResponse` is: an entry (field 1, a `FeedEntry`, whose events are
+ * field 2 as an `Entry`'s) or a batch of them (field 5, a `FeedEntryBatch` whose field 1 is
+ * `entries`), with their entry and event counts; or `caught_up` (field 2), a checkpoint (3) or a
+ * heartbeat (4).
+ */
+export function scanSubscribeFeedResponse(buffer: Uint8Array): { entries: number; events: number; caughtUp: boolean } {
+  let entries = 0;
+  let events = 0;
+  let caughtUp = false;
+  forEachField(buffer, 0, buffer.length, (f) => {
+    if (f.field === 1) {
+      entries++;
+      events += countEvents(buffer, f.start, f.end);
+    } else if (f.field === 2) caughtUp = true;
+    else if (f.field === 5) {
+      forEachField(buffer, f.start, f.end, (entry) => {
+        if (entry.field !== 1) return;
+        entries++;
+        events += countEvents(buffer, entry.start, entry.end);
+      });
+    }
+  });
+  return { entries, events, caughtUp };
+}
+
+/**
+ * The `metadata[key]` of each entry's first event in an encoded `SubscribeFeedResponse` (one
+ * entry, or each entry of a batch), in order; entries without it are left out.
+ */
+export function feedEntriesMetadata(buffer: Uint8Array, key: string): string[] {
+  const found: string[] = [];
+  const visit = (start: number, end: number) => {
+    const value = entryFirstEventMetadata(buffer, start, end, key);
+    if (value !== undefined) found.push(value);
+  };
+  forEachField(buffer, 0, buffer.length, (f) => {
+    if (f.field === 1) visit(f.start, f.end);
+    else if (f.field === 5) {
+      forEachField(buffer, f.start, f.end, (entry) => {
+        if (entry.field === 1) visit(entry.start, entry.end);
+      });
+    }
   });
   return found;
 }

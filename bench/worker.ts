@@ -4,6 +4,7 @@ import {
   AppendRequest,
   EventHorizonClient,
   ReadRequest,
+  SubscribeFeedRequest,
   SubscribeRequest,
 } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { connect } from '../clients/ts/src';
@@ -24,7 +25,7 @@ import type {
   ToWorker,
   WorkerResult,
 } from './jobs';
-import { firstEventMetadata, scanReadResponse, scanSubscribeResponse } from './wire';
+import { feedEntriesMetadata, firstEventMetadata, scanReadResponse, scanSubscribeFeedResponse, scanSubscribeResponse } from './wire';
 
 /**
  * A load-generating worker process (forked by the orchestrator). It runs one job at a time, sent
@@ -36,6 +37,7 @@ export const SENT_AT = 'bench-sent-at';
 
 const SUBSCRIBE_PATH = '/eventhorizon.v1.EventHorizon/Subscribe';
 const READ_PATH = '/eventhorizon.v1.EventHorizon/Read';
+const SUBSCRIBE_FEED_PATH = '/eventhorizon.v1.EventHorizon/SubscribeFeed';
 /** Pages of 100-event entries exceed gRPC's default 4 MiB. */
 const CLIENT_OPTIONS = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
 
@@ -146,6 +148,47 @@ async function catchUp(job: CatchUpJob): Promise<CatchUpResult> {
     } finally {
       library.close();
     }
+  } else if (job.via === 'follow') {
+    // As an application follows the feed: the client library decodes every entry.
+    const library = connect(job.address, { channelOptions: CLIENT_OPTIONS });
+    try {
+      for await (const item of library.follow(job.stream, {
+        afterPosition: BigInt(job.afterPosition ?? 0),
+        ...(job.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: job.maxEntriesPerMessage } : {}),
+      })) {
+        if (item.kind === 'caughtUp') break;
+        if (item.kind !== 'entry') continue;
+        events += item.entry.events.length;
+        messages++;
+      }
+    } finally {
+      library.close();
+    }
+  } else if (job.via === 'feed') {
+    await new Promise<void>((resolve, reject) => {
+      const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest(
+        SUBSCRIBE_FEED_PATH,
+        (request: SubscribeFeedRequest) => Buffer.from(SubscribeFeedRequest.encode(request).finish()),
+        rawBytes,
+        SubscribeFeedRequest.fromPartial({
+          selector: { stream: job.stream },
+          afterPosition: BigInt(job.afterPosition ?? 0),
+          ...(job.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: job.maxEntriesPerMessage } : {}),
+        }),
+      );
+      call.on('data', (message: Buffer) => {
+        const scanned = scanSubscribeFeedResponse(message);
+        messages++;
+        events += scanned.events;
+        if (scanned.caughtUp) {
+          call.cancel();
+          resolve();
+        }
+      });
+      call.on('error', (error: ServiceError) => {
+        if (error.code !== 1 /* CANCELLED */) reject(error);
+      });
+    });
   } else if (job.via === 'subscribe') {
     await new Promise<void>((resolve, reject) => {
       const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest(
@@ -200,9 +243,11 @@ async function catchUp(job: CatchUpJob): Promise<CatchUpResult> {
 async function subscribe(job: SubscribeJob): Promise<SubscribeResult> {
   const clients = Array.from({ length: Math.max(1, job.connections) }, () => newClient(job.address, true));
   const latencies: number[] = [];
+  const sentAts: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
   let pending = job.streams.length;
+  const { feed } = job;
   const calls: Array<ClientReadableStream<Buffer>> = [];
   const cpu = cpuMeter();
   await new Promise<void>((resolve) => {
@@ -210,23 +255,43 @@ async function subscribe(job: SubscribeJob): Promise<SubscribeResult> {
     job.streams.forEach((stream, index) => {
       const client = clients[index % clients.length] as EventHorizonClient;
       let live = false;
-      const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest(
-        SUBSCRIBE_PATH,
-        (request: SubscribeRequest) => Buffer.from(SubscribeRequest.encode(request).finish()),
-        rawBytes,
-        SubscribeRequest.fromPartial({ stream }),
-      );
+      const call: ClientReadableStream<Buffer> = feed
+        ? client.makeServerStreamRequest(
+            SUBSCRIBE_FEED_PATH,
+            (request: SubscribeFeedRequest) => Buffer.from(SubscribeFeedRequest.encode(request).finish()),
+            rawBytes,
+            SubscribeFeedRequest.fromPartial({
+              selector: { stream },
+              fromNow: true,
+              ...(feed.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: feed.maxEntriesPerMessage } : {}),
+            }),
+          )
+        : client.makeServerStreamRequest(
+            SUBSCRIBE_PATH,
+            (request: SubscribeRequest) => Buffer.from(SubscribeRequest.encode(request).finish()),
+            rawBytes,
+            SubscribeRequest.fromPartial({ stream }),
+          );
       calls.push(call);
+      const record = (sentAt: string) => {
+        const sent = Number(sentAt);
+        latencies.push(wallClockMs() - sent);
+        sentAts.push(sent);
+      };
       call.on('data', (message: Buffer) => {
         if (!live) {
-          if (scanSubscribeResponse(message).caughtUp) {
+          if ((feed ? scanSubscribeFeedResponse(message) : scanSubscribeResponse(message)).caughtUp) {
             live = true;
             if (--pending === 0) resolve();
           }
           return;
         }
-        const sentAt = firstEventMetadata(message, SENT_AT);
-        if (sentAt !== undefined) latencies.push(wallClockMs() - Number(sentAt));
+        if (feed) {
+          for (const sentAt of feedEntriesMetadata(message, SENT_AT)) record(sentAt);
+        } else {
+          const sentAt = firstEventMetadata(message, SENT_AT);
+          if (sentAt !== undefined) record(sentAt);
+        }
       });
       call.on('error', (error: ServiceError) => {
         if (error.code === 1 /* CANCELLED */) return;
@@ -242,7 +307,7 @@ async function subscribe(job: SubscribeJob): Promise<SubscribeResult> {
   const cpuCores = cpu.cores();
   for (const call of calls) call.cancel();
   for (const client of clients) client.close();
-  return { latenciesMs: latencies, errors, cpuCores, ...(firstError ? { firstError } : {}) };
+  return { latenciesMs: latencies, sentAtMs: sentAts, errors, cpuCores, ...(firstError ? { firstError } : {}) };
 }
 
 async function pacedWrite(job: PacedWriteJob): Promise<PacedWriteResult> {

@@ -263,6 +263,8 @@ export class GrpcApi {
           checkpointEvery: request.checkpointEveryEntries === 0 ? DEFAULT_CHECKPOINT_EVERY : request.checkpointEveryEntries,
           checkpointIntervalMs: intervalMs,
           mayRead,
+          // Unset, 0 and 1 alike: one entry per message, as for a client that predates the field.
+          maxEntriesPerMessage: request.maxEntriesPerMessage ?? 1,
           lifetime,
         });
       };

@@ -186,7 +186,15 @@ export class EntryBatcher {
   private messages: Encoded[] = [];
   private bytes = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  /**
+   * `batchTag`: the tag of the response's batch field (SubscribeResponse.entries by default;
+   * SubscribeFeedResponse.entries for the feed, whose `entry` and `FeedEntryBatch.entries` are
+   * both field 1 too).
+   */
+  constructor(
+    private readonly maxEntries: number,
+    private readonly batchTag = SUBSCRIBE_RESPONSE_ENTRIES,
+  ) {}
 
   /** Whether the batch can take `message` as it stands. */
   fits(message: Encoded): boolean {
@@ -212,7 +220,7 @@ export class EntryBatcher {
       this.bytes = 0;
       return first;
     }
-    const header = new BinaryWriter().uint32(SUBSCRIBE_RESPONSE_ENTRIES).uint32(this.bytes).finish();
+    const header = new BinaryWriter().uint32(this.batchTag).uint32(this.bytes).finish();
     const bytes = Buffer.allocUnsafe(header.byteLength + this.bytes);
     bytes.set(header, 0);
     let offset = header.byteLength;

@@ -80,6 +80,17 @@ export function checkpointMessage(position: Position, caughtUp = false): Encoded
 }
 
 const RESPONSE_ENTRY = (1 << 3) | 2; // SubscribeFeedResponse.entry: field 1, length-delimited
+/** SubscribeFeedResponse.entries (a FeedEntryBatch): field 5, length-delimited. */
+export const FEED_RESPONSE_ENTRIES = (5 << 3) | 2;
+
+/**
+ * Whether a serialized SubscribeFeedResponse is an `entry` message (a checkpoint, caught-up or
+ * heartbeat is not): the first byte of every message is its one field's tag. Only `entry`
+ * messages go into a batch.
+ */
+export function isEntryMessage(message: Encoded): boolean {
+  return message.bytes[0] === RESPONSE_ENTRY;
+}
 const ENTRY_VERSION = (1 << 3) | 0; // FeedEntry.version: field 1, varint
 const ENTRY_RECORDED_AT = (3 << 3) | 2; // field 3, length-delimited
 const ENTRY_STREAM = (4 << 3) | 2; // field 4, length-delimited

@@ -1,10 +1,10 @@
-import type { Encoded } from '../codec/encoded-messages';
+import { EntryBatcher, type Encoded } from '../codec/encoded-messages';
 import { LiveFeed } from '../realtime/hub';
 import type { Lifetime } from '../realtime/lifetime';
 import type { Position } from '../store/port';
 import type { FeedConsumer, FeedDispatcher } from './feed-dispatcher';
 import type { FeedFilter } from './feed-filter';
-import { checkpointMessage, type OutgoingFeedMessage } from './feed-messages';
+import { checkpointMessage, FEED_RESPONSE_ENTRIES, isEntryMessage, type OutgoingFeedMessage } from './feed-messages';
 
 /**
  * One page of a consumer's own catch-up: each entry of its subtree that was read, with its
@@ -29,6 +29,12 @@ export interface FeedSubscriptionOptions {
   checkpointEvery: number;
   checkpointIntervalMs: number;
   bufferEntries: number;
+  /**
+   * Up to this many entries per message (SubscribeFeedRequest.max_entries_per_message, within
+   * MAX_ENTRIES_PER_MESSAGE): entries ready together leave in one `entries` message. 1 (the
+   * default): one `entry` message each.
+   */
+  maxEntriesPerMessage?: number;
   lifetime: Lifetime;
 }
 
@@ -43,6 +49,12 @@ export interface FeedSubscriptionOptions {
  *
  * Checkpoints: while the filters skip entries, the consumer is told how far it got, after
  * `checkpointEvery` skipped entries or `checkpointIntervalMs`, whichever comes first.
+ *
+ * Batches (`maxEntriesPerMessage` > 1) change how entries are framed, not which: a batch holds
+ * entries of one store page, or live entries queued together, in position order, each taken with
+ * the same checks as when it leaves alone. A batch leaves before anything else is sent (a
+ * checkpoint, caught_up, a heartbeat) and before the subscription waits (for the store or for
+ * live entries), so it never spans a checkpoint and never holds an entry back.
  */
 export async function* feedSubscription(options: FeedSubscriptionOptions): AsyncGenerator<OutgoingFeedMessage> {
   const { dispatcher, lifetime, filter } = options;
@@ -52,10 +64,14 @@ export async function* feedSubscription(options: FeedSubscriptionOptions): Async
     checkpointEvery: options.checkpointEvery,
     skipped: 0,
   };
+  const batch = new EntryBatcher(options.maxEntriesPerMessage ?? 1, FEED_RESPONSE_ENTRIES);
   try {
     await dispatcher.join(consumer);
     let covered = options.after ?? (await options.head());
-    /** The last position the client was told of (an entry, a checkpoint, caught-up). */
+    /**
+     * The last position the client was told of (an entry, a checkpoint, caught-up). An entry in
+     * the batch counts as told: the batch leaves before anything else, and before any wait.
+     */
     let told = covered;
     let skipped = 0;
     let lastMessageAt = performance.now();
@@ -66,6 +82,13 @@ export async function* feedSubscription(options: FeedSubscriptionOptions): Async
       skipped = 0;
       lastMessageAt = performance.now();
       return message;
+    };
+    /** The entry at `covered` joins the batch, as told; answers the full batch to send first, if any. */
+    const add = (message: Encoded): OutgoingFeedMessage | undefined => {
+      const full = batch.fits(message) ? undefined : batch.take();
+      tell(message);
+      batch.add(message);
+      return full;
     };
 
     /** Delivers stored entries after `covered` until the store has no more. */
@@ -83,12 +106,20 @@ export async function* feedSubscription(options: FeedSubscriptionOptions): Async
           if (entry.position <= covered) continue;
           covered = entry.position;
           if (entry.message) {
-            yield tell(entry.message);
+            const full = add(entry.message);
+            if (full) yield full;
           } else {
             skipped++;
-            if (checkpointDue()) yield tell(checkpointMessage(covered));
+            if (checkpointDue()) {
+              const pending = batch.take();
+              if (pending) yield pending;
+              yield tell(checkpointMessage(covered));
+            }
           }
         }
+        // A page's last batch leaves before the next read: delivery never waits for the store.
+        const last = batch.take();
+        if (last) yield last;
         if (page.reached > covered) covered = page.reached;
         if (checkpointDue()) yield tell(checkpointMessage(covered));
         if (!page.more) return;
@@ -127,7 +158,20 @@ export async function* feedSubscription(options: FeedSubscriptionOptions): Async
       }
       if (item.version <= covered) continue; // handled already (from the store)
       covered = item.version;
-      yield tell(item.message);
+      if (!isEntryMessage(item.message)) {
+        yield tell(item.message); // a checkpoint: never in a batch
+        continue;
+      }
+      add(item.message);
+      // The entries queued right behind it, while they follow on: a checkpoint, an entry handled
+      // already or an overflow is left to the checks above.
+      for (let queued = queue.peek(); queued && !queue.overflowed; queued = queue.peek()) {
+        if (queued.version <= covered || !isEntryMessage(queued.message) || !batch.fits(queued.message)) break;
+        queue.shift();
+        covered = queued.version;
+        add(queued.message);
+      }
+      yield batch.take() as OutgoingFeedMessage;
     }
   } finally {
     dispatcher.leave(consumer);

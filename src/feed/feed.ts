@@ -1,4 +1,5 @@
 import type { FeedEntry as ApiFeedEntry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { MAX_ENTRIES_PER_MESSAGE } from '../codec/encoded-messages';
 import type { Codecs } from '../codec/stream-codec';
 import { StreamShreddedError } from '../core/errors';
 import type { Hub } from '../realtime/hub';
@@ -36,6 +37,11 @@ export interface FeedSubscribeOptions {
   checkpointEvery: number;
   checkpointIntervalMs: number;
   mayRead: StreamReadCheck | undefined;
+  /**
+   * Up to this many entries per message (SubscribeFeedRequest.max_entries_per_message; unset, 0
+   * and 1 alike: one `entry` message each; at most MAX_ENTRIES_PER_MESSAGE).
+   */
+  maxEntriesPerMessage?: number;
   lifetime: Lifetime;
 }
 
@@ -139,6 +145,7 @@ export class Feed {
       checkpointEvery: options.checkpointEvery,
       checkpointIntervalMs: options.checkpointIntervalMs,
       bufferEntries: this.options.bufferEntries,
+      maxEntriesPerMessage: Math.min(Math.max(1, options.maxEntriesPerMessage ?? 1), MAX_ENTRIES_PER_MESSAGE),
       lifetime: options.lifetime,
     });
   }

@@ -35,7 +35,7 @@ function decode(message: OutgoingFeedMessage): SubscribeFeedResponse {
 /**
  * What SubscribeFeed delivers equals what filtering the whole feed gives, for random trees,
  * event types, filters and start positions, with appends before the subscription (catch-up) and
- * after it caught up (live).
+ * after it caught up (live), one entry per message or in batches (max_entries_per_message).
  */
 describe('the feed: filters (property)', function () {
   this.timeout(120_000);
@@ -50,7 +50,8 @@ describe('the feed: filters (property)', function () {
         fc.boolean(),
         fc.subarray(FILTERS),
         fc.nat(),
-        async (before, live, path, descendants, eventTypes, startAt) => {
+        fc.constantFrom(undefined, 2, 1000),
+        async (before, live, path, descendants, eventTypes, startAt, maxEntriesPerMessage) => {
           const opened: OpenedEventStore = await openEventStore({ ...DEFAULT_CONFIG, dataDir: ':memory:' });
           const lifetime = new Lifetime();
           try {
@@ -65,7 +66,14 @@ describe('the feed: filters (property)', function () {
             const selection: FeedSelection = { subtree: { path, descendants }, eventTypes };
             const delivered: FeedEntry[] = [];
             let caughtUp = false;
-            const messages = core.feed.subscribe(selection, { after, checkpointEvery: 3, checkpointIntervalMs: 60_000, mayRead: undefined, lifetime })[Symbol.asyncIterator]();
+            const messages = core.feed
+              .subscribe(selection, {
+                after, checkpointEvery: 3, checkpointIntervalMs: 60_000, mayRead: undefined, lifetime,
+                ...(maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage } : {}),
+              })
+              [Symbol.asyncIterator]();
+            /** Every position told (entries, checkpoints, caught-up): never backwards. */
+            const told: bigint[] = [];
 
             const pullUntil = async (done: () => boolean) => {
               while (!done()) {
@@ -79,7 +87,15 @@ describe('the feed: filters (property)', function () {
                 if (next.done) throw new Error('the feed ended');
                 const message = decode(next.value).message;
                 if (message?.$case === 'entry') delivered.push(message.value);
+                if (message?.$case === 'entries') {
+                  assert.ok(maxEntriesPerMessage !== undefined && message.value.entries.length <= maxEntriesPerMessage, 'a batch only when asked, within the size asked');
+                  delivered.push(...message.value.entries);
+                }
                 if (message?.$case === 'caughtUp') caughtUp = true;
+                if (message?.$case === 'entry') told.push(message.value.position);
+                if (message?.$case === 'entries') told.push(...message.value.entries.map((entry) => entry.position));
+                if (message?.$case === 'checkpoint' || message?.$case === 'caughtUp') told.push(message.value.position);
+                assert.ok(told.every((position, i) => i === 0 || position >= (told[i - 1] ?? 0n)), `positions told in order: ${told.join(',')}`);
               }
             };
             await pullUntil(() => caughtUp);

@@ -118,6 +118,70 @@ describe('the feed (SubscribeFeed, ReadFeed) over gRPC', function () {
     assert.deepEqual(types(read), ['order.placed,order.item.added', 'payment.taken', 'order.shipped']);
   });
 
+  it('sends no batch to a client that does not ask, or asks for 1 entry per message', async () => {
+    await client.createStream({ stream: '/u' });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => client.append({ stream: '/u', events: [jsonEvent('e', { i })] })));
+    for (const maxEntriesPerMessage of [undefined, 0, 1]) {
+      const feed = follow({ selector: { stream: '/u' }, ...(maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage } : {}) });
+      await feed.caughtUp;
+      // Live entries queued together, too.
+      await Promise.all(Array.from({ length: 50 }, (_, i) => client.append({ stream: '/u', events: [jsonEvent('live', { i })] })));
+      const expected = (await readWholeFeed(client, '/u', 0n, 1000)).length;
+      await feed.until((f) => f.entries.length === expected, `${expected} entries`);
+      assert.equal(feed.messages.filter((message) => message?.$case === 'entries').length, 0, `max_entries_per_message ${maxEntriesPerMessage}`);
+      feed.cancel();
+    }
+  });
+
+  it('sends entries in batches to a client that asks: the same entries, checkpoints and positions as one by one, across catch-up and live', async () => {
+    await client.createStream({ stream: '/b/x', createParents: true });
+    await client.createStream({ stream: '/b/y' });
+    const type = (i: number) => (i % 3 === 0 ? 'noise' : 'order.placed');
+    for (let i = 0; i < 60; i++) await client.append({ stream: i % 2 === 0 ? '/b/x' : '/b/y', events: [jsonEvent(type(i), { i })] });
+    const selector = { stream: '/b', eventTypes: ['order.*'] };
+    const one = follow({ selector, checkpointEveryEntries: 2 });
+    const batched = follow({ selector, checkpointEveryEntries: 2, maxEntriesPerMessage: 1000 });
+    const small = follow({ selector, checkpointEveryEntries: 2, maxEntriesPerMessage: 4 });
+    const all = [one, batched, small];
+    const caughtUp = await Promise.all(all.map((feed) => feed.caughtUp));
+    assert.deepEqual(caughtUp, [caughtUp[0], caughtUp[0], caughtUp[0]], 'caught up at the same position');
+    // What each was told before caught_up: entries, batches and checkpoints alike.
+    const told = (feed: RecordingFeed) =>
+      feed.messages.flatMap((message) => {
+        switch (message?.$case) {
+          case 'entry':
+            return [`entry ${message.value.position}`];
+          case 'entries':
+            return message.value.entries.map((entry) => `entry ${entry.position}`);
+          case 'checkpoint':
+          case 'caughtUp':
+            return [`${message.$case} ${message.value.position}`];
+          default:
+            return [];
+        }
+      });
+    assert.deepEqual(told(batched), told(one), 'the same entries and checkpoints, in the same order, in catch-up');
+    assert.deepEqual(told(small), told(one));
+
+    // Live: appends in concurrent groups, so that entries queue together.
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(
+        Array.from({ length: 30 }, (_, j) => client.append({ stream: j % 2 === 0 ? '/b/x' : '/b/y', events: [jsonEvent(type(j), { round, j })] })),
+      );
+    }
+    const expected = await readWholeFeed(client, '/b', 0n, 100, ['order.*']);
+    for (const feed of all) await feed.until((f) => f.entries.length >= expected.length, `${expected.length} entries`);
+    for (const feed of all) {
+      assert.deepEqual(feed.entries, expected, 'every entry whole, once, in position order');
+      const positions = told(feed).map((item) => BigInt(item.split(' ')[1] ?? '0'));
+      assert.ok(positions.every((position, i) => i === 0 || position >= (positions[i - 1] ?? 0n)), `positions told in order: ${positions.join(',')}`);
+    }
+    const batches = (feed: RecordingFeed) => feed.messages.flatMap((message) => (message?.$case === 'entries' ? [message.value.entries.length] : []));
+    assert.equal(batches(one).length, 0, 'none unless asked');
+    assert.ok(batches(batched).length > 0, 'batches when asked');
+    assert.ok(batches(small).length > 0 && Math.max(...batches(small)) <= 4, `at most 4 entries a batch: ${batches(small).join(',')}`);
+  });
+
   it('sends a checkpoint after the interval while every live entry is skipped', async () => {
     await client.createStream({ stream: '/quiet' });
     const feed = follow({ selector: { stream: '/', eventTypes: ['never'] }, checkpointIntervalMs: 200, checkpointEveryEntries: 1_000_000 });
@@ -145,12 +209,13 @@ describe('the feed (SubscribeFeed, ReadFeed) over gRPC', function () {
     );
   });
 
-  it('keeps a consumer that stops reading bounded: past its buffer it reads what it missed from the store', async () => {
+  for (const maxEntriesPerMessage of [undefined, 1000]) {
+  it(`keeps a consumer that stops reading bounded: past its buffer it reads what it missed from the store (${maxEntriesPerMessage === undefined ? 'one entry per message' : 'batches'})`, async () => {
     const small = await startTestServer({ subscriberBufferEntries: 8 });
     try {
       const smallClient = api(small.client);
       await smallClient.createStream({ stream: '/slow' });
-      const feed = recordFeed(small.client, { selector: { stream: '/slow' } });
+      const feed = recordFeed(small.client, { selector: { stream: '/slow' }, ...(maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage } : {}) });
       feeds.push(feed);
       await feed.caughtUp;
       feed.pause();
@@ -169,6 +234,7 @@ describe('the feed (SubscribeFeed, ReadFeed) over gRPC', function () {
       await small.stop();
     }
   });
+  }
 
   it('skips the entries of a shredded stream, stored and live, and delivers the others (encryption at rest)', async () => {
     const encrypted = await startTestServer({ keyring: JSON.stringify(generateKeyring('kek-1')), heartbeatIntervalMs: 300 });

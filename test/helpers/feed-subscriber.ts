@@ -9,6 +9,7 @@ import {
 
 /** A live SubscribeFeed call that records every message. */
 export interface RecordingFeed {
+  /** The entries, those of `entries` batches one by one. */
   entries: FeedEntry[];
   /** Every message in order, by kind: what a consumer sees. */
   messages: SubscribeFeedResponse['message'][];
@@ -64,6 +65,7 @@ export function recordFeed(client: EventHorizonClient, request: DeepPartial<Subs
     const message = response.message;
     feed.messages.push(message);
     if (message?.$case === 'entry') feed.entries.push(message.value);
+    if (message?.$case === 'entries') feed.entries.push(...message.value.entries);
     if (message?.$case === 'caughtUp') markCaughtUp(message.value.position);
     for (const wake of waiters) wake();
   });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { credentials } from '@grpc/grpc-js';
 import {
   connect,
   eventData,
+  follow,
   jsonEvent,
   memoryPositionStore,
   SubtreeReader,
@@ -11,6 +13,7 @@ import {
   type ReconnectInfo,
   type SubtreeModel,
 } from '../../../clients/ts/src';
+import { EventHorizonClient } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { startTestServer, tempDir, type TestServer } from '../../helpers/server';
 
 const FAST = { reconnect: { initialMs: 50, maxMs: 200 } };
@@ -75,6 +78,45 @@ describe('TypeScript client: the feed (follow, SubtreeReader)', function () {
       reader.close();
       await server.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('asks for batches by default and yields the same items, one entry at a time, as a follower of one entry per message, across catch-up and live', async () => {
+    const server = await startTestServer();
+    const client = connect(server.address, FAST);
+    const raw = new EventHorizonClient(server.address, credentials.createInsecure());
+    const asked: Array<number | undefined> = [];
+    const open: Parameters<typeof follow>[0] = (request) => {
+      asked.push(request.maxEntriesPerMessage);
+      return raw.subscribeFeed(request);
+    };
+    const batched = follow(open, '/f');
+    const single = follow(open, '/f', { maxEntriesPerMessage: 1 });
+    const got = { batched: [] as FeedItem[], single: [] as FeedItem[] };
+    try {
+      await client.createStream({ stream: '/f/a', createParents: true });
+      await client.createStream({ stream: '/f/b' });
+      await Promise.all(Array.from({ length: 40 }, (_, n) => client.append({ stream: n % 2 === 0 ? '/f/a' : '/f/b', events: [jsonEvent('n', { n })] })));
+      const caughtUp = (items: FeedItem[]) => items.some((item) => item.kind === 'caughtUp');
+      await collectUntil(batched, got.batched, caughtUp);
+      await collectUntil(single, got.single, caughtUp);
+      assert.deepEqual(asked, [1000, 1], 'follow asks for 1,000 entries per message unless told otherwise');
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(Array.from({ length: 20 }, (_, n) => client.append({ stream: n % 2 === 0 ? '/f/a' : '/f/b', events: [jsonEvent('live', { round, n })] })));
+      }
+      const total = (await client.readFeed({ selector: { stream: '/f' }, limit: 1000 })).entries.length;
+      await collectUntil(batched, got.batched, (items) => labels(items).length === total);
+      await collectUntil(single, got.single, (items) => labels(items).length === total);
+      assert.deepEqual(got.batched, got.single);
+      const positions = labels(got.batched).length === total ? got.batched.flatMap((item) => (item.kind === 'entry' ? [item.entry.position] : [])) : [];
+      assert.deepEqual(positions, [...positions].sort((a, b) => (a < b ? -1 : 1)));
+      assert.equal(new Set(positions).size, total);
+    } finally {
+      await batched.return();
+      await single.return();
+      raw.close();
+      client.close();
+      await server.stop();
     }
   });
 

@@ -343,6 +343,12 @@ class FeedEntry(_message.Message):
     version: int
     def __init__(self, version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., recorded_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...
 
+class FeedEntryBatch(_message.Message):
+    __slots__ = ["entries"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[FeedEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[FeedEntry, _Mapping]]] = ...) -> None: ...
+
 class FeedSelector(_message.Message):
     __slots__ = ["event_types", "exclude_descendants", "stream"]
     EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
@@ -548,30 +554,34 @@ class Snapshot(_message.Message):
     def __init__(self, perspective: _Optional[str] = ..., version: _Optional[int] = ..., data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., stored_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubscribeFeedRequest(_message.Message):
-    __slots__ = ["after_position", "checkpoint_every_entries", "checkpoint_interval_ms", "from_now", "selector"]
+    __slots__ = ["after_position", "checkpoint_every_entries", "checkpoint_interval_ms", "from_now", "max_entries_per_message", "selector"]
     AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_EVERY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_ENTRIES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     SELECTOR_FIELD_NUMBER: _ClassVar[int]
     after_position: int
     checkpoint_every_entries: int
     checkpoint_interval_ms: int
     from_now: bool
+    max_entries_per_message: int
     selector: FeedSelector
-    def __init__(self, selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., after_position: _Optional[int] = ..., from_now: bool = ..., checkpoint_every_entries: _Optional[int] = ..., checkpoint_interval_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., after_position: _Optional[int] = ..., from_now: bool = ..., checkpoint_every_entries: _Optional[int] = ..., checkpoint_interval_ms: _Optional[int] = ..., max_entries_per_message: _Optional[int] = ...) -> None: ...
 
 class SubscribeFeedResponse(_message.Message):
-    __slots__ = ["caught_up", "checkpoint", "entry", "heartbeat"]
+    __slots__ = ["caught_up", "checkpoint", "entries", "entry", "heartbeat"]
     CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     caught_up: FeedCheckpoint
     checkpoint: FeedCheckpoint
+    entries: FeedEntryBatch
     entry: FeedEntry
     heartbeat: Heartbeat
-    def __init__(self, entry: _Optional[_Union[FeedEntry, _Mapping]] = ..., caught_up: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., checkpoint: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    def __init__(self, entry: _Optional[_Union[FeedEntry, _Mapping]] = ..., caught_up: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., checkpoint: _Optional[_Union[FeedCheckpoint, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., entries: _Optional[_Union[FeedEntryBatch, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
     __slots__ = ["from_version", "max_entries_per_message", "stream"]

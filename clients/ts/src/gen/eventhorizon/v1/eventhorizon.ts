@@ -488,6 +488,17 @@ export interface SubscribeFeedRequest {
    * default (5,000).
    */
   checkpointIntervalMs: number;
+  /**
+   * Up to this many entries per message. Consecutive entries that are ready together (those of a
+   * catch-up, or live entries the client has fallen behind on) then come in `entries` messages
+   * rather than one `entry` message each, which costs both sides far less when entries are small.
+   * Unset, 0 or 1: one entry per `entry` message, as before this field existed. A batch also
+   * stops before 256 KiB of entries (one entry alone may be larger), values over 1000 count as
+   * 1000, an entry ready alone still comes as `entry`, and a batch never holds a checkpoint's
+   * position: checkpoints, `caught_up` and entries keep their order. Servers that predate this
+   * field ignore it and send `entry` messages only: a client that sets it takes both.
+   */
+  maxEntriesPerMessage?: number | undefined;
 }
 
 /** How far the feed was read: every entry up to `position` that the request wants was delivered. */
@@ -515,7 +526,19 @@ export interface SubscribeFeedResponse {
     | //
     /** Nothing happened for a while. */
     { $case: "heartbeat"; value: Heartbeat }
+    | //
+    /**
+     * The next entries, for a client that set `max_entries_per_message`. The order, no-gap and
+     * no-duplicate guarantees hold across `entry` and `entries` messages alike.
+     */
+    { $case: "entries"; value: FeedEntryBatch }
     | undefined;
+}
+
+/** Consecutive entries of the feed, in position order. */
+export interface FeedEntryBatch {
+  /** The entries, oldest first. */
+  entries: FeedEntry[];
 }
 
 /** Request of ReadFeed. */
@@ -4203,7 +4226,14 @@ export const FeedEntry: MessageFns<FeedEntry> = {
 };
 
 function createBaseSubscribeFeedRequest(): SubscribeFeedRequest {
-  return { selector: undefined, afterPosition: 0n, fromNow: false, checkpointEveryEntries: 0, checkpointIntervalMs: 0 };
+  return {
+    selector: undefined,
+    afterPosition: 0n,
+    fromNow: false,
+    checkpointEveryEntries: 0,
+    checkpointIntervalMs: 0,
+    maxEntriesPerMessage: undefined,
+  };
 }
 
 export const SubscribeFeedRequest: MessageFns<SubscribeFeedRequest> = {
@@ -4225,6 +4255,9 @@ export const SubscribeFeedRequest: MessageFns<SubscribeFeedRequest> = {
     }
     if (message.checkpointIntervalMs !== 0) {
       writer.uint32(40).uint32(message.checkpointIntervalMs);
+    }
+    if (message.maxEntriesPerMessage !== undefined) {
+      writer.uint32(48).uint32(message.maxEntriesPerMessage);
     }
     return writer;
   },
@@ -4282,6 +4315,14 @@ export const SubscribeFeedRequest: MessageFns<SubscribeFeedRequest> = {
             message.checkpointIntervalMs = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxEntriesPerMessage = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4317,6 +4358,11 @@ export const SubscribeFeedRequest: MessageFns<SubscribeFeedRequest> = {
         : isSet(object.checkpoint_interval_ms)
         ? globalThis.Number(object.checkpoint_interval_ms)
         : 0,
+      maxEntriesPerMessage: isSet(object.maxEntriesPerMessage)
+        ? globalThis.Number(object.maxEntriesPerMessage)
+        : isSet(object.max_entries_per_message)
+        ? globalThis.Number(object.max_entries_per_message)
+        : undefined,
     };
   },
 
@@ -4337,6 +4383,9 @@ export const SubscribeFeedRequest: MessageFns<SubscribeFeedRequest> = {
     if (message.checkpointIntervalMs !== 0) {
       obj.checkpointIntervalMs = Math.round(message.checkpointIntervalMs);
     }
+    if (message.maxEntriesPerMessage !== undefined) {
+      obj.maxEntriesPerMessage = Math.round(message.maxEntriesPerMessage);
+    }
     return obj;
   },
 
@@ -4354,6 +4403,7 @@ export const SubscribeFeedRequest: MessageFns<SubscribeFeedRequest> = {
     message.fromNow = object.fromNow ?? false;
     message.checkpointEveryEntries = object.checkpointEveryEntries ?? 0;
     message.checkpointIntervalMs = object.checkpointIntervalMs ?? 0;
+    message.maxEntriesPerMessage = object.maxEntriesPerMessage ?? undefined;
     return message;
   },
 };
@@ -4447,6 +4497,9 @@ export const SubscribeFeedResponse: MessageFns<SubscribeFeedResponse> = {
       case "heartbeat":
         Heartbeat.encode(message.message.value, writer.uint32(34).fork()).join();
         break;
+      case "entries":
+        FeedEntryBatch.encode(message.message.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -4496,6 +4549,14 @@ export const SubscribeFeedResponse: MessageFns<SubscribeFeedResponse> = {
             message.message = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.message = { $case: "entries", value: FeedEntryBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4520,6 +4581,8 @@ export const SubscribeFeedResponse: MessageFns<SubscribeFeedResponse> = {
         ? { $case: "checkpoint", value: FeedCheckpoint.fromJSON(object.checkpoint) }
         : isSet(object.heartbeat)
         ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
+        : isSet(object.entries)
+        ? { $case: "entries", value: FeedEntryBatch.fromJSON(object.entries) }
         : undefined,
     };
   },
@@ -4534,6 +4597,8 @@ export const SubscribeFeedResponse: MessageFns<SubscribeFeedResponse> = {
       obj.checkpoint = FeedCheckpoint.toJSON(message.message.value);
     } else if (message.message?.$case === "heartbeat") {
       obj.heartbeat = Heartbeat.toJSON(message.message.value);
+    } else if (message.message?.$case === "entries") {
+      obj.entries = FeedEntryBatch.toJSON(message.message.value);
     }
     return obj;
   },
@@ -4568,7 +4633,82 @@ export const SubscribeFeedResponse: MessageFns<SubscribeFeedResponse> = {
         }
         break;
       }
+      case "entries": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "entries", value: FeedEntryBatch.fromPartial(object.message.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseFeedEntryBatch(): FeedEntryBatch {
+  return { entries: [] };
+}
+
+export const FeedEntryBatch: MessageFns<FeedEntryBatch> = {
+  encode(message: FeedEntryBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      FeedEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeedEntryBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeedEntryBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(FeedEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FeedEntryBatch {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => FeedEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: FeedEntryBatch): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => FeedEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FeedEntryBatch>, I>>(base?: I): FeedEntryBatch {
+    return FeedEntryBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FeedEntryBatch>, I>>(object: I): FeedEntryBatch {
+    const message = createBaseFeedEntryBatch();
+    message.entries = object.entries?.map((e) => FeedEntry.fromPartial(e)) || [];
     return message;
   },
 };
