@@ -3,10 +3,10 @@
  * share, resuming by itself after dropped connections from the last position it delivered.
  */
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { Backoff, sleep } from './backoff';
-import { EventHorizonError, toClientError } from './errors';
+import { toClientError } from './errors';
+import { Reconnects, type ReconnectInfo } from './reconnects';
 import type { FeedEntry, SubscribeFeedRequest, SubscribeFeedResponse } from './gen/eventhorizon/v1/eventhorizon';
-import { DEFAULT_MAX_ENTRIES_PER_MESSAGE, IdleWatchdog, isResumable, type ReconnectInfo, type SubscribeOptions } from './subscription';
+import { DEFAULT_MAX_ENTRIES_PER_MESSAGE, IdleWatchdog, type SubscribeOptions } from './subscription';
 
 /** What following the feed yields. */
 export type FeedItem =
@@ -59,13 +59,11 @@ export type OpenFeedCall = (request: SubscribeFeedRequest) => ClientReadableStre
  */
 export async function* follow(open: OpenFeedCall, subtree: string, options: FollowOptions = {}): AsyncGenerator<FeedItem, void, undefined> {
   const { signal } = options;
-  const backoff = new Backoff(options.backoff);
-  const maxReconnects = options.maxReconnects ?? Number.POSITIVE_INFINITY;
+  const reconnects = new Reconnects(options, `the feed of ${subtree}`);
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   const maxEntriesPerMessage = options.maxEntriesPerMessage ?? DEFAULT_MAX_ENTRIES_PER_MESSAGE;
   /** The last position yielded; undefined while following "from now" has not told one yet. */
   let position: bigint | undefined = options.fromNow ? undefined : BigInt(options.afterPosition ?? 0);
-  let failures = 0;
 
   while (!signal?.aborted) {
     const call = open({
@@ -86,8 +84,7 @@ export async function* follow(open: OpenFeedCall, subtree: string, options: Foll
         watchdog.reset();
         const message = response.message;
         if (!message || message.$case === 'heartbeat') continue;
-        failures = 0;
-        backoff.reset();
+        reconnects.delivered();
         if (message.$case === 'entry' || message.$case === 'entries') {
           // A batch is yielded entry by entry, each checked as a lone one is.
           const entries = message.$case === 'entry' ? [message.value] : message.value.entries;
@@ -118,20 +115,6 @@ export async function* follow(open: OpenFeedCall, subtree: string, options: Foll
       call.cancel();
     }
     if (signal?.aborted) return;
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
-    if (failure !== undefined && !isResumable(failure)) throw failure;
-    failures += 1;
-    if (failures > maxReconnects) {
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
-      throw failure ?? new Error(`the feed of ${subtree} failed ${failures} times in a row`);
-    }
-    const delayMs = backoff.next();
-    options.onReconnect?.({
-      attempt: failures,
-      delayMs,
-      error: failure instanceof EventHorizonError ? failure : undefined,
-      fromVersion: position ?? 0n,
-    });
-    await sleep(delayMs, signal).catch(() => undefined);
+    await reconnects.after(failure, position ?? 0n, signal);
   }
 }

@@ -2,9 +2,10 @@
  * A subscription that survives dropped connections and server restarts: it resumes from the
  * version after the last one it delivered, so the consumer sees every entry exactly once.
  */
-import { status, type ClientReadableStream } from '@grpc/grpc-js';
-import { Backoff, sleep, type BackoffOptions } from './backoff';
-import { EventHorizonError, toClientError } from './errors';
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import type { BackoffOptions } from './backoff';
+import { toClientError } from './errors';
+import { Reconnects, type ReconnectInfo } from './reconnects';
 import type { Entry, SubscribeRequest, SubscribeResponse } from './gen/eventhorizon/v1/eventhorizon';
 
 /** What a subscription yields: entries in version order, and the moments it caught up. */
@@ -18,17 +19,7 @@ export type SubscriptionItem =
    */
   | { kind: 'caughtUp'; version: bigint };
 
-/** A reconnection the subscription is about to make. */
-export interface ReconnectInfo {
-  /** Consecutive failed attempts so far (1 for the first reconnection after a drop). */
-  attempt: number;
-  /** How long it waits before reconnecting. */
-  delayMs: number;
-  /** Why the previous connection ended (undefined when the server just closed it). */
-  error: EventHorizonError | undefined;
-  /** The version it resumes from. */
-  fromVersion: bigint;
-}
+export type { ReconnectInfo } from './reconnects';
 
 /** Options of `subscribe`. */
 export interface SubscribeOptions {
@@ -77,12 +68,10 @@ export async function* resumableSubscription(
   options: SubscribeOptions = {},
 ): AsyncGenerator<SubscriptionItem, void, undefined> {
   const { signal } = options;
-  const backoff = new Backoff(options.backoff);
-  const maxReconnects = options.maxReconnects ?? Number.POSITIVE_INFINITY;
+  const reconnects = new Reconnects(options, `subscription to ${stream}`);
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   const maxEntriesPerMessage = options.maxEntriesPerMessage ?? DEFAULT_MAX_ENTRIES_PER_MESSAGE;
   let next = BigInt(options.fromVersion ?? 0);
-  let failures = 0;
 
   while (!signal?.aborted) {
     const call = open({ stream, fromVersion: next, maxEntriesPerMessage });
@@ -98,9 +87,7 @@ export async function* resumableSubscription(
         watchdog.reset();
         const message = response.message;
         if (!message) continue;
-        // The connection delivers: the next drop starts the backoff afresh.
-        failures = 0;
-        backoff.reset();
+        reconnects.delivered();
         if (message.$case === 'entry' || message.$case === 'entries') {
           // A batch is yielded entry by entry, each checked as a lone one is.
           const entries = message.$case === 'entry' ? [message.value] : message.value.entries;
@@ -131,22 +118,7 @@ export async function* resumableSubscription(
       call.cancel();
     }
     if (signal?.aborted) return;
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
-    if (failure !== undefined && !isResumable(failure)) throw failure;
-
-    failures += 1;
-    if (failures > maxReconnects) {
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the call's error (as toClientError mapped it)
-      throw failure ?? new Error(`subscription to ${stream} failed ${failures} times in a row`);
-    }
-    const delayMs = backoff.next();
-    options.onReconnect?.({
-      attempt: failures,
-      delayMs,
-      error: failure instanceof EventHorizonError ? failure : undefined,
-      fromVersion: next,
-    });
-    await sleep(delayMs, signal).catch(() => undefined);
+    await reconnects.after(failure, next, signal);
   }
 }
 
@@ -174,15 +146,4 @@ export class IdleWatchdog {
   }
 }
 
-/**
- * Whether a failed subscription may be resumed. UNAVAILABLE covers a server that shut down, a
- * refused connection and a dropped one; CANCELLED here came from the idle watchdog, the server
- * or a proxy (cancellations by the caller's signal end the loop before this is asked); an
- * INTERNAL without ErrorInfo is what grpc-js reports when the HTTP/2 stream is reset under it,
- * while the server's own INTERNAL errors carry an ErrorInfo and are not retried.
- */
-export function isResumable(error: unknown): boolean {
-  if (!(error instanceof EventHorizonError)) return false;
-  if (error.code === status.INTERNAL) return error.reason === undefined;
-  return error.code === status.UNAVAILABLE || error.code === status.CANCELLED;
-}
+export { isResumable } from './reconnects';
