@@ -20,8 +20,11 @@ export interface FeedConsumer {
 export interface FeedDispatcherOptions {
   /** One page of the whole feed after a position, with the entries of the streams `only` accepts. */
   readPage(after: Position, only: (stream: string) => boolean): Promise<FeedPage>;
-  /** Opens entries (decrypts, decompresses); shredded streams' are left out. */
-  open(entries: FeedEntry[]): Promise<OpenedFeedEntry[]>;
+  /**
+   * Opens entries (decrypts, decompresses); shredded streams' are left out, and so are those of
+   * streams that cannot be read, which come back in `unreadable` with why.
+   */
+  open(entries: FeedEntry[]): Promise<{ opened: OpenedFeedEntry[]; unreadable: Map<string, unknown> }>;
   head(): Promise<Position>;
   /**
    * For a store shared with other processes: the hub of this process's Subscribe calls, which
@@ -163,7 +166,8 @@ export class FeedDispatcher {
           const page = await this.options.readPage(after, (stream) => this.someoneWants(stream));
           found ||= page.entries.length > 0;
           const fences = page.entries.filter((entry) => entry.shredded === true);
-          const opened = await this.options.open(page.entries.filter((entry) => entry.shredded !== true));
+          const { opened, unreadable } = await this.options.open(page.entries.filter((entry) => entry.shredded !== true));
+          this.endUnreadable(unreadable);
           this.publishToHub(opened, fences);
           this.dispatch(page.entries, opened);
           if (page.reached > after) this.reached_ = page.reached;
@@ -190,6 +194,23 @@ export class FeedDispatcher {
     if (this.options.hub?.isSubscribed(stream) === true) return true;
     for (const consumer of this.consumers) if (consumer.filter.wantsStream(stream)) return true;
     return false;
+  }
+
+  /**
+   * A stream whose entries cannot be opened here (a key-encryption key missing from this
+   * server's keyring, corrupt data) ends the subscriptions that would get them, with the error a
+   * read of the stream gives, rather than hold every consumer of the feed back while the reader
+   * retries: the others go on without those entries.
+   */
+  private endUnreadable(unreadable: Map<string, unknown>): void {
+    for (const [stream, reason] of unreadable) {
+      const error = reason instanceof Error ? reason : new Error(String(reason));
+      this.options.logger.warn({ err: error, stream }, 'feed: cannot open the entries of a stream; its subscriptions here end');
+      for (const consumer of this.consumers) {
+        if (consumer.filter.wantsStream(stream)) consumer.queue.close(error);
+      }
+      this.options.hub?.close(stream, error);
+    }
   }
 
   /** Entries committed elsewhere, to this process's subscribers of their streams; shreds end them. */

@@ -66,7 +66,10 @@ export class Feed {
     this.dispatcher = new FeedDispatcher({
       readPage: (after, only) =>
         options.store.readFeed({ after, subtree: { path: '/', descendants: true }, only, limit: FEED_PAGE, maxBytes: MAX_PAGE_BYTES }),
-      open: (entries) => this.open(entries),
+      open: async (entries) => {
+        const unreadable = new Map<string, unknown>();
+        return { opened: await this.open(entries, unreadable), unreadable };
+      },
       head: () => options.store.feedHead(),
       ...(options.shared ? { hub: options.shared.hub, pollIntervalMs: options.shared.pollIntervalMs } : {}),
       logger: options.logger,
@@ -152,9 +155,11 @@ export class Feed {
 
   /**
    * Opens stored entries with their streams' keys, in position order. A shredded stream's
-   * entries cannot be opened: they are left out (the feed skips them, as documented).
+   * entries cannot be opened: they are left out (the feed skips them, as documented). Another
+   * failure (a key-encryption key missing from the keyring, corrupt data) is thrown, or, with
+   * `unreadable`, recorded there per stream and the stream's entries left out.
    */
-  private async open(entries: FeedEntry[]): Promise<OpenedFeedEntry[]> {
+  private async open(entries: FeedEntry[], unreadable?: Map<string, unknown>): Promise<OpenedFeedEntry[]> {
     const byStream = new Map<string, FeedEntry[]>();
     for (const entry of entries) {
       const list = byStream.get(entry.stream);
@@ -171,7 +176,8 @@ export class Feed {
         for (const entry of list) opened.set(entry, codec.openEntry(entry));
       } catch (error) {
         if (error instanceof StreamShreddedError) continue;
-        throw error;
+        if (!unreadable) throw error;
+        unreadable.set(stream, error);
       }
     }
     const result: OpenedFeedEntry[] = [];
