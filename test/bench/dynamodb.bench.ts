@@ -13,6 +13,7 @@ import { dynamoDbLocal, freshTablePrefix, localStore } from '../helpers/dynamodb
 import { api, startTestServer, type TestServer } from '../helpers/server';
 import { recordSubscription } from '../helpers/subscriber';
 import { typicalEvent } from '../helpers/typical-event';
+import { quantile } from '../../bench/stats';
 
 const rows: Array<[string, string]> = [];
 function record(what: string, value: string): void {
@@ -20,9 +21,9 @@ function record(what: string, value: string): void {
   process.stderr.write(`${what}: ${value}\n`);
 }
 
+/** The p-th percentile (0..100), by nearest rank: the bench's own quantile. */
 function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  return quantile(values, p / 100);
 }
 
 async function main(): Promise<void> {

@@ -11,13 +11,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_INDEXER_SETTINGS, FeedIndexer } from '../../src/store/dynamodb/feed-indexer';
 import { dynamoDbLocal, freshTablePrefix, localStore } from '../helpers/dynamodb-local';
+import { quantile } from '../../bench/stats';
 
 const at = new Date();
 const payload = new Uint8Array(300).fill(7);
 
+/** The p-th percentile (0..100), by nearest rank: the bench's own quantile. */
 function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  return quantile(values, p / 100);
 }
 
 async function main(): Promise<void> {

@@ -21,10 +21,11 @@ import { recordFeed } from '../helpers/feed-subscriber';
 import { dynamoDbLocal, freshTablePrefix, localStore } from '../helpers/dynamodb-local';
 import { api, jsonEvent, startTestServer, type TestServer } from '../helpers/server';
 import { recordSubscription, type RecordingSubscriber } from '../helpers/subscriber';
+import { quantile } from '../../bench/stats';
 
+/** The p-th percentile (0..100), by nearest rank: the bench's own quantile. */
 function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  return quantile(values, p / 100);
 }
 
 async function main(): Promise<void> {
