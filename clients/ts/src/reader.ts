@@ -6,6 +6,7 @@
 import type { CallSettings, EventHorizon } from './client';
 import { ConflictError } from './errors';
 import type { DeepPartial, Entry, Event } from './gen/eventhorizon/v1/eventhorizon';
+import { MarkWaiters, startLiveLoop, type LiveLoop } from './live-loop';
 import type { SubscribeOptions } from './subscription';
 
 /** How a read model folds events into state and (de)serializes it for snapshots. */
@@ -61,12 +62,6 @@ export interface TransactWriteResult {
   attempts: number;
 }
 
-interface VersionWaiter {
-  version: bigint;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * Holds one read model of one stream. `load()` builds it once; `start()` also keeps it live;
  * `transactWrite()` decides and appends new events against its current state.
@@ -77,9 +72,8 @@ export class Reader<State> {
   private snapshotVersion = -1n;
   private readonly handled: ReadonlySet<string>;
   private readonly snapshotEvery: number;
-  private live: { abort: AbortController; done: Promise<void> } | undefined;
-  private waiters: VersionWaiter[] = [];
-  private failure: unknown;
+  private live: LiveLoop | undefined;
+  private readonly waiters = new MarkWaiters();
   private hasCaughtUp = false;
   /** The end of the last queued transactWrite: one reader's writes take turns. */
   private writes: Promise<unknown> = Promise.resolve();
@@ -141,32 +135,27 @@ export class Reader<State> {
    */
   start(): Promise<void> {
     if (this.live) throw new Error(`the reader of ${this.stream} is already started`);
-    const abort = new AbortController();
-    let caughtUp!: { resolve: () => void; reject: (error: unknown) => void };
-    const ready = new Promise<void>((resolve, reject) => (caughtUp = { resolve, reject }));
-    const done = (async () => {
-      await this.load();
-      const items = this.client.subscribe(this.stream, {
-        ...this.options.subscribe,
-        fromVersion: this.currentVersion + 1n,
-        signal: abort.signal,
-      });
-      for await (const item of items) {
-        if (item.kind === 'caughtUp') {
-          this.hasCaughtUp = true;
-          caughtUp.resolve();
-          continue;
+    const { loop, ready } = startLiveLoop(
+      async (signal, caughtUp) => {
+        await this.load();
+        const items = this.client.subscribe(this.stream, {
+          ...this.options.subscribe,
+          fromVersion: this.currentVersion + 1n,
+          signal,
+        });
+        for await (const item of items) {
+          if (item.kind === 'caughtUp') {
+            this.hasCaughtUp = true;
+            caughtUp();
+            continue;
+          }
+          this.fold(item.entry);
+          await this.snapshotIfDue();
         }
-        this.fold(item.entry);
-        await this.snapshotIfDue();
-      }
-    })().catch((error: unknown) => {
-      this.failure = error;
-      caughtUp.reject(error);
-      for (const waiter of this.waiters) waiter.reject(error);
-      this.waiters = [];
-    });
-    this.live = { abort, done };
+      },
+      (error) => this.waiters.fail(error),
+    );
+    this.live = loop;
     return ready;
   }
 
@@ -174,12 +163,10 @@ export class Reader<State> {
   async stop(): Promise<void> {
     const live = this.live;
     if (!live) return;
-    live.abort.abort();
-    await live.done;
+    await live.stop();
     this.live = undefined;
     this.hasCaughtUp = false;
-    for (const waiter of this.waiters) waiter.reject(new Error(`the reader of ${this.stream} was stopped`));
-    this.waiters = [];
+    this.waiters.rejectAll(new Error(`the reader of ${this.stream} was stopped`));
   }
 
   /**
@@ -187,10 +174,7 @@ export class Reader<State> {
    * live subscription nothing advances the state but `refresh()`, `load()` and `transactWrite()`.
    */
   waitForVersion(version: bigint): Promise<void> {
-    if (this.currentVersion >= version) return Promise.resolve();
-    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the live loop threw, as it was thrown
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiters.push({ version, resolve, reject }));
+    return this.waiters.wait(this.currentVersion, version);
   }
 
   /**
@@ -253,11 +237,7 @@ export class Reader<State> {
     }
     this.currentState = state;
     this.currentVersion = entry.version;
-    this.waiters = this.waiters.filter((waiter) => {
-      if (waiter.version > entry.version) return true;
-      waiter.resolve();
-      return false;
-    });
+    this.waiters.reached(entry.version);
   }
 
   private async snapshotIfDue(): Promise<void> {

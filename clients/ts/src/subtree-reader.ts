@@ -6,6 +6,7 @@
 import type { EventHorizon } from './client';
 import type { Event, FeedEntry } from './gen/eventhorizon/v1/eventhorizon';
 import type { FollowOptions } from './feed';
+import { MarkWaiters, startLiveLoop, type LiveLoop } from './live-loop';
 
 /** How a subtree read model folds events into state. */
 export interface SubtreeModel<State> {
@@ -55,12 +56,6 @@ export interface SubtreeReaderOptions<State> {
   onSaveError?: (error: unknown) => void;
 }
 
-interface PositionWaiter {
-  position: bigint;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * Holds one read model over a subtree. `start()` loads the saved state and position, follows the
  * feed after it and resolves once caught up; the state then stays live until `stop()`.
@@ -70,10 +65,9 @@ export class SubtreeReader<State> {
   private currentPosition = 0n;
   private savedPosition = 0n;
   private moves = 0;
-  private live: { abort: AbortController; done: Promise<void> } | undefined;
+  private live: LiveLoop | undefined;
   private hasCaughtUp = false;
-  private waiters: PositionWaiter[] = [];
-  private failure: unknown;
+  private readonly waiters = new MarkWaiters();
   private readonly store: PositionStore<State>;
 
   constructor(
@@ -103,76 +97,63 @@ export class SubtreeReader<State> {
   /** Loads, follows, and resolves once caught up; rejects if that fails first. */
   start(): Promise<void> {
     if (this.live) throw new Error(`the reader of ${this.subtree} is already started`);
-    const abort = new AbortController();
-    let ready!: { resolve: () => void; reject: (error: unknown) => void };
-    const caughtUp = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
-    const done = (async () => {
-      const saved = await this.store.load();
-      if (saved) {
-        this.currentState = saved.state;
-        this.currentPosition = this.savedPosition = saved.position;
-      }
-      const items = this.client.follow(this.subtree, {
-        ...this.options.follow,
-        afterPosition: this.currentPosition,
-        eventTypes: [...this.model.handles],
-        signal: abort.signal,
-      });
-      for await (const item of items) {
-        if (item.kind === 'entry') {
-          let state = this.currentState;
-          for (const event of item.entry.events) state = this.model.apply(state, event, item.entry);
-          this.currentState = state;
+    const saveEvery = this.options.saveEvery ?? 100;
+    const { loop, ready } = startLiveLoop(
+      async (signal, caughtUp) => {
+        const saved = await this.store.load();
+        if (saved) {
+          this.currentState = saved.state;
+          this.currentPosition = this.savedPosition = saved.position;
         }
-        this.moveTo(item.kind === 'entry' ? item.entry.position : item.position);
-        if (item.kind === 'caughtUp') {
-          this.hasCaughtUp = true;
-          await this.save();
-          ready.resolve();
-        } else if ((this.options.saveEvery ?? 100) > 0 && this.moves >= (this.options.saveEvery ?? 100)) {
-          await this.save();
+        const items = this.client.follow(this.subtree, {
+          ...this.options.follow,
+          afterPosition: this.currentPosition,
+          eventTypes: [...this.model.handles],
+          signal,
+        });
+        for await (const item of items) {
+          if (item.kind === 'entry') {
+            let state = this.currentState;
+            for (const event of item.entry.events) state = this.model.apply(state, event, item.entry);
+            this.currentState = state;
+          }
+          this.moveTo(item.kind === 'entry' ? item.entry.position : item.position);
+          if (item.kind === 'caughtUp') {
+            this.hasCaughtUp = true;
+            await this.save();
+            caughtUp();
+          } else if (saveEvery > 0 && this.moves >= saveEvery) {
+            await this.save();
+          }
         }
-      }
-    })().catch((error: unknown) => {
-      this.failure = error;
-      ready.reject(error);
-      for (const waiter of this.waiters) waiter.reject(error);
-      this.waiters = [];
-    });
-    this.live = { abort, done };
-    return caughtUp;
+      },
+      (error) => this.waiters.fail(error),
+    );
+    this.live = loop;
+    return ready;
   }
 
   /** Stops following, saves, and waits for the end; pending `waitForPosition`s reject. */
   async stop(): Promise<void> {
     const live = this.live;
     if (!live) return;
-    live.abort.abort();
-    await live.done;
+    await live.stop();
     this.live = undefined;
     this.hasCaughtUp = false;
     await this.save();
-    for (const waiter of this.waiters) waiter.reject(new Error(`the reader of ${this.subtree} was stopped`));
-    this.waiters = [];
+    this.waiters.rejectAll(new Error(`the reader of ${this.subtree} was stopped`));
   }
 
   /** Resolves once the state includes the feed up to `position` (read-your-writes over the feed). */
   waitForPosition(position: bigint): Promise<void> {
-    if (this.currentPosition >= position) return Promise.resolve();
-    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the live loop threw, as it was thrown
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiters.push({ position, resolve, reject }));
+    return this.waiters.wait(this.currentPosition, position);
   }
 
   private moveTo(position: bigint): void {
     if (position <= this.currentPosition) return;
     this.currentPosition = position;
     this.moves++;
-    this.waiters = this.waiters.filter((waiter) => {
-      if (waiter.position > position) return true;
-      waiter.resolve();
-      return false;
-    });
+    this.waiters.reached(position);
   }
 
   private async save(): Promise<void> {
