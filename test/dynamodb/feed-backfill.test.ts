@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +9,8 @@ import { readStateItem, stateKey } from '../../src/store/dynamodb/feed-pages';
 import { createTables, tableNames } from '../../src/store/dynamodb/tables';
 import type { FeedEntry } from '../../src/store/port';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
+import { eventually } from '../helpers/eventually';
+import { spawnScript } from '../helpers/process';
 import { at, bytes, checkFeed, disableEventsStream, load, streamsOf } from './support/pre-feed';
 
 /**
@@ -84,12 +85,12 @@ describe('DynamoDB feed backfill', function () {
     // create-tables marks the backfill: it leaves the lease, and indexes nothing until the end.
     const live = contender(prefix, { holderId: 'live' });
     live.start();
-    await eventuallyTrue(() => live.holding);
+    await eventually(() => live.holding, 30_000);
     await upgrade(prefix);
     // The service serves meanwhile: appends to old streams and new ones, in the stream only.
     await load(target, old, 3, false);
     await load(target, streamsOf(3, 'mid'), 2);
-    await eventuallyTrue(() => !live.holding);
+    await eventually(() => !live.holding, 30_000);
     assert.equal(await target.feedHead(), 0n, 'nothing is indexed before the backfill');
 
     const backfill = contender(prefix, { holderId: 'backfill', backfill: true, batchSize: 7, backfillSettleMs: 500 });
@@ -184,35 +185,6 @@ describe('DynamoDB feed backfill', function () {
   /** A backfill in a process of its own (test/dynamodb/support/backfill-child.ts). */
   function spawnBackfillChild(prefix: string, leaseMs: number, batchSize: number, pauseAt: number) {
     const script = path.join(__dirname, 'support', 'backfill-child.js');
-    const child = spawn(process.execPath, [script, local.endpoint, prefix, String(leaseMs), String(batchSize), String(pauseAt)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    return {
-      process: child,
-      output: () => output,
-      async line(pattern: RegExp): Promise<RegExpMatchArray> {
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          for (const line of output.split('\n')) {
-            const match = pattern.exec(line);
-            if (match) return match;
-          }
-          if (child.exitCode !== null) throw new Error(`backfill child exited ${child.exitCode}:\n${output}`);
-          if (Date.now() > deadline) throw new Error(`no line matching ${pattern} from the backfill child:\n${output}`);
-          await sleep(20);
-        }
-      },
-    };
+    return spawnScript(script, [local.endpoint, prefix, String(leaseMs), String(batchSize), String(pauseAt)], 'backfill child');
   }
 });
-
-async function eventuallyTrue(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -8,6 +7,8 @@ import { FeedIndexer, type FeedIndexerOptions } from '../../src/store/dynamodb/f
 import { createTables, tableNames, TableSetupError } from '../../src/store/dynamodb/tables';
 import type { FeedEntry } from '../../src/store/port';
 import { freshTablePrefix, localStore, requireDynamoDbLocal, type DynamoDbLocal } from '../helpers/dynamodb-local';
+import { eventually } from '../helpers/eventually';
+import { spawnScript } from '../helpers/process';
 import { FaultProxy, PASS, type Fault } from '../helpers/fault-proxy';
 
 /**
@@ -203,7 +204,7 @@ describe('DynamoDB feed indexer', function () {
     assert.equal(second.holding, true);
     const writesBefore = first.stats.writes;
     resume?.();
-    await eventuallyTrue(() => !first.holding);
+    await eventually(() => !first.holding, 30_000);
     assert.equal(first.stats.writes, writesBefore, "the deposed holder's write did not land");
     await load(target, 2, 3, 't');
     await second.caughtUp();
@@ -228,7 +229,7 @@ describe('DynamoDB feed indexer', function () {
     assert.ok(/WROTE/.test(child.output()), 'the holder had written batches before');
     const killedAt = Date.now();
     child.process.kill('SIGKILL');
-    await eventuallyTrue(() => standby.holding, 3 * leaseMs);
+    await eventually(() => standby.holding, 3 * leaseMs);
     const takeoverMs = Date.now() - killedAt;
     // The documented bound: the lease, plus a contender's wait between looks (a quarter of it).
     assert.ok(takeoverMs <= leaseMs * 1.25 + 500, `takeover after ${takeoverMs} ms`);
@@ -280,35 +281,6 @@ describe('DynamoDB feed indexer', function () {
   /** A FeedIndexer in a child process (test/dynamodb/support/indexer-child.ts). */
   function spawnIndexerChild(prefix: string, leaseMs: number, pauseAt: number) {
     const script = path.join(__dirname, 'support', 'indexer-child.js');
-    const child: ChildProcess = spawn(process.execPath, [script, local.endpoint, prefix, String(leaseMs), String(pauseAt)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    return {
-      process: child,
-      output: () => output,
-      async line(pattern: RegExp): Promise<RegExpMatchArray> {
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          for (const line of output.split('\n')) {
-            const match = pattern.exec(line);
-            if (match) return match;
-          }
-          if (child.exitCode !== null) throw new Error(`indexer child exited ${child.exitCode}:\n${output}`);
-          if (Date.now() > deadline) throw new Error(`no line matching ${pattern} from the indexer child:\n${output}`);
-          await sleep(20);
-        }
-      },
-    };
+    return spawnScript(script, [local.endpoint, prefix, String(leaseMs), String(pauseAt)], 'indexer child');
   }
 });
-
-async function eventuallyTrue(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}

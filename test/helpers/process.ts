@@ -50,3 +50,35 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   }
   return { child, address, output: () => output, exited };
 }
+
+/** A Node script running as a child process, with what it printed (stdout and stderr together). */
+export interface ScriptProcess {
+  process: ChildProcess;
+  output(): string;
+  /** The first line printed that matches `pattern`, once there is one (fails if the child exits first). */
+  line(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+/** Runs a compiled test script (`node SCRIPT ARGS`), for what a test must run in a process of its own. */
+export function spawnScript(script: string, args: string[], name = path.basename(script, '.js')): ScriptProcess {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return {
+    process: child,
+    output: () => output,
+    async line(pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        for (const line of output.split('\n')) {
+          const match = pattern.exec(line);
+          if (match) return match;
+        }
+        if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}:\n${output}`);
+        if (Date.now() > deadline) throw new Error(`no line matching ${pattern} from ${name}:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+  };
+}
