@@ -32,8 +32,17 @@ export const FORMAT_ENCRYPTED = 2;
 
 /** Compression is kept only when it saves at least this fraction of the bytes. */
 const MIN_SAVING = 0.1;
-/** Below this size compression cannot save enough to pay for itself. */
-const MIN_COMPRESS_BYTES = 64;
+/**
+ * Data under this size is stored as is, without calling zstd: compression would not earn its
+ * cost. zstd's fixed work per frame (context reset, entropy tables) costs about 8 µs to compress
+ * and 3.3 µs to decompress whatever the size, and a single ~300-byte JSON event (a 350-byte
+ * entry) saves only 16 % (about 60 bytes) for it, paid again on every catch-up read. From two
+ * such events (700 bytes) on, zstd saves 45-50 % and more: the repetition it finds is between
+ * events, or within a larger document. Measured on the bench's event shapes (BENCHMARKS.md,
+ * "Compression: zstd per stored payload"). Which data was compressed is recorded per payload
+ * (the header's compression bits), so moving this bound never makes stored data unreadable.
+ */
+export const MIN_COMPRESS_BYTES = 512;
 const DEK_VERSION_BYTES = 4;
 
 /** Serialized data after compression, ready to be framed (and maybe encrypted) for a position. */
@@ -61,7 +70,7 @@ export type AssociatedData = Uint8Array | (() => Uint8Array);
 export class PayloadCodec {
   constructor(private readonly zstd: Compressor, private readonly maxDecodedBytes: number) {}
 
-  /** Compresses when that saves at least 10 %. */
+  /** Compresses data of `MIN_COMPRESS_BYTES` or more, when that saves at least 10 %. */
   compress(data: Uint8Array): Compressed {
     if (data.byteLength >= MIN_COMPRESS_BYTES) {
       const compressed = this.zstd.compress(data);
