@@ -101,7 +101,7 @@ export class PayloadCodec {
     // Both encrypted formats put the DEK version right after the header byte.
     if (format !== FORMAT_ENCRYPTED && format !== FORMAT_ENCRYPTED_V1) return undefined;
     if (payload.byteLength < 1 + DEK_VERSION_BYTES) return undefined;
-    return Buffer.from(payload.buffer, payload.byteOffset + 1, DEK_VERSION_BYTES).readUInt32BE();
+    return readDekVersion(payload);
   }
 
   /**
@@ -149,14 +149,29 @@ export class PayloadCodec {
     if (format !== FORMAT_ENCRYPTED && format !== FORMAT_ENCRYPTED_V1) throw new CorruptDataError(`unknown payload format ${format}`);
     if (!keys || !associatedData) throw new KeyUnavailableError('encrypted data, but no keyring is configured');
     if (body.byteLength < DEK_VERSION_BYTES) throw new CorruptDataError('truncated encrypted payload');
-    const dekVersion = Buffer.from(body.buffer, body.byteOffset, DEK_VERSION_BYTES).readUInt32BE();
+    const dekVersion = readDekVersion(payload);
     const position = typeof associatedData === 'function' ? associatedData() : associatedData;
-    const bound =
-      format === FORMAT_ENCRYPTED ? Buffer.concat([payload.subarray(0, 1 + DEK_VERSION_BYTES), position]) : position;
+    const bound = format === FORMAT_ENCRYPTED ? headerBound(payload, position) : position;
     const opened = aeadOpen(keys(dekVersion), body.subarray(DEK_VERSION_BYTES), bound);
     if (!opened) throw new CorruptDataError('payload does not decrypt: tampered, or moved from another position');
     return { head, body: opened };
   }
+}
+
+/**
+ * The DEK version after an encrypted payload's header byte (uint32, big-endian; the caller checked
+ * the length). Read from the bytes: a Buffer view per entry is garbage a catch-up makes per entry.
+ */
+function readDekVersion(payload: Uint8Array): number {
+  return (((payload[1] ?? 0) << 24) | ((payload[2] ?? 0) << 16) | ((payload[3] ?? 0) << 8) | (payload[4] ?? 0)) >>> 0;
+}
+
+/** Format 2's associated data: the header byte and DEK version, then the position's. */
+function headerBound(payload: Uint8Array, position: Uint8Array): Uint8Array {
+  const bound = Buffer.allocUnsafe(1 + DEK_VERSION_BYTES + position.byteLength);
+  bound.set(payload.subarray(0, 1 + DEK_VERSION_BYTES), 0);
+  bound.set(position, 1 + DEK_VERSION_BYTES);
+  return bound;
 }
 
 function header(format: number, compression: Compression): number {

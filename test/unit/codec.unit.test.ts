@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { loadZstd, type Compressor } from '../../src/codec/compression';
-import { StreamCodec } from '../../src/codec/stream-codec';
+import { EntryContexts, StreamCodec } from '../../src/codec/stream-codec';
 import { randomBytes } from 'node:crypto';
 import { FORMAT_ENCRYPTED_V1, MIN_COMPRESS_BYTES, PayloadCodec } from '../../src/codec/payload-codec';
 import type { DataKeys } from '../../src/crypto/stream-keys';
@@ -191,6 +191,17 @@ describe('payload codec', () => {
       assert.equal(open(key, sealed, here)?.toString(), 'same plaintext');
     }
     assert.equal(nonces.size, 2000);
+  });
+
+  it("binds entries to the same associated data as before, whatever the stream's characters", () => {
+    // The text earlier versions encoded whole for each entry: stored ciphertexts need these exact bytes.
+    for (const stream of ['/orders/1', '/ünïcode/流/🚀', '/a b/c\u0000d']) {
+      const contexts = new EntryContexts(stream);
+      for (const version of [0n, 1n, 9n, 10n, 123_456_789n, 2n ** 63n - 1n]) {
+        const before = new TextEncoder().encode(`eventhorizon/entry\u0000${stream}\u0000${version}`);
+        assert.deepEqual(Buffer.from(contexts.at(version)), Buffer.from(before), `${stream} at ${version}`);
+      }
+    }
   });
 
   it('round-trips entries with their events', () => {
