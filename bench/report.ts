@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { COMPRESSION_PATHS, COMPRESSION_SIZES } from './compression';
+import { MIN_COMPRESS_BYTES } from '../src/codec/payload-codec';
 import { SINGLES_FIGURES } from './catchup-singles';
 import { ENCRYPTION_FIGURES } from './encryption';
 import { awsWriteUnitsPerLargeAppend, LARGE_CONCURRENCY, LARGE_STORES } from './large-entries';
@@ -181,8 +182,12 @@ export function encryptionBlock(f: Figures, plan: Plan, info: EncryptionRunInfo)
         `${cores(off('serverCores'))} / ${cores(on('serverCores'))} | ${cores(off('loadCpu'))} / ${cores(on('loadCpu'))} |`,
     );
   }
-  lines.push('', 'Per stored payload, in one process (no server): AES-256-GCM as the codec uses it, next to zstd on the same entry.', '');
-  lines.push('| Entry of | Stored bytes (compressed) | AES-GCM seal µs | AES-GCM open µs | zstd compress µs | zstd decompress µs | AES-GCM seal / open µs per event |');
+  lines.push(
+    '',
+    "Per stored payload, in one process (no server): AES-256-GCM as the codec uses it, on the bytes the codec's policy seals (a single event as is, 100 events zstd-compressed), next to zstd on the same entry.",
+    '',
+  );
+  lines.push('| Entry of | Bytes sealed | AES-GCM seal µs | AES-GCM open µs | zstd compress µs | zstd decompress µs | AES-GCM seal / open µs per event |');
   lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const e of [1, 100]) {
     const a = (key: string) => get(`encryption.aead.e${e}.${key}`);
@@ -216,9 +221,9 @@ export function compressionBlock(f: Figures, info: CompressionRunInfo): string {
     '| --- | --- |',
     `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, short measures; not for comparison**' : `each figure is the median of ${info.runs} runs`}; ` +
       `${info.machine}, load average ${number(info.loadAverage, 1)} when the bench started; Node ${info.node} |`,
-    `| Method | in the bench's own process, no server; CPU time (user + system) per call over ${info.budgetMs} ms per figure, after a warm-up; an entry serialized as the codec stores it (events of ~300-byte JSON with a UUIDv4 id) |`,
+    `| Method | in the bench's own process, no server; CPU time (user + system) per call over ${info.budgetMs} ms per figure, after a warm-up; an entry serialized as the codec stores it (events of ~300-byte JSON with the ids the server gives them, UUIDv7 sharing a random tail per entry); the codec's bytes include its header byte |`,
     '',
-    '| zstd path | Entry of | Bytes raw → compressed | Compress µs | Decompress µs | Compress target |',
+    '| Path | Entry of | Bytes raw → stored | Compress µs | Decompress µs | Compress target |',
     '| --- | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const path of COMPRESSION_PATHS) {
@@ -227,7 +232,13 @@ export function compressionBlock(f: Figures, info: CompressionRunInfo): string {
       if (c('compressUs') === undefined) continue;
       const target = COMPRESS_TARGET_US[e] ?? Number.NaN;
       const compressUs = c('compressUs');
-      const judged = path.key === 'native' ? `≤ ${target} µs ${verdict(compressUs === undefined || Number.isNaN(compressUs) ? undefined : compressUs <= target)}` : '';
+      // The targets are judged on what the server does; an entry the policy stores as is says so,
+      // rather than passing for a faster zstd.
+      const storedAsIs = (c('rawBytes') ?? 0) < MIN_COMPRESS_BYTES;
+      const judged =
+        path.key === 'codec'
+          ? `≤ ${target} µs ${verdict(compressUs === undefined || Number.isNaN(compressUs) ? undefined : compressUs <= target)}${storedAsIs ? ' (not compressed by policy: no zstd call)' : ''}`
+          : '';
       lines.push(
         `| ${path.label} | ${e} event${e === 1 ? '' : 's'} | ${number(c('rawBytes'))} → ${number(c('bytes'))} | ${micros(compressUs)} | ${micros(c('decompressUs'))} | ${judged} |`,
       );
@@ -367,8 +378,8 @@ export function catchUpSinglesBlock(f: Figures, plan: Plan, info: CatchUpSingles
     '| --- | --- |',
     `| Run | ${info.date}; ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `each figure is the median of ${info.runs} runs`}; ` +
       `${info.machine}, load average ${number(info.loadAverage, 1)} when the bench started; Node ${info.node}; ${info.priority} |`,
-    `| Sizes | a stream of ${number(plan.catchUpSingles.events)} single-event entries (~300-byte JSON, stored compressed, as the server stores them), read whole from version 0 by one load worker, and the same entries stored uncompressed; each server first reads a stream of ${number(plan.catchUpSingles.warmUpEvents)} the same way, unmeasured |`,
-    '| Method | one Event Horizon process per kind of figure (Subscribe one entry per message, Subscribe in batches, Read; each again on the uncompressed stream), on the same seeded data folder; the baseline is the streaming handler of the other tables, writing the same entry in the same framing. Events are counted from the wire bytes, except through the TypeScript client, which decodes every entry |',
+    `| Sizes | a stream of ${number(plan.catchUpSingles.events)} single-event entries (~300-byte JSON, stored as the server stores them: as they are, being under 512 bytes), read whole from version 0 by one load worker, and the same entries stored zstd-compressed, as versions before the 512-byte bound wrote them; each server first reads a stream of ${number(plan.catchUpSingles.warmUpEvents)} the same way, unmeasured |`,
+    '| Method | one Event Horizon process per kind of figure (Subscribe one entry per message, Subscribe in batches, Read; each again on the compressed stream), on the same seeded data folder; the baseline is the streaming handler of the other tables, writing the same entry in the same framing. Events are counted from the wire bytes, except through the TypeScript client, which decodes every entry |',
     `| Wall time | ${number(info.wallSeconds)} s |`,
     '',
     '| Delivered by | Events/s | Ratio to the baseline of its framing | Target | Server CPU µs per event | Server CPU | Load-gen CPU |',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { loadZstd } from '../src/codec/compression';
+import { chooseZstd, loadZstd, type Compressor } from '../src/codec/compression';
 import { Compression } from '../src/codec/compression';
 import { PayloadCodec, type Compressed } from '../src/codec/payload-codec';
 import { Codecs } from '../src/codec/stream-codec';
@@ -26,10 +26,11 @@ export interface SeedSpec {
   eventsPerEntry: number;
   entries: number;
   /**
-   * Store the entries uncompressed, which the server's codec does not do for entries that
-   * compress (it reads both): what compression costs a reader, measured.
+   * Store the entries zstd-compressed (level 3) whenever that saves 10 %, small ones included,
+   * as versions before the 512-byte bound did (the server still reads them): what compressing
+   * small entries cost a reader, measured.
    */
-  uncompressed?: boolean;
+  compressedAsBefore?: boolean;
   /**
    * Instead of one stream: this many streams `<stream>/s<i>` (under `stream`, created too) of
    * `entries` entries each, written round-robin (one entry to each stream in turn), so that the
@@ -38,9 +39,18 @@ export interface SeedSpec {
   streams?: number;
 }
 
-/** A payload codec that never compresses: entries are framed as compression "none". */
-class UncompressedPayloadCodec extends PayloadCodec {
+/**
+ * A payload codec that compresses as earlier versions did: any data of 64 bytes or more, kept
+ * when it saves 10 %, at level 3.
+ */
+class CompressedAsBeforePayloadCodec extends PayloadCodec {
+  constructor(private readonly level3: Compressor, maxDecodedBytes: number) {
+    super(level3, maxDecodedBytes);
+  }
+
   override compress(data: Uint8Array): Compressed {
+    const compressed = this.level3.compress(data);
+    if (data.byteLength >= 64 && compressed.byteLength <= data.byteLength * 0.9) return { compression: Compression.Zstd, body: compressed };
     return { compression: Compression.None, body: data };
   }
 }
@@ -54,7 +64,7 @@ export async function seed(dataDir: string, specs: SeedSpec[], kek?: KekProvider
   const store = new SqliteStore({ dataDir });
   const keys = kek && new StreamKeyManager(store, kek, { cacheStreams: 100, cacheTtlMs: 60 * 60_000 });
   const codecs = new Codecs(new PayloadCodec(zstd, 64 * 1024 * 1024), keys);
-  const uncompressed = new Codecs(new UncompressedPayloadCodec(zstd, 64 * 1024 * 1024), keys);
+  const asBefore = new Codecs(new CompressedAsBeforePayloadCodec((await chooseZstd({ level: 3 })).compressor, 64 * 1024 * 1024), keys);
   const now = new Date();
   const root = await codecs.forStream('/', 'create');
   await store.init(root.entryPayload(rootStartedEvents())(0n), now);
@@ -77,7 +87,7 @@ export async function seed(dataDir: string, specs: SeedSpec[], kek?: KekProvider
     const events = new OrderEvents(11);
     const payloadsOf = async (stream: string) => {
       const own = stream === spec.stream ? created : await create(stream, spec.stream);
-      const codec = spec.uncompressed ? await uncompressed.forStream(stream, 'write') : own;
+      const codec = spec.compressedAsBefore ? await asBefore.forStream(stream, 'write') : own;
       // Never more distinct payloads than entries: making them is most of a small seed's time.
       const perStream = spec.streams === undefined ? DISTINCT_PAYLOADS : Math.max(4, Math.ceil(DISTINCT_PAYLOADS / streams.length));
       const count = Math.min(perStream, spec.entries);

@@ -32,8 +32,17 @@ export const FORMAT_ENCRYPTED = 2;
 
 /** Compression is kept only when it saves at least this fraction of the bytes. */
 const MIN_SAVING = 0.1;
-/** Below this size compression cannot save enough to pay for itself. */
-const MIN_COMPRESS_BYTES = 64;
+/**
+ * Data under this size is stored as is, without calling zstd: compression would not earn its
+ * cost. zstd's fixed work per frame (context reset, entropy tables) costs about 8 µs to compress
+ * and 3.3 µs to decompress whatever the size, and a single ~300-byte JSON event (a 350-byte
+ * entry) saves only 16 % (about 60 bytes) for it, paid again on every catch-up read. From two
+ * such events (700 bytes) on, zstd saves 45-50 % and more: the repetition it finds is between
+ * events, or within a larger document. Measured on the bench's event shapes (BENCHMARKS.md,
+ * "Compression: zstd per stored payload"). Which data was compressed is recorded per payload
+ * (the header's compression bits), so moving this bound never makes stored data unreadable.
+ */
+export const MIN_COMPRESS_BYTES = 512;
 const DEK_VERSION_BYTES = 4;
 
 /** Serialized data after compression, ready to be framed (and maybe encrypted) for a position. */
@@ -61,7 +70,7 @@ export type AssociatedData = Uint8Array | (() => Uint8Array);
 export class PayloadCodec {
   constructor(private readonly zstd: Compressor, private readonly maxDecodedBytes: number) {}
 
-  /** Compresses when that saves at least 10 %. */
+  /** Compresses data of `MIN_COMPRESS_BYTES` or more, when that saves at least 10 %. */
   compress(data: Uint8Array): Compressed {
     if (data.byteLength >= MIN_COMPRESS_BYTES) {
       const compressed = this.zstd.compress(data);
@@ -92,7 +101,7 @@ export class PayloadCodec {
     // Both encrypted formats put the DEK version right after the header byte.
     if (format !== FORMAT_ENCRYPTED && format !== FORMAT_ENCRYPTED_V1) return undefined;
     if (payload.byteLength < 1 + DEK_VERSION_BYTES) return undefined;
-    return Buffer.from(payload.buffer, payload.byteOffset + 1, DEK_VERSION_BYTES).readUInt32BE();
+    return readDekVersion(payload);
   }
 
   /**
@@ -140,14 +149,29 @@ export class PayloadCodec {
     if (format !== FORMAT_ENCRYPTED && format !== FORMAT_ENCRYPTED_V1) throw new CorruptDataError(`unknown payload format ${format}`);
     if (!keys || !associatedData) throw new KeyUnavailableError('encrypted data, but no keyring is configured');
     if (body.byteLength < DEK_VERSION_BYTES) throw new CorruptDataError('truncated encrypted payload');
-    const dekVersion = Buffer.from(body.buffer, body.byteOffset, DEK_VERSION_BYTES).readUInt32BE();
+    const dekVersion = readDekVersion(payload);
     const position = typeof associatedData === 'function' ? associatedData() : associatedData;
-    const bound =
-      format === FORMAT_ENCRYPTED ? Buffer.concat([payload.subarray(0, 1 + DEK_VERSION_BYTES), position]) : position;
+    const bound = format === FORMAT_ENCRYPTED ? headerBound(payload, position) : position;
     const opened = aeadOpen(keys(dekVersion), body.subarray(DEK_VERSION_BYTES), bound);
     if (!opened) throw new CorruptDataError('payload does not decrypt: tampered, or moved from another position');
     return { head, body: opened };
   }
+}
+
+/**
+ * The DEK version after an encrypted payload's header byte (uint32, big-endian; the caller checked
+ * the length). Read from the bytes: a Buffer view per entry is garbage a catch-up makes per entry.
+ */
+function readDekVersion(payload: Uint8Array): number {
+  return (((payload[1] ?? 0) << 24) | ((payload[2] ?? 0) << 16) | ((payload[3] ?? 0) << 8) | (payload[4] ?? 0)) >>> 0;
+}
+
+/** Format 2's associated data: the header byte and DEK version, then the position's. */
+function headerBound(payload: Uint8Array, position: Uint8Array): Uint8Array {
+  const bound = Buffer.allocUnsafe(1 + DEK_VERSION_BYTES + position.byteLength);
+  bound.set(payload.subarray(0, 1 + DEK_VERSION_BYTES), 0);
+  bound.set(position, 1 + DEK_VERSION_BYTES);
+  return bound;
 }
 
 function header(format: number, compression: Compression): number {
