@@ -181,9 +181,9 @@ describe('consumer groups through the TypeScript client', function () {
     await assert.rejects(member.done, NotFoundError);
   });
 
-  it('answers FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a store that keeps no groups (DynamoDB, for now)', async () => {
+  it('answers FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a store that keeps no groups', async () => {
     const dataDir = tempDir();
-    // The embedded store without its group state: what the DynamoDB store is today.
+    // The embedded store without its group state: what a store that keeps none would be.
     const withoutGroups = () =>
       new Proxy(new SqliteStore({ dataDir }), { get: (target, key) => (key === 'groups' ? undefined : Reflect.get(target, key, target) as unknown) });
     const bare = await startTestServer({ dataDir }, withoutGroups);
