@@ -173,6 +173,12 @@ class PartitionState {
   deliverableAt = 0;
   /** The lease holder as last read from the store (partitions held elsewhere). */
   storedOwner: string | undefined;
+  /**
+   * While held: the reader has taken every entry of the partition up to here (into `waiting`,
+   * or done already). Entries at or before it are never taken again, even when the reader reads
+   * from further back for a partition taken meanwhile: one acked out of order would be delivered twice.
+   */
+  readUpTo: Position = 0n;
 
   constructor(
     readonly index: number,
@@ -387,7 +393,7 @@ class GroupRuntime {
     const partition = this.partitions[index];
     if (!partition?.held) return;
     const oldest = partition.oldest();
-    let position = oldest ? oldest.entry.position - 1n : this.readPosition;
+    let position = oldest ? oldest.entry.position - 1n : partition.readUpTo;
     if (position < partition.position) position = partition.position;
     if (position !== partition.position) {
       partition.position = position;
@@ -525,12 +531,13 @@ class GroupRuntime {
       for (const entry of page.entries) {
         const index = partitionOf(entry.stream, this.partitions.length);
         const partition = this.partitions[index];
-        // Only partitions held here; after a rewind, entries still in flight are not read twice.
-        if (!partition?.held || entry.position <= partition.position || partition.inFlight.has(entry.position)) continue;
+        // Only partitions held here, and what the reader has not taken yet (see readUpTo).
+        if (!partition?.held || entry.position <= partition.position || entry.position <= partition.readUpTo) continue;
         partition.waiting.push({ entry, partition: index, deliveries: 0 });
         this.buffered++;
       }
       this.readPosition = page.reached;
+      for (const partition of this.partitions) if (partition.held && partition.readUpTo < page.reached) partition.readUpTo = page.reached;
       for (const partition of this.partitions) this.advance(partition.index);
       this.dispatch();
       if (!page.more) return;
@@ -538,17 +545,13 @@ class GroupRuntime {
   }
 
   /**
-   * Reads again from the lowest held position (a partition was taken whose position is behind
-   * the reader): what waits is dropped and read again; what is in flight stays.
+   * Reads again from the lowest point a held partition was read to (a partition was taken whose
+   * position is behind the reader, or a reset): the others skip what they have taken already.
    */
   private rewind(): void {
     this.generation++;
-    for (const partition of this.partitions) {
-      this.buffered -= partition.waiting.length;
-      partition.waiting.length = 0;
-    }
     const held = this.partitions.filter((p) => p.held);
-    this.readPosition = held.reduce((min, p) => (p.position < min ? p.position : min), held[0]?.position ?? this.readPosition);
+    this.readPosition = held.reduce((min, p) => (p.readUpTo < min ? p.readUpTo : min), held[0]?.readUpTo ?? this.readPosition);
     this.read();
   }
 
@@ -747,6 +750,7 @@ class GroupRuntime {
         state.held = true;
         state.releasing = false;
         state.position = record.position;
+        state.readUpTo = record.position;
         state.dirty = false;
         // Taken from another server whose lease expired: its members may still ack what it
         // delivered before then, until the ack wait ends; none of it goes out again before that.
@@ -797,6 +801,7 @@ class GroupRuntime {
         if (!state) return;
         state.revision = record.revision;
         state.position = position;
+        state.readUpTo = position;
         state.dirty = false;
         if (!state.held) return;
         for (const work of state.inFlight.values()) work.stale = true;
