@@ -236,11 +236,9 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
   }
 
   async getGroupPartitions(name: string): Promise<ConsumerGroupPartition[]> {
-    const registered = await this.registered(name);
-    if (!registered) return [];
-    const partitions: ConsumerGroupPartition[] = [];
-    for (const item of await this.queryState(registered.incarnation, name, 'p')) partitions.push(readPartition(item));
-    return partitions;
+    const incarnation = await this.knownIncarnation(name);
+    if (incarnation === undefined) return [];
+    return (await this.queryState(incarnation, name, 'p')).map(readPartition);
   }
 
   /**
@@ -397,9 +395,9 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
   }
 
   async listGroupServers(name: string): Promise<ConsumerGroupServer[]> {
-    const registered = await this.registered(name);
-    if (!registered) return [];
-    return (await this.queryState(registered.incarnation, name, 's')).map((item) => ({
+    const incarnation = await this.knownIncarnation(name);
+    if (incarnation === undefined) return [];
+    return (await this.queryState(incarnation, name, 's')).map((item) => ({
       serverId: (item[SnapshotAttr.perspective]?.S ?? '').slice(1),
       members: Number(bigintOf(item, GroupAttr.members)),
       expiresAt: new Date(Number(bigintOf(item, GroupAttr.expiresAt))),
@@ -436,14 +434,21 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
     return registered;
   }
 
+  /**
+   * The group's incarnation, remembered, else read (undefined: no such group). The servers'
+   * rounds read partitions and records with it and no read of the definition; a group deleted
+   * on another replica has no items left under it (its rounds read the definition too).
+   */
+  private async knownIncarnation(name: string): Promise<string | undefined> {
+    await this.ready();
+    return this.incarnations.get(name) ?? (await this.registered(name))?.incarnation;
+  }
+
   /** The group's incarnation, remembered (writes check it), else read. */
   private async incarnationOf(name: string): Promise<string> {
-    await this.ready();
-    const known = this.incarnations.get(name);
-    if (known !== undefined) return known;
-    const registered = await this.registered(name);
-    if (!registered) throw new ConsumerGroupNotFoundError(name);
-    return registered.incarnation;
+    const incarnation = await this.knownIncarnation(name);
+    if (incarnation === undefined) throw new ConsumerGroupNotFoundError(name);
+    return incarnation;
   }
 }
 
