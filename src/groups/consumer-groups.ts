@@ -52,6 +52,8 @@ export interface PartitionStatus {
   inFlight: number;
   lagEntries: number;
   lagSeconds: number;
+  /** This server holds the partition's lease. */
+  held: boolean;
 }
 
 export interface MemberStatus {
@@ -76,6 +78,8 @@ export interface GroupLagSample {
   partition: number;
   lagEntries: number;
   lagSeconds: number;
+  position: Position;
+  held: boolean;
 }
 
 /** What a member joining with Consume brings. */
@@ -812,6 +816,11 @@ class GroupRuntime {
     }
   }
 
+  /** The parked entries counted in the store (other servers park too). */
+  countParked(count: number): void {
+    this.parkedCount = count;
+  }
+
   status(): GroupStatus {
     const now = Date.now();
     const partitions = this.partitions.map((p): PartitionStatus => {
@@ -824,6 +833,7 @@ class GroupRuntime {
         inFlight: p.inFlight.size,
         lagEntries: p.waiting.length + p.inFlight.size,
         lagSeconds: recordedAt === undefined ? 0 : Math.max(0, (now - recordedAt) / 1000),
+        held: p.held,
       };
     });
     const members = this.order.map((m) => ({
@@ -930,6 +940,8 @@ export class ConsumerGroups {
     // Positions of partitions held by other servers, as stored now.
     await runtime.coordinate(true);
     await runtime.save();
+    // Other servers park entries too.
+    runtime.countParked(await this.store.countParked(name));
     return runtime.status();
   }
 
@@ -947,7 +959,14 @@ export class ConsumerGroups {
   /** The lag of every loaded group, per partition (for the gauges). */
   lagSamples(): GroupLagSample[] {
     return this.loaded.flatMap((runtime) =>
-      runtime.status().partitions.map((p) => ({ group: runtime.group.name, partition: p.partition, lagEntries: p.lagEntries, lagSeconds: p.lagSeconds })),
+      runtime.status().partitions.map((p) => ({
+        group: runtime.group.name,
+        partition: p.partition,
+        lagEntries: p.lagEntries,
+        lagSeconds: p.lagSeconds,
+        position: p.position,
+        held: p.held,
+      })),
     );
   }
 

@@ -104,6 +104,13 @@ describe('DynamoDB: consumer groups across two servers (members on different ser
         () => `first ${onFirst.partitions.join(',')} (${handledBy(onFirst)}), second ${onSecond.partitions.join(',')} (${handledBy(onSecond)})`,
       );
       assert.equal(new Set([...onFirst.partitions, ...onSecond.partitions]).size, PARTITIONS);
+      // Each server's gauge says what it holds.
+      const heldOn = async (server: TestServer) => {
+        const metrics = await (await fetch(`http://${server.server.metricsAddress}/metrics`)).text();
+        return Number(/eventhorizon_consumer_group_partitions_held\{group="g"\} (\d+)/.exec(metrics)?.[1] ?? -1);
+      };
+      const secondServer = second;
+      await eventually(async () => assert.deepEqual([await heldOn(first), await heldOn(secondServer)], [PARTITIONS / 2, PARTITIONS / 2]));
 
       /** Milliseconds from `since` until the first member handled an entry of each of `partitions`. */
       const deliveredAgain = (partitions: number[], since: number) => {
