@@ -169,6 +169,8 @@ class PartitionState {
   held = false;
   /** Held and being handed back: nothing new goes out; the lease is cleared once nothing of it is in flight here. */
   releasing = false;
+  /** The write handing it back is under way: it cannot be kept any more (nothing may go out meanwhile). */
+  handingBack = false;
   /** performance.now() until which the lease counts here (each save renews it). */
   leaseUntil = 0;
   /** performance.now() after which the lease is renewed even without a position to save. */
@@ -408,7 +410,7 @@ class GroupRuntime {
   /** Partitions this server may give its members: held, not being handed back. */
   private assignable(): number[] {
     if (this.stopping) return [];
-    return this.partitions.filter((p) => p.held && !p.releasing).map((p) => p.index);
+    return this.partitions.filter((p) => p.held && !p.releasing && !p.handingBack).map((p) => p.index);
   }
 
   /** Spreads the partitions held here over the live members and tells those whose partitions changed. */
@@ -447,7 +449,8 @@ class GroupRuntime {
     for (const partition of this.partitions) {
       const owner = partition.owner;
       if (!owner || owner.gone || owner.inFlight.size >= max || partition.waiting.length === 0) continue;
-      if (!partition.held || partition.releasing || this.stopping || now < partition.deliverableAt || now >= partition.leaseUntil) continue;
+      if (!partition.held || partition.releasing || partition.handingBack || this.stopping) continue;
+      if (now < partition.deliverableAt || now >= partition.leaseUntil) continue;
       for (let i = 0; i < partition.waiting.length && owner.inFlight.size < max; ) {
         const work = partition.waiting[i];
         if (!work || this.busy.has(work.entry.stream)) {
@@ -646,7 +649,7 @@ class GroupRuntime {
     } else if (kept.length < share) {
       let wanted = share - kept.length;
       for (const partition of this.partitions) {
-        if (wanted > 0 && partition.held && partition.releasing) {
+        if (wanted > 0 && partition.held && partition.releasing && !partition.handingBack) {
           partition.releasing = false;
           wanted--;
         }
@@ -691,9 +694,11 @@ class GroupRuntime {
       const idle = this.inFlightHere(state.index) === 0;
       if ((state.releasing || this.stopping) && idle) {
         // Nothing of it in flight here: handed back at once, no wait for the next holder.
+        state.handingBack = true;
         planned.push({ state, kind: 'release', update: { partition: state.index, position: state.position, expectedRevision: state.revision } });
       } else if (this.stopping) {
         // Stopping with entries in flight: the lease ends now, and the next holder waits out their ack wait.
+        state.handingBack = true;
         planned.push({ state, kind: 'expire', update: { partition: state.index, position: state.position, expectedRevision: state.revision, owner: serverId, leaseExpiresAt: new Date() } });
       } else if (state.dirty || now >= state.renewAt) {
         planned.push({ state, kind: 'save', update: { partition: state.index, position: state.position, expectedRevision: state.revision, owner: serverId, leaseExpiresAt: lease } });
@@ -718,6 +723,7 @@ class GroupRuntime {
     try {
       saved = await this.groups.saveGroupPartitions(this.group.name, planned.map((p) => p.update), parked);
     } catch (error) {
+      for (const { state } of planned) state.handingBack = false;
       if (error instanceof ConsumerGroupNotFoundError) {
         await this.gone();
         return;
@@ -734,6 +740,7 @@ class GroupRuntime {
       const plannedUpdate = planned[i];
       if (!plannedUpdate) return;
       const { state, kind } = plannedUpdate;
+      state.handingBack = false;
       if (!record) {
         if (kind !== 'acquire') this.lose(state);
         return;
