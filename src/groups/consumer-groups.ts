@@ -562,13 +562,13 @@ class GroupRuntime {
     this.read();
   }
 
-  /** Entries of the partition in flight here, stale ones included (their streams are still busy). */
-  private inFlightHere(index: number): number {
-    let count = 0;
+  /** Entries in flight here per partition, stale ones included (their streams are still busy). */
+  private inFlightHere(): Map<number, number> {
+    const counts = new Map<number, number>();
     for (const member of [...this.members.values(), ...this.leaving.values()]) {
-      for (const work of member.inFlight.values()) if (work.partition === index) count++;
+      for (const work of member.inFlight.values()) counts.set(work.partition, (counts.get(work.partition) ?? 0) + 1);
     }
-    return count;
+    return counts;
   }
 
   /**
@@ -643,7 +643,8 @@ class GroupRuntime {
     const kept = this.partitions.filter((p) => p.held && !p.releasing);
     if (kept.length > share) {
       // Hand back those with the least in flight here: they are free soonest.
-      const excess = kept.sort((a, b) => this.inFlightHere(a.index) - this.inFlightHere(b.index)).slice(0, kept.length - share);
+      const inFlight = this.inFlightHere();
+      const excess = kept.sort((a, b) => (inFlight.get(a.index) ?? 0) - (inFlight.get(b.index) ?? 0)).slice(0, kept.length - share);
       for (const partition of excess) partition.releasing = true;
       this.rebalance();
     } else if (kept.length < share) {
@@ -689,9 +690,10 @@ class GroupRuntime {
     const now = performance.now();
     const lease = new Date(Date.now() + leaseMs);
     const planned: PlannedUpdate[] = [];
+    const inFlight = this.inFlightHere();
     for (const state of this.partitions) {
       if (!state.held) continue;
-      const idle = this.inFlightHere(state.index) === 0;
+      const idle = !inFlight.has(state.index);
       if ((state.releasing || this.stopping) && idle) {
         // Nothing of it in flight here: handed back at once, no wait for the next holder.
         state.handingBack = true;
