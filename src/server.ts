@@ -84,7 +84,14 @@ export async function startServer({ config, logger, store: given, keepalive = DE
   if (keys && kek) rewrapInBackground(keys, kek.activeKekId, logger);
   const background = startStoreBackground(store, logger);
   const auth = await startAuth(config, opened, logger);
-  const groups = new ConsumerGroups({ store, feed: opened.feed, logger, heartbeatIntervalMs: config.heartbeatIntervalMs });
+  const groups = new ConsumerGroups({
+    store,
+    feed: opened.feed,
+    logger,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    leaseMs: config.groupLeaseMs,
+    leaseRenewMs: config.groupLeaseRenewMs,
+  });
   metrics.observeConsumerGroups(groups);
   const api = new GrpcApi({
     core,

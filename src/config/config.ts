@@ -52,6 +52,14 @@ export interface ServerConfig {
   pollMaxIntervalMs: number;
   /** Idle time after which a subscription gets a heartbeat message. */
   heartbeatIntervalMs: number;
+  /**
+   * Consumer groups across servers (docs/consumer-groups.md): how long a partition lease and a
+   * server's membership record last unless renewed; a stopped or crashed server's partitions go
+   * to the others after it (plus the ack wait, when it had entries in flight).
+   */
+  groupLeaseMs: number;
+  /** How often a server renews its leases and looks at the other servers' records. */
+  groupLeaseRenewMs: number;
   /** Live entries a subscriber may fall behind before it goes back to reading from the store. */
   subscriberBufferEntries: number;
   logLevel: string;
@@ -110,6 +118,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   dynamodb: DEFAULT_DYNAMODB,
   pollMaxIntervalMs: 1000,
   heartbeatIntervalMs: 15_000,
+  groupLeaseMs: 15_000,
+  groupLeaseRenewMs: 5_000,
   subscriberBufferEntries: 1000,
   logLevel: 'info',
   limits: DEFAULT_LIMITS,
@@ -275,6 +285,28 @@ const SETTINGS: Setting[] = [
       const ms = parseDuration(raw);
       if (ms === undefined || ms < 10) return 'must be a duration of at least 10ms, such as 15s or 500ms';
       config.heartbeatIntervalMs = ms;
+      return undefined;
+    },
+  },
+  {
+    flag: 'group-lease',
+    env: 'EH_GROUP_LEASE',
+    help: 'consumer groups across servers: how long a partition lease lasts unless renewed (default 15s)',
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 100) return 'must be a duration of at least 100ms, such as 15s';
+      config.groupLeaseMs = ms;
+      return undefined;
+    },
+  },
+  {
+    flag: 'group-lease-renew',
+    env: 'EH_GROUP_LEASE_RENEW',
+    help: 'consumer groups across servers: how often leases are renewed, under a third of the lease (default 5s)',
+    apply: (config, raw) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < 20) return 'must be a duration of at least 20ms, such as 5s';
+      config.groupLeaseRenewMs = ms;
       return undefined;
     },
   },
@@ -527,6 +559,10 @@ function crossChecks(config: ServerConfig): string[] {
   }
   if (clientCaFile !== undefined && certFile === undefined) {
     problems.push('EH_TLS_CLIENT_CA (--tls-client-ca) needs a server certificate (EH_TLS_CERT and EH_TLS_KEY)');
+  }
+  if (config.groupLeaseRenewMs * 3 > config.groupLeaseMs) {
+    // A renewal may fail once and still come in time; and a lease must outlive a slow write.
+    problems.push('EH_GROUP_LEASE_RENEW (--group-lease-renew) must be at most a third of EH_GROUP_LEASE (--group-lease)');
   }
   const insecure = insecureListenProblem(config);
   if (insecure) problems.push(insecure);

@@ -187,11 +187,11 @@ export class ConsumerGroupAlreadyExistsError extends DomainError {
   }
 }
 
-/** The store keeps no consumer-group state (docs/consumer-groups.md: DynamoDB, for now). */
+/** The store keeps no consumer-group state (both built-in stores keep it; docs/consumer-groups.md). */
 export class ConsumerGroupsUnavailableError extends DomainError {
   readonly reason = 'CONSUMER_GROUPS_UNAVAILABLE';
   constructor() {
-    super('this store does not keep consumer groups yet (the embedded store does; see docs/consumer-groups.md)');
+    super('this store does not keep consumer groups (see docs/consumer-groups.md)');
   }
 }
 

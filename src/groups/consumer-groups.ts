@@ -7,6 +7,8 @@ import type { StreamReadCheck } from '../feed/feed-filter';
 import type { Lifetime } from '../realtime/lifetime';
 import type {
   ConsumerGroupDefinition,
+  ConsumerGroupPartition,
+  ConsumerGroupPartitionUpdate,
   ConsumerGroupSettings,
   ConsumerGroupStore,
   EventStore,
@@ -14,7 +16,7 @@ import type {
   Position,
   StoredConsumerGroup,
 } from '../store/port';
-import { assignPartitions } from './assignment';
+import { assignPartitions, serverShare } from './assignment';
 import { partitionOf } from './partition-hash';
 
 /** Entries a group's reader keeps read ahead and not done, at most (then it waits for acks). */
@@ -26,11 +28,20 @@ const CHECKPOINT_INTERVAL_MS = 1000;
 /** The reader looks at the feed this often even without a commit announced here. */
 const POLL_INTERVAL_MS = 1000;
 
+/** A partition lease lasts this long unless renewed (docs/consumer-groups.md, "Across servers"). */
+export const DEFAULT_GROUP_LEASE_MS = 15_000;
+/** A server renews its leases and its membership record this often. */
+export const DEFAULT_GROUP_LEASE_RENEW_MS = 5_000;
+
 export interface ConsumerGroupsOptions {
   store: EventStore;
   feed: Feed;
   logger: Logger;
   heartbeatIntervalMs: number;
+  /** How long a partition lease and a server's membership record last unless renewed. */
+  leaseMs?: number;
+  /** How often a server renews them (and looks at the other servers' records). */
+  leaseRenewMs?: number;
 }
 
 /** How far a group's partition is behind, for DescribeConsumerGroup and the gauges. */
@@ -41,6 +52,8 @@ export interface PartitionStatus {
   inFlight: number;
   lagEntries: number;
   lagSeconds: number;
+  /** This server holds the partition's lease. */
+  held: boolean;
 }
 
 export interface MemberStatus {
@@ -65,6 +78,8 @@ export interface GroupLagSample {
   partition: number;
   lagEntries: number;
   lagSeconds: number;
+  position: Position;
+  held: boolean;
 }
 
 /** What a member joining with Consume brings. */
@@ -147,9 +162,29 @@ class PartitionState {
   dirty = false;
   /** Entries read and not in flight, in position order. */
   readonly waiting: Work[] = [];
-  /** Entries in flight (not stale). */
-  readonly inFlight = new Set<Work>();
+  /** Entries in flight (not stale), by position. */
+  readonly inFlight = new Map<Position, Work>();
   owner: Member | undefined;
+  /** This server holds the partition's lease: it reads, delivers and saves the partition. */
+  held = false;
+  /** Held and being handed back: nothing new goes out; the lease is cleared once nothing of it is in flight here. */
+  releasing = false;
+  /** The write handing it back is under way: it cannot be kept any more (nothing may go out meanwhile). */
+  handingBack = false;
+  /** performance.now() until which the lease counts here (each save renews it). */
+  leaseUntil = 0;
+  /** performance.now() after which the lease is renewed even without a position to save. */
+  renewAt = 0;
+  /** performance.now() from which its entries go out (a takeover waits out the old owner's ack wait). */
+  deliverableAt = 0;
+  /** The lease holder as last read from the store (partitions held elsewhere). */
+  storedOwner: string | undefined;
+  /**
+   * While held: the reader has taken every entry of the partition up to here (into `waiting`,
+   * or done already). Entries at or before it are never taken again, even when the reader reads
+   * from further back for a partition taken meanwhile: one acked out of order would be delivered twice.
+   */
+  readUpTo: Position = 0n;
 
   constructor(
     readonly index: number,
@@ -176,15 +211,47 @@ class PartitionState {
   /** The oldest entry not done, by position. */
   oldest(): Work | undefined {
     let oldest = this.waiting[0];
-    for (const work of this.inFlight) if (!oldest || work.entry.position < oldest.entry.position) oldest = work;
+    for (const work of this.inFlight.values()) if (!oldest || work.entry.position < oldest.entry.position) oldest = work;
     return oldest;
   }
+}
+
+/** How a save touches a partition record. */
+type SaveKind = 'save' | 'acquire' | 'release' | 'expire';
+
+interface PlannedUpdate {
+  state: PartitionState;
+  kind: SaveKind;
+  update: ConsumerGroupPartitionUpdate;
+  /** Acquire: the record as read (who held it, until when). */
+  stored?: ConsumerGroupPartition;
+}
+
+/** Where a GroupRuntime stands with the other servers of its group. */
+interface Coordination {
+  serverId: string;
+  leaseMs: number;
+  renewMs: number;
+  /**
+   * The store is this process's alone (the embedded store): no other server can hold a lease, so
+   * a lease left by an earlier run of this process is free at once, with no ack wait to wait out.
+   */
+  exclusive: boolean;
+  /** The group is gone (deleted, or created again elsewhere): drop this runtime. */
+  onGone: () => void;
 }
 
 /**
  * One consumer group served by this process: its reader of the feed, partitions, members,
  * in-flight entries, the ack-wait timer and the batched saves of its positions
  * (docs/consumer-groups.md).
+ *
+ * Across servers (docs/consumer-groups.md, "Across servers"), it serves only the partitions whose
+ * lease it holds: `coordinate()` records this server's live members of the group, computes its
+ * share of the partitions from every server's records, takes free or expired leases up to that
+ * share and hands the excess back; every save of a held partition renews its lease, and a save
+ * refused (the revision moved: someone else took it, or a reset) drops the partition here. On the
+ * embedded store the same code runs with this server alone, so it holds every partition.
  */
 class GroupRuntime {
   private readonly members = new Map<string, Member>();
@@ -195,16 +262,24 @@ class GroupRuntime {
   /** Streams with an entry in flight (stale ones included): never two at once. */
   private readonly busy = new Set<string>();
   private readonly parkedToSave: ParkedEntry[] = [];
+  /** Leases to take at the next save (read from the store by coordinate()). */
+  private toAcquire: ConsumerGroupPartition[] = [];
   private readPosition: Position;
   private buffered = 0;
   private reading = false;
   private readAgain = false;
-  /** Bumped by a reset: pages read before it are dropped. */
+  /** Bumped by a reset or a rewind: pages read before it are dropped. */
   private generation = 0;
   private parkedCount: number;
   private saving: Promise<void> = Promise.resolve();
+  private coordinating: Promise<void> = Promise.resolve();
+  private coordinationQueued = false;
+  /** Members this server last recorded in the store (0: no record). */
+  private recordedMembers = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly stopListening: () => void;
+  /** Handing its partitions back before it stops: nothing new goes out. */
+  private stopping = false;
   private stopped = false;
 
   constructor(
@@ -213,8 +288,10 @@ class GroupRuntime {
     parkedCount: number,
     private readonly groups: ConsumerGroupStore,
     private readonly options: ConsumerGroupsOptions,
+    private readonly coordination: Coordination,
   ) {
     this.parkedCount = parkedCount;
+    // Moved by rewind() when partitions are taken; until then (a group only described) for Describe.
     this.readPosition = partitions.reduce((min, p) => (p.position < min ? p.position : min), partitions[0]?.position ?? 0n);
     this.stopListening = options.feed.onCommitted(() => this.read());
     const tick = Math.min(1000, Math.max(50, Math.floor(group.settings.ackWaitMs / 10)));
@@ -222,6 +299,7 @@ class GroupRuntime {
       setInterval(() => this.expire(), tick),
       setInterval(() => void this.save(), CHECKPOINT_INTERVAL_MS),
       setInterval(() => this.read(), POLL_INTERVAL_MS),
+      setInterval(() => void this.coordinate(), coordination.renewMs),
     );
     for (const timer of this.timers) timer.unref();
   }
@@ -232,13 +310,14 @@ class GroupRuntime {
 
   /** A member joins: it gets partitions, then deliveries, until its call ends. */
   async *join(options: JoinOptions): AsyncGenerator<ConsumeResponse> {
-    if (this.stopped) throw new ConsumerGroupNotFoundError(this.group.name);
+    if (this.stopped || this.stopping) throw new ConsumerGroupNotFoundError(this.group.name);
     const member = new Member(randomUUID(), options.memberName, options.mayRead);
     this.members.set(member.id, member);
     this.order.push(member);
     member.send({ message: { $case: 'joined', value: { memberId: member.id, group: undefined } } });
     this.rebalance();
     this.read();
+    void this.coordinate();
     const { lifetime } = options;
     try {
       while (!lifetime.ended) {
@@ -267,6 +346,7 @@ class GroupRuntime {
     this.order = this.order.filter((m) => m !== member);
     if (member.inFlight.size > 0) this.leaving.set(member.id, member);
     this.rebalance();
+    if (!this.stopped) void this.coordinate();
   }
 
   ack(memberId: string, positions: Position[], upTo: Array<{ partition: number; position: Position }>): { acked: number; ignored: number } {
@@ -302,7 +382,7 @@ class GroupRuntime {
     this.release(work);
     if (!work.stale) {
       this.buffered--;
-      this.partitions[work.partition]?.inFlight.delete(work);
+      this.partitions[work.partition]?.inFlight.delete(work.entry.position);
       this.advance(work.partition);
     }
   }
@@ -314,12 +394,12 @@ class GroupRuntime {
     work.member = undefined;
   }
 
-  /** Recomputes a partition's position: just before its oldest entry not done, else how far the reader got. */
+  /** Recomputes a held partition's position: just before its oldest entry not done, else how far the reader got. */
   private advance(index: number): void {
     const partition = this.partitions[index];
-    if (!partition) return;
+    if (!partition?.held) return;
     const oldest = partition.oldest();
-    let position = oldest ? oldest.entry.position - 1n : this.readPosition;
+    let position = oldest ? oldest.entry.position - 1n : partition.readUpTo;
     if (position < partition.position) position = partition.position;
     if (position !== partition.position) {
       partition.position = position;
@@ -327,11 +407,17 @@ class GroupRuntime {
     }
   }
 
-  /** Spreads partitions over the live members and tells those whose partitions changed. */
+  /** Partitions this server may give its members: held, not being handed back. */
+  private assignable(): number[] {
+    if (this.stopping) return [];
+    return this.partitions.filter((p) => p.held && !p.releasing && !p.handingBack).map((p) => p.index);
+  }
+
+  /** Spreads the partitions held here over the live members and tells those whose partitions changed. */
   private rebalance(): void {
     const current = new Map<number, string>();
     for (const partition of this.partitions) if (partition.owner && !partition.owner.gone) current.set(partition.index, partition.owner.id);
-    const assigned = assignPartitions(this.partitions.length, this.order.map((m) => m.id), current);
+    const assigned = assignPartitions(this.assignable(), this.order.map((m) => m.id), current);
     const changed = new Set<Member>();
     for (const partition of this.partitions) {
       const next = this.members.get(assigned.get(partition.index) ?? '');
@@ -354,13 +440,17 @@ class GroupRuntime {
 
   /**
    * Hands waiting entries to their partitions' owners: in position order, skipping streams with
-   * an entry in flight, up to each member's max in flight.
+   * an entry in flight, up to each member's max in flight; only of partitions whose lease counts
+   * here and whose takeover wait is over.
    */
   private dispatch(): void {
     const max = this.settings.maxInFlight;
+    const now = performance.now();
     for (const partition of this.partitions) {
       const owner = partition.owner;
       if (!owner || owner.gone || owner.inFlight.size >= max || partition.waiting.length === 0) continue;
+      if (!partition.held || partition.releasing || partition.handingBack || this.stopping) continue;
+      if (now < partition.deliverableAt || now >= partition.leaseUntil) continue;
       for (let i = 0; i < partition.waiting.length && owner.inFlight.size < max; ) {
         const work = partition.waiting[i];
         if (!work || this.busy.has(work.entry.stream)) {
@@ -376,7 +466,7 @@ class GroupRuntime {
         work.member = owner;
         work.deliveredAt = performance.now();
         owner.inFlight.set(work.entry.position, work);
-        partition.inFlight.add(work);
+        partition.inFlight.set(work.entry.position, work);
         this.busy.add(work.entry.stream);
         owner.send({ message: { $case: 'delivery', value: { entry: work.entry, partition: partition.index, deliveryCount: work.deliveries } } });
       }
@@ -391,18 +481,18 @@ class GroupRuntime {
     for (const member of holders) {
       for (const work of member.inFlight.values()) if ((work.deliveredAt ?? 0) <= limit) expired.push(work);
     }
-    if (expired.length === 0) return;
     for (const work of expired) {
       this.release(work);
       if (work.stale) continue;
       const partition = this.partitions[work.partition];
-      partition?.inFlight.delete(work);
+      partition?.inFlight.delete(work.entry.position);
       if (work.deliveries >= this.settings.maxDeliveries) {
         this.park(work, 'max-deliveries');
       } else {
         partition?.putBack(work);
       }
     }
+    // Also where a takeover's wait just ended.
     this.dispatch();
   }
 
@@ -418,9 +508,9 @@ class GroupRuntime {
     void this.save();
   }
 
-  /** Reads the feed after `readPosition` while the read-ahead has room and someone consumes. */
+  /** Reads the feed after `readPosition` while the read-ahead has room, someone consumes and a partition is held. */
   read(): void {
-    if (this.stopped || this.members.size === 0) return;
+    if (this.stopped || this.members.size === 0 || !this.partitions.some((p) => p.held)) return;
     if (this.reading) {
       this.readAgain = true;
       return;
@@ -448,18 +538,146 @@ class GroupRuntime {
       for (const entry of page.entries) {
         const index = partitionOf(entry.stream, this.partitions.length);
         const partition = this.partitions[index];
-        if (!partition || entry.position <= partition.position) continue;
+        // Only partitions held here, and what the reader has not taken yet (see readUpTo).
+        if (!partition?.held || entry.position <= partition.position || entry.position <= partition.readUpTo) continue;
         partition.waiting.push({ entry, partition: index, deliveries: 0 });
         this.buffered++;
       }
       this.readPosition = page.reached;
+      for (const partition of this.partitions) if (partition.held && partition.readUpTo < page.reached) partition.readUpTo = page.reached;
       for (const partition of this.partitions) this.advance(partition.index);
       this.dispatch();
       if (!page.more) return;
     }
   }
 
-  /** Saves dirty positions and parked entries, one conditional write for the group. */
+  /**
+   * Reads again from the lowest point a held partition was read to (a partition was taken whose
+   * position is behind the reader, or a reset): the others skip what they have taken already.
+   */
+  private rewind(): void {
+    this.generation++;
+    const held = this.partitions.filter((p) => p.held);
+    this.readPosition = held.reduce((min, p) => (p.readUpTo < min ? p.readUpTo : min), held[0]?.readUpTo ?? this.readPosition);
+    this.read();
+  }
+
+  /** Entries in flight here per partition, stale ones included (their streams are still busy). */
+  private inFlightHere(): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const member of [...this.members.values(), ...this.leaving.values()]) {
+      for (const work of member.inFlight.values()) counts.set(work.partition, (counts.get(work.partition) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /**
+   * The lease is gone (its revision moved: another server took it after it expired, or a reset
+   * moved the position): nothing of it goes out here any more; what is in flight stays with its
+   * members, as stale (their acks only free the streams).
+   */
+  private lose(partition: PartitionState): void {
+    if (!partition.held) return;
+    this.options.logger.warn({ group: this.group.name, partition: partition.index }, 'consumer group: a partition lease was lost (taken over, or reset); no longer served here');
+    partition.held = false;
+    partition.releasing = false;
+    partition.dirty = false;
+    for (const work of partition.inFlight.values()) work.stale = true;
+    this.buffered -= partition.inFlight.size + partition.waiting.length;
+    partition.inFlight.clear();
+    partition.waiting.length = 0;
+  }
+
+  /**
+   * One round with the other servers (serialized; queued once at most): record this server's
+   * live members, read every server's record and the partitions' leases, then hand back the
+   * excess of this server's share or take free and expired leases up to it (at the save that
+   * follows, which also renews the held ones).
+   */
+  coordinate(refresh = false): Promise<void> {
+    if (this.coordinationQueued && !refresh) return this.coordinating;
+    this.coordinationQueued = true;
+    this.coordinating = this.coordinating
+      .then(() => {
+        this.coordinationQueued = false;
+        return this.coordinateNow(refresh);
+      })
+      .catch((error: unknown) => {
+        this.options.logger.warn({ err: error, group: this.group.name }, 'consumer group: coordinating with the other servers failed; retried');
+      });
+    return this.coordinating;
+  }
+
+  private async coordinateNow(refresh: boolean): Promise<void> {
+    if (this.stopped || this.stopping) return;
+    const live = this.members.size;
+    const holding = this.partitions.some((p) => p.held);
+    // A runtime loaded only to answer Describe costs nothing between Describes.
+    if (!refresh && live === 0 && this.recordedMembers === 0 && !holding) return;
+    const { name } = this.group;
+    const { serverId, leaseMs } = this.coordination;
+    const stored = await this.groups.getGroup(name);
+    if (!stored || stored.createdAt.getTime() !== this.group.createdAt.getTime()) {
+      await this.gone();
+      return;
+    }
+    if (stored.revision !== this.group.revision) this.group = stored;
+    if (live > 0 || this.recordedMembers > 0) {
+      await this.groups.saveGroupServer(name, { serverId, members: live, expiresAt: new Date(Date.now() + leaseMs) });
+      this.recordedMembers = live;
+    }
+    const [servers, records] = await Promise.all([this.groups.listGroupServers(name), this.groups.getGroupPartitions(name)]);
+    if (this.stopped || this.stopping) return;
+    const now = Date.now();
+    for (const record of records) {
+      const state = this.partitions[record.partition];
+      if (!state) continue;
+      state.storedOwner = record.owner;
+      if (!state.held) {
+        state.position = record.position;
+        state.revision = record.revision;
+      }
+    }
+    const others = this.coordination.exclusive ? [] : servers.filter((s) => s.serverId !== serverId && s.expiresAt.getTime() > now);
+    const share = live === 0 ? 0 : serverShare(this.partitions.length, serverId, [...others, { serverId, members: live }]);
+    const kept = this.partitions.filter((p) => p.held && !p.releasing);
+    if (kept.length > share) {
+      // Hand back those with the least in flight here: they are free soonest.
+      const inFlight = this.inFlightHere();
+      const excess = kept.sort((a, b) => (inFlight.get(a.index) ?? 0) - (inFlight.get(b.index) ?? 0)).slice(0, kept.length - share);
+      for (const partition of excess) partition.releasing = true;
+      this.rebalance();
+    } else if (kept.length < share) {
+      let wanted = share - kept.length;
+      for (const partition of this.partitions) {
+        if (wanted > 0 && partition.held && partition.releasing && !partition.handingBack) {
+          partition.releasing = false;
+          wanted--;
+        }
+      }
+      const takeable = records.filter((record) => {
+        const state = this.partitions[record.partition];
+        if (!state || state.held) return false;
+        if (this.coordination.exclusive || record.owner === undefined || record.owner === serverId) return true;
+        return (record.leaseExpiresAt?.getTime() ?? 0) <= now;
+      });
+      // Free ones first (handed back cleanly: no wait), then expired ones.
+      takeable.sort((a, b) => Number(a.owner !== undefined) - Number(b.owner !== undefined));
+      this.toAcquire = takeable.slice(0, wanted);
+      this.rebalance();
+    }
+    await this.save();
+  }
+
+  /** The group was deleted (or created again) elsewhere: members' calls end with NOT_FOUND. */
+  private async gone(): Promise<void> {
+    if (this.stopped) return;
+    this.coordination.onGone();
+    this.stopping = true;
+    this.finish(new ConsumerGroupNotFoundError(this.group.name));
+  }
+
+  /** Saves dirty positions and parked entries, renews, takes and hands back leases: one conditional write. */
   save(): Promise<void> {
     this.saving = this.saving.then(() => this.saveNow()).catch((error: unknown) => {
       this.options.logger.error({ err: error, group: this.group.name }, 'consumer group: saving positions failed; retried');
@@ -467,43 +685,149 @@ class GroupRuntime {
     return this.saving;
   }
 
+  private plan(): PlannedUpdate[] {
+    const { serverId, leaseMs } = this.coordination;
+    const now = performance.now();
+    const lease = new Date(Date.now() + leaseMs);
+    const planned: PlannedUpdate[] = [];
+    const inFlight = this.inFlightHere();
+    for (const state of this.partitions) {
+      if (!state.held) continue;
+      const idle = !inFlight.has(state.index);
+      if ((state.releasing || this.stopping) && idle) {
+        // Nothing of it in flight here: handed back at once, no wait for the next holder.
+        state.handingBack = true;
+        planned.push({ state, kind: 'release', update: { partition: state.index, position: state.position, expectedRevision: state.revision } });
+      } else if (this.stopping) {
+        // Stopping with entries in flight: the lease ends now, and the next holder waits out their ack wait.
+        state.handingBack = true;
+        planned.push({ state, kind: 'expire', update: { partition: state.index, position: state.position, expectedRevision: state.revision, owner: serverId, leaseExpiresAt: new Date() } });
+      } else if (state.dirty || now >= state.renewAt) {
+        planned.push({ state, kind: 'save', update: { partition: state.index, position: state.position, expectedRevision: state.revision, owner: serverId, leaseExpiresAt: lease } });
+      }
+    }
+    for (const record of this.toAcquire.splice(0)) {
+      const state = this.partitions[record.partition];
+      if (!state || state.held) continue;
+      planned.push({ state, kind: 'acquire', stored: record, update: { partition: record.partition, position: record.position, expectedRevision: record.revision, owner: serverId, leaseExpiresAt: lease } });
+    }
+    return planned;
+  }
+
   private async saveNow(): Promise<void> {
-    const dirty = this.partitions.filter((p) => p.dirty);
+    const planned = this.plan();
     const parked = this.parkedToSave.splice(0);
-    if (dirty.length === 0 && parked.length === 0) return;
-    for (const partition of dirty) partition.dirty = false;
-    const updates = dirty.map((p) => ({ partition: p.index, position: p.position, expectedRevision: p.revision }));
+    if (planned.length === 0 && parked.length === 0) return;
+    const dirty = planned.filter((p) => p.state.dirty);
+    for (const { state } of dirty) state.dirty = false;
+    const sentAt = performance.now();
+    let saved: Array<ConsumerGroupPartition | undefined>;
     try {
-      const saved = await this.groups.saveGroupPartitions(this.group.name, updates, parked);
-      saved.forEach((stored, i) => {
-        const partition = dirty[i];
-        if (!partition) return;
-        if (stored) partition.revision = stored.revision;
-        else this.options.logger.error({ group: this.group.name, partition: partition.index }, 'consumer group: a partition was saved by someone else; its position here is not saved');
-      });
+      saved = await this.groups.saveGroupPartitions(this.group.name, planned.map((p) => p.update), parked);
     } catch (error) {
-      if (error instanceof ConsumerGroupNotFoundError) return;
-      for (const partition of dirty) partition.dirty = true;
+      for (const { state } of planned) state.handingBack = false;
+      if (error instanceof ConsumerGroupNotFoundError) {
+        await this.gone();
+        return;
+      }
+      for (const { state } of dirty) state.dirty = true;
       this.parkedToSave.unshift(...parked);
       throw error;
     }
+    const { leaseMs, renewMs } = this.coordination;
+    // The lease counts here a little less than in the store: a margin for clocks and the write's own time.
+    const until = sentAt + leaseMs - Math.min(1000, leaseMs / 5);
+    let taken = false;
+    saved.forEach((record, i) => {
+      const plannedUpdate = planned[i];
+      if (!plannedUpdate) return;
+      const { state, kind } = plannedUpdate;
+      state.handingBack = false;
+      if (!record) {
+        if (kind !== 'acquire') this.lose(state);
+        return;
+      }
+      state.revision = record.revision;
+      state.storedOwner = record.owner;
+      if (kind === 'release' || kind === 'expire') {
+        state.held = false;
+        state.releasing = false;
+        this.buffered -= state.waiting.length;
+        state.waiting.length = 0;
+        return;
+      }
+      state.leaseUntil = until;
+      state.renewAt = sentAt + renewMs;
+      if (kind === 'acquire') {
+        const previous = plannedUpdate.stored;
+        state.held = true;
+        state.releasing = false;
+        state.position = record.position;
+        state.readUpTo = record.position;
+        state.dirty = false;
+        // Taken from another server whose lease expired: its members may still ack what it
+        // delivered before then, until the ack wait ends; none of it goes out again before that.
+        const waitMs =
+          !this.coordination.exclusive && previous?.owner !== undefined && previous.owner !== this.coordination.serverId
+            ? (previous.leaseExpiresAt?.getTime() ?? 0) + this.settings.ackWaitMs - Date.now()
+            : 0;
+        state.deliverableAt = sentAt + Math.max(0, waitMs);
+        taken = true;
+      }
+    });
+    if (taken) this.rewind();
+    if (planned.some((p) => p.kind !== 'save')) this.rebalance();
   }
 
-  /** Moves every partition to `position`; entries in flight stay with their members, as stale. */
+  /** Moves every partition to `position`, wherever its lease is; entries in flight stay with their members, as stale. */
   async reset(position: Position): Promise<void> {
     this.generation++;
     await this.save();
-    for (const partition of this.partitions) {
-      for (const work of partition.inFlight) work.stale = true;
-      partition.inFlight.clear();
-      partition.waiting.length = 0;
-      partition.position = position;
-      partition.dirty = true;
+    const reset = this.saving.then(() => this.resetNow(position));
+    this.saving = reset.catch(() => undefined);
+    await reset;
+    this.rewind();
+  }
+
+  /**
+   * Writes the position into every partition record, compared with its revision as read, its
+   * lease kept: the server holding one finds out at its next save (refused), drops it and takes
+   * it again at the new position.
+   */
+  private async resetNow(position: Position): Promise<void> {
+    const done = new Set<number>();
+    for (let attempt = 0; done.size < this.partitions.length; attempt++) {
+      if (attempt >= 20) throw new Error(`consumer group ${this.group.name}: the reset kept losing to other writers`);
+      const records = (await this.groups.getGroupPartitions(this.group.name)).filter((r) => !done.has(r.partition));
+      if (records.length === 0) break;
+      const updates = records.map((r): ConsumerGroupPartitionUpdate => ({
+        partition: r.partition,
+        position,
+        expectedRevision: r.revision,
+        ...(r.owner !== undefined && r.leaseExpiresAt !== undefined ? { owner: r.owner, leaseExpiresAt: r.leaseExpiresAt } : {}),
+      }));
+      const saved = await this.groups.saveGroupPartitions(this.group.name, updates, []);
+      saved.forEach((record) => {
+        if (!record) return;
+        done.add(record.partition);
+        const state = this.partitions[record.partition];
+        if (!state) return;
+        state.revision = record.revision;
+        state.position = position;
+        state.readUpTo = position;
+        state.dirty = false;
+        if (!state.held) return;
+        for (const work of state.inFlight.values()) work.stale = true;
+        this.buffered -= state.inFlight.size + state.waiting.length;
+        state.inFlight.clear();
+        state.waiting.length = 0;
+      });
     }
-    this.buffered = 0;
-    this.readPosition = position;
-    await this.save();
-    this.read();
+  }
+
+  /** The parked entries counted in the store (other servers park too). */
+  countParked(count: number): void {
+    this.parkedCount = count;
   }
 
   status(): GroupStatus {
@@ -518,6 +842,7 @@ class GroupRuntime {
         inFlight: p.inFlight.size,
         lagEntries: p.waiting.length + p.inFlight.size,
         lagSeconds: recordedAt === undefined ? 0 : Math.max(0, (now - recordedAt) / 1000),
+        held: p.held,
       };
     });
     const members = this.order.map((m) => ({
@@ -530,10 +855,26 @@ class GroupRuntime {
     return { group: this.group, partitions, members, parkedCount: this.parkedCount, readPosition: this.readPosition };
   }
 
-  /** Stops serving: members' calls end with `error`; positions are saved first. */
+  /**
+   * Stops serving: positions are saved and leases handed back (a partition with entries in
+   * flight here: its lease ends now, so its next holder waits out their ack wait), this server's
+   * record removed, then members' calls end with `error`.
+   */
   async stop(error: Error): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.stopping) return;
+    this.stopping = true;
+    this.rebalance();
     await this.save();
+    if (this.recordedMembers > 0) {
+      await this.groups
+        .saveGroupServer(this.group.name, { serverId: this.coordination.serverId, members: 0, expiresAt: new Date() })
+        .catch((failure: unknown) => this.options.logger.warn({ err: failure, group: this.group.name }, 'consumer group: removing this server\'s record failed; it expires'));
+      this.recordedMembers = 0;
+    }
+    this.finish(error);
+  }
+
+  private finish(error: Error): void {
     this.stopped = true;
     this.stopListening();
     for (const timer of this.timers) clearInterval(timer);
@@ -552,6 +893,8 @@ class GroupRuntime {
 export class ConsumerGroups {
   private readonly runtimes = new Map<string, Promise<GroupRuntime>>();
   private stopped = false;
+  /** This server among the servers of a group (partition leases name it); new at every start. */
+  readonly serverId = randomUUID();
 
   constructor(private readonly options: ConsumerGroupsOptions) {}
 
@@ -603,7 +946,11 @@ export class ConsumerGroups {
   /** The group's state here, after saving what was pending (so the stored parked list is complete). */
   async status(name: string): Promise<GroupStatus> {
     const runtime = await this.runtime(name);
+    // Positions of partitions held by other servers, as stored now.
+    await runtime.coordinate(true);
     await runtime.save();
+    // Other servers park entries too.
+    runtime.countParked(await this.store.countParked(name));
     return runtime.status();
   }
 
@@ -621,7 +968,14 @@ export class ConsumerGroups {
   /** The lag of every loaded group, per partition (for the gauges). */
   lagSamples(): GroupLagSample[] {
     return this.loaded.flatMap((runtime) =>
-      runtime.status().partitions.map((p) => ({ group: runtime.group.name, partition: p.partition, lagEntries: p.lagEntries, lagSeconds: p.lagSeconds })),
+      runtime.status().partitions.map((p) => ({
+        group: runtime.group.name,
+        partition: p.partition,
+        lagEntries: p.lagEntries,
+        lagSeconds: p.lagSeconds,
+        position: p.position,
+        held: p.held,
+      })),
     );
   }
 
@@ -656,13 +1010,27 @@ export class ConsumerGroups {
     return runtime;
   }
 
+  /** Drops a runtime whose group is gone (deleted or created again by another server). */
+  private forget(name: string, runtime: GroupRuntime): void {
+    if (this.settled.get(name) !== runtime) return;
+    this.settled.delete(name);
+    this.runtimes.delete(name);
+  }
+
   private async load(name: string): Promise<GroupRuntime> {
     const store = this.store;
     const group = await store.getGroup(name);
     if (!group) throw new ConsumerGroupNotFoundError(name);
     const stored = await store.getGroupPartitions(name);
     const partitions = stored.map((p) => new PartitionState(p.partition, p.position, p.revision));
-    const runtime = new GroupRuntime(group, partitions, await store.countParked(name), store, this.options);
+    const leaseMs = this.options.leaseMs ?? DEFAULT_GROUP_LEASE_MS;
+    const runtime = new GroupRuntime(group, partitions, await store.countParked(name), store, this.options, {
+      serverId: this.serverId,
+      leaseMs,
+      renewMs: this.options.leaseRenewMs ?? Math.min(DEFAULT_GROUP_LEASE_RENEW_MS, Math.floor(leaseMs / 3)),
+      exclusive: !this.options.store.features.sharedWithOtherProcesses,
+      onGone: () => this.forget(name, runtime),
+    });
     this.settled.set(name, runtime);
     return runtime;
   }

@@ -5,7 +5,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 /** What the consumer-group gauges read (src/groups/consumer-groups.ts). */
 export interface ConsumerGroupLagSource {
-  lagSamples(): Array<{ group: string; partition: number; lagEntries: number; lagSeconds: number }>;
+  lagSamples(): Array<{ group: string; partition: number; lagEntries: number; lagSeconds: number; position: bigint; held: boolean }>;
   parkedSamples(): Array<{ group: string; parked: number }>;
 }
 
@@ -102,6 +102,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Per group and partition: its position (every entry at or before it is done), as this server knows it. */
+  readonly groupPosition = new Gauge({
+    name: 'eventhorizon_consumer_group_position',
+    help: 'Feed position of a consumer group partition: every entry at or before it is done (exact on the server holding the partition; take the max across servers)',
+    labelNames: ['group', 'partition'] as const,
+    registers: [this.registry],
+  });
+
+  /** Per group: partitions whose lease this server holds (across servers, the group's partitions add up over them). */
+  readonly groupPartitionsHeld = new Gauge({
+    name: 'eventhorizon_consumer_group_partitions_held',
+    help: 'Partitions of a consumer group whose lease this server holds (it delivers their entries to its members)',
+    labelNames: ['group'] as const,
+    registers: [this.registry],
+  });
+
   /** Per group: entries parked after max deliveries (or denied to a member's key). */
   readonly groupParked = new Gauge({
     name: 'eventhorizon_consumer_group_parked_entries',
@@ -121,11 +137,17 @@ export class Metrics {
     this.groupLagEntries.reset();
     this.groupLagSeconds.reset();
     this.groupParked.reset();
+    this.groupPosition.reset();
+    this.groupPartitionsHeld.reset();
+    const held = new Map<string, number>();
     for (const sample of source.lagSamples()) {
       const labels = { group: sample.group, partition: String(sample.partition) };
       this.groupLagEntries.set(labels, sample.lagEntries);
       this.groupLagSeconds.set(labels, sample.lagSeconds);
+      this.groupPosition.set(labels, Number(sample.position));
+      held.set(sample.group, (held.get(sample.group) ?? 0) + (sample.held ? 1 : 0));
     }
+    for (const [group, count] of held) this.groupPartitionsHeld.set({ group }, count);
     for (const { group, parked } of source.parkedSamples()) this.groupParked.set({ group }, parked);
   }
 

@@ -283,6 +283,18 @@ export interface ConsumerGroupPartitionUpdate {
   leaseExpiresAt?: Date;
 }
 
+/**
+ * A server serving members of a group, as it records itself (docs/consumer-groups.md, "Across
+ * servers"): servers spread the group's partitions in proportion to their live members.
+ */
+export interface ConsumerGroupServer {
+  serverId: string;
+  /** Its live members of the group. */
+  members: number;
+  /** The record counts until then (the server renews it well before). */
+  expiresAt: Date;
+}
+
 /** An entry a group gave up on (kept, listed, replayable by a reset before it). */
 export interface ParkedEntry {
   position: Position;
@@ -326,6 +338,13 @@ export interface ConsumerGroupStore {
   /** Parked entries after a position, in position order. */
   listParked(name: string, after: Position, limit: number): Promise<ParkedEntry[]>;
   countParked(name: string): Promise<number>;
+  /**
+   * Records (replaces) a server's membership of the group; `members` 0 removes the record.
+   * Throws ConsumerGroupNotFoundError for a group that does not exist.
+   */
+  saveGroupServer(name: string, server: ConsumerGroupServer): Promise<void>;
+  /** The servers recorded for the group, expired ones included, by id; empty for an unknown group. */
+  listGroupServers(name: string): Promise<ConsumerGroupServer[]>;
 }
 
 /** Work a store needs done in the background of a serving process, started and stopped with it. */

@@ -63,6 +63,13 @@ describe('configuration', () => {
     assert.deepEqual(problemsOf(['--tls-cert', pem]), ['EH_TLS_CERT and EH_TLS_KEY (--tls-cert, --tls-key) must be set together']);
   });
 
+  it('takes consumer-group lease settings, the renewal at most a third of the lease', () => {
+    const config = loadConfig(['--group-lease', '3s'], { EH_GROUP_LEASE_RENEW: '1s' });
+    assert.deepEqual([config.groupLeaseMs, config.groupLeaseRenewMs], [3000, 1000]);
+    assert.deepEqual(problemsOf(['--group-lease', '6s']), ['EH_GROUP_LEASE_RENEW (--group-lease-renew) must be at most a third of EH_GROUP_LEASE (--group-lease)']);
+    assert.match(problemsOf(['--group-lease', 'soon'])[0] ?? '', /group-lease.*must be a duration/);
+  });
+
   it('refuses a non-loopback address without auth, unless told it is fine', () => {
     const [problem] = problemsOf(['--listen', '0.0.0.0:50051']);
     assert.match(problem ?? '', /refusing to serve a non-loopback address without authentication/);

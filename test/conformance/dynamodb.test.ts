@@ -8,6 +8,7 @@ import {
   type DynamoDbLocal,
 } from '../helpers/dynamodb-local';
 import { runFeedConformance } from './feed-conformance';
+import { runGroupsConformance } from './groups-conformance';
 import { runStoreConformance } from './store-conformance';
 
 describe('DynamoDB store on DynamoDB Local', function () {
@@ -19,6 +20,20 @@ describe('DynamoDB store on DynamoDB Local', function () {
   // Every test gets its own empty tables (a fresh prefix), as a fresh SQLite file would be.
   const prefixes = new Map<object, string>();
   runStoreConformance('dynamodb', {
+    async create() {
+      const prefix = freshTablePrefix();
+      const store = localStore(local ?? (await dynamoDbLocal()), prefix);
+      prefixes.set(store, prefix);
+      return store;
+    },
+    async reopen(store) {
+      const prefix = prefixes.get(store);
+      if (prefix === undefined) throw new Error('not a store of this factory');
+      return localStore(local ?? (await dynamoDbLocal()), prefix);
+    },
+  });
+
+  runGroupsConformance('dynamodb', {
     async create() {
       const prefix = freshTablePrefix();
       const store = localStore(local ?? (await dynamoDbLocal()), prefix);

@@ -118,6 +118,42 @@ export function runGroupsConformance(name: string, factory: StoreFactory): void 
       assert.deepEqual((await groups.getGroupPartitions('g')).map((p) => p.revision), [1n]);
     });
 
+    it('records the servers of a group (members 0 removes one), and forgets them with the group', async () => {
+      await groups.createGroup(definition('g'));
+      const later = new Date(at.getTime() + 5000);
+      await groups.saveGroupServer('g', { serverId: 'b', members: 2, expiresAt: at });
+      await groups.saveGroupServer('g', { serverId: 'a', members: 1, expiresAt: at });
+      await groups.saveGroupServer('g', { serverId: 'b', members: 3, expiresAt: later });
+      assert.deepEqual(await groups.listGroupServers('g'), [
+        { serverId: 'a', members: 1, expiresAt: at },
+        { serverId: 'b', members: 3, expiresAt: later },
+      ]);
+      await groups.saveGroupServer('g', { serverId: 'a', members: 0, expiresAt: later });
+      assert.deepEqual((await groups.listGroupServers('g')).map((s) => s.serverId), ['b']);
+      await assert.rejects(groups.saveGroupServer('missing', { serverId: 'a', members: 1, expiresAt: at }), ConsumerGroupNotFoundError);
+      assert.deepEqual(await groups.listGroupServers('missing'), []);
+      await groups.deleteGroup('g');
+      await groups.createGroup(definition('g'));
+      assert.deepEqual(await groups.listGroupServers('g'), []);
+    });
+
+    it('saves more partitions and parked entries than one DynamoDB transaction holds', async () => {
+      await groups.createGroup(definition('wide', 150));
+      assert.equal((await groups.listGroups()).length, 1);
+      const partitions = await groups.getGroupPartitions('wide');
+      assert.equal(partitions.length, 150);
+      const parked = Array.from({ length: 120 }, (_, i) => ({ position: BigInt(i + 1), stream: `/orders/${i}`, version: 1n, deliveries: 5, reason: 'max-deliveries', parkedAt: at }));
+      const updates = partitions.map((p) => ({ partition: p.partition, position: 500n + BigInt(p.partition), expectedRevision: p.partition === 3 ? 9n : 1n }));
+      const saved = await groups.saveGroupPartitions('wide', updates, parked);
+      assert.equal(saved.filter((p) => p === undefined).length, 1, 'only the partition of a stale revision is refused');
+      assert.equal(saved[3], undefined);
+      assert.equal(saved[149]?.position, 649n);
+      assert.equal(await groups.countParked('wide'), 120);
+      const stored = await groups.getGroupPartitions('wide');
+      assert.equal(stored[3]?.position, 7n);
+      assert.equal(stored[149]?.revision, 2n);
+    });
+
     it('after close, rejects every group method with StoreUnavailableError', async () => {
       await store.close();
       const settings = definition('g').settings;
@@ -131,6 +167,8 @@ export function runGroupsConformance(name: string, factory: StoreFactory): void 
         saveGroupPartitions: () => groups.saveGroupPartitions('g', [], []),
         listParked: () => groups.listParked('g', 0n, 1),
         countParked: () => groups.countParked('g'),
+        saveGroupServer: () => groups.saveGroupServer('g', { serverId: 'a', members: 1, expiresAt: at }),
+        listGroupServers: () => groups.listGroupServers('g'),
       };
       for (const [method, call] of Object.entries(calls)) {
         await assert.rejects(call(), StoreUnavailableError, method);

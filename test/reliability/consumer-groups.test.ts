@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { connect, jsonEvent, type EventHorizon } from '../../clients/ts/src';
+import { connect, jsonEvent } from '../../clients/ts/src';
+import { freshTablePrefix, localStore, requireDynamoDbLocal } from '../helpers/dynamodb-local';
 import { eventually } from '../helpers/eventually';
 import { startTestServer, type TestServer } from '../helpers/server';
 
@@ -62,23 +63,16 @@ class MemberProcess {
   }
 }
 
-describe('consumer groups: members die and join while appends go on (embedded store)', function () {
-  this.timeout(240_000);
-  let server: TestServer;
-  let client: EventHorizon;
+/**
+ * The proof the issue asks for: a group of three members over 1,000 streams while appends go on,
+ * one member killed (SIGKILL of its process), another added. Members join through `addresses`
+ * in turn: on DynamoDB, two servers, so members of one group are served by different servers.
+ */
+async function proveGroup(addresses: string[]): Promise<void> {
   const members: MemberProcess[] = [];
-
-  before(async () => {
-    server = await startTestServer();
-    client = connect(server.address);
-  });
-  after(async () => {
-    for (const member of members) if (member.child.exitCode === null && member.child.signalCode === null) member.child.kill('SIGKILL');
-    client.close();
-    await server.stop();
-  });
-
-  it('handles every entry, each stream in version order, never one stream on two members at once; duplicates only of the killed member, at most max in flight', async () => {
+  const client = connect(addresses[0] ?? '');
+  const addressOf = (i: number) => addresses[i % addresses.length] ?? '';
+  try {
     const streams = Array.from({ length: STREAMS }, (_, i) => `/proof/s${i}`);
     await client.createStream({ stream: '/proof', createParents: true }, { waitForReady: true });
     for (const stream of streams) await client.createStream({ stream });
@@ -88,7 +82,7 @@ describe('consumer groups: members die and join while appends go on (embedded st
       settings: { partitions: 16, ackWaitMs: ACK_WAIT_MS, maxInFlight: MAX_IN_FLIGHT, maxDeliveries: 50 },
     });
     const handlings: Handling[] = [];
-    for (const name of ['m1', 'm2', 'm3']) members.push(new MemberProcess(server.address, 'proof', name, handlings));
+    for (const name of ['m1', 'm2', 'm3']) members.push(new MemberProcess(addressOf(members.length), 'proof', name, handlings));
 
     // Appends go on all along: 4 writers, each to random streams.
     let appending = true;
@@ -107,7 +101,7 @@ describe('consumer groups: members die and join while appends go on (embedded st
     victim.kill();
     await victim.exited;
     await eventually(() => ended() >= 3000, 60_000, () => `handled ${ended()}`);
-    members.push(new MemberProcess(server.address, 'proof', 'm4', handlings));
+    members.push(new MemberProcess(addressOf(members.length), 'proof', 'm4', handlings));
     await eventually(() => handlings.some((h) => h.member === 'm4'), 30_000, () => 'm4 handled nothing');
     await eventually(() => ended() >= 4500, 60_000, () => `handled ${ended()}`);
     appending = false;
@@ -158,5 +152,45 @@ describe('consumer groups: members die and join while appends go on (embedded st
     assert.ok(duplicates <= MAX_IN_FLIGHT, `${duplicates} duplicates, more than max in flight (${MAX_IN_FLIGHT})`);
     assert.ok(handlings.some((h) => h.member === 'm4'));
     console.log(`      ${expected.size} entries over ${STREAMS + 1} streams, ${appended} appended meanwhile, ${duplicates} handled twice (the killed member's unacked)`);
+  } finally {
+    for (const member of members) if (member.child.exitCode === null && member.child.signalCode === null) member.child.kill('SIGKILL');
+    client.close();
+  }
+}
+
+describe('consumer groups: members die and join while appends go on (embedded store)', function () {
+  this.timeout(240_000);
+  let server: TestServer;
+
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('handles every entry, each stream in version order, never one stream on two members at once; duplicates only of the killed member, at most max in flight', async () => {
+    await proveGroup([server.address]);
+  });
+});
+
+describe('consumer groups: members die and join while appends go on (two servers on one DynamoDB Local)', function () {
+  this.timeout(300_000);
+  const servers: TestServer[] = [];
+
+  before(async function () {
+    const local = await requireDynamoDbLocal(this);
+    const prefix = freshTablePrefix();
+    // Short leases, so that a partition moves within seconds; the first server runs the feed's indexer.
+    const settings = { groupLeaseMs: 2000, groupLeaseRenewMs: 500, pollMaxIntervalMs: 200 };
+    servers.push(await startTestServer(settings, () => localStore(local, prefix)));
+    servers.push(await startTestServer(settings, () => localStore(local, prefix, { feedIndexer: false })));
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it('handles every entry, each stream in version order, never one stream on two members at once, members on either server; duplicates only of the killed member, at most max in flight', async () => {
+    await proveGroup(servers.map((s) => s.address));
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { actionMatches, permissionsOf } from '../../src/auth/actions';
-import { assignPartitions } from '../../src/groups/assignment';
+import { assignPartitions, serverShare } from '../../src/groups/assignment';
 import { fnv1a32, partitionOf } from '../../src/groups/partition-hash';
 
 const API = '/eventhorizon.v1.EventHorizon/';
@@ -33,6 +33,25 @@ describe('consumer groups: partition hash, assignment, permissions', () => {
     assert.deepEqual([count(after, 'a'), count(after, 'c')], [4, 4]);
     for (const [partition, member] of three) if (member !== 'b') assert.equal(after.get(partition), member);
     assert.equal(assignPartitions(4, [], one).size, 0);
+    // Across servers: only the partitions held here are spread.
+    const held = assignPartitions([1, 5, 6], ['a', 'b'], new Map([[5, 'b']]));
+    assert.deepEqual([...held.keys()].sort(), [1, 5, 6]);
+    assert.equal(held.get(5), 'b');
+  });
+
+  it("gives each server its members' share of the partitions, the same whichever server computes it", () => {
+    const servers = [
+      { serverId: 'b', members: 1 },
+      { serverId: 'a', members: 2 },
+      { serverId: 'c', members: 0 },
+    ];
+    // 16 over 3 members: 6, 5, 5; server a has the first two (by id), b the third.
+    assert.deepEqual(['a', 'b', 'c'].map((id) => serverShare(16, id, servers)), [11, 5, 0]);
+    assert.deepEqual(['a', 'b'].map((id) => serverShare(16, id, [...servers].reverse())), [11, 5]);
+    // More members than partitions: some get none; the shares still add up.
+    const many = [{ serverId: 'x', members: 3 }, { serverId: 'y', members: 3 }];
+    assert.deepEqual(['x', 'y'].map((id) => serverShare(4, id, many)), [3, 1]);
+    assert.equal(serverShare(4, 'x', []), 0);
   });
 
   it('needs consumer-group actions of their own for management, which "stream:*" does not grant', () => {

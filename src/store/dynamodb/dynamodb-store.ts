@@ -30,6 +30,7 @@ import type {
 import { Appends } from './appends';
 import { storeFailure } from './aws-errors';
 import type { DynamoDbContext } from './context';
+import { DynamoDbConsumerGroups } from './consumer-groups';
 import { Creates } from './creates';
 import { FeedIndexer } from './feed-indexer';
 import { FeedReads } from './feed-reads';
@@ -91,7 +92,8 @@ const PING_TIMEOUT_MS = 3_000;
  *   entries are cached per stream (see StreamState), so the steady state costs one write request.
  * - children: one item per child (partition `s` = parent, sort `c` = child path), written in the
  *   CreateStream transaction, for ListChildren and child counts.
- * - snapshots: one item per perspective (partition `s`, sort `c`), replaced only by newer ones.
+ * - snapshots: one item per perspective (partition `s`, sort `c`), replaced only by newer ones;
+ *   also the consumer groups' state, under partition keys starting with "$" (consumer-groups.ts).
  * - keys: streams' wrapped data keys (see KeyTable).
  * - feed: the feed's pages and its indexer's state, written by the indexer (feed-indexer.ts),
  *   which reads the events table's DynamoDB stream.
@@ -108,6 +110,8 @@ const PING_TIMEOUT_MS = 3_000;
  */
 export class DynamoDbStore implements EventStore {
   readonly features: StoreFeatures;
+  /** Consumer groups' state, in the snapshots table (consumer-groups.ts). */
+  readonly groups: DynamoDbConsumerGroups;
   /** Requests and capacity units used so far (tests and benchmarks read it). */
   readonly meter = new RequestMeter();
   private readonly client: DynamoDBClient;
@@ -150,6 +154,7 @@ export class DynamoDbStore implements EventStore {
     this.feed = new FeedReads(this.context);
     this.keys = new KeyTable(this.client, this.tables.keys, (request) => this.call(request));
     this.snapshots = new Snapshots(this.context, this.heads, this.keys);
+    this.groups = new DynamoDbConsumerGroups(this.context, () => this.open());
   }
 
   open(): Promise<void> {

@@ -69,6 +69,40 @@ export const SnapshotAttr = {
 } as const;
 
 /**
+ * Attributes of the consumer-group items, kept in the snapshots table under partition keys that
+ * no stream path can take (see consumer-groups.ts); the key attributes are the snapshots' `s`
+ * and `c`.
+ */
+export const GroupAttr = {
+  /** Definition: subtree, event types, settings, start position (JSON string). */
+  definition: 'd',
+  /** Definition and partition: revision, compared by every update (number). */
+  revision: 'r',
+  /** Definition: creation time; parked entry: when it was parked (epoch ms, number). */
+  createdAt: 't',
+  /** Definition: the incarnation, a random id whose keys hold the group's state (string). */
+  incarnation: 'i',
+  /** Definition: set (true) while a group of more than 99 partitions is being created. */
+  creating: 'w',
+  /** Partition: its position; parked entry: the entry's position (number). */
+  position: 'q',
+  /** Partition: the id of the server holding its lease (string; absent when free). */
+  owner: 'o',
+  /** Partition: lease expiry; server record: record expiry (epoch ms of the writer's clock, number). */
+  expiresAt: 'x',
+  /** Server record: its live members of the group (number). */
+  members: 'n',
+  /** Parked entry: stream path (string). */
+  stream: 'a',
+  /** Parked entry: version (number). */
+  version: 'v',
+  /** Parked entry: deliveries (number). */
+  deliveries: 'k',
+  /** Parked entry: "max-deliveries" or "denied" (string). */
+  reason: 'y',
+} as const;
+
+/**
  * Attributes of a chunks item: one slice of a payload too large for its own item (an entry's or a
  * snapshot's), written in the same transaction as the item that names it. Kept out of the events
  * and snapshots tables so that their queries (and a DynamoDB Streams consumer of the events table)

@@ -4,6 +4,7 @@ import type {
   ConsumerGroupDefinition,
   ConsumerGroupPartition,
   ConsumerGroupPartitionUpdate,
+  ConsumerGroupServer,
   ConsumerGroupSettings,
   ConsumerGroupStore,
   ParkedEntry,
@@ -49,6 +50,11 @@ interface DefinitionJson {
  */
 export class SqliteConsumerGroups implements ConsumerGroupStore {
   private readonly statements;
+  /**
+   * Servers' membership records, in memory: one process opens the database, so the only server
+   * recorded is this one, and a record does not need to outlive it.
+   */
+  private readonly servers = new Map<string, Map<string, ConsumerGroupServer>>();
 
   constructor(
     db: Database.Database,
@@ -131,6 +137,7 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
 
   deleteGroup(name: string): Promise<boolean> {
     return this.write(() => {
+      this.servers.delete(name);
       this.statements.deletePartitions.run(name);
       this.statements.deleteParked.run(name);
       return this.statements.deleteGroup.run(name).changes > 0;
@@ -192,6 +199,24 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
   async countParked(name: string): Promise<number> {
     this.ensureOpen();
     return Number(this.statements.countParked.get(name)?.count ?? 0n);
+  }
+
+  async saveGroupServer(name: string, server: ConsumerGroupServer): Promise<void> {
+    this.ensureOpen();
+    if (!this.statements.group.get(name)) throw new ConsumerGroupNotFoundError(name);
+    let servers = this.servers.get(name);
+    if (server.members === 0) {
+      servers?.delete(server.serverId);
+      return;
+    }
+    if (!servers) this.servers.set(name, (servers = new Map<string, ConsumerGroupServer>()));
+    servers.set(server.serverId, { ...server });
+  }
+
+  async listGroupServers(name: string): Promise<ConsumerGroupServer[]> {
+    this.ensureOpen();
+    const servers = [...(this.servers.get(name)?.values() ?? [])];
+    return servers.sort((a, b) => (a.serverId < b.serverId ? -1 : a.serverId > b.serverId ? 1 : 0)).map((s) => ({ ...s }));
   }
 }
 

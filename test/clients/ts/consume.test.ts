@@ -156,6 +156,10 @@ describe('consumer groups through the TypeScript client', function () {
       const metrics = await (await fetch(`http://${server.server.metricsAddress}/metrics`)).text();
       assert.match(metrics, /eventhorizon_consumer_group_parked_entries\{group="jobs"\} 1/);
       assert.match(metrics, /eventhorizon_consumer_group_lag_entries\{group="jobs",partition="0"\} 0/);
+      // Both partitions held by this server; the position of /jobs/bad's past the parked entry.
+      assert.match(metrics, /eventhorizon_consumer_group_partitions_held\{group="jobs"\} 2/);
+      const position = new RegExp(`eventhorizon_consumer_group_position\\{group="jobs",partition="${partitionOf('/jobs/bad', 2)}"\\} (\\d+)`).exec(metrics);
+      assert.ok(position && BigInt(position[1] ?? '0') >= (described.parked[0]?.position ?? 1n), metrics);
     });
   });
 
@@ -181,9 +185,9 @@ describe('consumer groups through the TypeScript client', function () {
     await assert.rejects(member.done, NotFoundError);
   });
 
-  it('answers FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a store that keeps no groups (DynamoDB, for now)', async () => {
+  it('answers FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a store that keeps no groups', async () => {
     const dataDir = tempDir();
-    // The embedded store without its group state: what the DynamoDB store is today.
+    // The embedded store without its group state: what a store that keeps none would be.
     const withoutGroups = () =>
       new Proxy(new SqliteStore({ dataDir }), { get: (target, key) => (key === 'groups' ? undefined : Reflect.get(target, key, target) as unknown) });
     const bare = await startTestServer({ dataDir }, withoutGroups);

@@ -95,7 +95,7 @@ type EventHorizonClient interface {
 	// "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
 	// ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
 	// selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
-	// store that does not keep groups yet (DynamoDB).
+	// store that does not keep groups (both built-in stores keep them).
 	CreateConsumerGroup(ctx context.Context, in *CreateConsumerGroupRequest, opts ...grpc.CallOption) (*CreateConsumerGroupResponse, error)
 	// Describes a group: its definition, each partition's position, owner and lag, the members
 	// connected to this server and their partitions, and its parked entries. Needs
@@ -484,7 +484,7 @@ type EventHorizonServer interface {
 	// "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
 	// ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
 	// selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
-	// store that does not keep groups yet (DynamoDB).
+	// store that does not keep groups (both built-in stores keep them).
 	CreateConsumerGroup(context.Context, *CreateConsumerGroupRequest) (*CreateConsumerGroupResponse, error)
 	// Describes a group: its definition, each partition's position, owner and lag, the members
 	// connected to this server and their partitions, and its parked entries. Needs

@@ -270,7 +270,7 @@ class EventHorizonServicer(object):
         "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
         ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
         selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
-        store that does not keep groups yet (DynamoDB).
+        store that does not keep groups (both built-in stores keep them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -7877,7 +7877,7 @@ export const EventHorizonService = {
    * "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
    * ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
    * selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
-   * store that does not keep groups yet (DynamoDB).
+   * store that does not keep groups (both built-in stores keep them).
    */
   createConsumerGroup: {
     path: "/eventhorizon.v1.EventHorizon/CreateConsumerGroup" as const,
@@ -8109,7 +8109,7 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
    * "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
    * ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
    * selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
-   * store that does not keep groups yet (DynamoDB).
+   * store that does not keep groups (both built-in stores keep them).
    */
   createConsumerGroup: handleUnaryCall<CreateConsumerGroupRequest, CreateConsumerGroupResponse>;
   /**
@@ -8429,7 +8429,7 @@ export interface EventHorizonClient extends Client {
    * "/$consumer-groups/<name>" and `stream:read` on the selector's stream. Errors:
    * ALREADY_EXISTS (CONSUMER_GROUP_ALREADY_EXISTS); NOT_FOUND (STREAM_NOT_FOUND) for the
    * selector's stream; INVALID_ARGUMENT; FAILED_PRECONDITION (CONSUMER_GROUPS_UNAVAILABLE) on a
-   * store that does not keep groups yet (DynamoDB).
+   * store that does not keep groups (both built-in stores keep them).
    */
   createConsumerGroup(
     request: CreateConsumerGroupRequest,
