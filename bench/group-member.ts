@@ -85,4 +85,5 @@ function main(): void {
   });
 }
 
-main();
+// groups.ts imports this module's types and clock: only a forked member runs.
+if (require.main === module) main();

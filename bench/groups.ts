@@ -115,7 +115,7 @@ class Member {
     const stopped = new Promise<void>((resolve) => (this.stopped = resolve));
     this.child.send('stop');
     await Promise.race([stopped, this.exited]);
-    await Promise.race([this.exited, sleep(5000)]);
+    await Promise.race([this.exited, sleep(5000, undefined, { ref: false })]);
     this.kill();
   }
 
