@@ -48,6 +48,7 @@ class Acker:
         self.member_id = ""
         self.pending = []
         self.acked = 0
+        self.failed = False
         self.lock = threading.Condition()
         self.closing = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -75,8 +76,13 @@ class Acker:
                 closing = self.closing
             if batch:
                 # Acks go on the channel of the member's Consume call: they reach the same server.
-                answer = self.stub.Ack(pb.AckRequest(group=self.group, member_id=self.member_id, positions=batch), timeout=10)
-                self.acked += answer.acked
+                try:
+                    answer = self.stub.Ack(pb.AckRequest(group=self.group, member_id=self.member_id, positions=batch), timeout=10)
+                    self.acked += answer.acked
+                except grpc.RpcError as error:
+                    # Left unacked: the group delivers these entries again after their ack wait.
+                    print(f"consume_group: Ack failed: {error.code().name} {error.details()}", file=sys.stderr, flush=True)
+                    self.failed = True
             if closing:
                 return
 
@@ -133,6 +139,8 @@ def main(argv):
         finally:
             acker.close()
         emit({"stopped": True, "acked": acker.acked})
+        if acker.failed:
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":
