@@ -8,7 +8,8 @@ import { encryptionCost, prepareEncryption } from './encryption';
 import { catchUpSingles, catchUpSinglesStreams } from './catchup-singles';
 import { largeEntries } from './large-entries';
 import { feedCatchUp, feedFanOut, prepareFeedCatchUp } from './feed';
-import { catchUpSinglesBlock, compressionBlock, encryptionBlock, feedCatchUpBlock, feedFanOutBlock, h2loadBlock, largeBlock, runBlock, sqliteBlock, writeReport } from './report';
+import { groups, prepareGroups } from './groups';
+import { catchUpSinglesBlock, compressionBlock, encryptionBlock, feedCatchUpBlock, feedFanOutBlock, groupsBlock, h2loadBlock, largeBlock, runBlock, sqliteBlock, writeReport } from './report';
 import {
   appendEntries,
   appendSingleEvents,
@@ -58,6 +59,7 @@ const FULL: Plan = {
   // Issue 15: 200,000 single-event entries in 1,000 streams, about as long a read as catchup-singles.
   feedCatchUp: { streams: 1000, entriesPerStream: 200, warmUpEntries: 20_000 },
   feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
+  groups: { streams: 1000, entriesPerStream: 50, members: [1, 2, 4], rebalance: { streams: 200, rate: 500, durationMs: 9000, ackWaitMs: 5000 } },
 };
 
 /** Small and short: a smoke run that keeps the bench working, not a measurement. */
@@ -80,6 +82,7 @@ const QUICK: Plan = {
   largeEntries: 6,
   feedCatchUp: { streams: 100, entriesPerStream: 100, warmUpEntries: 2_000 },
   feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
+  groups: { streams: 100, entriesPerStream: 20, members: [1, 2, 4], rebalance: { streams: 50, rate: 200, durationMs: 2000, ackWaitMs: 500 } },
 };
 
 const SCENARIOS = {
@@ -87,6 +90,7 @@ const SCENARIOS = {
   large: largeEntries,
   'catchup-singles': catchUpSingles,
   'feed-catchup': feedCatchUp, 'feed-fanout': feedFanOut,
+  groups,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 /** Measured in the bench's own process, without servers: `--only compression` starts none. */
@@ -110,7 +114,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
                      (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on,
                      the catchup-singles figures' into DIR/catchup-singles-*, the feed-catchup
-                     figures' into DIR/feed-catchup-*)
+                     figures' into DIR/feed-catchup-*, the groups figures' into DIR/groups)
 `;
 
 function options() {
@@ -149,7 +153,7 @@ async function serverRuns(
   plan: Plan,
   scenarios: readonly ScenarioName[],
   log: (message: string) => void,
-): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; largeMs: number; singlesMs: number; feedMs: number }> {
+): Promise<{ runs: Figures[]; encryptionMs: number; h2loadMs: number; largeMs: number; singlesMs: number; feedMs: number; groupsMs: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eh-bench-'));
   const workers = Array.from({ length: LOAD_WORKERS + 1 }, () => new Worker());
   let baseline: ServerProcess | undefined;
@@ -164,6 +168,8 @@ async function serverRuns(
   let singlesMs = 0;
   /** Wall time of the feed figures (seeding included), which have blocks of their own. */
   let feedMs = 0;
+  /** Wall time of the consumer-group figures (seeding included), which have a block of their own. */
+  let groupsMs = 0;
   try {
     // One seeding for every scenario's streams: it creates /bench.
     const streams: SeedSpec[] = [];
@@ -189,6 +195,13 @@ async function serverRuns(
       await prepareFeedCatchUp(dataDir, plan);
       feedMs += performance.now() - seeding;
     }
+    if (opts.only.includes('groups')) {
+      const { streams: count, entriesPerStream } = plan.groups;
+      log(`seeding the consumer groups' ${count} streams of ${entriesPerStream} single-event entries, in a data folder of their own`);
+      const seeding = performance.now();
+      await prepareGroups(dataDir, plan);
+      groupsMs += performance.now() - seeding;
+    }
     baseline = await startBaseline();
     for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run} of ${opts.runs}`);
@@ -208,6 +221,7 @@ async function serverRuns(
           if (name === 'large') largeMs += performance.now() - scenarioStarted;
           if (name === 'catchup-singles') singlesMs += performance.now() - scenarioStarted;
           if (name === 'feed-catchup' || name === 'feed-fanout') feedMs += performance.now() - scenarioStarted;
+          if (name === 'groups') groupsMs += performance.now() - scenarioStarted;
         }
       } finally {
         await server.stop();
@@ -219,7 +233,7 @@ async function serverRuns(
     await Promise.all(workers.map((worker) => worker.close()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  return { runs, encryptionMs, h2loadMs, largeMs, singlesMs, feedMs };
+  return { runs, encryptionMs, h2loadMs, largeMs, singlesMs, feedMs, groupsMs };
 }
 
 async function main(): Promise<void> {
@@ -242,10 +256,10 @@ async function main(): Promise<void> {
     }
   }
   const scenarios = opts.only.filter(isScenario);
-  const { runs, encryptionMs, h2loadMs, largeMs, singlesMs, feedMs } =
+  const { runs, encryptionMs, h2loadMs, largeMs, singlesMs, feedMs, groupsMs } =
     scenarios.length > 0
       ? await serverRuns(opts, plan, scenarios, log)
-      : { runs: [], encryptionMs: 0, h2loadMs: 0, largeMs: 0, singlesMs: 0, feedMs: 0 };
+      : { runs: [], encryptionMs: 0, h2loadMs: 0, largeMs: 0, singlesMs: 0, feedMs: 0, groupsMs: 0 };
 
   const figures = medians(runs);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -298,6 +312,11 @@ async function main(): Promise<void> {
   const feedInfo = { machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: feedMs / 1000 };
   if (opts.only.includes('feed-catchup')) blocks['feed-catchup'] = feedCatchUpBlock(figures, plan, feedInfo);
   if (opts.only.includes('feed-fanout')) blocks['feed-fanout'] = feedFanOutBlock(figures, plan, feedInfo);
+  if (opts.only.includes('groups')) {
+    blocks.groups = groupsBlock(figures, plan, {
+      machine, node: process.version, date, quick: opts.quick, runs: opts.runs, priority, loadAverage, wallSeconds: groupsMs / 1000,
+    });
+  }
   writeReport(opts.out, blocks);
   if (opts.quick) process.stdout.write(`${Object.values(blocks).join('\n\n')}\n`);
   log(`report written to ${opts.out}`);

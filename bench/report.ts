@@ -5,6 +5,7 @@ import { SINGLES_FIGURES } from './catchup-singles';
 import { ENCRYPTION_FIGURES } from './encryption';
 import { awsWriteUnitsPerLargeAppend, LARGE_CONCURRENCY, LARGE_STORES } from './large-entries';
 import { FEED_CATCHUP_FIGURES, feedBaselineOf, feedFanOutCases } from './feed';
+import { REBALANCE_CONCURRENCY, REBALANCE_HANDLER_MS } from './groups';
 import type { Figures, Plan } from './scenarios';
 import { C64_FIGURES, H2LOAD_FIGURES, h2loadShape } from './unary-h2load';
 
@@ -455,6 +456,44 @@ export function feedFanOutBlock(f: Figures, plan: Plan, info: FeedRunInfo): stri
   return lines.join('\n');
 }
 
+/** What the groups block says about its run: the encryption block's (wall time: the groups figures, seeding included). */
+export type GroupsRunInfo = EncryptionRunInfo;
+
+/** Consumer groups (issue 16): events/s through 1, 2 and 4 member processes with acks; rebalance after a member dies. */
+export function groupsBlock(f: Figures, plan: Plan, info: GroupsRunInfo): string {
+  const get = (key: string) => f.get(`groups.${key}`);
+  const { streams, entriesPerStream, members, rebalance } = plan.groups;
+  const lines: string[] = [
+    '| | |',
+    '| --- | --- |',
+    runLine(info),
+    `| Sizes | ${number(streams)} streams of ${number(entriesPerStream)} single-event entries (~300-byte JSON) under one subtree, written round-robin so that the feed interleaves them, in a data folder of their own; one group of 16 partitions (max_in_flight 500) per member count |`,
+    '| Method | members are processes of their own, each the TypeScript client\'s `consume()` (64 handlers at once, a handler that does nothing, acks batched by the client), on one Event Horizon process. The group is created at the feed\'s head, the members join and the partitions are spread, then ResetConsumerGroup moves it to the beginning: the clock runs from the reset until the members have handled every entry (joining is not in the figure), and the group\'s positions are checked to have every ack. Server CPU over the same window |',
+    `| Wall time | ${number(info.wallSeconds)} s (seeding included) |`,
+    '',
+    '| Members | Events/s delivered and acked | Server CPU µs per event | Server CPU | Members\' CPU (all) | Smallest member\'s share |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const count of members) {
+    const c = (key: string) => get(`members${count}.${key}`);
+    const share = c('smallestShare');
+    lines.push(
+      `| ${count} | ${number(c('eventsPerSecond'))} | ${micros(c('serverCpuMicrosPerEvent'))} | ${cores(c('serverCores'))} | ${cores(c('memberCores'))} | ${share === undefined ? 'n/a' : `${(share * 100).toFixed(0)} %`} |`,
+    );
+  }
+  const r = (key: string) => get(`rebalance.${key}`);
+  const redeliveries = r('redeliveries');
+  lines.push(
+    '',
+    `Rebalance: 2 members (a handler of ${REBALANCE_HANDLER_MS} ms, ${REBALANCE_CONCURRENCY} at once, so that entries are in flight) of a group over ${number(rebalance.streams)} streams, a writer appending at ${number(rebalance.rate)}/s (measured ${number(r('appendsPerSecond'))}/s) for ${rebalance.durationMs / 1000} s; one member is killed (SIGKILL) a third in. Times from the kill, seen by the survivor. **Ack wait ${number(rebalance.ackWaitMs)} ms**: the dead member's in-flight entries, and so their streams, wait for it.`,
+    '',
+    '| Dead member\'s partitions | Assigned to the survivor after | First of them delivers again after | Median partition after | Last partition after | In-flight entries redelivered | The last of them after |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${number(r('lostPartitions'))} | ${ms(r('reassignedMs'))} ms | ${ms(r('firstFlowMs'))} ms | ${ms(r('medianFlowMs'))} ms | ${ms(r('allFlowMs'))} ms | ${number(redeliveries)} | ${redeliveries === 0 ? 'none in flight' : `${ms(r('lastRedeliveryMs'))} ms`} |`,
+  );
+  return lines.join('\n');
+}
+
 const SKELETON = `# Benchmarks
 
 Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
@@ -497,6 +536,11 @@ are rewritten by the bench; everything else here is written by people and kept.
 
 <!-- generated:feed-fanout -->
 <!-- /generated:feed-fanout -->
+
+### Consumer groups
+
+<!-- generated:groups -->
+<!-- /generated:groups -->
 `;
 
 /** Replaces the named generated blocks of `text` (appending missing ones at the end). */

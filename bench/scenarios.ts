@@ -48,6 +48,18 @@ export interface Plan {
    * (appends/s) besides the Subscribe fan-out's rate for as many subscribers of one stream.
    */
   feedFanOut: { subscribers: number; streams: number; rates: number[] };
+  /**
+   * Consumer groups (groups.ts): a feed of `streams` streams of `entriesPerStream` single-event
+   * entries delivered through a group of each of `members` member processes; the rebalance: 2
+   * members of a group over `rebalance.streams` streams written at `rebalance.rate` appends/s for
+   * `rebalance.durationMs`, one killed a third in, the group's ack wait `rebalance.ackWaitMs`.
+   */
+  groups: {
+    streams: number;
+    entriesPerStream: number;
+    members: number[];
+    rebalance: { streams: number; rate: number; durationMs: number; ackWaitMs: number };
+  };
 }
 
 /** Everything a scenario needs. */

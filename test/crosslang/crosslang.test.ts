@@ -22,6 +22,9 @@ const ROOT = path.resolve(__dirname, '../../..');
 const PYTHON = '/usr/bin/python3';
 const PYTHON_PROGRAM = path.join(ROOT, 'test/crosslang/python/eh_check.py');
 const GO_PROGRAM = path.join(ROOT, 'test/crosslang/go/main.go');
+/** The consumer-group examples that the clients' READMEs point to. */
+const PYTHON_GROUP_EXAMPLE = path.join(ROOT, 'clients/python/examples/consume_group.py');
+const GO_GROUP_EXAMPLE = path.join(ROOT, 'clients/go/examples/consumegroup/main.go');
 /** Where Debian's golang-*-dev packages put Go sources; the Go check builds in GOPATH mode from it. */
 const DEBIAN_GOPATH = '/usr/share/gocode';
 const GO_CLIENT_IMPORT_PATH = 'github.com/eventhorizon/eventhorizon/clients/go';
@@ -271,6 +274,8 @@ describe('cross-language: generated Python and Go clients against the real serve
   this.timeout(180_000);
   let python: Program;
   let go: Program;
+  let pythonGroupExample: Program;
+  let goGroupExample: Program;
   let workDir: string;
   let server: TestServer;
   let client: EventHorizon;
@@ -285,6 +290,8 @@ describe('cross-language: generated Python and Go clients against the real serve
       env: { ...process.env, PYTHONPATH: path.join(ROOT, 'clients/python'), PYTHONDONTWRITEBYTECODE: '1' },
     };
     go = { command: buildGoProgram(workDir, GO_PROGRAM, 'ehcheck'), args: [], env: process.env };
+    pythonGroupExample = { ...python, args: [PYTHON_GROUP_EXAMPLE] };
+    goGroupExample = { command: buildGoProgram(workDir, GO_GROUP_EXAMPLE, 'consumegroup'), args: [], env: process.env };
   });
 
   beforeEach(async () => {
@@ -498,5 +505,112 @@ describe('cross-language: generated Python and Go clients against the real serve
       assert.equal(result['domain'], 'eventhorizon.v1');
       assert.equal(result['actual_version'], '1');
     }
+  });
+
+  /** An entry as the consumer-group examples print it. */
+  interface HandledEntry {
+    stream: string;
+    version: number;
+    position: number;
+    partition: number;
+    delivery_count: number;
+    types: string[];
+  }
+
+  /**
+   * Runs a consumer-group example until it has handled `count` entries, then stops it as a user
+   * would (SIGTERM) and returns what it handled and what it said it acked when it stopped.
+   */
+  async function consumeWithExample(example: Program, args: string[], count: number): Promise<{ handled: HandledEntry[]; acked: number }> {
+    const running = start(example, args);
+    const handled: HandledEntry[] = [];
+    let stopped: { stopped: boolean; acked: number } | undefined;
+    const reading = (async () => {
+      for (;;) {
+        const next = await running.lines.next();
+        if (next.done) break;
+        const line = next.value as { entry?: HandledEntry; stopped?: boolean; acked?: number };
+        if (line.entry) {
+          handled.push(line.entry);
+          if (handled.length === count) running.kill();
+        }
+        if (line.stopped !== undefined) stopped = { stopped: line.stopped, acked: line.acked ?? -1 };
+      }
+      await running.exited;
+    })();
+    try {
+      await within(30_000, `${count} entries handled and a clean stop of ${path.basename(example.args[0] ?? example.command)}`, reading);
+    } finally {
+      running.kill();
+    }
+    assert.ok(stopped?.stopped, 'the example printed {"stopped": true, ...}');
+    return { handled, acked: stopped.acked };
+  }
+
+  /** Each of `expected` handled exactly once, on its first delivery, and each stream in version order. */
+  function assertHandledOnceInOrder(handled: HandledEntry[], expected: PrintedFeedEntry[], what: string): void {
+    const label = (entry: { stream: string; version: number }) => `${entry.stream}@${entry.version}`;
+    assert.deepEqual(handled.map(label).sort(), expected.map(label).sort(), `${what}: every entry once`);
+    for (const stream of new Set(expected.map((entry) => entry.stream))) {
+      assert.deepEqual(
+        handled.filter((entry) => entry.stream === stream).map((entry) => entry.version),
+        expected.filter((entry) => entry.stream === stream).map((entry) => entry.version),
+        `${what}: ${stream} in version order`,
+      );
+    }
+    for (const entry of handled) assert.equal(entry.delivery_count, 1, `${what}: ${label(entry)} delivered once`);
+  }
+
+  /** The group's stored progress covers every handled entry: positions past them, nothing in flight or left over, no member. */
+  async function assertGroupDone(group: string, handled: HandledEntry[]): Promise<void> {
+    const described = await client.describeConsumerGroup(group);
+    assert.deepEqual(described.members, [], 'the stopped example left the group');
+    for (const partition of described.partitions) {
+      const last = Math.max(0, ...handled.filter((entry) => entry.partition === partition.partition).map((entry) => entry.position));
+      assert.ok(Number(partition.position) >= last, `partition ${partition.partition} at ${partition.position}, handled up to ${last}`);
+      assert.equal(partition.inFlight, 0, `partition ${partition.partition} in flight`);
+      assert.equal(Number(partition.lagEntries), 0, `partition ${partition.partition} lag`);
+    }
+  }
+
+  /**
+   * The language's consumer-group example creates a group over a subtree written by TypeScript,
+   * handles every entry once per stream in version order and acks it; stopped and started again,
+   * it handles exactly what was appended meanwhile, so its acks were stored.
+   */
+  async function consumerGroupExample(example: Program, tag: string): Promise<void> {
+    const subtree = `/xgroup/${tag}`;
+    const streams = Array.from({ length: 6 }, (_, n) => `${subtree}/account-${n}`);
+    for (const stream of streams) await client.createStream({ stream, createParents: true });
+    const appendRound = async (round: number) => {
+      for (const stream of streams) await client.append({ stream, events: [event('money.deposited', { round, cents: 100 * round })] });
+    };
+    for (let round = 1; round <= 4; round++) await appendRound(round);
+    const group = `xlang-${tag}`;
+
+    const expected = await readFeedWithTypeScript(client, subtree);
+    const first = await consumeWithExample(example, [server.address, group, subtree], expected.length);
+    assertHandledOnceInOrder(first.handled, expected, `${tag}, first run`);
+    assert.equal(first.acked, expected.length, 'every handled entry acked');
+    assert.ok(new Set(first.handled.map((entry) => entry.partition)).size > 1, 'the streams spread over several partitions');
+    await assertGroupDone(group, first.handled);
+
+    for (let round = 5; round <= 6; round++) await appendRound(round);
+    const lastHandled = Math.max(...first.handled.map((entry) => entry.position));
+    const rest = (await readFeedWithTypeScript(client, subtree)).filter((entry) => entry.position > lastHandled);
+    assert.equal(rest.length, 2 * streams.length);
+    // Without SUBTREE: the group exists, and carries on from its stored positions.
+    const second = await consumeWithExample(example, [server.address, group], rest.length);
+    assertHandledOnceInOrder(second.handled, rest, `${tag}, second run`);
+    assert.equal(second.acked, rest.length);
+    await assertGroupDone(group, [...first.handled, ...second.handled]);
+  }
+
+  it("Python's consumer-group example joins a group, handles each entry once per stream in version order, acks in batches, stops cleanly and resumes", async () => {
+    await consumerGroupExample(pythonGroupExample, 'python');
+  });
+
+  it("Go's consumer-group example joins a group, handles each entry once per stream in version order, acks in batches, stops cleanly and resumes", async () => {
+    await consumerGroupExample(goGroupExample, 'go');
   });
 });
