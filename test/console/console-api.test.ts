@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { Direction } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { codeName } from '../../src/observability/interceptor';
 import { startAuthTestServer, type AuthTestServer, type GrantedKey } from '../helpers/auth-server';
 import { consoleCall, consoleTail, SERVICE_PATH } from '../helpers/console-client';
-import { detailsOf, jsonEvent, startTestServer, type TestServer } from '../helpers/server';
+import { makeTestPki, type TestPki } from '../helpers/certificates';
+import { detailsOf, jsonEvent, startTestServer, tempDir, type TestServer } from '../helpers/server';
 
 /**
  * The web console's JSON API over HTTP against a real server (docs/operations.md, "Web console"):
@@ -240,4 +244,65 @@ describe('web console API', function () {
       await stopped;
     });
   });
+
+  describe('transport and address', () => {
+    let pki: TestPki;
+    let pkiDir: string;
+
+    before(() => {
+      pkiDir = tempDir('eh-console-pki-');
+      pki = makeTestPki(pkiDir);
+    });
+    after(() => fs.rmSync(pkiDir, { recursive: true, force: true }));
+
+    it('serves HTTPS with the server\'s certificate, and requires a client certificate under mutual TLS', async () => {
+      const tlsServer = await startTestServer({ consoleListen: '127.0.0.1:0', tls: { certFile: pki.serverCert, keyFile: pki.serverKey } });
+      try {
+        const consoleUrl = tlsServer.server.consoleUrl ?? assert.fail('no console');
+        assert.match(consoleUrl, /^https:\/\//);
+        assert.equal((await httpsGet(consoleUrl, { ca: fs.readFileSync(pki.caCert) })).status, 200);
+        await assert.rejects(fetch(consoleUrl.replace('https:', 'http:')), 'no plaintext on the console\'s port');
+      } finally {
+        await tlsServer.stop();
+      }
+      const mtlsServer = await startTestServer({
+        consoleListen: '127.0.0.1:0',
+        tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.caCert },
+      });
+      try {
+        const consoleUrl = mtlsServer.server.consoleUrl ?? assert.fail('no console');
+        const ca = fs.readFileSync(pki.caCert);
+        await assert.rejects(httpsGet(consoleUrl, { ca }), 'refused without a client certificate');
+        const withCertificate = await httpsGet(consoleUrl, { ca, cert: fs.readFileSync(pki.clientCert), key: fs.readFileSync(pki.clientKey) });
+        assert.equal(withCertificate.status, 200);
+      } finally {
+        await mtlsServer.stop();
+      }
+    });
+
+    it('starts without its development address when that port is taken, and fails on an address that was asked for', async () => {
+      const squatter = net.createServer();
+      await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+      const taken = `127.0.0.1:${(squatter.address() as net.AddressInfo).port}`;
+      try {
+        const optional = await startTestServer({ consoleListen: taken, consoleOptional: true });
+        assert.equal(optional.server.consoleUrl, undefined, 'served without a console');
+        await optional.stop();
+        await assert.rejects(startTestServer({ consoleListen: taken, consoleOptional: false }), /EADDRINUSE/);
+      } finally {
+        squatter.close();
+      }
+    });
+  });
 });
+
+/** A GET over HTTPS with the given trust and client certificate. */
+function httpsGet(url: string, options: https.RequestOptions): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(url, options, (response) => {
+      response.resume();
+      resolve({ status: response.statusCode ?? 0 });
+    });
+    request.on('error', reject);
+  });
+}
