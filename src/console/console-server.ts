@@ -103,8 +103,9 @@ export async function startConsoleServer(options: ConsoleOptions): Promise<Conso
   };
   const secure = tls.certFile !== undefined && tls.keyFile !== undefined;
   const server = secure ? https.createServer(tlsOptions(tls), handler) : http.createServer(handler);
-  // A tail stays open for as long as the operator watches: no time limit on a response.
-  server.requestTimeout = 0;
+  // Requests are small JSON bodies: one not fully received in 30 s is dropped. (This limits the
+  // request only; a tail's response stays open for as long as the operator watches.)
+  server.requestTimeout = 30_000;
   const host = hostOf(options.listen);
   const port = Number(options.listen.slice(options.listen.lastIndexOf(':') + 1));
   try {
@@ -197,6 +198,12 @@ function sendAsset(request: IncomingMessage, response: ServerResponse, asset: As
 async function serveApi(request: IncomingMessage, response: ServerResponse, pathname: string, context: Context): Promise<void> {
   const requestId = acceptableRequestId(request.headers[REQUEST_ID_HEADER]);
   const headers = { [REQUEST_ID_HEADER]: requestId };
+  // "eventhorizon.v1.EventHorizon/Read", as the gRPC calls' log lines name it.
+  const callContext: RequestContext = { requestId, method: pathname.slice('/api/v1/'.length) };
+  const started = performance.now();
+  response.once('close', () => {
+    context.logger.debug({ ...callContext, status: response.statusCode, ms: Math.round(performance.now() - started) }, 'console call finished');
+  });
   const refuse = (httpStatus: number, code: string, message: string) => sendJson(response, httpStatus, { code, message }, headers);
   if (request.method !== 'POST') {
     response.setHeader('allow', 'POST');
@@ -237,7 +244,6 @@ async function serveApi(request: IncomingMessage, response: ServerResponse, path
     refuse(404, 'UNIMPLEMENTED', 'no such console call: the console serves ListChildren, DescribeStream, Read, GetSnapshot, ReadFeed, Subscribe, SubscribeFeed and Overview');
     return;
   }
-  const callContext: RequestContext = { requestId, method: method.path.slice(1) };
   const fail = (error: unknown) => {
     const { httpStatus, body: errorBody } = consoleErrorOf(context.api.fail(method.name, error, metadata));
     sendJson(response, httpStatus, errorBody, headers);

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { status } from '@grpc/grpc-js';
 import { Direction } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { codeName } from '../../src/observability/interceptor';
@@ -24,8 +26,17 @@ describe('web console API', function () {
     let admin: GrantedKey;
     let shopReader: GrantedKey;
 
+    /** Everything the server logged, at every level. */
+    let logged = '';
+
     before(async () => {
-      eh = await startAuthTestServer({ consoleListen: '127.0.0.1:0' });
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          logged += chunk.toString('utf8');
+          done();
+        },
+      });
+      eh = await startAuthTestServer({ consoleListen: '127.0.0.1:0' }, pino({ level: 'trace' }, sink));
       url = eh.test.server.consoleUrl ?? assert.fail('no console');
       admin = await eh.grant('admin', { allow: ['*=/**'] });
       shopReader = await eh.grant('shop-reader', { allow: ['stream:read=/shop/**', 'snapshot:read=/shop/**'] });
@@ -47,6 +58,19 @@ describe('web console API', function () {
       assert.match(String(unknown.body.message), /unknown or revoked API key/);
       const overview = await consoleCall(url, '', {}, { path: 'api/v1/console/Overview' });
       assert.equal(overview.status, 401, 'the overview needs a key too');
+    });
+
+    it('never logs a key, accepted or refused; logs refusals with the principal', async () => {
+      const refused = await consoleCall(url, 'Read', { stream: '/private' }, { key: shopReader.key });
+      assert.equal(refused.status, 403);
+      const accepted = await consoleCall(url, 'Read', { stream: '/shop/orders' }, { key: shopReader.key });
+      assert.equal(accepted.status, 200);
+      const unknownKey = 'ehk_123456789abc_not-a-real-secret-but-a-secret-all-the-same';
+      assert.equal((await consoleCall(url, 'Read', { stream: '/shop/orders' }, { key: unknownKey })).status, 401);
+      assert.match(logged, /"principal":"shop-reader".*"reason":"permission denied: stream:read on \/private".*"msg":"call refused"/);
+      assert.match(logged, /"msg":"console call finished"/);
+      for (const secret of [shopReader.key, admin.key, unknownKey]) assert.ok(!logged.includes(secret), 'a key in the log');
+      assert.ok(!/bearer\s+ehk_/i.test(logged), 'no authorization header in the log');
     });
 
     it('answers each call as the gRPC API answers the same key: the same policy results', async () => {

@@ -1,5 +1,5 @@
 import { call, type DescribeStreamResponse, type ListChildrenResponse } from './api.js';
-import { h, link, replace } from './dom.js';
+import { h, link, replace, routeHref } from './dom.js';
 import { attempt, showError, type Scope } from './view.js';
 
 /** Children asked per page. */
@@ -14,7 +14,14 @@ const DESCRIBE_CONCURRENCY = 6;
 export function treeView(view: HTMLElement, scope: Scope): void {
   const rootPath = scope.params.get('path') ?? '/';
   const tree = h('ul', { className: 'tree', attrs: { id: 'tree' } });
-  replace(view, h('h1', null, 'Streams'), tree);
+  // A key that may read only a subtree starts there: the tree can be rooted at any stream.
+  const input = h('input', { attrs: { name: 'path', value: rootPath, size: '40', 'aria-label': 'subtree' } });
+  const form = h('form', { className: 'filters', attrs: { id: 'tree-root' } }, h('label', null, 'From ', input), h('button', { attrs: { type: 'submit' } }, 'Open'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    location.hash = routeHref('streams', { path: input.value.trim() === '' ? '/' : input.value.trim() });
+  });
+  replace(view, h('h1', null, 'Streams'), form, tree);
   attempt(async () => {
     const root = await call<DescribeStreamResponse>('DescribeStream', { stream: rootPath });
     tree.append(node(root, scope, true));
