@@ -13,7 +13,7 @@ import { StoreHealthMonitor } from './observability/health';
 import { observabilityInterceptor } from './observability/interceptor';
 import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
-import { startConsoleServer, type ConsoleServer } from './console/console-server';
+import { startConsoleServer, type ConsoleOptions, type ConsoleServer } from './console/console-server';
 import { overviewSource } from './console/overview';
 import type { Hub } from './realtime/hub';
 import type { EventStore, StoreBackground } from './store/port';
@@ -67,8 +67,9 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 
  * Starts the gRPC server: the API, health checks and reflection, on the configured address.
  * The steps: open the store (and the core over it), start the store's background work (DynamoDB:
  * the feed indexer's contender), follow the auth stream, build the gRPC server, watch the
- * store's health, then listen. Other replicas' commits reach this one's subscribers through the
- * feed's reader (src/feed/feed-dispatcher.ts), which reads only while someone subscribes.
+ * store's health, then listen (gRPC, metrics, and the web console of src/console/). Other
+ * replicas' commits reach this one's subscribers through the feed's reader
+ * (src/feed/feed-dispatcher.ts), which reads only while someone subscribes.
  */
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
@@ -119,7 +120,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     metricsServer: () => metricsServer,
     consoleServer: () => consoleServer,
   });
-  // A port already in use (gRPC or metrics) must not leave a half-started server behind: the
+  // A port already in use (gRPC, metrics or an asked-for console) must not leave a half-started server behind: the
   // store, the health monitor and the pollers would keep the process alive, serving nothing.
   let port: number;
   let address: string;
@@ -128,31 +129,19 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     address = `${host}:${port}`;
     metricsServer = config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
-    const consoleTails = { subscribe: 0, feed: 0 };
-    consoleServer =
-      config.consoleListen === 'off'
-        ? undefined
-        : await startConsoleServer({
-            listen: config.consoleListen,
-            optional: config.consoleOptional,
-            tls: config.tls,
-            api,
-            auth: auth?.interceptor,
-            logger,
-            tails: {
-              opened: (kind) => consoleTails[kind]++,
-              closed: (kind) => consoleTails[kind]--,
-            },
-            overview: overviewSource({
-              config,
-              metrics,
-              health: health.monitor,
-              feedConsumers: () => opened.feed.dispatcher.consumerCount,
-              consoleTails: () => ({ ...consoleTails }),
-              encrypting: codecs.encrypting,
-              startedAt,
-            }),
-          });
+    consoleServer = await serveConsole(config, {
+      api,
+      auth: auth?.interceptor,
+      logger,
+      overview: overviewSource({
+        config,
+        metrics,
+        health: health.monitor,
+        feedConsumers: () => opened.feed.dispatcher.consumerCount,
+        encrypting: codecs.encrypting,
+        startedAt,
+      }),
+    });
     logger.info(
       {
         address,
@@ -181,6 +170,15 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     checkHealth: () => health.monitor.check(),
     stop,
   };
+}
+
+/** The web console on its own listener, unless it is off (or its development port is taken). */
+function serveConsole(
+  config: ServerConfig,
+  parts: Pick<ConsoleOptions, 'api' | 'auth' | 'logger' | 'overview'>,
+): Promise<ConsoleServer | undefined> {
+  if (config.consoleListen === 'off') return Promise.resolve(undefined);
+  return startConsoleServer({ ...parts, listen: config.consoleListen, optional: config.consoleOptional, tls: config.tls });
 }
 
 /** Auth, when required: the follower of the auth stream and the interceptor that checks calls. */

@@ -91,10 +91,6 @@ const DEFAULT_CHECKPOINT_INTERVAL_MS = 5000;
 const MIN_CHECKPOINT_INTERVAL_MS = 100;
 
 /**
- * The EventHorizon gRPC service: validate → call the core → map errors. The rules of the event
- * store live in the core (src/core/); this class only speaks gRPC.
- */
-/**
  * What serving a server-streaming call needs of it: grpc-js's ServerWritableStream, or the web
  * console's HTTP adapter (src/console/console-calls.ts), which serves the same subscriptions.
  */
@@ -115,6 +111,10 @@ export interface StreamingCall<Req, Out> {
 /** A unary method's work, as the gRPC handler and the console call it. */
 type UnaryHandle = (request: unknown, signal: CallSignal, metadata: Metadata) => Promise<unknown>;
 
+/**
+ * The EventHorizon gRPC service: validate → call the core → map errors. The rules of the event
+ * store live in the core (src/core/); this class only speaks gRPC.
+ */
 export class GrpcApi {
   /**
    * The lifetimes of the open subscriptions, ended when the server shuts down. A Set rather than

@@ -49,8 +49,8 @@ const SECURITY_HEADERS: Record<string, string> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
-/** The overview's facts, gathered by the server (src/server.ts) at each request. */
-export type OverviewSource = () => Promise<Record<string, unknown>>;
+/** The overview's facts, gathered by the server (overview.ts) at each request, with the console's open tails. */
+export type OverviewSource = (consoleTails: Record<TailKind, number>) => Promise<Record<string, unknown>>;
 
 export interface ConsoleOptions {
   /** host:port to listen on. */
@@ -63,8 +63,6 @@ export interface ConsoleOptions {
   auth: AuthInterceptor | undefined;
   overview: OverviewSource;
   logger: Logger;
-  /** Counts the tails open in the console, for the overview. */
-  tails?: { opened(kind: TailKind): void; closed(kind: TailKind): void };
   assets?: ConsoleAssets;
 }
 
@@ -92,10 +90,10 @@ export interface ConsoleServer {
 export async function startConsoleServer(options: ConsoleOptions): Promise<ConsoleServer | undefined> {
   const { logger, tls } = options;
   const assets = options.assets ?? new ConsoleAssets();
-  const transcoder = new Transcoder();
+  const context: Context = { ...options, assets, transcoder: new Transcoder(), tails: { subscribe: 0, feed: 0 } };
   const handler = (request: IncomingMessage, response: ServerResponse) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
-    route(request, response, { ...options, assets, transcoder }).catch((error: unknown) => {
+    route(request, response, context).catch((error: unknown) => {
       logger.error({ err: error }, 'console request failed');
       if (!response.headersSent) sendJson(response, 500, { code: 'INTERNAL', message: 'internal error' });
       else response.destroy();
@@ -149,7 +147,12 @@ function tlsOptions(tls: TlsConfig): https.ServerOptions {
   };
 }
 
-type Context = ConsoleOptions & { assets: ConsoleAssets; transcoder: Transcoder };
+type Context = ConsoleOptions & {
+  assets: ConsoleAssets;
+  transcoder: Transcoder;
+  /** The tails open now, by kind, for the overview. */
+  tails: Record<TailKind, number>;
+};
 
 async function route(request: IncomingMessage, response: ServerResponse, context: Context): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://console');
@@ -309,14 +312,14 @@ async function serveTail(
       })
     : undefined;
   const kind: TailKind = name === 'Subscribe' ? 'subscribe' : 'feed';
-  context.tails?.opened(kind);
+  context.tails[kind]++;
   try {
     // The request is what the method's own deserializer made (transcoding.ts).
     if (name === 'Subscribe') await context.api.subscribe(call as NdjsonCall<SubscribeRequest>);
     else await context.api.subscribeFeed(call as NdjsonCall<SubscribeFeedRequest>);
   } finally {
     forget?.();
-    context.tails?.closed(kind);
+    context.tails[kind]--;
   }
 }
 
@@ -358,7 +361,7 @@ async function serveOverview(request: IncomingMessage, response: ServerResponse,
       return;
     }
   }
-  sendJson(response, 200, await context.overview(), headers);
+  sendJson(response, 200, await context.overview({ ...context.tails }), headers);
 }
 
 function statusOf(error: Error): StatusObject {

@@ -11,8 +11,6 @@ export interface OverviewParts {
   health: StoreHealthMonitor;
   /** Open feed subscriptions (SubscribeFeed calls and the console's feed tails). */
   feedConsumers(): number;
-  /** Tails open in the console, of streams and of the feed. */
-  consoleTails(): Record<TailKind, number>;
   encrypting: boolean;
   startedAt: Date;
 }
@@ -24,11 +22,10 @@ export interface OverviewParts {
  */
 export function overviewSource(parts: OverviewParts): OverviewSource {
   const { config, metrics } = parts;
-  return async () => {
+  return async (tails: Record<TailKind, number>) => {
     const lag = await metrics.subscriptionLag.get();
     const lagValue = (suffix: string) => lag.values.find((v) => v.metricName === `eventhorizon_subscription_lag_seconds${suffix}`)?.value ?? 0;
     const serving = parts.health.serving;
-    const tails = parts.consoleTails();
     return {
       version: SERVER_VERSION,
       store: config.store,
