@@ -91,8 +91,13 @@ export async function startConsoleServer(options: ConsoleOptions): Promise<Conso
   const { logger, tls } = options;
   const assets = options.assets ?? new ConsoleAssets();
   const context: Context = { ...options, assets, transcoder: new Transcoder(), tails: { subscribe: 0, feed: 0 } };
+  let closing = false;
   const handler = (request: IncomingMessage, response: ServerResponse) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
+    // While the server stops, each answer (a tail's last line) lets its connection go at once.
+    response.once('finish', () => {
+      if (closing) server.closeIdleConnections();
+    });
     route(request, response, context).catch((error: unknown) => {
       logger.error({ err: error }, 'console request failed');
       if (!response.headersSent) sendJson(response, 500, { code: 'INTERNAL', message: 'internal error' });
@@ -129,6 +134,7 @@ export async function startConsoleServer(options: ConsoleOptions): Promise<Conso
     url: `${secure ? 'https' : 'http'}://${address}/`,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         server.close(() => resolve());
         // Tails end through GrpcApi.closeSubscriptions; idle keep-alive connections go now.
         server.closeIdleConnections();
