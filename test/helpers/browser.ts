@@ -22,10 +22,10 @@ const CHROMIUM_ARGS = [
  * Skips the suite, loudly, when Chromium is missing outside CI; in CI (CI=true) a missing
  * browser fails it instead, so that the browser tests cannot silently stop running.
  */
-export function requireChromium(context: Mocha.Context): void {
-  if (fs.existsSync(CHROMIUM)) return;
-  const reason = `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) to run the browser tests`;
-  if (process.env.CI === 'true') throw new Error(reason);
+export function requireChromium(context: Pick<Mocha.Context, 'skip'>, executable = CHROMIUM, env: NodeJS.ProcessEnv = process.env): void {
+  if (fs.existsSync(executable)) return;
+  const reason = `${executable} is missing: install Debian's chromium package (apt-get install chromium) to run the browser tests`;
+  if (env.CI === 'true') throw new Error(reason);
   process.stderr.write(`\n  !!! SKIPPING the web console's browser tests: ${reason}\n\n`);
   context.skip();
 }
