@@ -114,7 +114,7 @@ export function feedView(view: HTMLElement, scope: Scope): void {
     'form',
     { className: 'filters', attrs: { id: 'feed-filters' } },
     h('label', null, 'Subtree ', h('input', { attrs: { name: 'path', value: path, size: '30' } })),
-    h('label', null, 'Event types ', h('input', { attrs: { name: 'types', value: types, placeholder: 'all (comma-separated, * and ? allowed)', size: '36' } })),
+    h('label', null, 'Event types ', h('input', { attrs: { name: 'types', value: types, placeholder: 'all (comma-separated; order.* for a prefix)', size: '36' } })),
     h('label', null, h('input', { attrs: { name: 'exclude', type: 'checkbox', ...(excludeDescendants ? { checked: '' } : {}) } }), ' this stream only'),
     h('button', { attrs: { type: 'submit' } }, 'Apply'),
   );

@@ -1,6 +1,6 @@
 import { call, type DescribeStreamResponse, type GetSnapshotResponse, type ReadResponse } from './api.js';
 import { h, link, replace } from './dom.js';
-import { entryView, formatBytes, payload, time } from './format.js';
+import { bytesOf, entryView, formatBytes, payload, time } from './format.js';
 import { attempt, clearError, type Scope } from './view.js';
 
 /** Entries per page. */
@@ -96,6 +96,7 @@ async function snapshots(body: HTMLElement, path: string, description: DescribeS
           h('span', { className: 'version' }, `at v${snapshot.version}`),
           time(snapshot.storedAt),
           h('span', { className: 'tag' }, snapshot.contentType === '' ? 'application/json' : snapshot.contentType),
+          h('span', { className: 'muted' }, formatBytes(bytesOf(snapshot.data).byteLength)),
         ),
         payload(snapshot.data, snapshot.contentType),
       ),
