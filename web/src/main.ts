@@ -1,4 +1,4 @@
-import { hasKey, setKey } from './api.js';
+import { hasKey, overview, setKey } from './api.js';
 import { feedView, streamTailView } from './live.js';
 import { overviewView } from './overview.js';
 import { streamView } from './stream.js';
@@ -51,6 +51,13 @@ function setUpKeyForm(): void {
     render();
   });
   showState();
+  // A server without auth answers the overview without a key: then say that none is needed.
+  overview().then(
+    (facts) => {
+      if (facts.auth === 'off' && !hasKey()) state.textContent = 'auth off: no key needed';
+    },
+    () => undefined,
+  );
 }
 
 setUpKeyForm();
