@@ -21,6 +21,10 @@ COPY proto ./proto
 # The TypeScript client is an npm workspace: npm ci needs its package.json, the build its sources.
 COPY clients ./clients
 COPY src ./src
+# scripts/copy-web-assets.mjs is a step of the build.
+COPY scripts ./scripts
+# The web console's browser code, page and stylesheet (built into dist/web).
+COPY web ./web
 # tsconfig.json compiles these too (tests and examples type-check against the API).
 COPY test ./test
 COPY examples ./examples

@@ -150,6 +150,8 @@ export async function startEventHorizon(options: EventHorizonProcessOptions): Pr
     [
       ...nodeArgs, path.join(SERVER_ROOT, 'bin', 'eventhorizon'), 'serve',
       '--listen', address, '--metrics-listen', metricsAddress, '--log-level', 'warn',
+      // As deployed in production: no web console (its development default would be 8080).
+      '--console-listen', 'off',
     ],
     { env: serverEnv(options), stdio: ['ignore', 'inherit', 'inherit'] },
   );

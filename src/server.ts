@@ -1,21 +1,20 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { EventHorizonService } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { GrpcApi } from './api/grpc-api';
 import { ConsumerGroups } from './groups/consumer-groups';
-import { tolerateMalformedRequests } from './api/malformed-request';
+import { SERVED_SERVICE } from './api/served-service';
 import { addReflection, ReflectedSchema, REFLECTION_SERVICES } from './api/reflection';
 import { AuthStreamFollower } from './auth/auth-stream';
 import { AuthInterceptor } from './auth/interceptor';
-import { serializeReadResponse, serializeSubscribeResponse } from './codec/encoded-messages';
-import { serializeSubscribeFeedResponse } from './feed/feed-messages';
 import { insecureListenProblem, type ServerConfig } from './config/config';
 import type { StreamKeyManager } from './crypto/stream-keys';
 import { StoreHealthMonitor } from './observability/health';
 import { observabilityInterceptor } from './observability/interceptor';
 import { Metrics } from './observability/metrics';
 import { startMetricsServer, type MetricsServer } from './observability/metrics-server';
+import { startConsoleServer, type ConsoleOptions, type ConsoleServer } from './console/console-server';
+import { overviewSource } from './console/overview';
 import type { Hub } from './realtime/hub';
 import type { EventStore, StoreBackground } from './store/port';
 import { serverCredentials } from './tls/credentials';
@@ -36,6 +35,8 @@ export interface RunningServer {
   feedConsumers(): number;
   /** host:port of the Prometheus endpoint, when enabled. */
   metricsAddress?: string;
+  /** URL of the web console, when it serves (docs/operations.md, "Web console"). */
+  consoleUrl?: string;
   /** Re-reads keys and policies now (otherwise done periodically); set when auth is required. */
   refreshAuth?(): Promise<void>;
   /** Pings the store now and updates the health status (otherwise done periodically). */
@@ -66,8 +67,9 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 60_000, timeoutMs: 
  * Starts the gRPC server: the API, health checks and reflection, on the configured address.
  * The steps: open the store (and the core over it), start the store's background work (DynamoDB:
  * the feed indexer's contender), follow the auth stream, build the gRPC server, watch the
- * store's health, then listen. Other replicas' commits reach this one's subscribers through the
- * feed's reader (src/feed/feed-dispatcher.ts), which reads only while someone subscribes.
+ * store's health, then listen (gRPC, metrics, and the web console of src/console/). Other
+ * replicas' commits reach this one's subscribers through the feed's reader
+ * (src/feed/feed-dispatcher.ts), which reads only while someone subscribes.
  */
 export async function startServer({ config, logger, store: given, keepalive = DEFAULT_KEEPALIVE }: StartOptions): Promise<RunningServer> {
   const insecure = insecureListenProblem(config);
@@ -105,8 +107,10 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     ...(auth ? [auth.interceptor.interceptor] : []),
   ]);
   const health = await watchHealth(server, store, config, metrics, logger);
+  const startedAt = new Date();
 
   let metricsServer: MetricsServer | undefined;
+  let consoleServer: ConsoleServer | undefined;
   const stop = shutdown({
     logger,
     stopBackground: () => {
@@ -121,8 +125,9 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     groups,
     background,
     metricsServer: () => metricsServer,
+    consoleServer: () => consoleServer,
   });
-  // A port already in use (gRPC or metrics) must not leave a half-started server behind: the
+  // A port already in use (gRPC, metrics or an asked-for console) must not leave a half-started server behind: the
   // store, the health monitor and the pollers would keep the process alive, serving nothing.
   let port: number;
   let address: string;
@@ -131,6 +136,19 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     address = `${host}:${port}`;
     metricsServer = config.metricsListen === 'off' ? undefined : await startMetricsServer(config.metricsListen, metrics, logger);
+    consoleServer = await serveConsole(config, {
+      api,
+      auth: auth?.interceptor,
+      logger,
+      overview: overviewSource({
+        config,
+        metrics,
+        health: health.monitor,
+        feedConsumers: () => opened.feed.dispatcher.consumerCount,
+        encrypting: codecs.encrypting,
+        startedAt,
+      }),
+    });
     logger.info(
       {
         address,
@@ -139,6 +157,7 @@ export async function startServer({ config, logger, store: given, keepalive = DE
         encryption: codecs.encrypting,
         auth: config.auth,
         tls: config.tls.certFile !== undefined,
+        ...(consoleServer ? { console: consoleServer.url } : {}),
       },
       'serving',
     );
@@ -153,10 +172,20 @@ export async function startServer({ config, logger, store: given, keepalive = DE
     hub,
     feedConsumers: () => opened.feed.dispatcher.consumerCount,
     ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
+    ...(consoleServer ? { consoleUrl: consoleServer.url } : {}),
     ...(auth ? { refreshAuth: () => auth.follower.refresh() } : {}),
     checkHealth: () => health.monitor.check(),
     stop,
   };
+}
+
+/** The web console on its own listener, unless it is off (or its development port is taken). */
+function serveConsole(
+  config: ServerConfig,
+  parts: Pick<ConsoleOptions, 'api' | 'auth' | 'logger' | 'overview'>,
+): Promise<ConsoleServer | undefined> {
+  if (config.consoleListen === 'off') return Promise.resolve(undefined);
+  return startConsoleServer({ ...parts, listen: config.consoleListen, optional: config.consoleOptional, tls: config.tls });
 }
 
 /** Auth, when required: the follower of the auth stream and the interceptor that checks calls. */
@@ -203,18 +232,9 @@ function buildGrpcServer(
     // The first interceptor sees a call first: observability also counts calls refused by auth.
     interceptors,
   });
-  server.addService(
-    // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL.
-    tolerateMalformedRequests({
-      ...EventHorizonService,
-      // Subscriptions write messages serialized once for all subscribers, and Read answers pages
-      // serialized from the stored events (encoded-messages.ts).
-      subscribe: { ...EventHorizonService.subscribe, responseSerialize: serializeSubscribeResponse },
-      read: { ...EventHorizonService.read, responseSerialize: serializeReadResponse },
-      subscribeFeed: { ...EventHorizonService.subscribeFeed, responseSerialize: serializeSubscribeFeedResponse },
-    }),
-    api.handlers(),
-  );
+  // Malformed request bytes reach the handlers as MalformedRequest (INVALID_ARGUMENT), not INTERNAL;
+  // Read and the subscriptions write messages serialized ahead (served-service.ts).
+  server.addService(SERVED_SERVICE, api.handlers());
   return server;
 }
 
@@ -269,6 +289,8 @@ interface ShutdownParts {
   background: StoreBackground | undefined;
   /** The metrics server, once started. */
   metricsServer(): MetricsServer | undefined;
+  /** The web console, once started. */
+  consoleServer(): ConsoleServer | undefined;
 }
 
 /**
@@ -283,7 +305,9 @@ function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
       parts.stopBackground();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      // Ends the console's tails too: they are GrpcApi subscriptions.
       api.closeSubscriptions();
+      const consoleClosed = parts.consoleServer()?.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -298,6 +322,7 @@ function shutdown(parts: ShutdownParts): (graceMs?: number) => Promise<void> {
       await parts.groups.stop();
       await store.close();
       await parts.metricsServer()?.close();
+      await consoleClosed;
       logger.info('stopped');
     })();
     return stopping;

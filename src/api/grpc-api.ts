@@ -1,4 +1,4 @@
-import type { Metadata, ServerUnaryCall, ServerWritableStream, handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall, ServerWritableStream, StatusObject, handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   Direction,
@@ -91,6 +91,27 @@ const DEFAULT_CHECKPOINT_INTERVAL_MS = 5000;
 const MIN_CHECKPOINT_INTERVAL_MS = 100;
 
 /**
+ * What serving a server-streaming call needs of it: grpc-js's ServerWritableStream, or the web
+ * console's HTTP adapter (src/console/console-calls.ts), which serves the same subscriptions.
+ */
+export interface StreamingCall<Req, Out> {
+  readonly request: Req;
+  readonly metadata: Metadata;
+  /** Whether the client went away (grpc-js destroys a cancelled call). */
+  readonly cancelled: boolean;
+  /** Writes a message; false when the client should read before the next one ('drain'). */
+  write(message: Out): boolean;
+  end(): void;
+  on(event: 'cancelled' | 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+  /** Ends the call with an error status. */
+  emit(event: 'error', status: StatusObject): boolean;
+}
+
+/** A unary method's work, as the gRPC handler and the console call it. */
+type UnaryHandle = (request: unknown, signal: CallSignal, metadata: Metadata) => Promise<unknown>;
+
+/**
  * The EventHorizon gRPC service: validate → call the core → map errors. The rules of the event
  * store live in the core (src/core/); this class only speaks gRPC.
  */
@@ -105,14 +126,37 @@ export class GrpcApi {
   private readonly admission = new Admission(SUBSCRIPTIONS_STARTED_PER_TURN);
   private readonly core: EventStoreCore;
   private readonly groups: ConsumerGroupsApi;
+  /** The unary methods' work by method name, filled by `handlers()`. */
+  private readonly unaryHandles = new Map<string, UnaryHandle>();
+  private served: EventHorizonServer | undefined;
 
   constructor(private readonly options: GrpcApiOptions) {
     this.core = options.core;
     this.groups = new ConsumerGroupsApi(options.groups, options.core.store, (stream) => this.mustExist(stream));
   }
 
-  /** The grpc-js implementation object. */
+  /** The grpc-js implementation object (built once). */
   handlers(): EventHorizonServer {
+    this.served ??= this.buildHandlers();
+    return this.served;
+  }
+
+  /**
+   * Serves a unary call for another transport (the web console): the very work the gRPC handler
+   * of `method` does, with the same validation and the same core call. The caller has
+   * authorized the call as the auth interceptor does; errors are thrown as domain errors.
+   */
+  invokeUnary(method: string, request: unknown, signal: CallSignal, metadata: Metadata): Promise<unknown> {
+    this.handlers();
+    const handle = this.unaryHandles.get(method);
+    if (!handle) return Promise.reject(new Error(`no unary method ${method}`));
+    return Promise.resolve().then(() => {
+      throwIfMalformed(request);
+      return handle(request, signal, metadata);
+    });
+  }
+
+  private buildHandlers(): EventHorizonServer {
     return {
       createStream: this.unary('CreateStream', (request: CreateStreamRequest) => this.createStream(request)),
       append: this.unary('Append', (request: AppendRequest, signal) => this.append(request, signal)),
@@ -160,6 +204,8 @@ export class GrpcApi {
    * waiting on behalf of, a caller that is gone.
    */
   private unary<Req, Res>(name: string, handle: (request: Req, signal: CallSignal, metadata: Metadata) => Promise<Res>) {
+    // The request type is the method's own: `invokeUnary` passes what its deserializer made.
+    this.unaryHandles.set(name, handle as UnaryHandle);
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       // Not an AbortController per call: most calls are never cancelled (call-signal.ts).
       const abandoned = new CallCancellation();
@@ -187,7 +233,7 @@ export class GrpcApi {
   }
 
   /** The status of a failed call; an unexpected error is logged, with the call's request context. */
-  private fail(method: string, error: unknown, metadata: Metadata) {
+  fail(method: string, error: unknown, metadata: Metadata) {
     const statusObject = toStatus(error);
     if (statusObject.unexpected) {
       this.options.logger.error({ ...requestContextOf(metadata), err: error, method }, 'unexpected error');
@@ -234,7 +280,7 @@ export class GrpcApi {
     return this.core.readEncoded(request.stream, request.fromVersion, direction, limit, signal);
   }
 
-  subscribe(call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>): Promise<void> {
+  subscribe(call: StreamingCall<SubscribeRequest, OutgoingSubscribeMessage>): Promise<void> {
     return this.serveStream('Subscribe', call, (request) => {
       const violations = new Violations();
       checkStream(violations, 'stream', request.stream);
@@ -245,7 +291,7 @@ export class GrpcApi {
     });
   }
 
-  subscribeFeed(call: ServerWritableStream<SubscribeFeedRequest, OutgoingFeedMessage>): Promise<void> {
+  subscribeFeed(call: StreamingCall<SubscribeFeedRequest, OutgoingFeedMessage>): Promise<void> {
     return this.serveStream('SubscribeFeed', call, (request) => {
       const violations = new Violations();
       const selection = feedSelectionOf(violations, 'selector', request.selector);
@@ -295,7 +341,7 @@ export class GrpcApi {
    */
   private async serveStream<Req, Out>(
     method: string,
-    call: ServerWritableStream<Req, Out>,
+    call: StreamingCall<Req, Out>,
     prepare: (request: Req) => (lifetime: Lifetime) => AsyncIterable<Out> | Promise<AsyncIterable<Out>>,
   ): Promise<void> {
     const request = call.request;
@@ -403,7 +449,7 @@ function checkStreamOnly(stream: string): void {
 }
 
 /** Resolves when the call can take more (`drain`) or when the subscription ends. */
-function drained<Req, Out>(call: ServerWritableStream<Req, Out>, lifetime: Lifetime): Promise<void> {
+function drained<Req, Out>(call: StreamingCall<Req, Out>, lifetime: Lifetime): Promise<void> {
   if (lifetime.ended) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

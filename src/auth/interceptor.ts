@@ -9,7 +9,7 @@ import { bearerKey, hashKey } from './keys';
 import type { AuthRegistry } from './registry';
 
 /** Why a call may not go on, or undefined when it may. */
-type Refusal = UnauthenticatedError | PermissionDeniedError;
+export type Refusal = UnauthenticatedError | PermissionDeniedError;
 
 /** A long-lived call that passed the checks and is still open: checked again when auth changes. */
 interface OpenCall {
@@ -71,24 +71,19 @@ export class AuthInterceptor {
         next({
           onReceiveMetadata: (metadata, next) => {
             context = requestContextOf(metadata);
-            const key = bearerKey(metadata.get('authorization')[0]);
-            if (key === undefined) {
-              refuse(new UnauthenticatedError('missing API key: send the metadata "authorization: Bearer <key>"'));
+            const caller = this.authenticate(metadata.get('authorization')[0]);
+            if (caller instanceof UnauthenticatedError) {
+              refuse(caller);
               return;
             }
-            keyHash = hashKey(key);
-            const principal = this.options.registry().principalOfHash(keyHash);
-            if (principal === undefined) {
-              refuse(new UnauthenticatedError('unknown or revoked API key'));
-              return;
-            }
-            if (context) context.principal = principal;
+            keyHash = caller.keyHash;
+            if (context) context.principal = caller.principal;
             next(metadata);
           },
           onReceiveMessage: (message, next) => {
             if (refused || keyHash === undefined) return;
             const hash = keyHash;
-            needed = permissionsOf(method.path, message) ?? [{ action: 'admin' as const, resource: method.path }];
+            needed = this.permissionsNeeded(method.path, message);
             const refusal = this.refusalOf(hash, needed);
             if (refusal) {
               refuse(refusal);
@@ -152,8 +147,39 @@ export class AuthInterceptor {
     };
   }
 
+  /**
+   * The caller of a call by its `authorization` value ("Bearer <key>"): its key's hash and its
+   * principal, or why it is refused. The gRPC calls give their metadata's value, the web console
+   * its request's header: one rule for both.
+   */
+  authenticate(authorization: unknown): { keyHash: string; principal: string } | UnauthenticatedError {
+    const key = bearerKey(authorization);
+    if (key === undefined) return new UnauthenticatedError('missing API key: send the metadata "authorization: Bearer <key>"');
+    const keyHash = hashKey(key);
+    const principal = this.options.registry().principalOfHash(keyHash);
+    if (principal === undefined) return new UnauthenticatedError('unknown or revoked API key');
+    return { keyHash, principal };
+  }
+
+  /** What a call of the method with this request needs; a method the table does not know needs admin. */
+  permissionsNeeded(methodPath: string, request: unknown): Permission[] {
+    return permissionsOf(methodPath, request) ?? [{ action: 'admin' as const, resource: methodPath }];
+  }
+
+  /**
+   * Keeps a long-lived call of another transport (a tail of the web console) among the open
+   * calls: when keys or policies change, it is checked again like a Subscribe, and `end` is
+   * called with the refusal when it is no longer allowed. Returns the function that forgets it,
+   * called when the call ends.
+   */
+  trackOpenCall(keyHash: string, needed: Permission[], end: (refusal: Refusal) => void): () => void {
+    const tracked: OpenCall = { recheck: () => this.refusalOf(keyHash, needed), end };
+    this.open.add(tracked);
+    return () => this.open.delete(tracked);
+  }
+
   /** The current keys and policies' answer for a key and the permissions a call needs. */
-  private refusalOf(keyHash: string, needed: Permission[]): Refusal | undefined {
+  refusalOf(keyHash: string, needed: Permission[]): Refusal | undefined {
     const registry = this.options.registry();
     const principal = registry.principalOfHash(keyHash);
     if (principal === undefined) return new UnauthenticatedError('unknown or revoked API key');

@@ -84,7 +84,20 @@ export interface ServerConfig {
   /** Allows listening on a non-loopback address without authentication. */
   allowInsecure: boolean;
   tls: TlsConfig;
+  /**
+   * host:port of the web console (docs/operations.md, "Web console"), or "off". `loadConfig`
+   * resolves an unset EH_CONSOLE_LISTEN: DEVELOPMENT_CONSOLE_LISTEN for a development setup, else off.
+   */
+  consoleListen: string;
+  /**
+   * The console address is the development default rather than asked for: a port already in use
+   * only warns (another server in development has it), where an asked-for address fails the start.
+   */
+  consoleOptional: boolean;
 }
+
+/** Where the console listens when EH_CONSOLE_LISTEN is unset in a development setup. */
+export const DEVELOPMENT_CONSOLE_LISTEN = '127.0.0.1:8080';
 
 /** PEM files for TLS; all unset means plaintext. */
 export interface TlsConfig {
@@ -130,6 +143,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   keyCacheTtlMs: 60_000,
   allowInsecure: false,
   tls: {},
+  // Programs that build a configuration themselves (tests, embedders) get no console unless they
+  // ask; `loadConfig` (the `serve` command) picks the development default.
+  consoleListen: 'off',
+  consoleOptional: false,
 };
 
 /** One setting: its flag, its environment variable, and how to read it. */
@@ -460,6 +477,16 @@ const SETTINGS: Setting[] = [
     show: (config) => config.tls.clientCaFile,
     apply: (config, raw) => readableFile(raw, (file) => (config.tls.clientCaFile = file)),
   },
+  {
+    flag: 'console-listen',
+    env: 'EH_CONSOLE_LISTEN',
+    help: `host:port of the web console, or "off" (default ${DEVELOPMENT_CONSOLE_LISTEN} when EH_LISTEN is loopback and NODE_ENV is not production, else off)`,
+    apply: (config, raw) => {
+      if (raw !== 'off' && !HOST_PORT.test(raw)) return 'must be host:port or "off"';
+      config.consoleListen = raw;
+      return undefined;
+    },
+  },
 ];
 
 /** The flag of the configuration file, read before everything else. */
@@ -545,9 +572,27 @@ export function loadConfigWithSources(argv: string[], env: NodeJS.ProcessEnv): L
     if (problem) problems.push(`${source}=${setting.secret ? '(secret)' : JSON.stringify(raw)}: ${problem}`);
   }
   if (config.keyring && config.keyringFile) problems.push('EH_KEYRING and EH_KEYRING_FILE: set one, not both');
+  if (sources['console-listen'] === 'default') defaultConsole(config, env);
   problems.push(...crossChecks(config));
   if (problems.length > 0) throw new ConfigError(problems);
   return { config, printConfig: flags['print-config'] === true, sources };
+}
+
+/**
+ * The console when EH_CONSOLE_LISTEN is unset: on 127.0.0.1:8080 for a development setup (the
+ * gRPC API on a loopback address, as `npm start` serves it, and NODE_ENV not "production"), off
+ * otherwise: a production deployment (the Dockerfile sets NODE_ENV=production and a public
+ * EH_LISTEN) opens no extra port it did not ask for.
+ */
+function defaultConsole(config: ServerConfig, env: NodeJS.ProcessEnv): void {
+  const development = env.NODE_ENV !== 'production' && isLoopback(hostOf(config.listen));
+  config.consoleListen = development ? DEVELOPMENT_CONSOLE_LISTEN : 'off';
+  config.consoleOptional = development;
+}
+
+/** The host of a host:port, without the brackets of an IPv6 address. */
+export function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
 }
 
 /** Problems that involve more than one setting. */
@@ -575,15 +620,20 @@ function crossChecks(config: ServerConfig): string[] {
  */
 export function insecureListenProblem(config: ServerConfig): string | undefined {
   if (config.auth === 'required' || config.allowInsecure) return undefined;
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-  if (isLoopback(host)) return undefined;
+  // The console serves the same data as the API: the same rule holds for its address.
+  const exposed = [
+    { name: 'EH_LISTEN', address: config.listen },
+    ...(config.consoleListen === 'off' ? [] : [{ name: 'EH_CONSOLE_LISTEN', address: config.consoleListen }]),
+  ].find(({ address }) => !isLoopback(hostOf(address)));
+  if (!exposed) return undefined;
   return (
-    `EH_LISTEN=${config.listen}: refusing to serve a non-loopback address without authentication; ` +
+    `${exposed.name}=${exposed.address}: refusing to serve a non-loopback address without authentication; ` +
     'set EH_AUTH=required (--auth required), or EH_ALLOW_INSECURE=true (--allow-insecure true) to accept the risk'
   );
 }
 
-function isLoopback(host: string): boolean {
+/** Whether a host (name or address, IPv6 without brackets) is this machine's loopback. */
+export function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;
   return net.isIPv4(host) && host.startsWith('127.');
 }

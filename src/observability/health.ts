@@ -25,6 +25,11 @@ export class StoreHealthMonitor {
     },
   ) {}
 
+  /** The store's answer to the last ping; undefined before the first. */
+  get serving(): boolean | undefined {
+    return this.healthy;
+  }
+
   /** Checks now, then every interval until `stop()`. */
   async start(): Promise<void> {
     await this.check();

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import { credentials, InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
 import { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { AUTH_STREAM, appendAuthEvent } from '../../src/auth/auth-stream';
 import { generateKey, hashKey } from '../../src/auth/keys';
 import { parseRule, type Rule } from '../../src/auth/policy';
 import { AUTH_EVENTS } from '../../src/auth/registry';
-import { DEFAULT_CONFIG } from '../../src/config/config';
+import { DEFAULT_CONFIG, type ServerConfig } from '../../src/config/config';
 import { generateKeyring } from '../../src/crypto/keyring';
 import { ADMIN_KEY_CACHE, openEventStore } from '../../src/wiring';
 import { api, startTestServer, tempDir, type Api, type TestServer } from './server';
@@ -51,10 +52,10 @@ export interface AuthTestServer {
   stop(): Promise<void>;
 }
 
-export async function startAuthTestServer(): Promise<AuthTestServer> {
+export async function startAuthTestServer(overrides: Partial<ServerConfig> = {}, logger?: Logger): Promise<AuthTestServer> {
   const dataDir = tempDir('eh-auth-');
   const keyring = JSON.stringify(generateKeyring('kek-1'));
-  const test = await startTestServer({ dataDir, auth: 'required', authRefreshMs: 3_600_000, keyring });
+  const test = await startTestServer({ dataDir, auth: 'required', authRefreshMs: 3_600_000, keyring, ...overrides }, undefined, undefined, logger);
   // A second handle on the same data, as the CLI opens it next to a serving server.
   const { core: admin, store } = await openEventStore({ ...DEFAULT_CONFIG, dataDir, keyring }, { keyCache: ADMIN_KEY_CACHE });
   const clients: EventHorizonClient[] = [];

@@ -32,7 +32,9 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   const address = `127.0.0.1:${port}`;
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, EH_LISTEN: address, EH_LOG_LEVEL: 'info', EH_METRICS_LISTEN: '127.0.0.1:0', ...env },
+    // No web console unless a test asks: the development default (127.0.0.1:8080) is one port
+    // that servers started side by side would contend for.
+    env: { ...process.env, EH_LISTEN: address, EH_LOG_LEVEL: 'info', EH_METRICS_LISTEN: '127.0.0.1:0', EH_CONSOLE_LISTEN: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

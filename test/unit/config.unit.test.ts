@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ConfigError, DEFAULT_CONFIG, loadConfig, parseDuration } from '../../src/config/config';
+import { ConfigError, DEFAULT_CONFIG, DEVELOPMENT_CONSOLE_LISTEN, loadConfig, parseDuration } from '../../src/config/config';
 
 describe('configuration', () => {
   it('defaults to the embedded store on loopback', () => {
@@ -8,7 +8,38 @@ describe('configuration', () => {
     assert.equal(config.dataDir, './data');
     assert.equal(config.store, 'sqlite');
     assert.equal(config.heartbeatIntervalMs, 15_000);
-    assert.deepEqual(config, DEFAULT_CONFIG);
+    // A development setup (loopback, NODE_ENV unset) gets the console on its development address.
+    assert.deepEqual(config, { ...DEFAULT_CONFIG, consoleListen: DEVELOPMENT_CONSOLE_LISTEN, consoleOptional: true });
+  });
+
+  describe('web console address', () => {
+    it('is 127.0.0.1:8080 in development, optional (a busy port only warns)', () => {
+      const config = loadConfig([], { NODE_ENV: 'development' });
+      assert.equal(config.consoleListen, '127.0.0.1:8080');
+      assert.equal(config.consoleOptional, true);
+    });
+
+    it('is off by default in production, or when the gRPC API listens beyond loopback', () => {
+      assert.equal(loadConfig([], { NODE_ENV: 'production' }).consoleListen, 'off');
+      assert.equal(loadConfig([], { EH_LISTEN: '0.0.0.0:50051', EH_AUTH: 'required' }).consoleListen, 'off');
+    });
+
+    it('is what EH_CONSOLE_LISTEN says, and then required (a busy port fails the start)', () => {
+      const config = loadConfig([], { NODE_ENV: 'production', EH_CONSOLE_LISTEN: '127.0.0.1:9000' });
+      assert.equal(config.consoleListen, '127.0.0.1:9000');
+      assert.equal(config.consoleOptional, false);
+      assert.equal(loadConfig(['--console-listen', 'off'], {}).consoleListen, 'off');
+    });
+
+    it('refuses a malformed address, naming the variable', () => {
+      assert.throws(() => loadConfig([], { EH_CONSOLE_LISTEN: 'everywhere' }), /EH_CONSOLE_LISTEN="everywhere": must be host:port or "off"/);
+    });
+
+    it('refuses a non-loopback console without auth, as the gRPC listener does', () => {
+      assert.throws(() => loadConfig([], { EH_CONSOLE_LISTEN: '0.0.0.0:8080' }), /EH_CONSOLE_LISTEN=0\.0\.0\.0:8080: refusing to serve a non-loopback address without authentication/);
+      assert.equal(loadConfig([], { EH_CONSOLE_LISTEN: '0.0.0.0:8080', EH_AUTH: 'required' }).consoleListen, '0.0.0.0:8080');
+      assert.equal(loadConfig([], { EH_CONSOLE_LISTEN: '[::1]:8080' }).consoleListen, '[::1]:8080');
+    });
   });
 
   it('takes EH_ variables, and flags over them', () => {
