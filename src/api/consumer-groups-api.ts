@@ -106,7 +106,7 @@ export class ConsumerGroupsApi {
     const parked = store ? await store.listParked(request.name, 0n, DESCRIBED_PARKED) : [];
     return {
       group: apiGroup(status.group),
-      partitions: status.partitions.map((p) => ({ ...p, memberId: p.memberId ?? '', lagEntries: BigInt(p.lagEntries) })),
+      partitions: status.partitions.map((p) => ({ ...p, memberId: p.memberId ?? '', serverId: p.serverId ?? '', lagEntries: BigInt(p.lagEntries) })),
       members: status.members,
       parkedCount: BigInt(status.parkedCount),
       parked,

@@ -9,6 +9,8 @@ import type {
   ConsumerGroupDefinition,
   ConsumerGroupPartition,
   ConsumerGroupPartitionUpdate,
+  ConsumerGroupServer,
+  ConsumerGroupServerView,
   ConsumerGroupSettings,
   ConsumerGroupStore,
   EventStore,
@@ -54,9 +56,13 @@ export interface PartitionStatus {
   lagSeconds: number;
   /** This server holds the partition's lease. */
   held: boolean;
+  /** The server holding its lease, when one does (as last read from the store). */
+  serverId: string | undefined;
 }
 
 export interface MemberStatus {
+  /** The server the member is connected to. */
+  serverId: string;
   memberId: string;
   memberName: string;
   partitions: number[];
@@ -276,6 +282,8 @@ class GroupRuntime {
   private coordinationQueued = false;
   /** Members this server last recorded in the store (0: no record). */
   private recordedMembers = 0;
+  /** The other servers' unexpired records, as last read (their views complete Describe). */
+  private otherServers: ConsumerGroupServer[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly stopListening: () => void;
   /** Handing its partitions back before it stops: nothing new goes out. */
@@ -623,12 +631,13 @@ class GroupRuntime {
     }
     if (stored.revision !== this.group.revision) this.group = stored;
     if (live > 0 || this.recordedMembers > 0) {
-      await this.groups.saveGroupServer(name, { serverId, members: live, expiresAt: new Date(Date.now() + leaseMs) });
+      await this.groups.saveGroupServer(name, { serverId, members: live, expiresAt: new Date(Date.now() + leaseMs), view: this.view() });
       this.recordedMembers = live;
     }
     const [servers, records] = await Promise.all([this.groups.listGroupServers(name), this.groups.getGroupPartitions(name)]);
     if (this.stopped || this.stopping) return;
     const now = Date.now();
+    this.otherServers = this.coordination.exclusive ? [] : servers.filter((s) => s.serverId !== serverId && s.expiresAt.getTime() > now);
     for (const record of records) {
       const state = this.partitions[record.partition];
       if (!state) continue;
@@ -638,8 +647,7 @@ class GroupRuntime {
         state.revision = record.revision;
       }
     }
-    const others = this.coordination.exclusive ? [] : servers.filter((s) => s.serverId !== serverId && s.expiresAt.getTime() > now);
-    const share = live === 0 ? 0 : serverShare(this.partitions.length, serverId, [...others, { serverId, members: live }]);
+    const share = live === 0 ? 0 : serverShare(this.partitions.length, serverId, [...this.otherServers, { serverId, members: live }]);
     const kept = this.partitions.filter((p) => p.held && !p.releasing);
     if (kept.length > share) {
       // Hand back those with the least in flight here: they are free soonest.
@@ -830,8 +838,10 @@ class GroupRuntime {
     this.parkedCount = count;
   }
 
+  /** The group as this server serves it: its members, and the partitions as it knows them. */
   status(): GroupStatus {
     const now = Date.now();
+    const { serverId } = this.coordination;
     const partitions = this.partitions.map((p): PartitionStatus => {
       const oldest = p.oldest();
       const recordedAt = oldest?.entry.recordedAt?.getTime();
@@ -843,9 +853,11 @@ class GroupRuntime {
         lagEntries: p.waiting.length + p.inFlight.size,
         lagSeconds: recordedAt === undefined ? 0 : Math.max(0, (now - recordedAt) / 1000),
         held: p.held,
+        serverId: p.held ? serverId : p.storedOwner,
       };
     });
     const members = this.order.map((m) => ({
+      serverId,
       memberId: m.id,
       memberName: m.name,
       partitions: [...m.partitions].sort((a, b) => a - b),
@@ -854,6 +866,40 @@ class GroupRuntime {
     }));
     return { group: this.group, partitions, members, parkedCount: this.parkedCount, readPosition: this.readPosition };
   }
+
+  /**
+   * The whole group, across servers: this server's part, and for the partitions other servers
+   * hold, and their members, what those servers recorded at their last renewal (at most a renew
+   * interval old).
+   */
+  describe(): GroupStatus {
+    const status = this.status();
+    for (const server of this.otherServers) {
+      if (!server.view) continue;
+      for (const member of server.view.members) status.members.push({ serverId: server.serverId, ...member });
+      for (const part of server.view.partitions) {
+        const mine = status.partitions[part.partition];
+        if (!mine || mine.held) continue;
+        status.partitions[part.partition] = {
+          ...part,
+          position: part.position > mine.position ? part.position : mine.position,
+          held: false,
+          serverId: server.serverId,
+        };
+      }
+    }
+    return status;
+  }
+
+  /** What this server serves, recorded with its membership record for Describe on the others. */
+  private view(): ConsumerGroupServerView {
+    const { members, partitions } = this.status();
+    return {
+      members: members.map(({ serverId: _server, ...member }) => member),
+      partitions: partitions.filter((p) => p.held).map(({ held: _held, serverId: _server, ...partition }) => partition),
+    };
+  }
+
 
   /**
    * Stops serving: positions are saved and leases handed back (a partition with entries in
@@ -951,7 +997,7 @@ export class ConsumerGroups {
     await runtime.save();
     // Other servers park entries too.
     runtime.countParked(await this.store.countParked(name));
-    return runtime.status();
+    return runtime.describe();
   }
 
   async join(name: string, options: JoinOptions): Promise<AsyncIterable<ConsumeResponse>> {

@@ -293,6 +293,17 @@ export interface ConsumerGroupServer {
   members: number;
   /** The record counts until then (the server renews it well before). */
   expiresAt: Date;
+  /**
+   * What the server serves, as of the record's write: its members and the partitions it holds,
+   * so that DescribeConsumerGroup on any server shows the whole group. Opaque to the store.
+   */
+  view?: ConsumerGroupServerView;
+}
+
+/** A server's part of a group, for DescribeConsumerGroup elsewhere (at most a renew interval old). */
+export interface ConsumerGroupServerView {
+  members: Array<{ memberId: string; memberName: string; partitions: number[]; inFlight: number; joinedAt: Date }>;
+  partitions: Array<{ partition: number; position: Position; memberId: string | undefined; inFlight: number; lagEntries: number; lagSeconds: number }>;
 }
 
 /** An entry a group gave up on (kept, listed, replayable by a reset before it). */

@@ -111,6 +111,23 @@ describe('DynamoDB: consumer groups across two servers (members on different ser
       };
       const secondServer = second;
       await eventually(async () => assert.deepEqual([await heldOn(first), await heldOn(secondServer)], [PARTITIONS / 2, PARTITIONS / 2]));
+      // Describe on either server shows the whole group: both members, each with its server and
+      // partitions, and every partition with the server and member holding it.
+      for (const server of [first, secondServer]) {
+        await eventually(async () => {
+          const described = await connect(server.address).describeConsumerGroup('g');
+          const byName = new Map(described.members.map((m) => [m.memberName, m]));
+          assert.deepEqual([...byName.keys()].sort(), ['on-first', 'on-second']);
+          assert.deepEqual(byName.get('on-first')?.partitions, [...onFirst.partitions].sort((a, b) => a - b));
+          assert.deepEqual(byName.get('on-second')?.partitions, [...onSecond.partitions].sort((a, b) => a - b));
+          assert.notEqual(byName.get('on-first')?.serverId, byName.get('on-second')?.serverId);
+          for (const partition of described.partitions) {
+            const owner = onFirst.partitions.includes(partition.partition) ? byName.get('on-first') : byName.get('on-second');
+            assert.equal(partition.memberId, owner?.memberId, `partition ${partition.partition}`);
+            assert.equal(partition.serverId, owner?.serverId, `partition ${partition.partition}`);
+          }
+        }, 10_000);
+      }
 
       /** Milliseconds from `since` until the first member handled an entry of each of `partitions`. */
       const deliveredAgain = (partitions: number[], since: number) => {

@@ -14,6 +14,7 @@ import type {
   ConsumerGroupPartition,
   ConsumerGroupPartitionUpdate,
   ConsumerGroupServer,
+  ConsumerGroupServerView,
   ConsumerGroupSettings,
   ConsumerGroupStore,
   ParkedEntry,
@@ -390,18 +391,24 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
       await this.context.call(() => this.context.client.send(new DeleteItemCommand({ TableName: this.table, Key: key })));
       return;
     }
-    const item = { ...key, [GroupAttr.members]: { N: String(server.members) }, [GroupAttr.expiresAt]: { N: String(server.expiresAt.getTime()) } };
+    const item: Item = { ...key, [GroupAttr.members]: { N: String(server.members) }, [GroupAttr.expiresAt]: { N: String(server.expiresAt.getTime()) } };
+    if (server.view) item[GroupAttr.view] = { S: viewToJson(server.view) };
     await this.context.call(() => this.context.client.send(new PutItemCommand({ TableName: this.table, Item: item })));
   }
 
   async listGroupServers(name: string): Promise<ConsumerGroupServer[]> {
     const incarnation = await this.knownIncarnation(name);
     if (incarnation === undefined) return [];
-    return (await this.queryState(incarnation, name, 's')).map((item) => ({
-      serverId: (item[SnapshotAttr.perspective]?.S ?? '').slice(1),
-      members: Number(bigintOf(item, GroupAttr.members)),
-      expiresAt: new Date(Number(bigintOf(item, GroupAttr.expiresAt))),
-    }));
+    return (await this.queryState(incarnation, name, 's')).map((item) => {
+      const server: ConsumerGroupServer = {
+        serverId: (item[SnapshotAttr.perspective]?.S ?? '').slice(1),
+        members: Number(bigintOf(item, GroupAttr.members)),
+        expiresAt: new Date(Number(bigintOf(item, GroupAttr.expiresAt))),
+      };
+      const view = viewFromJson(item[GroupAttr.view]?.S);
+      if (view) server.view = view;
+      return server;
+    });
   }
 
   /** The items of the group's state partition whose sort key starts with `prefix`, in order. */
@@ -530,4 +537,34 @@ function fromItem(item: Item): Registered {
       revision: bigintOf(item, GroupAttr.revision),
     },
   };
+}
+
+/** A server's view as JSON: positions as decimal strings, times as epoch ms. */
+function viewToJson(view: ConsumerGroupServerView): string {
+  return JSON.stringify({
+    members: view.members.map((m) => ({ ...m, joinedAt: m.joinedAt.getTime() })),
+    partitions: view.partitions.map((p) => ({ ...p, position: p.position.toString(), memberId: p.memberId ?? '' })),
+  });
+}
+
+interface ViewJson {
+  members: Array<{ memberId: string; memberName: string; partitions: number[]; inFlight: number; joinedAt: number }>;
+  partitions: Array<{ partition: number; position: string; memberId: string; inFlight: number; lagEntries: number; lagSeconds: number }>;
+}
+
+/**
+ * Reads a view written by viewToJson. The view only informs DescribeConsumerGroup, so one that does
+ * not read (written by another version) is left out rather than failing the coordination.
+ */
+function viewFromJson(json: string | undefined): ConsumerGroupServerView | undefined {
+  if (json === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(json) as ViewJson;
+    return {
+      members: parsed.members.map((m) => ({ ...m, joinedAt: new Date(m.joinedAt) })),
+      partitions: parsed.partitions.map((p) => ({ ...p, position: BigInt(p.position), memberId: p.memberId === '' ? undefined : p.memberId })),
+    };
+  } catch {
+    return undefined;
+  }
 }

@@ -92,6 +92,8 @@ export const GroupAttr = {
   expiresAt: 'x',
   /** Server record: its live members of the group (number). */
   members: 'n',
+  /** Server record: its members and held partitions, for Describe on other servers (JSON string). */
+  view: 'j',
   /** Parked entry: stream path (string). */
   stream: 'a',
   /** Parked entry: version (number). */

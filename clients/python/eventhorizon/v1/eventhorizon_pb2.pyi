@@ -115,34 +115,38 @@ class ConsumerGroup(_message.Message):
     def __init__(self, name: _Optional[str] = ..., selector: _Optional[_Union[FeedSelector, _Mapping]] = ..., settings: _Optional[_Union[ConsumerGroupSettings, _Mapping]] = ..., start_position: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ConsumerGroupMember(_message.Message):
-    __slots__ = ["in_flight", "joined_at", "member_id", "member_name", "partitions"]
+    __slots__ = ["in_flight", "joined_at", "member_id", "member_name", "partitions", "server_id"]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     JOINED_AT_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_NAME_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     in_flight: int
     joined_at: _timestamp_pb2.Timestamp
     member_id: str
     member_name: str
     partitions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, member_id: _Optional[str] = ..., member_name: _Optional[str] = ..., partitions: _Optional[_Iterable[int]] = ..., in_flight: _Optional[int] = ..., joined_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    server_id: str
+    def __init__(self, member_id: _Optional[str] = ..., member_name: _Optional[str] = ..., partitions: _Optional[_Iterable[int]] = ..., in_flight: _Optional[int] = ..., joined_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., server_id: _Optional[str] = ...) -> None: ...
 
 class ConsumerGroupPartition(_message.Message):
-    __slots__ = ["in_flight", "lag_entries", "lag_seconds", "member_id", "partition", "position"]
+    __slots__ = ["in_flight", "lag_entries", "lag_seconds", "member_id", "partition", "position", "server_id"]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     in_flight: int
     lag_entries: int
     lag_seconds: float
     member_id: str
     partition: int
     position: int
-    def __init__(self, partition: _Optional[int] = ..., position: _Optional[int] = ..., member_id: _Optional[str] = ..., in_flight: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ...) -> None: ...
+    server_id: str
+    def __init__(self, partition: _Optional[int] = ..., position: _Optional[int] = ..., member_id: _Optional[str] = ..., in_flight: _Optional[int] = ..., lag_entries: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., server_id: _Optional[str] = ...) -> None: ...
 
 class ConsumerGroupSettings(_message.Message):
     __slots__ = ["ack_wait_ms", "max_deliveries", "max_in_flight", "partitions"]

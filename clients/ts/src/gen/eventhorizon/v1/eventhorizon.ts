@@ -655,6 +655,12 @@ export interface ConsumerGroupPartition {
   lagEntries: bigint;
   /** Age of the oldest of those, by commit time, in seconds; 0 when there is none. */
   lagSeconds: number;
+  /**
+   * The server holding the partition's lease (servers share a group's partitions when several
+   * serve one store); empty when none does. Figures of a partition held by another server than
+   * the one answering are as that server recorded them, at most a lease renewal ago.
+   */
+  serverId: string;
 }
 
 /** A member of a group: one open Consume call. */
@@ -668,7 +674,11 @@ export interface ConsumerGroupMember {
   /** Entries delivered to it and not acked. */
   inFlight: number;
   /** When it joined. */
-  joinedAt?: Date | undefined;
+  joinedAt?:
+    | Date
+    | undefined;
+  /** The server it is connected to (an id new at each start of that server). */
+  serverId: string;
 }
 
 /** An entry the group gave up on: kept and listed; a reset to before it delivers it again. */
@@ -695,7 +705,10 @@ export interface DescribeConsumerGroupResponse {
     | undefined;
   /** Every partition, in order. */
   partitions: ConsumerGroupPartition[];
-  /** The members connected to this server. */
+  /**
+   * The group's members: those connected to this server, and those of the other servers serving
+   * the store, as they recorded them at their last lease renewal.
+   */
   members: ConsumerGroupMember[];
   /** How many entries are parked. */
   parkedCount: bigint;
@@ -5536,7 +5549,7 @@ export const DescribeConsumerGroupRequest: MessageFns<DescribeConsumerGroupReque
 };
 
 function createBaseConsumerGroupPartition(): ConsumerGroupPartition {
-  return { partition: 0, position: 0n, memberId: "", inFlight: 0, lagEntries: 0n, lagSeconds: 0 };
+  return { partition: 0, position: 0n, memberId: "", inFlight: 0, lagEntries: 0n, lagSeconds: 0, serverId: "" };
 }
 
 export const ConsumerGroupPartition: MessageFns<ConsumerGroupPartition> = {
@@ -5564,6 +5577,9 @@ export const ConsumerGroupPartition: MessageFns<ConsumerGroupPartition> = {
     }
     if (message.lagSeconds !== 0) {
       writer.uint32(49).double(message.lagSeconds);
+    }
+    if (message.serverId !== "") {
+      writer.uint32(58).string(message.serverId);
     }
     return writer;
   },
@@ -5629,6 +5645,14 @@ export const ConsumerGroupPartition: MessageFns<ConsumerGroupPartition> = {
             message.lagSeconds = reader.double();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.serverId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5665,6 +5689,11 @@ export const ConsumerGroupPartition: MessageFns<ConsumerGroupPartition> = {
         : isSet(object.lag_seconds)
         ? globalThis.Number(object.lag_seconds)
         : 0,
+      serverId: isSet(object.serverId)
+        ? globalThis.String(object.serverId)
+        : isSet(object.server_id)
+        ? globalThis.String(object.server_id)
+        : "",
     };
   },
 
@@ -5688,6 +5717,9 @@ export const ConsumerGroupPartition: MessageFns<ConsumerGroupPartition> = {
     if (message.lagSeconds !== 0) {
       obj.lagSeconds = floatToJson(message.lagSeconds);
     }
+    if (message.serverId !== "") {
+      obj.serverId = message.serverId;
+    }
     return obj;
   },
 
@@ -5704,12 +5736,13 @@ export const ConsumerGroupPartition: MessageFns<ConsumerGroupPartition> = {
       ? BigInt(object.lagEntries)
       : 0n;
     message.lagSeconds = object.lagSeconds ?? 0;
+    message.serverId = object.serverId ?? "";
     return message;
   },
 };
 
 function createBaseConsumerGroupMember(): ConsumerGroupMember {
-  return { memberId: "", memberName: "", partitions: [], inFlight: 0, joinedAt: undefined };
+  return { memberId: "", memberName: "", partitions: [], inFlight: 0, joinedAt: undefined, serverId: "" };
 }
 
 export const ConsumerGroupMember: MessageFns<ConsumerGroupMember> = {
@@ -5732,6 +5765,9 @@ export const ConsumerGroupMember: MessageFns<ConsumerGroupMember> = {
     }
     if (message.joinedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.joinedAt), writer.uint32(42).fork()).join();
+    }
+    if (message.serverId !== "") {
+      writer.uint32(50).string(message.serverId);
     }
     return writer;
   },
@@ -5799,6 +5835,14 @@ export const ConsumerGroupMember: MessageFns<ConsumerGroupMember> = {
             message.joinedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.serverId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5836,6 +5880,11 @@ export const ConsumerGroupMember: MessageFns<ConsumerGroupMember> = {
         : isSet(object.joined_at)
         ? fromJsonTimestamp(object.joined_at)
         : undefined,
+      serverId: isSet(object.serverId)
+        ? globalThis.String(object.serverId)
+        : isSet(object.server_id)
+        ? globalThis.String(object.server_id)
+        : "",
     };
   },
 
@@ -5856,6 +5905,9 @@ export const ConsumerGroupMember: MessageFns<ConsumerGroupMember> = {
     if (message.joinedAt !== undefined) {
       obj.joinedAt = message.joinedAt.toISOString();
     }
+    if (message.serverId !== "") {
+      obj.serverId = message.serverId;
+    }
     return obj;
   },
 
@@ -5869,6 +5921,7 @@ export const ConsumerGroupMember: MessageFns<ConsumerGroupMember> = {
     message.partitions = object.partitions?.map((e) => e) || [];
     message.inFlight = object.inFlight ?? 0;
     message.joinedAt = object.joinedAt ?? undefined;
+    message.serverId = object.serverId ?? "";
     return message;
   },
 };
