@@ -54,6 +54,7 @@ const FULL: Plan = {
   // A few seconds of reading per figure at the rates of this machine, 8 figures per run.
   encryptionReadEvents: { single: 30_000, hundred: 300_000 },
   fsyncProbes: 200,
+  h2loadServerWarmUpMs: 5000,
   largeEntries: 40,
   // Issue 15: 200,000 single-event entries in 1,000 streams, about as long a read as catchup-singles.
   feedCatchUp: { streams: 1000, entriesPerStream: 200, warmUpEntries: 20_000 },
@@ -77,6 +78,7 @@ const QUICK: Plan = {
   encryptionConcurrency: 64,
   encryptionReadEvents: { single: 3_000, hundred: 30_000 },
   fsyncProbes: 50,
+  h2loadServerWarmUpMs: 1000,
   largeEntries: 6,
   feedCatchUp: { streams: 100, entriesPerStream: 100, warmUpEntries: 2_000 },
   feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
