@@ -94,8 +94,9 @@ interface PendingWrite {
  * it survives `kill -9` and power loss.
  *
  * Writes are group-committed: every write requested while the event loop is busy joins a queue,
- * and the queue is applied in one transaction on the next turn of the loop. Each write runs in
- * its own savepoint, so one failing append does not undo its neighbours.
+ * and the queue is applied in one transaction on the next turn of the loop. One failing append
+ * does not undo its neighbours: a group in which a write fails runs again with each write in its
+ * own savepoint (flush).
  *
  * The fsync does not block the event loop: SQLite commits with `synchronous=NORMAL` and WalSync
  * fsyncs the WAL on the thread pool, then the writes are acknowledged. Commits made while an
