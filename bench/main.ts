@@ -112,7 +112,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
                      (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on,
                      the catchup-singles figures' into DIR/catchup-singles-*, the feed-catchup
-                     figures' into DIR/feed-catchup-*)
+                     figures' into DIR/feed-catchup-*; the h2load figures run on the
+                     run's server, whose one profile covers them all, warm-up included)
 `;
 
 function options() {

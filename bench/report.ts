@@ -289,7 +289,7 @@ export function h2loadBlock(f: Figures, plan: Plan, info: H2loadRunInfo): string
   const paced = (key: string) => get(`h2load.baseline.c1paced.${key}`);
   if (paced('serverCpuUs') !== undefined) {
     lines.push(
-      `The empty handler paced at the append's c=1 rate (${number(paced('callsPerSecond'))} calls/s, one in flight, an h2load timing script): ` +
+      `The empty handler paced at the append's c=1 rate (asked for ${number(paced('askedPerSecond'))} calls/s, ${number(paced('callsPerSecond'))} measured; one in flight, an h2load timing script): ` +
         `${number(paced('serverCpuUs'))} µs of server CPU per call, p50 ${ms(paced('p50'))} ms; as fast as it answers, ${number(get('h2load.baseline.c1.serverCpuUs'))} µs. ` +
         'What a call costs a server that waits between calls, before any append work.',
       '',
