@@ -138,6 +138,11 @@ export interface H2loadJob {
   streamsPerConnection: number;
   warmupMs: number;
   durationMs: number;
+  /**
+   * Paced instead of as fast as answered: one call every 1/N s (an h2load timing script,
+   * written next to the log file). Meant for `-c 1 -m 1`: a call still waits for the one before.
+   */
+  callsPerSecond?: number;
 }
 
 export interface H2loadRun {
@@ -156,8 +161,28 @@ export function h2loadArgs(job: H2loadJob): string[] {
     '-d', job.bodyFile,
     '-H', 'content-type: application/grpc', '-H', 'te: trailers',
     '--log-file', job.logFile,
-    `http://${job.address}${APPEND_PATH}`,
+    // A timing script names the URI on each of its lines.
+    ...(job.callsPerSecond === undefined ? [appendUri(job.address)] : ['--timing-script-file', timingScriptFile(job)]),
   ];
+}
+
+function appendUri(address: string): string {
+  return `http://${address}${APPEND_PATH}`;
+}
+
+function timingScriptFile(job: H2loadJob): string {
+  return `${job.logFile}.timing`;
+}
+
+/**
+ * h2load's timing script for a paced job: one line per call, its offset in ms from the start and
+ * the URI, for the warm-up and the duration and a second more (h2load stops at the duration).
+ */
+export function timingScript(job: Pick<H2loadJob, 'address' | 'warmupMs' | 'durationMs'>, callsPerSecond: number): string {
+  if (!(callsPerSecond > 0)) throw new Error(`a paced job needs a positive rate, not ${callsPerSecond}`);
+  const calls = Math.ceil(((job.warmupMs + job.durationMs) / 1000 + 1) * callsPerSecond);
+  const uri = appendUri(job.address);
+  return Array.from({ length: calls }, (_, i) => `${((i * 1000) / callsPerSecond).toFixed(3)}\t${uri}\n`).join('');
 }
 
 /**
@@ -167,6 +192,7 @@ export function h2loadArgs(job: H2loadJob): string[] {
 export function runH2load(job: H2loadJob): Promise<H2loadRun> {
   // h2load (1.52) appends to a log file that exists: a second run would report the first's calls too.
   fs.rmSync(job.logFile, { force: true });
+  if (job.callsPerSecond !== undefined) fs.writeFileSync(timingScriptFile(job), timingScript(job, job.callsPerSecond));
   const child = spawn('bash', ['-c', `TIMEFORMAT='${CPU_MARK} %3U %3S'; time ${H2LOAD} "$@"`, 'h2load-timed', ...h2loadArgs(job)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

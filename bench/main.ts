@@ -55,6 +55,7 @@ const FULL: Plan = {
   // A few seconds of reading per figure at the rates of this machine, 8 figures per run.
   encryptionReadEvents: { single: 30_000, hundred: 300_000 },
   fsyncProbes: 200,
+  h2loadServerWarmUpMs: 5000,
   largeEntries: 40,
   // Issue 15: 200,000 single-event entries in 1,000 streams, about as long a read as catchup-singles.
   feedCatchUp: { streams: 1000, entriesPerStream: 200, warmUpEntries: 20_000 },
@@ -79,6 +80,7 @@ const QUICK: Plan = {
   encryptionConcurrency: 64,
   encryptionReadEvents: { single: 3_000, hundred: 30_000 },
   fsyncProbes: 50,
+  h2loadServerWarmUpMs: 1000,
   largeEntries: 6,
   feedCatchUp: { streams: 100, entriesPerStream: 100, warmUpEntries: 2_000 },
   feedFanOut: { subscribers: 100, streams: 10, rates: [500] },
@@ -114,7 +116,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --cpu-prof DIR     write V8 CPU profiles of the server (one per run) into DIR
                      (the encryption figures' servers into DIR/encryption-off and DIR/encryption-on,
                      the catchup-singles figures' into DIR/catchup-singles-*, the feed-catchup
-                     figures' into DIR/feed-catchup-*, the groups figures' into DIR/groups)
+                     figures' into DIR/feed-catchup-*, the groups figures' into DIR/groups; the
+                     h2load figures run on the run's server, whose one profile covers them all,
+                     warm-up included)
 `;
 
 function options() {

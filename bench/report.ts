@@ -268,7 +268,7 @@ export function h2loadBlock(f: Figures, plan: Plan, info: H2loadRunInfo): string
       `${info.machine}; Node ${info.node}; ${info.priority} |`,
     `| Machine load | load average ${number(info.loadAverage, 1)} when the bench started, ${number(get('h2load.loadAverageBefore'), 1)} → ${number(get('h2load.loadAverageAfter'), 1)} during these figures (the machine is shared: other people's work takes cores from the servers and from h2load) |`,
     get('h2load.missing') === 1 ? '| Load generator | h2load: **not installed** |' : `| Load generator | ${info.h2load} (C, HTTP/2) POSTing one pre-encoded gRPC frame per process (\`-d\`, \`content-type: application/grpc\`, \`te: trailers\`): one stream is one process; 64 streams are 64 processes, one connection each. One stream at c=64 is also driven on one connection (\`-c 1 -m 64\`), as a gRPC client multiplexes its calls. The targets are judged on each c=64 shape |`,
-    `| Sizes | ${plan.durationMs / 1000} s measured per figure after ${plan.warmupMs / 1000} s warm-up; ${plan.fsyncProbes} fdatasync probes |`,
+    `| Sizes | ${plan.durationMs / 1000} s measured per figure after ${plan.warmupMs / 1000} s warm-up; before the first figure, each server answers ${plan.h2loadServerWarmUpMs / 1000} s of calls (64 in flight, unmeasured), so that c=1 does not time V8 compiling its code; ${plan.fsyncProbes} fdatasync probes |`,
     '| Verified | h2load counts any HTTP 200 as a success, gRPC errors included: each figure is kept only if the server answered at least as many Append calls with OK as h2load counted, ended none with another status (but CANCELLED, for at most the calls in flight when h2load stopped), and, on Event Horizon, the streams\' heads moved by the OK count (from its metrics and DescribeStream; the baseline counts the appends it answered) |',
     `| Wall time | ${number(info.wallSeconds)} s |`,
     '',
@@ -298,6 +298,15 @@ export function h2loadBlock(f: Figures, plan: Plan, info: H2loadRunInfo): string
     `fdatasync of a 4 KiB overwrite in the data folder's filesystem (measured by the bench, ${plan.fsyncProbes} times): p50 ${ms(fsync)} ms, p99 ${ms(get('fsync.p99'))} ms.`,
     '',
   );
+  const paced = (key: string) => get(`h2load.baseline.c1paced.${key}`);
+  if (paced('serverCpuUs') !== undefined) {
+    lines.push(
+      `The empty handler paced at the append's c=1 rate (asked for ${number(paced('askedPerSecond'))} calls/s, ${number(paced('callsPerSecond'))} measured; one in flight, an h2load timing script): ` +
+        `${number(paced('serverCpuUs'))} µs of server CPU per call, p50 ${ms(paced('p50'))} ms; as fast as it answers, ${number(get('h2load.baseline.c1.serverCpuUs'))} µs. ` +
+        'What a call costs a server that waits between calls, before any append work.',
+      '',
+    );
+  }
   if (get('h2load.missing') !== 1) {
     const rate = (who: 'baseline' | 'append', key: string) => get(`h2load.${who}.${key}.callsPerSecond`);
     const throughput = (key: string) => {

@@ -35,6 +35,11 @@ export interface Plan {
   encryptionReadEvents: { single: number; hundred: number };
   /** Unary figures driven by h2load (unary-h2load.ts): 4 KiB writes + fdatasync timed to judge latency by. */
   fsyncProbes: number;
+  /**
+   * Unary figures driven by h2load: unmeasured appends (and empty calls) each server answers
+   * before the first figure, so that c=1, measured first, does not time V8 compiling the code.
+   */
+  h2loadServerWarmUpMs: number;
   /** Entries of 1 MiB per large-entry figure (large-entries.ts), on each store. */
   largeEntries: number;
   /**

@@ -11,8 +11,7 @@ export class MeteredPayloadCodec extends PayloadCodec {
   /** Every entry and snapshot is compressed exactly once, here, before it is framed (and maybe encrypted). */
   override compress(data: Uint8Array): Compressed {
     const compressed = super.compress(data);
-    this.metrics.payloadBytes.inc({ form: 'raw' }, data.byteLength);
-    this.metrics.payloadBytes.inc({ form: 'stored' }, compressed.body.byteLength);
+    this.metrics.countPayload(data.byteLength, compressed.body.byteLength);
     return compressed;
   }
 }

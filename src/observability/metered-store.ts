@@ -123,13 +123,13 @@ export class MeteredStore implements EventStore {
   }
 
   private async time<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const end = this.metrics.storeDuration.startTimer({ operation });
+    const started = performance.now();
     try {
       const result = await run();
-      end({ outcome: 'ok' });
+      this.metrics.storeDuration.record(operation, 'ok', (performance.now() - started) / 1000);
       return result;
     } catch (error) {
-      end({ outcome: 'error' });
+      this.metrics.storeDuration.record(operation, 'error', (performance.now() - started) / 1000);
       throw error;
     }
   }

@@ -54,3 +54,54 @@ describe('sqlite store: read statements per page size', () => {
     }
   });
 });
+
+/**
+ * The group commit runs a group without a savepoint per write, and again with them when a write
+ * fails. No write of the API fails after it has written (they check first), so this reaches the
+ * store's queue directly: a write that inserts a stream and then throws, among writes that succeed.
+ */
+describe('sqlite store: a write that fails after writing, in a group', () => {
+  type Internals = {
+    write(apply: () => unknown): Promise<unknown>;
+    statements: { insertStream: { run(path: string, parent: bigint | null, head: bigint, at: bigint): unknown } };
+  };
+
+  it('undoes only that write: its neighbours in the group commit, and later groups too', async () => {
+    const dir = tempDir('eh-sqlite-');
+    const store = new SqliteStore({ dataDir: dir });
+    try {
+      const at = new Date(1_700_000_000_000);
+      await store.init(Buffer.from('root'), at);
+      await store.createStream({ stream: '/g', parent: '/', recordedAt: at, startedPayload: Buffer.from('s'), childCreatedPayload: () => Buffer.from('c') });
+      const internals = store as unknown as Internals;
+      const halfWrite = () =>
+        internals.write(() => {
+          internals.statements.insertStream.run('/half-written', null, 0n, 0n);
+          throw new Error('failed after writing');
+        });
+      const group = () => [
+        store.append({ stream: '/g', payload: () => Buffer.from('before'), recordedAt: at }),
+        halfWrite(),
+        store.append({ stream: '/g', payload: () => Buffer.from('after'), recordedAt: at }),
+      ];
+      // Queued in one turn of the event loop: one group. Twice: the second group starts with savepoints.
+      for (const round of [1, 2]) {
+        const outcomes = await Promise.allSettled(group());
+        assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled'], `round ${round}`);
+        assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /failed after writing/);
+        assert.equal(await store.describe('/half-written'), undefined, `round ${round}`);
+      }
+      // Alone in its group, and the groups after it.
+      await assert.rejects(halfWrite(), /failed after writing/);
+      await store.append({ stream: '/g', payload: () => Buffer.from('last'), recordedAt: at });
+      assert.equal(await store.describe('/half-written'), undefined);
+      const page = await store.read('/g', { fromVersion: 1n, direction: 'forward', limit: 10, maxBytes: 1 << 20 });
+      assert.deepEqual(page.entries.map((e) => [e.version, Buffer.from(e.payload).toString()]), [
+        [1n, 'before'], [2n, 'after'], [3n, 'before'], [4n, 'after'], [5n, 'last'],
+      ]);
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AppendRequest } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { appendBody, grpcFrame, h2loadArgs, parseCpuLine, parseH2loadLog, parseH2loadOutput } from '../../bench/h2load';
+import { appendBody, grpcFrame, h2loadArgs, parseCpuLine, parseH2loadLog, parseH2loadOutput, timingScript } from '../../bench/h2load';
 import { appendCallCounts, h2loadShape, measuredSeconds, verifyAppends, H2LOAD_FIGURES, type ServerCounts } from '../../bench/unary-h2load';
 
 /**
@@ -78,6 +78,18 @@ describe('bench: h2load figures', () => {
       }
       assert.ok(args.includes('content-type: application/grpc') && args.includes('te: trailers'));
       assert.equal(args.at(-1), 'http://127.0.0.1:5000/eventhorizon.v1.EventHorizon/Append');
+    });
+
+    it('paces a job with a timing script of one call every 1/N s, covering the warm-up and the duration', () => {
+      const job = { address: '127.0.0.1:5000', bodyFile: 'b.bin', logFile: 'l.tsv', connections: 1, streamsPerConnection: 1, warmupMs: 1000, durationMs: 2000 };
+      const args = h2loadArgs({ ...job, callsPerSecond: 250 });
+      assert.equal(args[args.indexOf('--timing-script-file') + 1], 'l.tsv.timing');
+      // The script names the URI: none on the command line.
+      assert.ok(!args.some((arg) => arg.startsWith('http://')));
+      const lines = timingScript(job, 250).trimEnd().split('\n');
+      assert.equal(lines.length, 1000);
+      assert.deepEqual(lines.slice(0, 2), ['0.000\thttp://127.0.0.1:5000/eventhorizon.v1.EventHorizon/Append', '4.000\thttp://127.0.0.1:5000/eventhorizon.v1.EventHorizon/Append']);
+      assert.throws(() => timingScript(job, 0), /positive rate/);
     });
 
     it('gives each of the 64 streams its own h2load process, one connection each, 64 calls in flight in every c=64 shape', () => {
