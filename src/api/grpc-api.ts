@@ -38,7 +38,7 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { OutgoingReadResponse, OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import type { Encoded, OutgoingReadResponse, OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Limits } from '../config/config';
 import type { EventStoreCore } from '../core/event-store-core';
 import { CallCancellation, type CallSignal } from '../core/call-signal';
@@ -47,6 +47,7 @@ import type { StreamReadCheck } from '../feed/feed-filter';
 import type { OutgoingFeedMessage } from '../feed/feed-messages';
 import { Admission } from '../realtime/admission';
 import { requestContextOf } from '../observability/request-context';
+import type { CallWriter } from '../realtime/hub';
 import { Lifetime } from '../realtime/lifetime';
 import type { ConsumerGroups } from '../groups/consumer-groups';
 import { ConsumerGroupsApi } from './consumer-groups-api';
@@ -241,7 +242,10 @@ export class GrpcApi {
       checkVersion(violations, 'from_version', request.fromVersion);
       violations.throwIfAny();
       // Unset, 0 and 1 alike: one entry per message, as for a client that predates the field.
-      return (lifetime) => this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime, request.maxEntriesPerMessage ?? 1);
+      // serveStream writes each message before it asks for the next: the hub may write live
+      // entries to the call itself while the subscription waits (CallWriter).
+      return (lifetime) =>
+        this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime, request.maxEntriesPerMessage ?? 1, new StreamCallWriter(call, lifetime));
     });
   }
 
@@ -414,6 +418,26 @@ function drained<Req, Out>(call: ServerWritableStream<Req, Out>, lifetime: Lifet
     call.on('drain', done);
     const stopListening = lifetime.onEnd(done);
   });
+}
+
+/** A subscription's call as the hub writes live entries to it (hub.ts). */
+class StreamCallWriter implements CallWriter {
+  constructor(
+    private readonly call: ServerWritableStream<SubscribeRequest, OutgoingSubscribeMessage>,
+    private readonly lifetime: Lifetime,
+  ) {}
+
+  write(message: Encoded): boolean {
+    return this.call.write(message);
+  }
+
+  get blocked(): boolean {
+    return this.lifetime.ended || this.call.writableNeedDrain;
+  }
+
+  drained(): Promise<void> {
+    return drained(this.call, this.lifetime);
+  }
 }
 
 /** Page tokens are opaque to clients: the last path of the page, base64url-encoded. */
