@@ -73,8 +73,17 @@ export class LiveFeed {
         this.expected = entry.version + 1n;
         // The heartbeat is due an interval after the last message, as when the subscriber writes.
         this.heartbeats.add(this, this.writingTimeoutMs);
+        let accepted: boolean;
+        try {
+          accepted = writer.write(entry.message);
+        } catch (error) {
+          // Not the publisher's failure (its append is committed), nor the other subscribers':
+          // this subscription ends with it.
+          this.close(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
         // A full buffer: the subscriber takes over, and waits for the call to drain.
-        if (!writer.write(entry.message)) this.finishWait(true);
+        if (!accepted) this.finishWait(true);
         return;
       }
     }
@@ -291,9 +300,9 @@ export class Hub {
 
   unregister(feed: LiveFeed): void {
     const set = this.feeds.get(feed.stream);
-    // A closed feed left the hub already (and the stream's set may be a newer one).
-    if (!set || feed.failure()) return;
-    set.delete(feed);
+    // A feed closed with its stream left the hub already (and the stream's set may be a newer
+    // one); a feed closed alone (its call failed) is still in the set.
+    if (!set?.delete(feed)) return;
     if (set.size === 0) this.feeds.delete(feed.stream);
   }
 

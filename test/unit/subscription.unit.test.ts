@@ -625,6 +625,32 @@ describe('subscription()', () => {
       await end();
     });
 
+    it('ends with the error a write to its call throws, leaving the publisher and the other subscribers alone', async () => {
+      const { messages } = subscribeWriting();
+      const otherCall = new FakeCall();
+      const otherLifetime = new Lifetime();
+      const other = subscription({
+        stream: STREAM, fromVersion: 0n, hub, readPage: log.readPage, heartbeatIntervalMs: 60_000, bufferEntries: 100,
+        lifetime: otherLifetime, writer: otherCall,
+      });
+      otherCall.write((await other.next()).value as OutgoingSubscribeMessage); // caughtUp
+      const otherNext = other.next(); // waits idle
+      call.write((await messages.next()).value as OutgoingSubscribeMessage); // caughtUp
+      const ending = messages.next(); // waits idle
+      await new Promise((resolve) => setImmediate(resolve));
+      const broken = new Error('the call is broken');
+      call.write = () => {
+        throw broken;
+      };
+      assert.doesNotThrow(() => log.append(), 'the append is not the subscriber\'s failure');
+      await assert.rejects(ending, (error) => error === broken, 'the subscription ends with the error');
+      assert.deepEqual(otherCall.received(), ['caughtUp -1', ...entries(0)], 'the other subscriber got the entry');
+      assert.equal(hub.subscriberCount(), 1, 'the failed subscription left the hub');
+      otherLifetime.end();
+      await otherNext;
+      assert.equal(hub.subscriberCount(), 0);
+    });
+
     it('delivers every entry once and in order whatever the appends, unpublished entries, full calls and pulls', async () => {
       const operation = fc.oneof(
         { weight: 6, arbitrary: fc.constant({ kind: 'append' as const }) },
