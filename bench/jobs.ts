@@ -110,6 +110,8 @@ export interface SubscribeResult extends CpuFigure {
 
 export interface PacedWriteResult extends CpuFigure {
   calls: number;
+  /** Latency of every acknowledged append, in milliseconds: the part of append-to-delivery before the fan-out. */
+  latenciesMs: number[];
   errors: number;
   firstError?: string;
 }

@@ -4,6 +4,7 @@ import { MIN_COMPRESS_BYTES } from '../src/codec/payload-codec';
 import { SINGLES_FIGURES } from './catchup-singles';
 import { ENCRYPTION_FIGURES } from './encryption';
 import { awsWriteUnitsPerLargeAppend, LARGE_CONCURRENCY, LARGE_STORES } from './large-entries';
+import { backlogGrows, DRAIN_MS, FAN_OUT_CASES } from './fanout';
 import { FEED_CATCHUP_FIGURES, feedBaselineOf, feedFanOutCases } from './feed';
 import { REBALANCE_CONCURRENCY, REBALANCE_HANDLER_MS } from './groups';
 import type { Figures, Plan } from './scenarios';
@@ -62,8 +63,8 @@ export function runBlock(info: RunInfo): string {
     `| Node | ${info.node} |`,
     `| Date | ${info.date} |`,
     `| Mode | ${info.quick ? '**quick smoke run: 1 run, small sizes; not for comparison**' : `full: each figure is the median of ${info.runs} runs`} |`,
-    `| Sizes | ${p.durationMs / 1000} s per unary figure after ${p.warmupMs / 1000} s warm-up; catch-up streams of ${number(p.catchUpEvents.single)} events in entries of 1 and ${number(p.catchUpEvents.hundred)} in entries of 100; fan-out writer for ${p.fanOutDurationMs / 1000} s aiming at ${number(p.fanOutDeliveriesPerSecond)} deliveries/s (at most ${p.fanOutMaxRate} appends/s) |`,
-    `| Load generator | ${info.loadWorkers} worker processes over real gRPC on 127.0.0.1 (+1 for the fan-out writer); their CPU is in the tables |`,
+    `| Sizes | ${p.durationMs / 1000} s per unary figure after ${p.warmupMs / 1000} s warm-up; catch-up streams of ${number(p.catchUpEvents.single)} events in entries of 1 and ${number(p.catchUpEvents.hundred)} in entries of 100 |`,
+    `| Load generator | ${info.loadWorkers} worker processes over real gRPC on 127.0.0.1; their CPU is in the tables |`,
     `| Priority | ${info.priority} |`,
     `| Bench wall time | ${number(info.wallSeconds)} s |`,
   ].join('\n');
@@ -116,28 +117,6 @@ export function sqliteBlock(f: Figures, plan: Plan): string {
     lines.push(`| Read (pages of ${e === 1 ? 1000 : 100} entries) | ${e} | ${number(read)} | ${ratio(read, base)} | | ${cpuPer(get(`read.e${e}.serverCores`), read)} | ${cores(get(`read.e${e}.serverCores`))} | ${cores(get(`read.e${e}.loadCpu`))} |`);
   }
 
-  lines.push('', `### Live fan-out (1 writer of 1-event appends, ${number(plan.fanOutDeliveriesPerSecond)} deliveries/s asked)`, '');
-  lines.push('| Subscribers | Streams | Appends/s | Append-to-delivery p50 ms | p99 ms | Delivered | Server RSS peak | Target | Server CPU | Load-gen CPU |');
-  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
-  for (const [key, subscribers, streams] of [['one100', 100, 1], ['one1000', 1000, 1], ['many1000', 1000, 1000]] as const) {
-    const p99 = get(`fanout.${key}.p99`);
-    const target = subscribers === 1000 ? `p99 < 50 ms ${verdict(p99 === undefined ? undefined : p99 < 50)}` : '';
-    lines.push(
-      `| ${number(subscribers)} | ${number(streams)} | ${number(get(`fanout.${key}.rate`))} | ${ms(get(`fanout.${key}.p50`))} | ${ms(p99)} | ` +
-        `${((get(`fanout.${key}.delivered`) ?? 0) * 100).toFixed(1)} % | ${megabytes(get(`fanout.${key}.rss`))} | ${target} | ` +
-        `${cores(get(`fanout.${key}.serverCores`))} | ${cores(get(`fanout.${key}.loadCpu`))} |`,
-    );
-  }
-
-  const idleSubs = get('memory.idleSubscriptions');
-  lines.push('', '### Memory (server RSS)', '');
-  lines.push('| Idle, after start | With ' + number(plan.idleSubscriptions) + ' idle subscriptions | Peak while a slow consumer catches up | Target |');
-  lines.push('| ---: | ---: | ---: | --- |');
-  lines.push(
-    `| ${megabytes(get('memory.idle'))} | ${megabytes(idleSubs)} | ${megabytes(get('memory.slowConsumer'))} ` +
-      `(reading ${number(plan.slowConsumerEventsPerSecond)} events/s for ${plan.slowConsumerMs / 1000} s) | ` +
-      `10,000 idle subscriptions < 300 MB ${plan.idleSubscriptions === 10_000 ? verdict(idleSubs === undefined ? undefined : idleSubs < 300 * 1024 * 1024) : '(not measured at 10,000 in this run)'} |`,
-  );
   return lines.join('\n');
 }
 
@@ -503,6 +482,56 @@ export function groupsBlock(f: Figures, plan: Plan, info: GroupsRunInfo): string
   return lines.join('\n');
 }
 
+
+/** Live fan-out (issue 14, target 5): the target shapes and rates, one writer. */
+export function fanOutBlock(f: Figures, plan: Plan, info: EncryptionRunInfo): string {
+  const lines: string[] = [
+    '| | |',
+    '| --- | --- |',
+    runLine(info),
+    `| Method | on the bench's own SQLite server; ${plan.fanOutWorkers} load workers forked for these figures hold the subscriptions (spread evenly, up to 500 per connection) and read each event's send time from the wire bytes on arrival; 1 more writes 1-event appends, open loop, round-robin over the streams, for ${plan.fanOutDurationMs / 1000} s per case. A backlog grows when the p50 of the events sent in the last third of the window is over twice the first third's (and 5 ms more), or when less than 99.9 % was delivered ${DRAIN_MS} ms after the writer stopped |`,
+    `| Wall time | ${number(info.wallSeconds)} s |`,
+    '',
+    '| Subscribers × streams | Appends/s asked (measured) | Append-to-delivery p50 ms | p99 ms | Target | Append acknowledged p50 / p99 ms | p50 first third → last third | Delivered | Backlog grows | Server CPU | Server CPU µs per delivery | Server RSS peak | Load-gen CPU: all workers (busiest) | Load average |',
+    '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const fanOutCase of FAN_OUT_CASES) {
+    const c = (key: string) => f.get(`fanout.${fanOutCase.key}.${key}`);
+    const p99 = c('p99');
+    const delivered = c('delivered');
+    const first = c('firstThirdP50');
+    const last = c('lastThirdP50');
+    const grows = first === undefined || last === undefined || delivered === undefined ? undefined : backlogGrows(first, last, delivered);
+    lines.push(
+      `| ${number(fanOutCase.subscribers)} × ${number(fanOutCase.streams)} | ${number(fanOutCase.rate)} (${number(c('appendsPerSecond'))}) | ${ms(c('p50'))} | ${ms(p99)} | ` +
+        `p99 ≤ ${fanOutCase.targetP99Ms} ms ${verdict(p99 === undefined || grows === undefined ? undefined : p99 <= fanOutCase.targetP99Ms && !grows)} | ` +
+        `${ms(c('appendP50'))} / ${ms(c('appendP99'))} | ${ms(first)} → ${ms(last)} | ${delivered === undefined ? 'n/a' : `${(delivered * 100).toFixed(1)} %`} | ${grows === undefined ? 'n/a' : grows ? '**yes**' : 'no'} | ` +
+        `${cores(c('serverCores'))} | ${micros(c('serverMicrosPerDelivery'))} | ${megabytes(c('rss'))} | ${cores(c('loadCpu'))} (${cores(c('busiestWorkerCpu'))}) | ${number(c('loadAverage'), 1)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Server memory (issue 14, target 6): idle subscriptions on a fresh server; the slow consumer's peak. */
+export function memoryBlock(f: Figures, plan: Plan, info: EncryptionRunInfo): string {
+  const get = (key: string) => f.get(`memory.${key}`);
+  const idle = get('freshIdle');
+  const held = get('idleSubscriptions');
+  const perSubscription = idle === undefined || held === undefined ? undefined : (held - idle) / plan.idleSubscriptions / 1024;
+  return [
+    '| | |',
+    '| --- | --- |',
+    runLine(info),
+    `| Method | idle subscriptions: a server process of their own on an empty data folder, ${number(plan.idleSubscriptions)} Subscribe calls (10 per stream of 1,000) from the 2 load workers, up to 500 per connection; RSS from /proc once it changed by less than 1 MB over 2 s, V8 heap in use from the server's metrics. Slow consumer: on the bench's server, a Subscribe from version 0 of the ${number(plan.catchUpEvents.hundred)}-event stream read at ${number(plan.slowConsumerEventsPerSecond)} events/s for ${plan.slowConsumerMs / 1000} s; RSS sampled every 50 ms |`,
+    `| Wall time | ${number(info.wallSeconds)} s |`,
+    '',
+    `| Fresh server, idle | With ${number(plan.idleSubscriptions)} idle subscriptions | Per subscription | V8 heap in use with them | Target | Slow consumer: RSS peak |`,
+    '| ---: | ---: | ---: | ---: | --- | ---: |',
+    `| ${megabytes(idle)} | ${megabytes(held)} | ${number(perSubscription, 1)} KB | ${megabytes(get('idleSubscriptionsHeap'))} | ` +
+      `≤ 200 MB ${plan.idleSubscriptions === 10_000 ? verdict(held === undefined ? undefined : held <= 200 * 1024 * 1024) : '(not measured at 10,000 in this run)'} | ${megabytes(get('slowConsumer'))} |`,
+  ].join('\n');
+}
+
 const SKELETON = `# Benchmarks
 
 Written by \`npm run bench\` (see bench/README.md). Only the blocks between \`generated\` markers
@@ -515,6 +544,16 @@ are rewritten by the bench; everything else here is written by people and kept.
 
 <!-- generated:sqlite -->
 <!-- /generated:sqlite -->
+
+### Live fan-out
+
+<!-- generated:fanout -->
+<!-- /generated:fanout -->
+
+### Memory (server RSS)
+
+<!-- generated:memory -->
+<!-- /generated:memory -->
 
 ### Unary calls driven by h2load
 

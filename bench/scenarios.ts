@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SetupClient } from './api';
-import type { AppendLoadResult, CatchUpResult, PacedWriteResult, SlowConsumerResult, SubscribeJob, SubscribeResult } from './jobs';
-import { cpuSeconds, rssBytes, rssPeakSampler, type ServerProcess, type Worker } from './processes';
+import type { AppendLoadResult, CatchUpResult, SubscribeJob, SubscribeResult } from './jobs';
+import { cpuSeconds, type ServerProcess, type Worker } from './processes';
 import { summarise } from './stats';
 
 /** Figures of one run, by key (see report.ts for what each key is). */
@@ -18,11 +17,13 @@ export interface Plan {
   catchUpEvents: { single: number; hundred: number };
   /** Catch-up of single-event entries (catchup-singles.ts): the stream read, and the warm-up's. */
   catchUpSingles: { events: number; warmUpEvents: number };
+  /** How long the writer of each fan-out case (fanout.ts, feed.ts) appends. */
   fanOutDurationMs: number;
+  /** Load workers forked for the Subscribe fan-out's subscribers (fanout.ts), besides the bench's. */
+  fanOutWorkers: number;
   /**
-   * Deliveries per second the fan-out writer aims at: its append rate is this divided by the
-   * subscribers of each stream (at most `fanOutMaxRate`), so that every case asks the server
-   * for the same work and none asks more than it can ever send on this machine.
+   * The feed fan-out's (feed.ts) first rate: this many deliveries per second divided by its
+   * subscribers, at most `fanOutMaxRate` appends/s.
    */
   fanOutDeliveriesPerSecond: number;
   fanOutMaxRate: number;
@@ -211,11 +212,16 @@ export async function catchUp(bench: Bench): Promise<void> {
 }
 
 /**
- * Subscribes to each item of `streams` from the load workers; resolves when all are live. With
- * `feed`, each item is a subtree followed from now with SubscribeFeed.
+ * Subscribes to each item of `streams` from the load workers (the bench's, but for the writer,
+ * unless given); resolves when all are live. With `feed`, each item is a subtree followed from
+ * now with SubscribeFeed.
  */
-export async function holdSubscriptions(bench: Bench, streams: string[], feed?: SubscribeJob['feed']) {
-  const loadWorkers = bench.workers.slice(0, -1);
+export async function holdSubscriptions(
+  bench: Bench,
+  streams: string[],
+  feed?: SubscribeJob['feed'],
+  loadWorkers: Worker[] = bench.workers.slice(0, -1),
+) {
   const shares = split(streams.length, loadWorkers.length);
   let offset = 0;
   const held = await Promise.all(
@@ -237,72 +243,4 @@ export async function holdSubscriptions(bench: Bench, streams: string[], feed?: 
       return results;
     },
   };
-}
-
-/** Figure 5: one writer, many subscribers; append-to-delivery latency and server memory. */
-export async function fanOut(bench: Bench): Promise<void> {
-  const cases = [
-    { key: 'one100', subscribers: 100, streams: 1 },
-    { key: 'one1000', subscribers: 1000, streams: 1 },
-    { key: 'many1000', subscribers: 1000, streams: 1000 },
-  ];
-  const setup = new SetupClient(bench.server.address);
-  for (const { key, subscribers, streams: streamCount } of cases) {
-    const streams = Array.from({ length: streamCount }, (_, i) => `/bench/run-${bench.run}/fan-out-${key}/s${i}`);
-    await setup.createStreams(streams);
-    bench.log(`fan-out ${subscribers} subscribers on ${streamCount} stream(s)`);
-    const held = await holdSubscriptions(bench, Array.from({ length: subscribers }, (_, i) => streams[i % streams.length] as string));
-    const rss = rssPeakSampler(bench.server.pid);
-    const writer = bench.workers[bench.workers.length - 1] as Worker;
-    const rate = Math.min(bench.plan.fanOutMaxRate, bench.plan.fanOutDeliveriesPerSecond / (subscribers / streamCount));
-    const cpuBefore = cpuSeconds(bench.server.pid);
-    const written = await writer.run<PacedWriteResult>({
-      kind: 'paced-write', address: bench.server.address, streams,
-      ratePerSecond: rate, durationMs: bench.plan.fanOutDurationMs, seed: bench.run,
-    });
-    const serverCores = (cpuSeconds(bench.server.pid) - cpuBefore) / (bench.plan.fanOutDurationMs / 1000);
-    if (written.errors > 0) throw new Error(`fan-out appends failed: ${written.firstError ?? ''}`);
-    await sleep(200); // the last deliveries
-    const results = await held.stop();
-    const latency = summarise(results.flatMap((r) => r.latenciesMs));
-    const expected = written.calls * (subscribers / streamCount);
-    record(bench.figures, `fanout.${key}`, {
-      p50: latency.p50,
-      p99: latency.p99,
-      delivered: latency.count / expected,
-      rss: rss.stop(),
-      loadCpu: results.reduce((sum, r) => sum + r.cpuCores, 0),
-      rate,
-      serverCores,
-    });
-  }
-  setup.close();
-}
-
-/** Figure 6, first part: the server's memory right after it started, before any load. */
-export function idleMemory(bench: Bench): void {
-  bench.figures.set('memory.idle', rssBytes(bench.server.pid));
-}
-
-/** Figure 6: server memory idle, with many idle subscriptions, and under a slow consumer. */
-export async function memory(bench: Bench): Promise<void> {
-  bench.log('slow consumer');
-  const stream = catchUpStreams(bench.plan).find((s) => s.eventsPerEntry === 100)?.stream ?? '';
-  const rss = rssPeakSampler(bench.server.pid);
-  const slow = await (bench.workers[0] as Worker).run<SlowConsumerResult>({
-    kind: 'slow-consumer', address: bench.server.address, stream,
-    eventsPerSecond: bench.plan.slowConsumerEventsPerSecond, durationMs: bench.plan.slowConsumerMs,
-  });
-  bench.figures.set('memory.slowConsumer', rss.stop());
-  bench.figures.set('memory.slowConsumerEvents', slow.events);
-
-  bench.log(`${bench.plan.idleSubscriptions} idle subscriptions`);
-  const setup = new SetupClient(bench.server.address);
-  const streams = Array.from({ length: 1000 }, (_, i) => `/bench/run-${bench.run}/idle/s${i}`);
-  await setup.createStreams(streams);
-  setup.close();
-  const held = await holdSubscriptions(bench, Array.from({ length: bench.plan.idleSubscriptions }, (_, i) => streams[i % streams.length] as string));
-  await sleep(1000); // let the server settle before reading its memory
-  bench.figures.set('memory.idleSubscriptions', rssBytes(bench.server.pid));
-  await held.stop();
 }

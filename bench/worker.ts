@@ -320,6 +320,7 @@ async function pacedWrite(job: PacedWriteJob): Promise<PacedWriteResult> {
   let calls = 0;
   let errors = 0;
   let firstError: string | undefined;
+  const latencies: number[] = [];
   const inFlight: Array<Promise<void>> = [];
   for (let i = 0; i < total; i++) {
     // Open loop: each append leaves on its schedule, whether or not the previous one returned.
@@ -330,13 +331,17 @@ async function pacedWrite(job: PacedWriteJob): Promise<PacedWriteResult> {
       stream: job.streams[i % job.streams.length] ?? '/',
       events: [events.nextEvent({ [SENT_AT]: wallClockMs().toFixed(3) })],
     });
+    const sent = performance.now();
     inFlight.push(
       new Promise<void>((resolve) =>
         client.append(request, (error) => {
           if (error) {
             errors++;
             firstError ??= error.message;
-          } else calls++;
+          } else {
+            calls++;
+            latencies.push(performance.now() - sent);
+          }
           resolve();
         }),
       ),
@@ -345,7 +350,7 @@ async function pacedWrite(job: PacedWriteJob): Promise<PacedWriteResult> {
   await Promise.all(inFlight);
   const cpuCores = cpu.cores();
   client.close();
-  return { calls, errors, cpuCores, ...(firstError ? { firstError } : {}) };
+  return { calls, errors, latenciesMs: latencies, cpuCores, ...(firstError ? { firstError } : {}) };
 }
 
 async function slowConsumer(job: SlowConsumerJob): Promise<SlowConsumerResult> {

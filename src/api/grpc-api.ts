@@ -38,7 +38,7 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import type { OutgoingReadResponse, OutgoingSubscribeMessage } from '../codec/encoded-messages';
+import type { Encoded, OutgoingReadResponse, OutgoingSubscribeMessage } from '../codec/encoded-messages';
 import type { Limits } from '../config/config';
 import type { EventStoreCore } from '../core/event-store-core';
 import { CallCancellation, type CallSignal } from '../core/call-signal';
@@ -47,6 +47,7 @@ import type { StreamReadCheck } from '../feed/feed-filter';
 import type { OutgoingFeedMessage } from '../feed/feed-messages';
 import { Admission } from '../realtime/admission';
 import { requestContextOf } from '../observability/request-context';
+import type { CallWriter } from '../realtime/hub';
 import { Lifetime } from '../realtime/lifetime';
 import type { ConsumerGroups } from '../groups/consumer-groups';
 import { ConsumerGroupsApi } from './consumer-groups-api';
@@ -101,6 +102,8 @@ export interface StreamingCall<Req, Out> {
   readonly cancelled: boolean;
   /** Writes a message; false when the client should read before the next one ('drain'). */
   write(message: Out): boolean;
+  /** Whether writes wait for a 'drain' (the hub writes live entries only to a call that does not). */
+  readonly writableNeedDrain: boolean;
   end(): void;
   on(event: 'cancelled' | 'drain', listener: () => void): unknown;
   off(event: 'drain', listener: () => void): unknown;
@@ -287,7 +290,10 @@ export class GrpcApi {
       checkVersion(violations, 'from_version', request.fromVersion);
       violations.throwIfAny();
       // Unset, 0 and 1 alike: one entry per message, as for a client that predates the field.
-      return (lifetime) => this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime, request.maxEntriesPerMessage ?? 1);
+      // serveStream writes each message before it asks for the next: the hub may write live
+      // entries to the call itself while the subscription waits (CallWriter).
+      return (lifetime) =>
+        this.core.subscribe(request.stream, request.fromVersion ?? 0n, lifetime, request.maxEntriesPerMessage ?? 1, new StreamCallWriter(call, lifetime));
     });
   }
 
@@ -460,6 +466,26 @@ function drained<Req, Out>(call: StreamingCall<Req, Out>, lifetime: Lifetime): P
     call.on('drain', done);
     const stopListening = lifetime.onEnd(done);
   });
+}
+
+/** A subscription's call as the hub writes live entries to it (hub.ts). */
+class StreamCallWriter implements CallWriter {
+  constructor(
+    private readonly call: StreamingCall<SubscribeRequest, OutgoingSubscribeMessage>,
+    private readonly lifetime: Lifetime,
+  ) {}
+
+  write(message: Encoded): boolean {
+    return this.call.write(message);
+  }
+
+  get blocked(): boolean {
+    return this.lifetime.ended || this.call.writableNeedDrain;
+  }
+
+  drained(): Promise<void> {
+    return drained(this.call, this.lifetime);
+  }
 }
 
 /** Page tokens are opaque to clients: the last path of the page, base64url-encoded. */

@@ -109,6 +109,10 @@ export class NdjsonCall<Req> extends EventEmitter implements StreamingCall<Req, 
     return this.clientGone;
   }
 
+  get writableNeedDrain(): boolean {
+    return this.response.writableNeedDrain;
+  }
+
   write(message: unknown): boolean {
     if (this.finished) return true;
     this.startLines();

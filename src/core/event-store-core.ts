@@ -9,7 +9,7 @@ import {
 import type { Codecs } from '../codec/stream-codec';
 import { ROOT, SYSTEM_ROOT, ancestorsOf, isSystemPath, parentOf } from '../model/stream-path';
 import type { Feed } from '../feed/feed';
-import type { Hub } from '../realtime/hub';
+import type { CallWriter, Hub } from '../realtime/hub';
 import type { Lifetime } from '../realtime/lifetime';
 import { subscription } from '../realtime/subscription';
 import type { EventStore, ReadDirection, Version } from '../store/port';
@@ -338,13 +338,15 @@ export class EventStoreCore {
    * from the hub, heartbeats while idle; until `lifetime` ends. A missing stream is found by the
    * first catch-up read, which throws StreamNotFoundError (the store port's contract): no
    * separate describe, one store lookup less per subscription. Entries ready together leave up to
-   * `maxEntriesPerMessage` per message (1: one `entry` message each).
+   * `maxEntriesPerMessage` per message (1: one `entry` message each). With `writer` (the call the
+   * messages are written to), live entries reach an idle subscriber's call from the hub directly.
    */
   subscribe(
     stream: string,
     fromVersion: Version,
     lifetime: Lifetime,
     maxEntriesPerMessage = 1,
+    writer?: CallWriter,
   ): AsyncIterable<OutgoingSubscribeMessage> {
     return subscription({
       stream,
@@ -363,6 +365,7 @@ export class EventStoreCore {
       bufferEntries: this.options.subscriberBufferEntries,
       maxEntriesPerMessage: Math.min(Math.max(1, maxEntriesPerMessage), MAX_ENTRIES_PER_MESSAGE),
       lifetime,
+      ...(writer ? { writer } : {}),
       // Other replicas' entries come through the feed's reader: it must be reading first.
       ...(this.store.features.sharedWithOtherProcesses ? { ready: () => this.feed.dispatcher.listen() } : {}),
     });

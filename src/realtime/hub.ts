@@ -9,6 +9,25 @@ export interface LiveEntry {
 }
 
 /**
+ * A subscriber's call, as the hub writes to it while the subscriber waits idle: live entries
+ * then go to the call straight from the hub, with no generator step per subscriber per entry.
+ */
+export interface CallWriter {
+  /** Writes the message; false when the call's buffer is full (wait for `drained` before more). */
+  write(message: Encoded): boolean;
+  /** A write returned false and the call has not drained since (or the call ended). */
+  readonly blocked: boolean;
+  /** Resolves when the call can take more, or when it ended. */
+  drained(): Promise<void>;
+}
+
+/**
+ * Pushes to feeds in one turn of the event loop, at most: a burst (an entry to 1,000 subscribers,
+ * or a group commit to many streams) leaves the rest to the next turns, after other calls' I/O.
+ */
+const PUSHES_PER_TURN = 256;
+
+/**
  * A bounded queue of live entries for one subscriber. When the subscriber falls more than
  * `capacity` entries behind, the queue drops everything and marks itself overflowed: the
  * subscriber then reads what it missed from the store. Memory per subscriber stays bounded and
@@ -28,6 +47,14 @@ export class LiveFeed {
   overflowed = false;
   /** Why the feed was closed, once it was: the subscription ends with it. */
   private closedWith: Error | undefined;
+  /**
+   * While the subscriber waits with a writer (`wait`'s `direct`): the call that entries go to,
+   * and the version it expects next. Unset: entries are queued for the subscriber.
+   */
+  private writer: CallWriter | undefined;
+  private writingTimeoutMs = 0;
+  /** The version the subscriber expects next, as of its last wait with a writer (see `wait`). */
+  expected = 0n;
 
   constructor(
     readonly stream: string,
@@ -36,6 +63,30 @@ export class LiveFeed {
   ) {}
 
   push(entry: LiveEntry): void {
+    const writer = this.writer;
+    if (writer) {
+      // The subscriber waits idle with nothing queued, and everything it was given was written:
+      // the next entry in order goes to its call now; one already delivered is dropped; anything
+      // else (a gap) wakes it, below, to read the store.
+      if (entry.version < this.expected) return;
+      if (entry.version === this.expected) {
+        this.expected = entry.version + 1n;
+        // The heartbeat is due an interval after the last message, as when the subscriber writes.
+        this.heartbeats.add(this, this.writingTimeoutMs);
+        let accepted: boolean;
+        try {
+          accepted = writer.write(entry.message);
+        } catch (error) {
+          // Not the publisher's failure (its append is committed), nor the other subscribers':
+          // this subscription ends with it.
+          this.close(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        // A full buffer: the subscriber takes over, and waits for the call to drain.
+        if (!accepted) this.finishWait(true);
+        return;
+      }
+    }
     if (!this.overflowed) {
       if (this.queue.length - this.head >= this.capacity) {
         this.overflowed = true;
@@ -102,8 +153,16 @@ export class LiveFeed {
    * Resolves true when something arrives, false after `timeoutMs` or when `lifetime` ends. The
    * timeout is kept by the hub's one heartbeat timer, not a timer per waiting feed: with 10,000
    * idle subscriptions those timers were a measured part of their memory (BENCHMARKS.md).
+   *
+   * With `direct`, entries that arrive in order from `direct.next` on are written to its writer
+   * as they come, and the wait goes on (its timeout counted from the last of them); it resolves
+   * true when something needs the subscriber (a gap, an overflow, a full call buffer). The
+   * subscriber reads where it stands from `expected` afterwards. Only for a subscriber whose
+   * earlier messages were all written to that call: the order of the call's messages is then
+   * the order of the versions.
    */
-  wait(timeoutMs: number, lifetime: Lifetime): Promise<boolean> {
+  wait(timeoutMs: number, lifetime: Lifetime, direct?: { writer: CallWriter; next: bigint }): Promise<boolean> {
+    if (direct) this.expected = direct.next;
     if (this.head < this.queue.length || this.overflowed) return Promise.resolve(true);
     if (lifetime.ended) return Promise.resolve(false);
     return new Promise((resolve) => {
@@ -112,6 +171,10 @@ export class LiveFeed {
       lifetime.listen(this);
       this.heartbeats.add(this, timeoutMs);
       this.wake = this.arrived;
+      if (direct && !direct.writer.blocked) {
+        this.writer = direct.writer;
+        this.writingTimeoutMs = timeoutMs;
+      }
     });
   }
 
@@ -121,6 +184,7 @@ export class LiveFeed {
     if (!resolve) return;
     this.waiting = undefined;
     this.wake = undefined;
+    this.writer = undefined;
     this.heartbeats.remove(this);
     this.waitingFor?.unlisten(this);
     this.waitingFor = undefined;
@@ -159,6 +223,8 @@ export class Heartbeats {
     let waiting = this.byInterval.get(intervalMs);
     if (!waiting) this.byInterval.set(intervalMs, (waiting = new Map<LiveFeed, number>()));
     const due = performance.now() + intervalMs;
+    // Again for a feed that waits already (a direct write): to the end, to keep deadline order.
+    waiting.delete(feed);
     waiting.set(feed, due);
     if (due < this.armedFor) this.arm(due);
   }
@@ -208,11 +274,21 @@ export class Heartbeats {
   }
 }
 
+/** An entry whose pushes were left for a later turn: the feeds it has still to reach. */
+interface DeferredDelivery {
+  feeds: Iterator<LiveFeed>;
+  entry: LiveEntry;
+}
+
 /** Fans committed entries out to the live feeds of each stream's subscribers. */
 export class Hub {
   private readonly feeds = new Map<string, Set<LiveFeed>>();
   /** The one timer of every idle subscriber's heartbeat. */
   private readonly heartbeats = new Heartbeats();
+  /** Entries whose pushes wait for a later turn, oldest first (see deliver). */
+  private readonly deferred: DeferredDelivery[] = [];
+  private pushedThisTurn = 0;
+  private resumeScheduled = false;
 
   register(stream: string, capacity: number): LiveFeed {
     const feed = new LiveFeed(stream, capacity, this.heartbeats);
@@ -224,9 +300,9 @@ export class Hub {
 
   unregister(feed: LiveFeed): void {
     const set = this.feeds.get(feed.stream);
-    // A closed feed left the hub already (and the stream's set may be a newer one).
-    if (!set || feed.failure()) return;
-    set.delete(feed);
+    // A feed closed with its stream left the hub already (and the stream's set may be a newer
+    // one); a feed closed alone (its call failed) is still in the set.
+    if (!set?.delete(feed)) return;
     if (set.size === 0) this.feeds.delete(feed.stream);
   }
 
@@ -235,8 +311,7 @@ export class Hub {
     const set = this.feeds.get(stream);
     if (!set) return;
     // Serialized once here rather than by grpc-js once per subscriber.
-    const live: LiveEntry = { version: entry.version, message: encodeEntryMessage(entry) };
-    for (const feed of set) feed.push(live);
+    this.deliver(set, { version: entry.version, message: encodeEntryMessage(entry) });
   }
 
   /**
@@ -246,9 +321,63 @@ export class Hub {
   publishStored(stream: string, version: bigint, recordedAt: Date, serializedEvents: Uint8Array): void {
     const set = this.feeds.get(stream);
     if (!set) return;
-    const live: LiveEntry = { version, message: encodeStoredEntryMessage(version, recordedAt, serializedEvents) };
-    for (const feed of set) feed.push(live);
+    this.deliver(set, { version, message: encodeStoredEntryMessage(version, recordedAt, serializedEvents) });
   }
+
+  /**
+   * Pushes the entry to each feed of the set, at most PUSHES_PER_TURN in this turn of the event
+   * loop; the rest, and every entry published meanwhile, wait for the next turns, in the order
+   * they were published (so each stream's entries still reach each feed in version order). The
+   * set is walked live: a feed registered meanwhile gets the entry too (it drops what it has
+   * already), one unregistered meanwhile does not.
+   */
+  private deliver(set: Set<LiveFeed>, entry: LiveEntry): void {
+    if (this.deferred.length === 0) {
+      if (set.size <= PUSHES_PER_TURN - this.pushedThisTurn) {
+        this.countPushes(set.size);
+        for (const feed of set) feed.push(entry);
+        return;
+      }
+    }
+    this.deferred.push({ feeds: set.values(), entry });
+    this.deliverDeferred();
+  }
+
+  /** Pushes deferred entries until this turn's pushes are spent; schedules the next turn. */
+  private deliverDeferred(): void {
+    while (this.deferred.length > 0 && this.pushedThisTurn < PUSHES_PER_TURN) {
+      const delivery = this.deferred[0] as DeferredDelivery;
+      let pushed = 0;
+      for (let next = delivery.feeds.next(); ; next = delivery.feeds.next()) {
+        if (next.done) {
+          this.deferred.shift();
+          break;
+        }
+        next.value.push(delivery.entry);
+        if (++pushed + this.pushedThisTurn >= PUSHES_PER_TURN) break;
+      }
+      this.countPushes(pushed);
+    }
+    if (this.deferred.length > 0 && !this.resumeScheduled) {
+      this.resumeScheduled = true;
+      // After this turn's I/O: other calls' requests and the writes just made go first.
+      setImmediate(() => {
+        this.resumeScheduled = false;
+        this.deliverDeferred();
+      });
+    }
+  }
+
+  /** Counts pushes made in this turn; the count starts again in the next turn. */
+  private countPushes(count: number): void {
+    if (count === 0) return;
+    if (this.pushedThisTurn === 0) setImmediate(this.newTurn);
+    this.pushedThisTurn += count;
+  }
+
+  private readonly newTurn = (): void => {
+    this.pushedThisTurn = 0;
+  };
 
   /** Whether the stream has a live subscriber here. */
   isSubscribed(stream: string): boolean {

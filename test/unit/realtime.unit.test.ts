@@ -160,4 +160,25 @@ describe('realtime building blocks', () => {
       assert.equal(feed.failure(), undefined);
     });
   });
+
+  describe('Hub.publish', () => {
+    it('pushes at most a few hundred entries per turn of the event loop, lets other work run between, and keeps each feed in version order', async () => {
+      const hub = new Hub();
+      const feeds = Array.from({ length: 600 }, () => hub.register('/s', 10));
+      const other = hub.register('/other', 10);
+      const reached = () => feeds.filter((feed) => feed.backlog > 0).length;
+      const timeline: string[] = [];
+      setImmediate(() => timeline.push(`other work after ${reached()} feeds`));
+      hub.publish('/s', { version: 1n, events: [], recordedAt: new Date() });
+      hub.publish('/s', { version: 2n, events: [], recordedAt: new Date() });
+      hub.publish('/other', { version: 1n, events: [], recordedAt: new Date() });
+      const inThisTurn = reached();
+      assert.ok(inThisTurn > 0 && inThisTurn < 600, `${inThisTurn} feeds reached in the publishing turn`);
+      assert.equal(other.backlog, 0, 'an entry published behind a burst waits for it');
+      while (feeds.some((feed) => feed.backlog < 2) || other.backlog < 1) await new Promise((resolve) => setImmediate(resolve));
+      assert.match(timeline[0] ?? '', /^other work after \d+ feeds$/);
+      assert.ok(!timeline[0]?.endsWith(' 600 feeds'), 'other work ran before the burst was over');
+      for (const feed of feeds) assert.deepEqual([feed.shift()?.version, feed.shift()?.version], [1n, 2n]);
+    });
+  });
 });

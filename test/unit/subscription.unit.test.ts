@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { BATCH_BYTES, encodeEntryMessage, serializeSubscribeResponse, type Encoded, type OutgoingSubscribeMessage } from '../../src/codec/encoded-messages';
 import { CallAbandonedError } from '../../src/core/errors';
-import { Hub, type LiveEntry } from '../../src/realtime/hub';
+import { Hub, type CallWriter, type LiveEntry } from '../../src/realtime/hub';
 import { Lifetime } from '../../src/realtime/lifetime';
 import { subscription } from '../../src/realtime/subscription';
 
@@ -133,6 +133,47 @@ function describeMessage(message: OutgoingSubscribeMessage): string {
       return `entries ${decoded.value.entries.map((entry) => entry.version).join(' ')}`;
     default:
       return `unexpected ${JSON.stringify(decoded)}`;
+  }
+}
+
+/**
+ * A subscriber's call as the service gives it to the subscription: the hub writes live entries to
+ * it, and the consumer (as serveStream) writes each message it pulls. It takes `capacity` messages,
+ * then needs draining (write answers false, as grpc-js's call past its high-water mark).
+ */
+class FakeCall implements CallWriter {
+  readonly written: OutgoingSubscribeMessage[] = [];
+  capacity = Number.POSITIVE_INFINITY;
+  private sinceDrain = 0;
+  private needDrain = false;
+  private waiters: Array<() => void> = [];
+
+  write(message: OutgoingSubscribeMessage): boolean {
+    this.written.push(message);
+    if (++this.sinceDrain >= this.capacity) this.needDrain = true;
+    return !this.needDrain;
+  }
+
+  get blocked(): boolean {
+    return this.needDrain;
+  }
+
+  drained(): Promise<void> {
+    return this.needDrain ? new Promise((resolve) => this.waiters.push(resolve)) : Promise.resolve();
+  }
+
+  /** The client read everything. */
+  drain(): void {
+    this.sinceDrain = 0;
+    this.needDrain = false;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** What the client received, described one entry at a time. */
+  received(): string[] {
+    return this.written.flatMap((message) => flatten(describeMessage(message)));
   }
 }
 
@@ -482,5 +523,184 @@ describe('subscription()', () => {
     setTimeout(() => log.append(), 5);
     assert.deepEqual(await next, entries(1));
     await messages.return(undefined);
+  });
+
+  describe('with the call it is written to (the hub writes live entries to an idle subscriber)', () => {
+    let call: FakeCall;
+
+    beforeEach(() => {
+      call = new FakeCall();
+    });
+
+    function subscribeWriting(options: { bufferEntries?: number; heartbeatIntervalMs?: number; maxEntriesPerMessage?: number } = {}) {
+      const messages = subscription({
+        stream: STREAM,
+        fromVersion: 0n,
+        hub,
+        readPage: log.readPage,
+        heartbeatIntervalMs: options.heartbeatIntervalMs ?? 60_000,
+        bufferEntries: options.bufferEntries ?? 100,
+        lifetime,
+        writer: call,
+        ...(options.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: options.maxEntriesPerMessage } : {}),
+      });
+      /**
+       * As serveStream: takes the next message if it is ready, writes it to the call, and takes
+       * nothing while the call needs draining. Resolves false when no message was ready.
+       */
+      let waiting: Promise<IteratorResult<OutgoingSubscribeMessage>> | undefined;
+      async function pull(): Promise<boolean> {
+        if (call.blocked) {
+          await new Promise((resolve) => setImmediate(resolve));
+          return false;
+        }
+        waiting ??= messages.next();
+        const next = await Promise.race([waiting, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))]);
+        if (!next) return false;
+        waiting = undefined;
+        assert.ok(!next.done, 'the subscription ended');
+        call.write(next.value);
+        return true;
+      }
+      /** Ends it as the service does on cancel: a pull may be waiting. */
+      async function end(): Promise<void> {
+        lifetime.end();
+        await messages.return(undefined);
+      }
+      return { messages, pull, end };
+    }
+
+    it('writes live entries to the call as they are published, with no message pulled, and sends heartbeats while idle', async () => {
+      log.store();
+      const { messages, pull, end } = subscribeWriting({ heartbeatIntervalMs: 30 });
+      while (call.written.length < 2) await pull();
+      assert.deepEqual(call.received(), ['entry 0', 'caughtUp 0']);
+      const next = messages.next(); // waits idle: the hub writes what comes
+      log.append();
+      log.append();
+      assert.deepEqual(call.received(), [...entries(0), 'caughtUp 0', ...entries(1, 2)], 'written at publish');
+      const heartbeat = await next;
+      assert.ok(!heartbeat.done);
+      assert.equal(describeMessage(heartbeat.value), 'heartbeat', 'after the interval without a message');
+      call.write(heartbeat.value);
+      assert.equal(await pull(), false, 'waits idle again');
+      log.append();
+      assert.deepEqual(call.received().slice(-1), entries(3));
+      assert.deepEqual(log.reads, [0n], 'live entries came from the hub, not the store');
+      await end();
+      log.append();
+      assert.deepEqual(call.received().slice(-1), entries(3), 'nothing is written once the subscription ended');
+    });
+
+    it('reads a gap from the store through the subscription, then writes from the hub again', async () => {
+      const { pull, end } = subscribeWriting();
+      await pull(); // $stream.started is not stored here: caughtUp -1
+      log.append(); // 0, written by the hub
+      log.store(); // 1, never published
+      log.append(); // 2: a gap, the subscription reads 1 and 2 from the store
+      while (call.written.length < 4) await pull();
+      assert.equal(await pull(), false, 'waits idle again');
+      log.append(); // 3, written by the hub
+      assert.deepEqual(call.received(), ['caughtUp -1', ...entries(0, 1, 2, 3)]);
+      await end();
+    });
+
+    it('stops writing from the hub when the call is full, waits for it to drain, and delivers the rest once, in order', async () => {
+      const { pull, end } = subscribeWriting({ bufferEntries: 3 });
+      await pull();
+      assert.equal(await pull(), false, 'waits idle');
+      call.capacity = 3; // the call takes two more messages, the second of which fills it
+      log.append(); // 0
+      log.append(); // 1: the call is full now
+      for (let i = 0; i < 6; i++) log.append(); // 2-7: queued for the subscription, which overflows
+      assert.equal(await pull(), false, 'nothing is taken while the call needs draining');
+      assert.deepEqual(call.received(), ['caughtUp -1', ...entries(0, 1)]);
+      call.capacity = Number.POSITIVE_INFINITY;
+      call.drain();
+      while (call.received().length < 9) await pull();
+      assert.equal(log.reads[1], 2n, 'what the feed dropped was read from the store');
+      assert.equal(await pull(), false, 'waits idle again');
+      log.append(); // 8, from the hub again once the subscription waits idle
+      assert.deepEqual(call.received(), ['caughtUp -1', ...entries(0, 1, 2, 3, 4, 5, 6, 7, 8)]);
+      await end();
+    });
+
+    it('ends with the error a write to its call throws, leaving the publisher and the other subscribers alone', async () => {
+      const { messages } = subscribeWriting();
+      const otherCall = new FakeCall();
+      const otherLifetime = new Lifetime();
+      const other = subscription({
+        stream: STREAM, fromVersion: 0n, hub, readPage: log.readPage, heartbeatIntervalMs: 60_000, bufferEntries: 100,
+        lifetime: otherLifetime, writer: otherCall,
+      });
+      otherCall.write((await other.next()).value as OutgoingSubscribeMessage); // caughtUp
+      const otherNext = other.next(); // waits idle
+      call.write((await messages.next()).value as OutgoingSubscribeMessage); // caughtUp
+      const ending = messages.next(); // waits idle
+      await new Promise((resolve) => setImmediate(resolve));
+      const broken = new Error('the call is broken');
+      call.write = () => {
+        throw broken;
+      };
+      assert.doesNotThrow(() => log.append(), 'the append is not the subscriber\'s failure');
+      await assert.rejects(ending, (error) => error === broken, 'the subscription ends with the error');
+      assert.deepEqual(otherCall.received(), ['caughtUp -1', ...entries(0)], 'the other subscriber got the entry');
+      assert.equal(hub.subscriberCount(), 1, 'the failed subscription left the hub');
+      otherLifetime.end();
+      await otherNext;
+      assert.equal(hub.subscriberCount(), 0);
+    });
+
+    it('delivers every entry once and in order whatever the appends, unpublished entries, full calls and pulls', async () => {
+      const operation = fc.oneof(
+        { weight: 6, arbitrary: fc.constant({ kind: 'append' as const }) },
+        { weight: 1, arbitrary: fc.constant({ kind: 'store' as const }) },
+        { weight: 3, arbitrary: fc.record({ kind: fc.constant('pull' as const), messages: fc.integer({ min: 1, max: 4 }) }) },
+        { weight: 1, arbitrary: fc.record({ kind: fc.constant('fill' as const), capacity: fc.integer({ min: 1, max: 4 }) }) },
+        { weight: 2, arbitrary: fc.constant({ kind: 'drain' as const }) },
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 0, max: 6 }),
+          fc.array(operation, { maxLength: 60 }),
+          fc.integer({ min: 1, max: 5 }),
+          fc.integer({ min: 2, max: 5 }),
+          async (stored, operations, maxEntriesPerMessage, bufferEntries) => {
+            hub = new Hub();
+            log = new FakeLog(hub, 3);
+            lifetime = new Lifetime();
+            call = new FakeCall();
+            for (let i = 0; i < stored; i++) log.store();
+            const { pull, end } = subscribeWriting({ maxEntriesPerMessage, bufferEntries });
+            await pull(); // the catch-up starts: the feed is registered
+            for (const op of operations) {
+              if (op.kind === 'append') log.append();
+              else if (op.kind === 'store') log.store();
+              else if (op.kind === 'fill') call.capacity = op.capacity;
+              else if (op.kind === 'drain') call.drain();
+              else for (let i = 0; i < op.messages; i++) await pull();
+            }
+            call.capacity = Number.POSITIVE_INFINITY;
+            call.drain();
+            const last = log.append(); // published: whatever is missing before it is read from the store
+            const expected = [...log.entries.map((entry) => `entry ${entry.version}`)];
+            const isEntry = (described: string) => described.startsWith('entry ');
+            for (let pulls = 0; call.received().filter(isEntry).at(-1) !== `entry ${last}` || !call.received().some((d) => d.startsWith('caughtUp')); pulls++) {
+              assert.ok(pulls < 1000, `stuck after ${JSON.stringify(call.received())}`);
+              await pull();
+            }
+            const received = call.received();
+            assert.deepEqual(received.filter(isEntry), expected);
+            assert.equal(received.filter((d) => d.startsWith('caughtUp')).length, 1);
+            const caughtUpAt = received.findIndex((d) => d.startsWith('caughtUp'));
+            const caughtUpVersion = Number(received[caughtUpAt]?.slice('caughtUp '.length));
+            assert.ok(caughtUpVersion >= stored - 1, 'caught up at least at the head when the subscription began');
+            assert.deepEqual(received.slice(0, caughtUpAt), expected.slice(0, caughtUpVersion + 1), 'caught up after the entries up to it');
+            await end();
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
   });
 });

@@ -1,0 +1,84 @@
+import v8 from 'node:v8';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as observability from '../src/observability/interceptor';
+import { startTestServer } from '../test/helpers/server';
+import { SetupClient } from './api';
+import type { SubscribeResult } from './jobs';
+import { Worker } from './processes';
+
+/**
+ * What one idle subscription costs the server, measured in process (issue 14, target 6):
+ * `node --expose-gc dist/bench/subscription-heap.js [--subscriptions N] [--without-interceptor]`.
+ * A server in this process, N idle Subscribe calls (spread over 100 streams) from two load
+ * worker processes; the V8 heap in use and RSS after forced GCs, before and with them, per
+ * subscription. `--without-interceptor` replaces the observability interceptor by one that
+ * returns the call as it is, to see what its layer costs. A diagnostic, not a BENCHMARKS.md
+ * figure: `--only memory` measures the deployed server.
+ */
+
+const { values } = parseArgs({
+  options: { subscriptions: { type: 'string', default: '10000' }, 'without-interceptor': { type: 'boolean', default: false } },
+});
+const count = Number(values.subscriptions);
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function settled(): Promise<{ heap: number; rss: number }> {
+  if (!gc) throw new Error('run with node --expose-gc');
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await sleep(100);
+  }
+  return { heap: v8.getHeapStatistics().used_heap_size, rss: process.memoryUsage().rss };
+}
+
+async function main(): Promise<void> {
+  if (values['without-interceptor']) {
+    // server.ts reads the export when it builds the server: a pass-through layer, no wrapper.
+    Object.assign(observability, { observabilityInterceptor: () => (_method: unknown, call: unknown) => call });
+  }
+  const server = await startTestServer();
+  const setup = new SetupClient(server.address);
+  const streams = Array.from({ length: 100 }, (_, i) => `/heap/s${i}`);
+  await setup.createStreams(streams);
+  const workers = [new Worker(), new Worker()];
+  const hold = (n: number) =>
+    Promise.all(
+      workers.map((worker) =>
+        worker.start<SubscribeResult>({
+          kind: 'subscribe', address: server.address, connections: Math.ceil(n / 2 / 500),
+          streams: Array.from({ length: n / 2 }, (_, i) => streams[i % streams.length] as string),
+        }),
+      ),
+    );
+  try {
+    // Once first, so that code and pools warmed up by the first subscriptions do not count.
+    await Promise.all((await hold(200)).map((held) => held.stop()));
+    await sleep(500);
+    const before = await settled();
+    const held = await hold(count);
+    await sleep(1000);
+    const after = await settled();
+    process.stdout.write(
+      `${JSON.stringify({
+        subscriptions: count,
+        interceptor: !values['without-interceptor'],
+        heapKBPerSubscription: Number(((after.heap - before.heap) / count / 1024).toFixed(2)),
+        rssKBPerSubscription: Number(((after.rss - before.rss) / count / 1024).toFixed(2)),
+      })}\n`,
+    );
+    await Promise.all(held.map((h) => h.stop()));
+  } finally {
+    await Promise.all(workers.map((worker) => worker.close()));
+    setup.close();
+    await server.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
