@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ConsumeResponse, FeedEntry as ApiFeedEntry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { ConsumeResponse, ConsumerDelivery, FeedEntry as ApiFeedEntry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { BATCH_BYTES, MAX_ENTRIES_PER_MESSAGE } from '../codec/encoded-messages';
 import { ConsumerGroupNotFoundError, ConsumerGroupsUnavailableError, ConsumerMemberNotFoundError, ShuttingDownError } from '../core/errors';
 import type { Feed } from '../feed/feed';
 import type { StreamReadCheck } from '../feed/feed-filter';
@@ -88,6 +89,28 @@ export interface JoinOptions {
   /** Its key's read check (undefined without auth): entries of streams it may not read are parked. */
   mayRead: StreamReadCheck | undefined;
   lifetime: Lifetime;
+  /** Deliveries per message it takes (ConsumeRequest.max_deliveries_per_message; 1 when unset). */
+  maxDeliveriesPerMessage?: number;
+}
+
+/**
+ * About the bytes an entry takes in a message (its payloads, names and metadata), for the batch
+ * budget: cheaper than encoding it twice, and close enough for a bound on a message's size.
+ */
+function approximateBytes(entry: ApiFeedEntry): number {
+  let bytes = 32 + entry.stream.length;
+  for (const event of entry.events) {
+    bytes += 16 + event.data.byteLength + event.id.length + event.type.length + event.contentType.length;
+    for (const key in event.metadata) bytes += 4 + key.length + (event.metadata[key]?.length ?? 0);
+  }
+  return bytes;
+}
+
+/** The outbox's last message while it still takes deliveries (a member that asked for batches). */
+interface OpenBatch {
+  message: ConsumeResponse;
+  deliveries: ConsumerDelivery[];
+  bytes: number;
 }
 
 /** An entry read from the feed and not done yet: waiting, or in flight to a member. */
@@ -108,6 +131,8 @@ class Member {
   readonly partitions = new Set<number>();
   readonly inFlight = new Map<Position, Work>();
   readonly outbox: ConsumeResponse[] = [];
+  /** Deliveries that join the outbox's last message rather than go in one of their own. */
+  private openBatch: OpenBatch | undefined;
   /** The call ended: no new deliveries, but its acks count while it holds entries. */
   gone = false;
   /** Ends the member's call with this error (group deleted). */
@@ -118,6 +143,8 @@ class Member {
     readonly id: string,
     readonly name: string,
     readonly mayRead: StreamReadCheck | undefined,
+    /** Deliveries per message it takes (1: one `delivery` message each, as for clients that do not ask). */
+    readonly maxPerMessage: number,
   ) {}
 
   failed(): boolean {
@@ -125,8 +152,37 @@ class Member {
   }
 
   send(message: ConsumeResponse): void {
+    this.openBatch = undefined;
     this.outbox.push(message);
     this.notify();
+  }
+
+  /**
+   * Queues a delivery: in the outbox's last message while that is a batch with room (up to
+   * `maxPerMessage` and BATCH_BYTES), so that what is handed out before the member's call takes
+   * its next message leaves in one; else in a `delivery` message of its own, which the next
+   * delivery may turn into a batch.
+   */
+  deliver(delivery: ConsumerDelivery): void {
+    const bytes = delivery.entry ? approximateBytes(delivery.entry) : 0;
+    const open = this.openBatch;
+    if (open && open.deliveries.length < this.maxPerMessage && open.bytes + bytes <= BATCH_BYTES) {
+      open.deliveries.push(delivery);
+      open.bytes += bytes;
+      open.message.message = { $case: 'deliveries', value: { deliveries: open.deliveries } };
+      return;
+    }
+    const message: ConsumeResponse = { message: { $case: 'delivery', value: delivery } };
+    this.outbox.push(message);
+    this.openBatch = this.maxPerMessage > 1 ? { message, deliveries: [delivery], bytes } : undefined;
+    this.notify();
+  }
+
+  /** The next message to send, taken from the outbox (it takes no more deliveries). */
+  next(): ConsumeResponse | undefined {
+    const message = this.outbox.shift();
+    if (message && message === this.openBatch?.message) this.openBatch = undefined;
+    return message;
   }
 
   notify(): void {
@@ -311,7 +367,8 @@ class GroupRuntime {
   /** A member joins: it gets partitions, then deliveries, until its call ends. */
   async *join(options: JoinOptions): AsyncGenerator<ConsumeResponse> {
     if (this.stopped || this.stopping) throw new ConsumerGroupNotFoundError(this.group.name);
-    const member = new Member(randomUUID(), options.memberName, options.mayRead);
+    const perMessage = Math.min(Math.max(1, options.maxDeliveriesPerMessage ?? 1), MAX_ENTRIES_PER_MESSAGE);
+    const member = new Member(randomUUID(), options.memberName, options.mayRead, perMessage);
     this.members.set(member.id, member);
     this.order.push(member);
     member.send({ message: { $case: 'joined', value: { memberId: member.id, group: undefined } } });
@@ -321,7 +378,7 @@ class GroupRuntime {
     const { lifetime } = options;
     try {
       while (!lifetime.ended) {
-        const message = member.outbox.shift();
+        const message = member.next();
         if (message) {
           yield message;
           continue;
@@ -468,7 +525,7 @@ class GroupRuntime {
         owner.inFlight.set(work.entry.position, work);
         partition.inFlight.set(work.entry.position, work);
         this.busy.add(work.entry.stream);
-        owner.send({ message: { $case: 'delivery', value: { entry: work.entry, partition: partition.index, deliveryCount: work.deliveries } } });
+        owner.deliver({ entry: work.entry, partition: partition.index, deliveryCount: work.deliveries });
       }
     }
   }
