@@ -19,6 +19,7 @@ import type {
 } from '../store/port';
 import { assignPartitions, serverShare } from './assignment';
 import { partitionOf } from './partition-hash';
+import { PendingEntries, WaitingEntries } from './waiting-entries';
 
 /** Entries a group's reader keeps read ahead and not done, at most (then it waits for acks). */
 const READ_AHEAD = 2000;
@@ -124,6 +125,8 @@ interface Work {
   deliveredAt?: number;
   /** In flight from before a reset: its ack only releases its stream. */
   stale?: boolean;
+  /** Acked or parked (PendingEntries). */
+  done?: boolean;
 }
 
 class Member {
@@ -216,10 +219,12 @@ class PartitionState {
   revision: bigint;
   /** Saved position differs from `position`. */
   dirty = false;
-  /** Entries read and not in flight, in position order. */
-  readonly waiting: Work[] = [];
+  /** Entries read and not in flight, per stream; `waiting.take` gives the next that may go. */
+  readonly waiting = new WaitingEntries<Work>();
   /** Entries in flight (not stale), by position. */
   readonly inFlight = new Map<Position, Work>();
+  /** Entries read and not done (waiting or in flight), in position order: the oldest is the first. */
+  private readonly pending = new PendingEntries<Work>();
   owner: Member | undefined;
   /** This server holds the partition's lease: it reads, delivers and saves the partition. */
   held = false;
@@ -251,24 +256,31 @@ class PartitionState {
     this.revision = revision;
   }
 
-  /** Puts an entry back in position order (a redelivery goes before later ones). */
+  /** An entry read from the feed (after every entry taken before: see readUpTo). */
+  add(work: Work): void {
+    this.waiting.push(work);
+    this.pending.push(work);
+  }
+
+  /** Puts an entry back first of its stream (a redelivery goes before the stream's later entries). */
   putBack(work: Work): void {
-    const position = work.entry.position;
-    let low = 0;
-    let high = this.waiting.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if ((this.waiting[middle]?.entry.position ?? 0n) < position) low = middle + 1;
-      else high = middle;
-    }
-    this.waiting.splice(low, 0, work);
+    this.waiting.putBack(work);
+  }
+
+  /** An entry is done (acked or parked): the position may pass it. */
+  finish(work: Work): void {
+    this.pending.finish(work);
+  }
+
+  /** Drops the waiting entries (the partition is no longer served here); those in flight stay counted. */
+  dropWaiting(): void {
+    this.waiting.clear();
+    this.pending.retain((work) => this.inFlight.get(work.entry.position) === work);
   }
 
   /** The oldest entry not done, by position. */
   oldest(): Work | undefined {
-    let oldest = this.waiting[0];
-    for (const work of this.inFlight.values()) if (!oldest || work.entry.position < oldest.entry.position) oldest = work;
-    return oldest;
+    return this.pending.oldest();
   }
 }
 
@@ -317,6 +329,7 @@ class GroupRuntime {
   private order: Member[] = [];
   /** Streams with an entry in flight (stale ones included): never two at once. */
   private readonly busy = new Set<string>();
+  private readonly isBusy = (stream: string): boolean => this.busy.has(stream);
   private readonly parkedToSave: ParkedEntry[] = [];
   /** Leases to take at the next save (read from the store by coordinate()). */
   private toAcquire: ConsumerGroupPartition[] = [];
@@ -437,13 +450,18 @@ class GroupRuntime {
   /** An in-flight entry is done (acked or parked): its stream and the member's slot are free. */
   private done(work: Work): void {
     this.release(work);
+    const partition = this.partitions[work.partition];
     if (!work.stale) {
       this.buffered--;
-      this.partitions[work.partition]?.inFlight.delete(work.entry.position);
+      partition?.inFlight.delete(work.entry.position);
+      partition?.finish(work);
       this.advance(work.partition);
     }
+    // The stream's next entry may go.
+    partition?.waiting.wake(work.entry.stream);
   }
 
+  /** Frees the entry's member slot and its stream (the caller wakes the stream once its entries are in place). */
   private release(work: Work): void {
     work.member?.inFlight.delete(work.entry.position);
     this.busy.delete(work.entry.stream);
@@ -498,7 +516,8 @@ class GroupRuntime {
   /**
    * Hands waiting entries to their partitions' owners: in position order, skipping streams with
    * an entry in flight, up to each member's max in flight; only of partitions whose lease counts
-   * here and whose takeover wait is over.
+   * here and whose takeover wait is over. No scan: a partition's `waiting` gives the next entry
+   * of a free stream, and a stream comes back there when its entry in flight is done.
    */
   private dispatch(): void {
     const max = this.settings.maxInFlight;
@@ -508,15 +527,12 @@ class GroupRuntime {
       if (!owner || owner.gone || owner.inFlight.size >= max || partition.waiting.length === 0) continue;
       if (!partition.held || partition.releasing || partition.handingBack || this.stopping) continue;
       if (now < partition.deliverableAt || now >= partition.leaseUntil) continue;
-      for (let i = 0; i < partition.waiting.length && owner.inFlight.size < max; ) {
-        const work = partition.waiting[i];
-        if (!work || this.busy.has(work.entry.stream)) {
-          i++;
-          continue;
-        }
-        partition.waiting.splice(i, 1);
+      while (owner.inFlight.size < max) {
+        const work = partition.waiting.take(this.isBusy);
+        if (!work) break;
         if (owner.mayRead && !owner.mayRead(work.entry.stream)) {
           this.park(work, 'denied');
+          partition.waiting.wake(work.entry.stream);
           continue;
         }
         work.deliveries++;
@@ -540,14 +556,16 @@ class GroupRuntime {
     }
     for (const work of expired) {
       this.release(work);
-      if (work.stale) continue;
       const partition = this.partitions[work.partition];
-      partition?.inFlight.delete(work.entry.position);
-      if (work.deliveries >= this.settings.maxDeliveries) {
-        this.park(work, 'max-deliveries');
-      } else {
-        partition?.putBack(work);
+      if (!work.stale) {
+        partition?.inFlight.delete(work.entry.position);
+        if (work.deliveries >= this.settings.maxDeliveries) {
+          this.park(work, 'max-deliveries');
+        } else {
+          partition?.putBack(work);
+        }
       }
+      partition?.waiting.wake(work.entry.stream);
     }
     // Also where a takeover's wait just ended.
     this.dispatch();
@@ -560,6 +578,7 @@ class GroupRuntime {
     this.parkedCount++;
     this.options.logger.warn({ group: this.group.name, stream: entry.stream, version: entry.version, position: entry.position, deliveries: work.deliveries, reason }, 'consumer group parked an entry');
     this.buffered--;
+    this.partitions[work.partition]?.finish(work);
     this.advance(work.partition);
     // Rare: saved now rather than at the next checkpoint, so that it is listed at once.
     void this.save();
@@ -597,7 +616,7 @@ class GroupRuntime {
         const partition = this.partitions[index];
         // Only partitions held here, and what the reader has not taken yet (see readUpTo).
         if (!partition?.held || entry.position <= partition.position || entry.position <= partition.readUpTo) continue;
-        partition.waiting.push({ entry, partition: index, deliveries: 0 });
+        partition.add({ entry, partition: index, deliveries: 0 });
         this.buffered++;
       }
       this.readPosition = page.reached;
@@ -642,7 +661,7 @@ class GroupRuntime {
     for (const work of partition.inFlight.values()) work.stale = true;
     this.buffered -= partition.inFlight.size + partition.waiting.length;
     partition.inFlight.clear();
-    partition.waiting.length = 0;
+    partition.dropWaiting();
   }
 
   /**
@@ -810,7 +829,7 @@ class GroupRuntime {
         state.held = false;
         state.releasing = false;
         this.buffered -= state.waiting.length;
-        state.waiting.length = 0;
+        state.dropWaiting();
         return;
       }
       state.leaseUntil = until;
@@ -877,7 +896,7 @@ class GroupRuntime {
         for (const work of state.inFlight.values()) work.stale = true;
         this.buffered -= state.inFlight.size + state.waiting.length;
         state.inFlight.clear();
-        state.waiting.length = 0;
+        state.dropWaiting();
       });
     }
   }
