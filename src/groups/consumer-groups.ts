@@ -25,6 +25,8 @@ import { PendingEntries, WaitingEntries } from './waiting-entries';
 const READ_AHEAD = 2000;
 /** Entries per read of the feed. */
 const READ_PAGE = 500;
+/** A reader stopped by READ_AHEAD reads on once acks bring the read-ahead below this: pages, not a read per ack. */
+const REFILL_BELOW = READ_AHEAD / 2;
 /** Dirty positions are saved this often (a crash replays at most this much of acked work). */
 const CHECKPOINT_INTERVAL_MS = 1000;
 /** The reader looks at the feed this often even without a commit announced here. */
@@ -337,6 +339,8 @@ class GroupRuntime {
   private buffered = 0;
   private reading = false;
   private readAgain = false;
+  /** The reader stopped at READ_AHEAD with more to read: acks wake it (refill). Else commits and the poll do. */
+  private readAheadFull = false;
   /** Bumped by a reset or a rewind: pages read before it are dropped. */
   private generation = 0;
   private parkedCount: number;
@@ -443,7 +447,7 @@ class GroupRuntime {
     }
     if (member.gone && member.inFlight.size === 0) this.leaving.delete(member.id);
     this.dispatch();
-    this.read();
+    this.refill();
     return { acked, ignored };
   }
 
@@ -584,6 +588,15 @@ class GroupRuntime {
     void this.save();
   }
 
+  /**
+   * After acks: the reader goes on only if it stopped at the read-ahead's cap and the acks brought
+   * it below REFILL_BELOW, so that it reads a few pages at a time rather than one at every ack
+   * (at the feed's head it waits for commits and the poll, not for acks).
+   */
+  private refill(): void {
+    if (this.readAheadFull && this.buffered < REFILL_BELOW) this.read();
+  }
+
   /** Reads the feed after `readPosition` while the read-ahead has room, someone consumes and a partition is held. */
   read(): void {
     if (this.stopped || this.members.size === 0 || !this.partitions.some((p) => p.held)) return;
@@ -607,7 +620,8 @@ class GroupRuntime {
     const { group } = this;
     const selection = { subtree: group.subtree, eventTypes: group.eventTypes };
     for (;;) {
-      if (this.stopped || this.buffered >= READ_AHEAD) return;
+      this.readAheadFull = this.buffered >= READ_AHEAD;
+      if (this.stopped || this.readAheadFull) return;
       const generation = this.generation;
       const page = await this.options.feed.read(selection, this.readPosition, READ_PAGE, undefined);
       if (generation !== this.generation || this.stopped) continue;
