@@ -157,7 +157,12 @@ export class ConsumerGroupsApi {
     return async (lifetime) => {
       const group = await this.groups.get(request.group);
       if (mayRead && !mayRead(group.subtree.path)) throw new PermissionDeniedError('stream:read', group.subtree.path);
-      const messages = await this.groups.join(request.group, { memberName: request.memberName, mayRead, lifetime });
+      const messages = await this.groups.join(request.group, {
+        memberName: request.memberName,
+        mayRead,
+        lifetime,
+        ...(request.maxDeliveriesPerMessage !== undefined ? { maxDeliveriesPerMessage: request.maxDeliveriesPerMessage } : {}),
+      });
       return withGroup(messages, apiGroup(group));
     };
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ConsumeResponse, FeedEntry as ApiFeedEntry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import type { ConsumeResponse, ConsumerDelivery, FeedEntry as ApiFeedEntry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
+import { BATCH_BYTES, MAX_ENTRIES_PER_MESSAGE } from '../codec/encoded-messages';
 import { ConsumerGroupNotFoundError, ConsumerGroupsUnavailableError, ConsumerMemberNotFoundError, ShuttingDownError } from '../core/errors';
 import type { Feed } from '../feed/feed';
 import type { StreamReadCheck } from '../feed/feed-filter';
@@ -20,11 +21,14 @@ import type {
 } from '../store/port';
 import { assignPartitions, serverShare } from './assignment';
 import { partitionOf } from './partition-hash';
+import { PendingEntries, WaitingEntries } from './waiting-entries';
 
 /** Entries a group's reader keeps read ahead and not done, at most (then it waits for acks). */
 const READ_AHEAD = 2000;
 /** Entries per read of the feed. */
 const READ_PAGE = 500;
+/** A reader stopped by READ_AHEAD reads on once acks bring the read-ahead below this: pages, not a read per ack. */
+const REFILL_BELOW = READ_AHEAD / 2;
 /** Dirty positions are saved this often (a crash replays at most this much of acked work). */
 const CHECKPOINT_INTERVAL_MS = 1000;
 /** The reader looks at the feed this often even without a commit announced here. */
@@ -94,6 +98,28 @@ export interface JoinOptions {
   /** Its key's read check (undefined without auth): entries of streams it may not read are parked. */
   mayRead: StreamReadCheck | undefined;
   lifetime: Lifetime;
+  /** Deliveries per message it takes (ConsumeRequest.max_deliveries_per_message; 1 when unset). */
+  maxDeliveriesPerMessage?: number;
+}
+
+/**
+ * About the bytes an entry takes in a message (its payloads, names and metadata), for the batch
+ * budget: cheaper than encoding it twice, and close enough for a bound on a message's size.
+ */
+function approximateBytes(entry: ApiFeedEntry): number {
+  let bytes = 32 + entry.stream.length;
+  for (const event of entry.events) {
+    bytes += 16 + event.data.byteLength + event.id.length + event.type.length + event.contentType.length;
+    for (const key in event.metadata) bytes += 4 + key.length + (event.metadata[key]?.length ?? 0);
+  }
+  return bytes;
+}
+
+/** The outbox's last message while it still takes deliveries (a member that asked for batches). */
+interface OpenBatch {
+  message: ConsumeResponse;
+  deliveries: ConsumerDelivery[];
+  bytes: number;
 }
 
 /** An entry read from the feed and not done yet: waiting, or in flight to a member. */
@@ -107,6 +133,8 @@ interface Work {
   deliveredAt?: number;
   /** In flight from before a reset: its ack only releases its stream. */
   stale?: boolean;
+  /** Acked or parked (PendingEntries). */
+  done?: boolean;
 }
 
 class Member {
@@ -114,6 +142,8 @@ class Member {
   readonly partitions = new Set<number>();
   readonly inFlight = new Map<Position, Work>();
   readonly outbox: ConsumeResponse[] = [];
+  /** Deliveries that join the outbox's last message rather than go in one of their own. */
+  private openBatch: OpenBatch | undefined;
   /** The call ended: no new deliveries, but its acks count while it holds entries. */
   gone = false;
   /** Ends the member's call with this error (group deleted). */
@@ -124,6 +154,8 @@ class Member {
     readonly id: string,
     readonly name: string,
     readonly mayRead: StreamReadCheck | undefined,
+    /** Deliveries per message it takes (1: one `delivery` message each, as for clients that do not ask). */
+    readonly maxPerMessage: number,
   ) {}
 
   failed(): boolean {
@@ -131,8 +163,37 @@ class Member {
   }
 
   send(message: ConsumeResponse): void {
+    this.openBatch = undefined;
     this.outbox.push(message);
     this.notify();
+  }
+
+  /**
+   * Queues a delivery: in the outbox's last message while that is a batch with room (up to
+   * `maxPerMessage` and BATCH_BYTES), so that what is handed out before the member's call takes
+   * its next message leaves in one; else in a `delivery` message of its own, which the next
+   * delivery may turn into a batch.
+   */
+  deliver(delivery: ConsumerDelivery): void {
+    const bytes = delivery.entry ? approximateBytes(delivery.entry) : 0;
+    const open = this.openBatch;
+    if (open && open.deliveries.length < this.maxPerMessage && open.bytes + bytes <= BATCH_BYTES) {
+      open.deliveries.push(delivery);
+      open.bytes += bytes;
+      open.message.message = { $case: 'deliveries', value: { deliveries: open.deliveries } };
+      return;
+    }
+    const message: ConsumeResponse = { message: { $case: 'delivery', value: delivery } };
+    this.outbox.push(message);
+    this.openBatch = this.maxPerMessage > 1 ? { message, deliveries: [delivery], bytes } : undefined;
+    this.notify();
+  }
+
+  /** The next message to send, taken from the outbox (it takes no more deliveries). */
+  next(): ConsumeResponse | undefined {
+    const message = this.outbox.shift();
+    if (message && message === this.openBatch?.message) this.openBatch = undefined;
+    return message;
   }
 
   notify(): void {
@@ -166,10 +227,12 @@ class PartitionState {
   revision: bigint;
   /** Saved position differs from `position`. */
   dirty = false;
-  /** Entries read and not in flight, in position order. */
-  readonly waiting: Work[] = [];
+  /** Entries read and not in flight, per stream; `waiting.take` gives the next that may go. */
+  readonly waiting = new WaitingEntries<Work>();
   /** Entries in flight (not stale), by position. */
   readonly inFlight = new Map<Position, Work>();
+  /** Entries read and not done (waiting or in flight), in position order: the oldest is the first. */
+  private readonly pending = new PendingEntries<Work>();
   owner: Member | undefined;
   /** This server holds the partition's lease: it reads, delivers and saves the partition. */
   held = false;
@@ -201,24 +264,31 @@ class PartitionState {
     this.revision = revision;
   }
 
-  /** Puts an entry back in position order (a redelivery goes before later ones). */
+  /** An entry read from the feed (after every entry taken before: see readUpTo). */
+  add(work: Work): void {
+    this.waiting.push(work);
+    this.pending.push(work);
+  }
+
+  /** Puts an entry back first of its stream (a redelivery goes before the stream's later entries). */
   putBack(work: Work): void {
-    const position = work.entry.position;
-    let low = 0;
-    let high = this.waiting.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if ((this.waiting[middle]?.entry.position ?? 0n) < position) low = middle + 1;
-      else high = middle;
-    }
-    this.waiting.splice(low, 0, work);
+    this.waiting.putBack(work);
+  }
+
+  /** An entry is done (acked or parked): the position may pass it. */
+  finish(work: Work): void {
+    this.pending.finish(work);
+  }
+
+  /** Drops the waiting entries (the partition is no longer served here); those in flight stay counted. */
+  dropWaiting(): void {
+    this.waiting.clear();
+    this.pending.retain((work) => this.inFlight.get(work.entry.position) === work);
   }
 
   /** The oldest entry not done, by position. */
   oldest(): Work | undefined {
-    let oldest = this.waiting[0];
-    for (const work of this.inFlight.values()) if (!oldest || work.entry.position < oldest.entry.position) oldest = work;
-    return oldest;
+    return this.pending.oldest();
   }
 }
 
@@ -267,6 +337,7 @@ class GroupRuntime {
   private order: Member[] = [];
   /** Streams with an entry in flight (stale ones included): never two at once. */
   private readonly busy = new Set<string>();
+  private readonly isBusy = (stream: string): boolean => this.busy.has(stream);
   private readonly parkedToSave: ParkedEntry[] = [];
   /** Leases to take at the next save (read from the store by coordinate()). */
   private toAcquire: ConsumerGroupPartition[] = [];
@@ -274,6 +345,8 @@ class GroupRuntime {
   private buffered = 0;
   private reading = false;
   private readAgain = false;
+  /** The reader stopped at READ_AHEAD with more to read: acks wake it (refill). Else commits and the poll do. */
+  private readAheadFull = false;
   /** Bumped by a reset or a rewind: pages read before it are dropped. */
   private generation = 0;
   private parkedCount: number;
@@ -319,7 +392,8 @@ class GroupRuntime {
   /** A member joins: it gets partitions, then deliveries, until its call ends. */
   async *join(options: JoinOptions): AsyncGenerator<ConsumeResponse> {
     if (this.stopped || this.stopping) throw new ConsumerGroupNotFoundError(this.group.name);
-    const member = new Member(randomUUID(), options.memberName, options.mayRead);
+    const perMessage = Math.min(Math.max(1, options.maxDeliveriesPerMessage ?? 1), MAX_ENTRIES_PER_MESSAGE);
+    const member = new Member(randomUUID(), options.memberName, options.mayRead, perMessage);
     this.members.set(member.id, member);
     this.order.push(member);
     member.send({ message: { $case: 'joined', value: { memberId: member.id, group: undefined } } });
@@ -329,7 +403,7 @@ class GroupRuntime {
     const { lifetime } = options;
     try {
       while (!lifetime.ended) {
-        const message = member.outbox.shift();
+        const message = member.next();
         if (message) {
           yield message;
           continue;
@@ -381,20 +455,25 @@ class GroupRuntime {
     }
     if (member.gone && member.inFlight.size === 0) this.leaving.delete(member.id);
     this.dispatch();
-    this.read();
+    this.refill();
     return { acked, ignored };
   }
 
   /** An in-flight entry is done (acked or parked): its stream and the member's slot are free. */
   private done(work: Work): void {
     this.release(work);
+    const partition = this.partitions[work.partition];
     if (!work.stale) {
       this.buffered--;
-      this.partitions[work.partition]?.inFlight.delete(work.entry.position);
+      partition?.inFlight.delete(work.entry.position);
+      partition?.finish(work);
       this.advance(work.partition);
     }
+    // The stream's next entry may go.
+    partition?.waiting.wake(work.entry.stream);
   }
 
+  /** Frees the entry's member slot and its stream (the caller wakes the stream once its entries are in place). */
   private release(work: Work): void {
     work.member?.inFlight.delete(work.entry.position);
     this.busy.delete(work.entry.stream);
@@ -449,7 +528,8 @@ class GroupRuntime {
   /**
    * Hands waiting entries to their partitions' owners: in position order, skipping streams with
    * an entry in flight, up to each member's max in flight; only of partitions whose lease counts
-   * here and whose takeover wait is over.
+   * here and whose takeover wait is over. No scan: a partition's `waiting` gives the next entry
+   * of a free stream, and a stream comes back there when its entry in flight is done.
    */
   private dispatch(): void {
     const max = this.settings.maxInFlight;
@@ -459,15 +539,12 @@ class GroupRuntime {
       if (!owner || owner.gone || owner.inFlight.size >= max || partition.waiting.length === 0) continue;
       if (!partition.held || partition.releasing || partition.handingBack || this.stopping) continue;
       if (now < partition.deliverableAt || now >= partition.leaseUntil) continue;
-      for (let i = 0; i < partition.waiting.length && owner.inFlight.size < max; ) {
-        const work = partition.waiting[i];
-        if (!work || this.busy.has(work.entry.stream)) {
-          i++;
-          continue;
-        }
-        partition.waiting.splice(i, 1);
+      while (owner.inFlight.size < max) {
+        const work = partition.waiting.take(this.isBusy);
+        if (!work) break;
         if (owner.mayRead && !owner.mayRead(work.entry.stream)) {
           this.park(work, 'denied');
+          partition.waiting.wake(work.entry.stream);
           continue;
         }
         work.deliveries++;
@@ -476,7 +553,7 @@ class GroupRuntime {
         owner.inFlight.set(work.entry.position, work);
         partition.inFlight.set(work.entry.position, work);
         this.busy.add(work.entry.stream);
-        owner.send({ message: { $case: 'delivery', value: { entry: work.entry, partition: partition.index, deliveryCount: work.deliveries } } });
+        owner.deliver({ entry: work.entry, partition: partition.index, deliveryCount: work.deliveries });
       }
     }
   }
@@ -491,14 +568,16 @@ class GroupRuntime {
     }
     for (const work of expired) {
       this.release(work);
-      if (work.stale) continue;
       const partition = this.partitions[work.partition];
-      partition?.inFlight.delete(work.entry.position);
-      if (work.deliveries >= this.settings.maxDeliveries) {
-        this.park(work, 'max-deliveries');
-      } else {
-        partition?.putBack(work);
+      if (!work.stale) {
+        partition?.inFlight.delete(work.entry.position);
+        if (work.deliveries >= this.settings.maxDeliveries) {
+          this.park(work, 'max-deliveries');
+        } else {
+          partition?.putBack(work);
+        }
       }
+      partition?.waiting.wake(work.entry.stream);
     }
     // Also where a takeover's wait just ended.
     this.dispatch();
@@ -511,9 +590,19 @@ class GroupRuntime {
     this.parkedCount++;
     this.options.logger.warn({ group: this.group.name, stream: entry.stream, version: entry.version, position: entry.position, deliveries: work.deliveries, reason }, 'consumer group parked an entry');
     this.buffered--;
+    this.partitions[work.partition]?.finish(work);
     this.advance(work.partition);
     // Rare: saved now rather than at the next checkpoint, so that it is listed at once.
     void this.save();
+  }
+
+  /**
+   * After acks: the reader goes on only if it stopped at the read-ahead's cap and the acks brought
+   * it below REFILL_BELOW, so that it reads a few pages at a time rather than one at every ack
+   * (at the feed's head it waits for commits and the poll, not for acks).
+   */
+  private refill(): void {
+    if (this.readAheadFull && this.buffered < REFILL_BELOW) this.read();
   }
 
   /** Reads the feed after `readPosition` while the read-ahead has room, someone consumes and a partition is held. */
@@ -539,7 +628,8 @@ class GroupRuntime {
     const { group } = this;
     const selection = { subtree: group.subtree, eventTypes: group.eventTypes };
     for (;;) {
-      if (this.stopped || this.buffered >= READ_AHEAD) return;
+      this.readAheadFull = this.buffered >= READ_AHEAD;
+      if (this.stopped || this.readAheadFull) return;
       const generation = this.generation;
       const page = await this.options.feed.read(selection, this.readPosition, READ_PAGE, undefined);
       if (generation !== this.generation || this.stopped) continue;
@@ -548,7 +638,7 @@ class GroupRuntime {
         const partition = this.partitions[index];
         // Only partitions held here, and what the reader has not taken yet (see readUpTo).
         if (!partition?.held || entry.position <= partition.position || entry.position <= partition.readUpTo) continue;
-        partition.waiting.push({ entry, partition: index, deliveries: 0 });
+        partition.add({ entry, partition: index, deliveries: 0 });
         this.buffered++;
       }
       this.readPosition = page.reached;
@@ -593,7 +683,7 @@ class GroupRuntime {
     for (const work of partition.inFlight.values()) work.stale = true;
     this.buffered -= partition.inFlight.size + partition.waiting.length;
     partition.inFlight.clear();
-    partition.waiting.length = 0;
+    partition.dropWaiting();
   }
 
   /**
@@ -761,7 +851,7 @@ class GroupRuntime {
         state.held = false;
         state.releasing = false;
         this.buffered -= state.waiting.length;
-        state.waiting.length = 0;
+        state.dropWaiting();
         return;
       }
       state.leaseUntil = until;
@@ -828,7 +918,7 @@ class GroupRuntime {
         for (const work of state.inFlight.values()) work.stale = true;
         this.buffered -= state.inFlight.size + state.waiting.length;
         state.inFlight.clear();
-        state.waiting.length = 0;
+        state.dropWaiting();
       });
     }
   }

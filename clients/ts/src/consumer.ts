@@ -7,7 +7,7 @@
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { Backoff, sleep, type BackoffOptions } from './backoff';
 import { EventHorizonError, toClientError } from './errors';
-import type { AckRequest, AckResponse, ConsumeRequest, ConsumeResponse, FeedEntry } from './gen/eventhorizon/v1/eventhorizon';
+import type { AckRequest, AckResponse, ConsumeRequest, ConsumeResponse, ConsumerDelivery, FeedEntry } from './gen/eventhorizon/v1/eventhorizon';
 import { IdleWatchdog, isResumable } from './subscription';
 
 /** What a handler learns of a delivery besides the entry. */
@@ -27,6 +27,12 @@ export type ConsumeHandler = (entry: FeedEntry, context: DeliveryContext) => Pro
 export interface ConsumeOptions {
   /** Entries handled at once (default 1). Each stream's entries stay in order whatever it is. */
   concurrency?: number;
+  /**
+   * Up to this many deliveries per message from the server (ConsumeRequest.max_deliveries_per_message,
+   * default 100; 1 for one message per delivery). Only the framing changes: the handler still gets
+   * deliveries one by one and each is acked by itself.
+   */
+  maxDeliveriesPerMessage?: number;
   /** A name for this member, shown by DescribeConsumerGroup. */
   memberName?: string;
   /** Tries of the handler per delivery before the entry is left unacked (default 3). */
@@ -63,6 +69,9 @@ export interface ConsumerTransport {
   consume(request: ConsumeRequest): ClientReadableStream<ConsumeResponse>;
   ack(request: AckRequest): Promise<AckResponse>;
 }
+
+/** Deliveries per message a consumer asks for unless told otherwise (the group's default max in flight). */
+const DEFAULT_DELIVERIES_PER_MESSAGE = 100;
 
 interface Delivery {
   entry: FeedEntry;
@@ -128,7 +137,11 @@ class Consumer implements GroupConsumer {
 
   /** One Consume call, until it ends; returns its error (undefined when it ended cleanly). */
   private async session(healthy: () => void): Promise<unknown> {
-    const call = this.transport.consume({ group: this.group, memberName: this.options.memberName ?? '' });
+    const call = this.transport.consume({
+      group: this.group,
+      memberName: this.options.memberName ?? '',
+      maxDeliveriesPerMessage: this.options.maxDeliveriesPerMessage ?? DEFAULT_DELIVERIES_PER_MESSAGE,
+    });
     this.call = call;
     call.on('error', () => undefined);
     const watchdog = new IdleWatchdog(this.options.idleTimeoutMs ?? 60_000, () => call.cancel());
@@ -148,13 +161,14 @@ class Consumer implements GroupConsumer {
           case 'assignment':
             this.options.onEvent?.({ kind: 'assignment', memberId, partitions: message.value.partitions });
             break;
-          case 'delivery': {
-            const { entry, partition, deliveryCount } = message.value;
-            if (!entry || this.stopping) break;
-            this.queue.push({ entry, context: { partition, deliveryCount, memberId } });
+          case 'delivery':
+            this.receive(message.value, memberId);
             this.pump();
             break;
-          }
+          case 'deliveries':
+            for (const delivery of message.value.deliveries) this.receive(delivery, memberId);
+            this.pump();
+            break;
           case 'heartbeat':
             break;
         }
@@ -166,6 +180,12 @@ class Consumer implements GroupConsumer {
       watchdog.stop();
       call.cancel();
     }
+  }
+
+  /** Queues a delivery for the handlers (none once stopping: the server delivers it again). */
+  private receive({ entry, partition, deliveryCount }: ConsumerDelivery, memberId: string): void {
+    if (!entry || this.stopping) return;
+    this.queue.push({ entry, context: { partition, deliveryCount, memberId } });
   }
 
   /** Starts handlers while there is room. */

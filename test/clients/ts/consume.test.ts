@@ -11,6 +11,7 @@ import {
   type FeedEntry,
   type GroupConsumer,
 } from '../../../clients/ts/src';
+import type { ConsumeResponse } from '../../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { partitionOf } from '../../../src/groups/partition-hash';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store';
 import { eventually } from '../../helpers/eventually';
@@ -161,6 +162,56 @@ describe('consumer groups through the TypeScript client', function () {
       const position = new RegExp(`eventhorizon_consumer_group_position\\{group="jobs",partition="${partitionOf('/jobs/bad', 2)}"\\} (\\d+)`).exec(metrics);
       assert.ok(position && BigInt(position[1] ?? '0') >= (described.parked[0]?.position ?? 1n), metrics);
     });
+  });
+
+  it('sends a member that asks for batches several deliveries per message, each stream in order, and one per message to a member that does not', async () => {
+    const streams = Array.from({ length: 12 }, (_, i) => `/batch/s${i}`);
+    await client.createStream({ stream: '/batch', createParents: true }, READY);
+    for (const stream of streams) await client.createStream({ stream });
+    for (let round = 1; round <= 3; round++) await appendRound(streams, round);
+    const settings = { partitions: 1, maxInFlight: 100 };
+    await client.createConsumerGroup({ name: 'batched', selector: { stream: '/batch' }, settings });
+    await client.createConsumerGroup({ name: 'single', selector: { stream: '/batch' }, settings });
+
+    /** Joins with a raw Consume call, acks each message's deliveries once it arrived, until it has every entry of the /batch/s* streams. */
+    async function drain(group: string, maxDeliveriesPerMessage: number | undefined) {
+      const call = client.raw.consume({ group, memberName: group, ...(maxDeliveriesPerMessage === undefined ? {} : { maxDeliveriesPerMessage }) });
+      const messageSizes: number[] = [];
+      const versions = new Map<string, bigint[]>();
+      let memberId = '';
+      let handled = 0;
+      try {
+        for await (const response of call as AsyncIterable<ConsumeResponse>) {
+          const message = response.message;
+          if (message?.$case === 'joined') memberId = message.value.memberId;
+          const deliveries = message?.$case === 'delivery' ? [message.value] : message?.$case === 'deliveries' ? message.value.deliveries : [];
+          if (deliveries.length === 0) continue;
+          messageSizes.push(deliveries.length);
+          // One unacked entry per stream: a message never holds two of one stream.
+          assert.equal(new Set(deliveries.map((d) => d.entry?.stream)).size, deliveries.length);
+          for (const { entry } of deliveries) {
+            if (!entry?.stream.startsWith('/batch/s')) continue;
+            versions.set(entry.stream, [...(versions.get(entry.stream) ?? []), entry.version]);
+            handled++;
+          }
+          await client.ack({ group, memberId, positions: deliveries.map((d) => d.entry?.position ?? 0n) });
+          if (handled === streams.length * 4) break;
+        }
+      } finally {
+        call.cancel();
+      }
+      // Each stream's creation (version 0), then its three appends.
+      for (const stream of streams) assert.deepEqual(versions.get(stream), [0n, 1n, 2n, 3n], stream);
+      return messageSizes;
+    }
+
+    const batched = await drain('batched', 50);
+    // The first page read hands one entry of every stream out at once: in one message.
+    assert.ok(batched.some((n) => n >= streams.length), `messages of ${batched.join(', ')} deliveries`);
+    assert.ok(batched.every((n) => n <= 50));
+    const single = await drain('single', undefined);
+    assert.ok(single.every((n) => n === 1), `messages of ${single.join(', ')} deliveries`);
+    assert.ok(single.length >= streams.length * 4);
   });
 
   it('refuses bad management calls with the statuses the proto names', async () => {

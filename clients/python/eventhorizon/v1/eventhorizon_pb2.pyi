@@ -65,24 +65,28 @@ class CaughtUp(_message.Message):
     def __init__(self, version: _Optional[int] = ...) -> None: ...
 
 class ConsumeRequest(_message.Message):
-    __slots__ = ["group", "member_name"]
+    __slots__ = ["group", "max_deliveries_per_message", "member_name"]
     GROUP_FIELD_NUMBER: _ClassVar[int]
+    MAX_DELIVERIES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_NAME_FIELD_NUMBER: _ClassVar[int]
     group: str
+    max_deliveries_per_message: int
     member_name: str
-    def __init__(self, group: _Optional[str] = ..., member_name: _Optional[str] = ...) -> None: ...
+    def __init__(self, group: _Optional[str] = ..., member_name: _Optional[str] = ..., max_deliveries_per_message: _Optional[int] = ...) -> None: ...
 
 class ConsumeResponse(_message.Message):
-    __slots__ = ["assignment", "delivery", "heartbeat", "joined"]
+    __slots__ = ["assignment", "deliveries", "delivery", "heartbeat", "joined"]
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     JOINED_FIELD_NUMBER: _ClassVar[int]
     assignment: ConsumerAssignment
+    deliveries: ConsumerDeliveryBatch
     delivery: ConsumerDelivery
     heartbeat: Heartbeat
     joined: ConsumerJoined
-    def __init__(self, joined: _Optional[_Union[ConsumerJoined, _Mapping]] = ..., assignment: _Optional[_Union[ConsumerAssignment, _Mapping]] = ..., delivery: _Optional[_Union[ConsumerDelivery, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    def __init__(self, joined: _Optional[_Union[ConsumerJoined, _Mapping]] = ..., assignment: _Optional[_Union[ConsumerAssignment, _Mapping]] = ..., delivery: _Optional[_Union[ConsumerDelivery, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., deliveries: _Optional[_Union[ConsumerDeliveryBatch, _Mapping]] = ...) -> None: ...
 
 class ConsumerAssignment(_message.Message):
     __slots__ = ["partitions"]
@@ -99,6 +103,12 @@ class ConsumerDelivery(_message.Message):
     entry: FeedEntry
     partition: int
     def __init__(self, entry: _Optional[_Union[FeedEntry, _Mapping]] = ..., partition: _Optional[int] = ..., delivery_count: _Optional[int] = ...) -> None: ...
+
+class ConsumerDeliveryBatch(_message.Message):
+    __slots__ = ["deliveries"]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[ConsumerDelivery]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[ConsumerDelivery, _Mapping]]] = ...) -> None: ...
 
 class ConsumerGroup(_message.Message):
     __slots__ = ["created_at", "name", "selector", "settings", "start_position"]

@@ -321,9 +321,10 @@ class EventHorizonServicer(object):
     def Consume(self, request, context):
         """Joins a consumer group as a member, for as long as the call stays open: first `joined`
         (with the member id Ack needs), then `assignment` whenever the member's partitions change,
-        `delivery` messages and `heartbeat` while idle. Each stream's entries go to one member at a
-        time, in version order, with at most one unacked entry per stream; a member never holds more
-        than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
+        `delivery` messages (or `deliveries` batches, for a member that sets
+        `max_deliveries_per_message`) and `heartbeat` while idle. Each stream's entries go to one
+        member at a time, in version order, with at most one unacked entry per stream; a member never
+        holds more than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
         `ack_wait_ms` is delivered again (with a higher `delivery_count`), to this member or another;
         after `max_deliveries` it is parked.
 

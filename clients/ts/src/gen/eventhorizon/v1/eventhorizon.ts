@@ -784,6 +784,18 @@ export interface ConsumeRequest {
    * printable ASCII characters. Optional.
    */
   memberName: string;
+  /**
+   * Up to this many deliveries per message. Deliveries that are ready for the member together
+   * (after a join or an assignment, or as acks free its streams and its `max_in_flight` slots)
+   * then come in `deliveries` messages rather than one `delivery` message each, which costs both
+   * sides far less when entries are small. Unset, 0 or 1: one `delivery` message each, as before
+   * this field existed. A batch also stops before 256 KiB of entries (one entry alone may be
+   * larger), values over 1000 count as 1000, and a delivery ready alone still comes as
+   * `delivery`. Batching changes how deliveries are framed, not which: each is acked by its own
+   * position as before, and a batch holds at most one entry of a stream. Servers that predate
+   * this field ignore it and send `delivery` messages only: a client that sets it takes both.
+   */
+  maxDeliveriesPerMessage?: number | undefined;
 }
 
 /** First message of Consume: the member has joined. */
@@ -828,7 +840,16 @@ export interface ConsumeResponse {
     | //
     /** Nothing happened for a while. */
     { $case: "heartbeat"; value: Heartbeat }
+    | //
+    /** Entries to handle, for a member that set `max_deliveries_per_message`. */
+    { $case: "deliveries"; value: ConsumerDeliveryBatch }
     | undefined;
+}
+
+/** Deliveries ready together, each to be handled and acked as a `delivery` message would be. */
+export interface ConsumerDeliveryBatch {
+  /** The deliveries, in the order the server handed them out (each stream's in version order). */
+  deliveries: ConsumerDelivery[];
 }
 
 /** "Everything delivered to me in this partition up to this position is done." */
@@ -6884,7 +6905,7 @@ export const ResetConsumerGroupResponse: MessageFns<ResetConsumerGroupResponse> 
 };
 
 function createBaseConsumeRequest(): ConsumeRequest {
-  return { group: "", memberName: "" };
+  return { group: "", memberName: "", maxDeliveriesPerMessage: undefined };
 }
 
 export const ConsumeRequest: MessageFns<ConsumeRequest> = {
@@ -6894,6 +6915,9 @@ export const ConsumeRequest: MessageFns<ConsumeRequest> = {
     }
     if (message.memberName !== "") {
       writer.uint32(18).string(message.memberName);
+    }
+    if (message.maxDeliveriesPerMessage !== undefined) {
+      writer.uint32(24).uint32(message.maxDeliveriesPerMessage);
     }
     return writer;
   },
@@ -6927,6 +6951,14 @@ export const ConsumeRequest: MessageFns<ConsumeRequest> = {
             message.memberName = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxDeliveriesPerMessage = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6947,6 +6979,11 @@ export const ConsumeRequest: MessageFns<ConsumeRequest> = {
         : isSet(object.member_name)
         ? globalThis.String(object.member_name)
         : "",
+      maxDeliveriesPerMessage: isSet(object.maxDeliveriesPerMessage)
+        ? globalThis.Number(object.maxDeliveriesPerMessage)
+        : isSet(object.max_deliveries_per_message)
+        ? globalThis.Number(object.max_deliveries_per_message)
+        : undefined,
     };
   },
 
@@ -6958,6 +6995,9 @@ export const ConsumeRequest: MessageFns<ConsumeRequest> = {
     if (message.memberName !== "") {
       obj.memberName = message.memberName;
     }
+    if (message.maxDeliveriesPerMessage !== undefined) {
+      obj.maxDeliveriesPerMessage = Math.round(message.maxDeliveriesPerMessage);
+    }
     return obj;
   },
 
@@ -6968,6 +7008,7 @@ export const ConsumeRequest: MessageFns<ConsumeRequest> = {
     const message = createBaseConsumeRequest();
     message.group = object.group ?? "";
     message.memberName = object.memberName ?? "";
+    message.maxDeliveriesPerMessage = object.maxDeliveriesPerMessage ?? undefined;
     return message;
   },
 };
@@ -7274,6 +7315,9 @@ export const ConsumeResponse: MessageFns<ConsumeResponse> = {
       case "heartbeat":
         Heartbeat.encode(message.message.value, writer.uint32(34).fork()).join();
         break;
+      case "deliveries":
+        ConsumerDeliveryBatch.encode(message.message.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -7323,6 +7367,14 @@ export const ConsumeResponse: MessageFns<ConsumeResponse> = {
             message.message = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.message = { $case: "deliveries", value: ConsumerDeliveryBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7345,6 +7397,8 @@ export const ConsumeResponse: MessageFns<ConsumeResponse> = {
         ? { $case: "delivery", value: ConsumerDelivery.fromJSON(object.delivery) }
         : isSet(object.heartbeat)
         ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
+        : isSet(object.deliveries)
+        ? { $case: "deliveries", value: ConsumerDeliveryBatch.fromJSON(object.deliveries) }
         : undefined,
     };
   },
@@ -7359,6 +7413,8 @@ export const ConsumeResponse: MessageFns<ConsumeResponse> = {
       obj.delivery = ConsumerDelivery.toJSON(message.message.value);
     } else if (message.message?.$case === "heartbeat") {
       obj.heartbeat = Heartbeat.toJSON(message.message.value);
+    } else if (message.message?.$case === "deliveries") {
+      obj.deliveries = ConsumerDeliveryBatch.toJSON(message.message.value);
     }
     return obj;
   },
@@ -7393,7 +7449,84 @@ export const ConsumeResponse: MessageFns<ConsumeResponse> = {
         }
         break;
       }
+      case "deliveries": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "deliveries", value: ConsumerDeliveryBatch.fromPartial(object.message.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseConsumerDeliveryBatch(): ConsumerDeliveryBatch {
+  return { deliveries: [] };
+}
+
+export const ConsumerDeliveryBatch: MessageFns<ConsumerDeliveryBatch> = {
+  encode(message: ConsumerDeliveryBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deliveries) {
+      ConsumerDelivery.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsumerDeliveryBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsumerDeliveryBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deliveries.push(ConsumerDelivery.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsumerDeliveryBatch {
+    return {
+      deliveries: globalThis.Array.isArray(object?.deliveries)
+        ? object.deliveries.map((e: any) => ConsumerDelivery.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ConsumerDeliveryBatch): unknown {
+    const obj: any = {};
+    if (message.deliveries?.length) {
+      obj.deliveries = message.deliveries.map((e) => ConsumerDelivery.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsumerDeliveryBatch>, I>>(base?: I): ConsumerDeliveryBatch {
+    return ConsumerDeliveryBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsumerDeliveryBatch>, I>>(object: I): ConsumerDeliveryBatch {
+    const message = createBaseConsumerDeliveryBatch();
+    message.deliveries = object.deliveries?.map((e) => ConsumerDelivery.fromPartial(e)) || [];
     return message;
   },
 };
@@ -8021,9 +8154,10 @@ export const EventHorizonService = {
   /**
    * Joins a consumer group as a member, for as long as the call stays open: first `joined`
    * (with the member id Ack needs), then `assignment` whenever the member's partitions change,
-   * `delivery` messages and `heartbeat` while idle. Each stream's entries go to one member at a
-   * time, in version order, with at most one unacked entry per stream; a member never holds more
-   * than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
+   * `delivery` messages (or `deliveries` batches, for a member that sets
+   * `max_deliveries_per_message`) and `heartbeat` while idle. Each stream's entries go to one
+   * member at a time, in version order, with at most one unacked entry per stream; a member never
+   * holds more than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
    * `ack_wait_ms` is delivered again (with a higher `delivery_count`), to this member or another;
    * after `max_deliveries` it is parked.
    *
@@ -8193,9 +8327,10 @@ export interface EventHorizonServer extends UntypedServiceImplementation {
   /**
    * Joins a consumer group as a member, for as long as the call stays open: first `joined`
    * (with the member id Ack needs), then `assignment` whenever the member's partitions change,
-   * `delivery` messages and `heartbeat` while idle. Each stream's entries go to one member at a
-   * time, in version order, with at most one unacked entry per stream; a member never holds more
-   * than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
+   * `delivery` messages (or `deliveries` batches, for a member that sets
+   * `max_deliveries_per_message`) and `heartbeat` while idle. Each stream's entries go to one
+   * member at a time, in version order, with at most one unacked entry per stream; a member never
+   * holds more than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
    * `ack_wait_ms` is delivered again (with a higher `delivery_count`), to this member or another;
    * after `max_deliveries` it is parked.
    *
@@ -8597,9 +8732,10 @@ export interface EventHorizonClient extends Client {
   /**
    * Joins a consumer group as a member, for as long as the call stays open: first `joined`
    * (with the member id Ack needs), then `assignment` whenever the member's partitions change,
-   * `delivery` messages and `heartbeat` while idle. Each stream's entries go to one member at a
-   * time, in version order, with at most one unacked entry per stream; a member never holds more
-   * than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
+   * `delivery` messages (or `deliveries` batches, for a member that sets
+   * `max_deliveries_per_message`) and `heartbeat` while idle. Each stream's entries go to one
+   * member at a time, in version order, with at most one unacked entry per stream; a member never
+   * holds more than the group's `max_in_flight` unacked entries. At-least-once: an entry unacked after
    * `ack_wait_ms` is delivered again (with a higher `delivery_count`), to this member or another;
    * after `max_deliveries` it is parked.
    *
