@@ -881,6 +881,11 @@ class GroupRuntime {
   async reset(position: Position): Promise<void> {
     this.generation++;
     await this.save();
+    // What was parked after the position is delivered again: it leaves the parked list (and is
+    // parked again if it fails again). After the save above, so that nothing parked before the
+    // reset is written to the list after this.
+    await this.groups.unparkAfter(this.group.name, position);
+    this.parkedCount = await this.groups.countParked(this.group.name);
     const reset = this.saving.then(() => this.resetNow(position));
     this.saving = reset.catch(() => undefined);
     await reset;

@@ -348,6 +348,11 @@ export interface ConsumerGroupStore {
   saveGroupPartitions(name: string, updates: ConsumerGroupPartitionUpdate[], parked: ParkedEntry[]): Promise<Array<ConsumerGroupPartition | undefined>>;
   /** Parked entries after a position, in position order. */
   listParked(name: string, after: Position, limit: number): Promise<ParkedEntry[]>;
+  /**
+   * Removes the parked entries after a position from the list (a reset to it delivers them again);
+   * returns how many there were.
+   */
+  unparkAfter(name: string, after: Position): Promise<number>;
   countParked(name: string): Promise<number>;
   /**
    * Records (replaces) a server's membership of the group; `members` 0 removes the record.

@@ -152,6 +152,13 @@ export function runGroupsConformance(name: string, factory: StoreFactory): void 
       const stored = await groups.getGroupPartitions('wide');
       assert.equal(stored[3]?.position, 7n);
       assert.equal(stored[149]?.revision, 2n);
+      // A reset to position 15 delivers again what was parked after it: 105 entries leave the list,
+      // more than one DynamoDB transaction deletes.
+      assert.equal(await groups.unparkAfter('wide', 15n), 105);
+      assert.deepEqual((await groups.listParked('wide', 0n, 200)).map((p) => p.position), Array.from({ length: 15 }, (_, i) => BigInt(i + 1)));
+      assert.equal(await groups.countParked('wide'), 15);
+      assert.equal(await groups.unparkAfter('wide', 15n), 0);
+      assert.equal(await groups.unparkAfter('unknown', 0n), 0);
     });
 
     it('after close, rejects every group method with StoreUnavailableError', async () => {
@@ -167,6 +174,7 @@ export function runGroupsConformance(name: string, factory: StoreFactory): void 
         saveGroupPartitions: () => groups.saveGroupPartitions('g', [], []),
         listParked: () => groups.listParked('g', 0n, 1),
         countParked: () => groups.countParked('g'),
+        unparkAfter: () => groups.unparkAfter('g', 0n),
         saveGroupServer: () => groups.saveGroupServer('g', { serverId: 'a', members: 1, expiresAt: at }),
         listGroupServers: () => groups.listGroupServers('g'),
       };

@@ -367,6 +367,33 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
     return entries.slice(0, limit);
   }
 
+  async unparkAfter(name: string, after: Position): Promise<number> {
+    const registered = await this.registered(name);
+    if (!registered) return 0;
+    const key = parkedKey(registered.incarnation, name);
+    let removed = 0;
+    let deletes: TransactWriteItem[] = [];
+    for await (const page of queryPages(this.context, {
+      TableName: this.table,
+      KeyConditionExpression: '#s = :s AND #c > :after',
+      ProjectionExpression: '#s, #c',
+      ExpressionAttributeNames: { '#s': SnapshotAttr.stream, '#c': SnapshotAttr.perspective },
+      ExpressionAttributeValues: { ':s': { S: key }, ':after': { S: positionSortKey(after) } },
+      ConsistentRead: true,
+    })) {
+      for (const item of page.Items ?? []) {
+        deletes.push({ Delete: { TableName: this.table, Key: { [SnapshotAttr.stream]: { S: key }, [SnapshotAttr.perspective]: item[SnapshotAttr.perspective] ?? { S: '' } } } });
+        removed++;
+        if (deletes.length === MAX_TRANSACTION_ITEMS) {
+          await transact(this.context, deletes);
+          deletes = [];
+        }
+      }
+    }
+    if (deletes.length > 0) await transact(this.context, deletes);
+    return removed;
+  }
+
   async countParked(name: string): Promise<number> {
     const registered = await this.registered(name);
     if (!registered) return 0;

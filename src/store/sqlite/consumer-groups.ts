@@ -97,6 +97,7 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
          WHERE group_name = ? AND position > ? ORDER BY position LIMIT ?`,
       ),
       countParked: db.prepare<[string], { count: bigint }>('SELECT COUNT(*) AS count FROM consumer_group_parked WHERE group_name = ?'),
+      unparkAfter: db.prepare<[string, bigint]>('DELETE FROM consumer_group_parked WHERE group_name = ? AND position > ?'),
     };
   }
 
@@ -194,6 +195,11 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
       reason: row.reason,
       parkedAt: new Date(Number(row.parked_at)),
     }));
+  }
+
+  async unparkAfter(name: string, after: Position): Promise<number> {
+    this.ensureOpen();
+    return this.statements.unparkAfter.run(name, after).changes;
   }
 
   async countParked(name: string): Promise<number> {

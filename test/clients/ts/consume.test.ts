@@ -118,19 +118,20 @@ describe('consumer groups through the TypeScript client', function () {
     assert.equal(stored?.length, 8);
   });
 
-  it('redelivers an unacked entry after the ack wait, parks it after max deliveries, and the stream moves on', async () => {
+  it('redelivers an unacked entry after the ack wait, parks it after max deliveries, and the stream moves on; a reset before it replays it and takes it off the parked list', async () => {
     await client.createStream({ stream: '/jobs/bad', createParents: true }, READY);
     await client.createStream({ stream: '/jobs/good' });
     await client.createConsumerGroup({ name: 'jobs', selector: { stream: '/jobs' }, settings: { partitions: 2, ackWaitMs: 300, maxDeliveries: 2 } });
     const deliveries: Array<{ key: string; count: number }> = [];
     const handled: string[] = [];
+    let poisoned = true;
     consumers.push(
       client.consume(
         'jobs',
         async (entry, context) => {
           const key = `${entry.stream}@${entry.version}`;
           deliveries.push({ key, count: context.deliveryCount });
-          if (key === '/jobs/bad@1') throw new Error('poison');
+          if (key === '/jobs/bad@1' && poisoned) throw new Error('poison');
           handled.push(key);
         },
         { handlerAttempts: 1 },
@@ -162,6 +163,16 @@ describe('consumer groups through the TypeScript client', function () {
       const position = new RegExp(`eventhorizon_consumer_group_position\\{group="jobs",partition="${partitionOf('/jobs/bad', 2)}"\\} (\\d+)`).exec(metrics);
       assert.ok(position && BigInt(position[1] ?? '0') >= (described.parked[0]?.position ?? 1n), metrics);
     });
+
+    // The poison is fixed: a reset to just before the parked entry delivers it (and what follows)
+    // again, and it leaves the parked list.
+    poisoned = false;
+    const parkedAt = described.parked[0]?.position ?? 0n;
+    await client.resetConsumerGroup({ name: 'jobs', to: { $case: 'afterPosition', value: parkedAt - 1n } });
+    await eventually(() => handled.includes('/jobs/bad@1'), 15_000, () => JSON.stringify(deliveries));
+    const replayed = await client.describeConsumerGroup('jobs');
+    assert.equal(replayed.parkedCount, 0n);
+    assert.deepEqual(replayed.parked, []);
   });
 
   it('sends a member that asks for batches several deliveries per message, each stream in order, and one per message to a member that does not', async () => {
