@@ -9,6 +9,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { ConsumerGroupAlreadyExistsError, ConsumerGroupNotFoundError, CorruptDataError } from '../../core/errors';
+import { definitionFromJson, definitionToJson } from '../consumer-group-json';
 import type {
   ConsumerGroupDefinition,
   ConsumerGroupPartition,
@@ -67,13 +68,6 @@ function positionSortKey(position: Position): string {
 }
 
 /** The part of a definition stored as JSON (the name, creation time and revision have attributes). */
-interface DefinitionJson {
-  subtree: { path: string; descendants: boolean };
-  eventTypes: string[];
-  settings: ConsumerGroupSettings;
-  startPosition: string;
-}
-
 /** A stored definition and where its state is. */
 interface Registered {
   group: StoredConsumerGroup;
@@ -110,7 +104,7 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
     const registry: Item = {
       [SnapshotAttr.stream]: { S: REGISTRY },
       [SnapshotAttr.perspective]: { S: name },
-      [GroupAttr.definition]: { S: toJson(definition) },
+      [GroupAttr.definition]: { S: definitionToJson(definition) },
       [GroupAttr.revision]: { N: '1' },
       [GroupAttr.createdAt]: { N: String(definition.createdAt.getTime()) },
       [GroupAttr.incarnation]: { S: incarnation },
@@ -184,7 +178,7 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
             ConditionExpression: '#r = :expected AND #i = :i',
             ExpressionAttributeNames: { '#d': GroupAttr.definition, '#r': GroupAttr.revision, '#i': GroupAttr.incarnation },
             ExpressionAttributeValues: {
-              ':d': { S: toJson(updated) },
+              ':d': { S: definitionToJson(updated) },
               ':next': { N: updated.revision.toString() },
               ':expected': { N: expectedRevision.toString() },
               ':i': { S: current.incarnation },
@@ -536,30 +530,16 @@ function readParked(item: Item): ParkedEntry {
   };
 }
 
-function toJson(definition: ConsumerGroupDefinition): string {
-  const json: DefinitionJson = {
-    subtree: definition.subtree,
-    eventTypes: definition.eventTypes,
-    settings: definition.settings,
-    startPosition: definition.startPosition.toString(),
-  };
-  return JSON.stringify(json);
-}
-
 function fromItem(item: Item): Registered {
   const name = item[SnapshotAttr.perspective]?.S;
   const definition = item[GroupAttr.definition]?.S;
   const incarnation = item[GroupAttr.incarnation]?.S;
   if (name === undefined || definition === undefined || incarnation === undefined) throw new CorruptDataError('a consumer group item lacks its definition');
-  const json = JSON.parse(definition) as DefinitionJson;
   return {
     incarnation,
     group: {
       name,
-      subtree: json.subtree,
-      eventTypes: json.eventTypes,
-      settings: json.settings,
-      startPosition: BigInt(json.startPosition),
+      ...definitionFromJson(definition),
       createdAt: new Date(Number(bigintOf(item, GroupAttr.createdAt))),
       revision: bigintOf(item, GroupAttr.revision),
     },

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { ConsumerGroupAlreadyExistsError, ConsumerGroupNotFoundError } from '../../core/errors';
+import { definitionFromJson, definitionToJson } from '../consumer-group-json';
 import type {
   ConsumerGroupDefinition,
   ConsumerGroupPartition,
@@ -37,13 +38,6 @@ interface ParkedRow {
 }
 
 /** The part of a definition stored as JSON (the name and creation time have columns). */
-interface DefinitionJson {
-  subtree: { path: string; descendants: boolean };
-  eventTypes: string[];
-  settings: ConsumerGroupSettings;
-  startPosition: string;
-}
-
 /**
  * Consumer-group state in the embedded store's database (schema.ts). Writes go through the
  * store's group commit (`write`), so they are as durable as appends and ordered with them.
@@ -105,7 +99,7 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
     return this.write(() => {
       const { name } = definition;
       if (this.statements.group.get(name)) throw new ConsumerGroupAlreadyExistsError(name);
-      this.statements.insertGroup.run(name, toJson(definition), BigInt(definition.createdAt.getTime()));
+      this.statements.insertGroup.run(name, definitionToJson(definition), BigInt(definition.createdAt.getTime()));
       for (let partition = 0; partition < definition.settings.partitions; partition++) {
         this.statements.insertPartition.run(name, partition, definition.startPosition);
       }
@@ -131,7 +125,7 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
       const current = fromRow(row);
       if (current.revision !== expectedRevision) return undefined;
       const updated = { ...current, settings };
-      this.statements.updateGroup.run(toJson(updated), name, expectedRevision);
+      this.statements.updateGroup.run(definitionToJson(updated), name, expectedRevision);
       return { ...updated, revision: expectedRevision + 1n };
     });
   }
@@ -226,24 +220,10 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
   }
 }
 
-function toJson(definition: ConsumerGroupDefinition): string {
-  const json: DefinitionJson = {
-    subtree: definition.subtree,
-    eventTypes: definition.eventTypes,
-    settings: definition.settings,
-    startPosition: definition.startPosition.toString(),
-  };
-  return JSON.stringify(json);
-}
-
 function fromRow(row: GroupRow): StoredConsumerGroup {
-  const json = JSON.parse(row.definition) as DefinitionJson;
   return {
     name: row.name,
-    subtree: json.subtree,
-    eventTypes: json.eventTypes,
-    settings: json.settings,
-    startPosition: BigInt(json.startPosition),
+    ...definitionFromJson(row.definition),
     createdAt: new Date(Number(row.created_at)),
     revision: row.revision,
   };
