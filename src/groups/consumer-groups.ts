@@ -445,13 +445,19 @@ class GroupRuntime {
         ignored++;
       }
     }
-    for (const { partition, position } of upTo) {
-      for (const work of [...member.inFlight.values()]) {
-        if (work.partition === partition && work.entry.position <= position) {
-          this.done(work);
-          acked++;
-        }
+    if (upTo.length > 0) {
+      // One pass over what the member holds, however many partitions the ack names.
+      const limits = new Map<number, Position>();
+      for (const { partition, position } of upTo) {
+        const limit = limits.get(partition);
+        if (limit === undefined || position > limit) limits.set(partition, position);
       }
+      const covered = [...member.inFlight.values()].filter((work) => {
+        const limit = limits.get(work.partition);
+        return limit !== undefined && work.entry.position <= limit;
+      });
+      for (const work of covered) this.done(work);
+      acked += covered.length;
     }
     if (member.gone && member.inFlight.size === 0) this.leaving.delete(member.id);
     this.dispatch();

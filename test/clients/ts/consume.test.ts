@@ -225,6 +225,41 @@ describe('consumer groups through the TypeScript client', function () {
     assert.ok(single.length >= streams.length * 4);
   });
 
+  it('acks "everything delivered to me up to position P" of a partition, and nothing of the others', async () => {
+    const streams = Array.from({ length: 8 }, (_, i) => `/upto/s${i}`);
+    await client.createStream({ stream: '/upto', createParents: true }, READY);
+    for (const stream of streams) await client.createStream({ stream });
+    await client.createConsumerGroup({ name: 'upto', selector: { stream: '/upto' }, settings: { partitions: 2, maxInFlight: 100, ackWaitMs: 60_000 } });
+    const call = client.raw.consume({ group: 'upto', memberName: 'upto' });
+    try {
+      let memberId = '';
+      const delivered: Array<{ partition: number; position: bigint; stream: string }> = [];
+      for await (const response of call as AsyncIterable<ConsumeResponse>) {
+        const message = response.message;
+        if (message?.$case === 'joined') memberId = message.value.memberId;
+        if (message?.$case === 'delivery' && message.value.entry) {
+          delivered.push({ partition: message.value.partition, position: message.value.entry.position, stream: message.value.entry.stream });
+        }
+        // Every stream's creation entry is in flight (one per stream at a time).
+        if (delivered.filter((d) => d.stream.startsWith('/upto/s')).length === streams.length) break;
+      }
+      const inPartition = (p: number) => delivered.filter((d) => d.partition === p);
+      assert.ok(inPartition(0).length > 1 && inPartition(1).length > 0, 'entries in both partitions');
+      // Up to the second-newest of partition 0: all of it but its newest; partition 1 untouched.
+      const zero = inPartition(0).map((d) => d.position).sort((a, b) => (a < b ? -1 : 1));
+      const limit = zero[zero.length - 2] ?? 0n;
+      const answer = await client.ack({ group: 'upto', memberId, positions: [], upTo: [{ partition: 0, position: limit }, { partition: 0, position: 1n }] });
+      assert.equal(answer.acked, zero.length - 1);
+      // What the member holds now: the newest of partition 0, and all of partition 1.
+      const again = await client.ack({ group: 'upto', memberId, positions: zero });
+      assert.deepEqual([again.acked, again.ignored], [1, zero.length - 1]);
+      const one = await client.ack({ group: 'upto', memberId, positions: inPartition(1).map((d) => d.position) });
+      assert.deepEqual([one.acked, one.ignored], [inPartition(1).length, 0]);
+    } finally {
+      call.cancel();
+    }
+  });
+
   it('refuses bad management calls with the statuses the proto names', async () => {
     await client.createStream({ stream: '/a', createParents: true }, READY);
     await client.createConsumerGroup({ name: 'g', selector: { stream: '/a' } });
