@@ -44,6 +44,8 @@ export const FAN_OUT_CASES: readonly FanOutCase[] = [
 
 /** How long after the writer stopped deliveries are counted. */
 export const DRAIN_MS = 500;
+/** The unmeasured first second of each case, at its rate. */
+export const WARM_UP_MS = 1000;
 
 /**
  * A backlog grows when the events sent last wait clearly longer than the first (twice as long,
@@ -69,6 +71,15 @@ export async function fanOut(bench: Bench): Promise<void> {
         undefined,
         workers,
       );
+      // Warm-up, unmeasured: the same writer for a second, so that the figures are the steady
+      // state of this shape rather than its first burst on a cold path (the h2load figures warm
+      // up the same way). Its deliveries are left out below by their send time.
+      const warmUp = await writer.run<PacedWriteResult>({
+        kind: 'paced-write', address: bench.server.address, streams,
+        ratePerSecond: rate, durationMs: WARM_UP_MS, seed: bench.run + 1000,
+      });
+      if (warmUp.errors > 0) throw new Error(`fan-out warm-up appends failed: ${warmUp.firstError ?? ''}`);
+      await sleep(DRAIN_MS);
       const rss = rssPeakSampler(bench.server.pid);
       const cpuBefore = cpuSeconds(bench.server.pid);
       const started = performance.timeOrigin + performance.now();
@@ -80,8 +91,11 @@ export async function fanOut(bench: Bench): Promise<void> {
       if (written.errors > 0) throw new Error(`fan-out appends failed: ${written.firstError ?? ''}`);
       await sleep(DRAIN_MS);
       const results = await held.stop();
-      const latencies = results.flatMap((r) => r.latenciesMs);
-      const sentAt = results.flatMap((r) => r.sentAtMs);
+      // The measured window's events only (the warm-up's were sent before it).
+      const measured = (r: (typeof results)[number]) => r.sentAtMs.map((at, i) => ({ at, latency: r.latenciesMs[i] ?? Number.NaN })).filter((e) => e.at >= started);
+      const events = results.flatMap(measured);
+      const latencies = events.map((e) => e.latency);
+      const sentAt = events.map((e) => e.at);
       const latency = summarise(latencies);
       const third = bench.plan.fanOutDurationMs / 3;
       const sentIn = (from: number, to: number) => latencies.filter((_, i) => (sentAt[i] ?? 0) - started >= from && (sentAt[i] ?? 0) - started < to);

@@ -4,7 +4,7 @@ import { MIN_COMPRESS_BYTES } from '../src/codec/payload-codec';
 import { SINGLES_FIGURES } from './catchup-singles';
 import { ENCRYPTION_FIGURES } from './encryption';
 import { awsWriteUnitsPerLargeAppend, LARGE_CONCURRENCY, LARGE_STORES } from './large-entries';
-import { backlogGrows, DRAIN_MS, FAN_OUT_CASES } from './fanout';
+import { backlogGrows, DRAIN_MS, FAN_OUT_CASES, WARM_UP_MS } from './fanout';
 import { FEED_CATCHUP_FIGURES, feedBaselineOf, feedFanOutCases } from './feed';
 import { REBALANCE_CONCURRENCY, REBALANCE_HANDLER_MS } from './groups';
 import type { Figures, Plan } from './scenarios';
@@ -489,7 +489,7 @@ export function fanOutBlock(f: Figures, plan: Plan, info: EncryptionRunInfo): st
     '| | |',
     '| --- | --- |',
     runLine(info),
-    `| Method | on the bench's own SQLite server; ${plan.fanOutWorkers} load workers forked for these figures hold the subscriptions (spread evenly, up to 500 per connection) and read each event's send time from the wire bytes on arrival; 1 more writes 1-event appends, open loop, round-robin over the streams, for ${plan.fanOutDurationMs / 1000} s per case. A backlog grows when the p50 of the events sent in the last third of the window is over twice the first third's (and 5 ms more), or when less than 99.9 % was delivered ${DRAIN_MS} ms after the writer stopped |`,
+    `| Method | on the bench's own SQLite server; ${plan.fanOutWorkers} load workers forked for these figures hold the subscriptions (spread evenly, up to 500 per connection) and read each event's send time from the wire bytes on arrival; 1 more writes 1-event appends, open loop, round-robin over the streams, for ${plan.fanOutDurationMs / 1000} s per case, after ${WARM_UP_MS / 1000} s at the same rate that is not measured (the first burst of a shape on a cold path is not its steady state). A backlog grows when the p50 of the events sent in the last third of the window is over twice the first third's (and 5 ms more), or when less than 99.9 % was delivered ${DRAIN_MS} ms after the writer stopped |`,
     `| Wall time | ${number(info.wallSeconds)} s |`,
     '',
     '| Subscribers × streams | Appends/s asked (measured) | Append-to-delivery p50 ms | p99 ms | Target | Append acknowledged p50 / p99 ms | p50 first third → last third | Delivered | Backlog grows | Server CPU | Server CPU µs per delivery | Server RSS peak | Load-gen CPU: all workers (busiest) | Load average |',
