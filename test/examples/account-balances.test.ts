@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { connect, type EventHorizon } from '@eventhorizon/client';
-import type { AccountBalance } from '../../examples/account-balances/balances';
+import { connect, jsonEvent, type EventHorizon } from '@eventhorizon/client';
+import { BalanceFiles, type AccountBalance } from '../../examples/account-balances/balances';
 import { moveMoney, writeAccounts } from '../../examples/account-balances/deposits';
 import type { ProcessStatus } from '../../examples/account-balances/main';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server';
@@ -71,6 +71,21 @@ describe('example: account balances read model in two processes of one consumer 
     for (const running of processes) running.child.kill('SIGKILL');
     client.close();
     await server.stop();
+  });
+
+  it('applies an entry delivered again only once (at-least-once delivery, idempotent read model)', async () => {
+    await client.createStream({ stream: '/bank/accounts/twice', createParents: true }, { waitForReady: true });
+    await client.append({ stream: '/bank/accounts/twice', events: [jsonEvent('account.opened', { owner: 'ann' })] });
+    await client.append({ stream: '/bank/accounts/twice', events: [jsonEvent('money.deposited', { cents: 500 })] });
+    const { entries } = await client.readFeed({ selector: { stream: '/bank/accounts/twice' }, limit: 100 });
+    assert.deepEqual(entries.map((e) => e.version), [0n, 1n, 2n]);
+    const files = new BalanceFiles(tempDir('eh-balances-twice-'));
+    await files.open();
+    const applied: boolean[] = [];
+    // Each entry, then the deposit again (its ack was lost), then all of them again (a reset).
+    for (const entry of [...entries, entries[2], ...entries]) if (entry) applied.push(await files.apply(entry));
+    assert.deepEqual(applied, [true, true, true, false, false, false, false]);
+    assert.deepEqual(await files.all(), [{ accountId: 'twice', owner: 'ann', balanceCents: 500, version: 2 }]);
   });
 
   it('shares the streams, builds an exact read model, and the survivor takes over when one process is killed', async () => {
