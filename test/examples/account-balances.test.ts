@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { connect, jsonEvent, type EventHorizon } from '@eventhorizon/client';
+import { connect, jsonEvent, type EventHorizon, type FeedEntry } from '@eventhorizon/client';
 import { BalanceFiles, type AccountBalance } from '../../examples/account-balances/balances';
 import { moveMoney, writeAccounts } from '../../examples/account-balances/deposits';
 import type { ProcessStatus } from '../../examples/account-balances/main';
@@ -74,10 +74,19 @@ describe('example: account balances read model in two processes of one consumer 
   });
 
   it('applies an entry delivered again only once (at-least-once delivery, idempotent read model)', async () => {
-    await client.createStream({ stream: '/bank/accounts/twice', createParents: true }, { waitForReady: true });
-    await client.append({ stream: '/bank/accounts/twice', events: [jsonEvent('account.opened', { owner: 'ann' })] });
-    await client.append({ stream: '/bank/accounts/twice', events: [jsonEvent('money.deposited', { cents: 500 })] });
-    const { entries } = await client.readFeed({ selector: { stream: '/bank/accounts/twice' }, limit: 100 });
+    // A server of its own: the other test's read model covers every account of the shared one.
+    const own = await startTestServer();
+    const ownClient = connect(own.address);
+    let entries: FeedEntry[];
+    try {
+      await ownClient.createStream({ stream: '/bank/accounts/twice', createParents: true }, { waitForReady: true });
+      await ownClient.append({ stream: '/bank/accounts/twice', events: [jsonEvent('account.opened', { owner: 'ann' })] });
+      await ownClient.append({ stream: '/bank/accounts/twice', events: [jsonEvent('money.deposited', { cents: 500 })] });
+      entries = (await ownClient.readFeed({ selector: { stream: '/bank/accounts/twice' }, limit: 100 })).entries;
+    } finally {
+      ownClient.close();
+      await own.stop();
+    }
     assert.deepEqual(entries.map((e) => e.version), [0n, 1n, 2n]);
     const files = new BalanceFiles(tempDir('eh-balances-twice-'));
     await files.open();
