@@ -36,6 +36,30 @@ describe('eventhorizon serve (the npm start command)', function () {
     }
   });
 
+  it('serves the web console on http://127.0.0.1:8080 by default, as the README says (or only warns when that port is taken)', async () => {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(8080, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    const server = await spawnServer({ EH_DATA_DIR: dataDir, EH_CONSOLE_LISTEN: undefined, NODE_ENV: undefined });
+    try {
+      if (!free) {
+        // Another program has the port: the server serves the API anyway and says why there is no console.
+        assert.match(server.output(), /web console not started: its development address is in use/);
+        return;
+      }
+      assert.match(server.output(), /"console":"http:\/\/127\.0\.0\.1:8080\/"/);
+      const page = await fetch('http://127.0.0.1:8080/');
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+      assert.match(await page.text(), /Event Horizon/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
   it('exits with code 1, serving nothing, when a port it needs is taken', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));

@@ -26,15 +26,19 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `eventhorizon serve` as a child process, as `npm start` does, and waits until it serves. */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+/**
+ * Runs `eventhorizon serve` as a child process, as `npm start` does, and waits until it serves.
+ * A variable given as undefined is left out of the child's environment (its default applies).
+ */
+export async function spawnServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
+  // No web console unless a test asks: the development default (127.0.0.1:8080) is one port
+  // that servers started side by side would contend for.
+  const merged = { ...process.env, EH_LISTEN: address, EH_LOG_LEVEL: 'info', EH_METRICS_LISTEN: '127.0.0.1:0', EH_CONSOLE_LISTEN: 'off', ...env };
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: REPO_ROOT,
-    // No web console unless a test asks: the development default (127.0.0.1:8080) is one port
-    // that servers started side by side would contend for.
-    env: { ...process.env, EH_LISTEN: address, EH_LOG_LEVEL: 'info', EH_METRICS_LISTEN: '127.0.0.1:0', EH_CONSOLE_LISTEN: 'off', ...env },
+    env: Object.fromEntries(Object.entries(merged).filter((pair): pair is [string, string] => pair[1] !== undefined)),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
