@@ -6,7 +6,7 @@ import { SetupClient } from './api';
 import type { PacedWriteResult, SlowConsumerResult } from './jobs';
 import { cpuSeconds, rssBytes, rssPeakSampler, startEventHorizon, Worker } from './processes';
 import { holdSubscriptions, record, type Bench } from './scenarios';
-import { quantile, summarise } from './stats';
+import { quantile, windowLatency } from './stats';
 
 /**
  * Live fan-out and the memory of subscriptions (issue 14, targets 5 and 6).
@@ -92,18 +92,12 @@ export async function fanOut(bench: Bench): Promise<void> {
       await sleep(DRAIN_MS);
       const results = await held.stop();
       // The measured window's events only (the warm-up's were sent before it).
-      const measured = (r: (typeof results)[number]) => r.sentAtMs.map((at, i) => ({ at, latency: r.latenciesMs[i] ?? Number.NaN })).filter((e) => e.at >= started);
-      const events = results.flatMap(measured);
-      const latencies = events.map((e) => e.latency);
-      const sentAt = events.map((e) => e.at);
-      const latency = summarise(latencies);
-      const third = bench.plan.fanOutDurationMs / 3;
-      const sentIn = (from: number, to: number) => latencies.filter((_, i) => (sentAt[i] ?? 0) - started >= from && (sentAt[i] ?? 0) - started < to);
+      const latency = windowLatency(results, started, bench.plan.fanOutDurationMs);
       const figures = {
         p50: latency.p50,
         p99: latency.p99,
-        firstThirdP50: quantile(sentIn(0, third), 0.5),
-        lastThirdP50: quantile(sentIn(2 * third, Number.POSITIVE_INFINITY), 0.5),
+        firstThirdP50: latency.firstThirdP50,
+        lastThirdP50: latency.lastThirdP50,
         delivered: latency.count / (written.calls * (subscribers / streamCount)),
         appendsPerSecond: written.calls / (bench.plan.fanOutDurationMs / 1000),
         rss: rss.stop(),

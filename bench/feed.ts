@@ -7,7 +7,7 @@ import type { CatchUpJob, CatchUpResult, PacedWriteResult } from './jobs';
 import { cpuSeconds, rssPeakSampler, startEventHorizon, type ServerProcess, type Worker } from './processes';
 import { holdSubscriptions, record, type Bench, type Plan } from './scenarios';
 import { seed, type SeedSpec } from './seed';
-import { quantile, summarise } from './stats';
+import { windowLatency } from './stats';
 
 /**
  * The feed (issue 15): catch-up through SubscribeFeed, and live fan-out to feed subscribers.
@@ -193,17 +193,13 @@ export async function feedFanOut(bench: Bench): Promise<void> {
       if (written.errors > 0) throw new Error(`feed fan-out appends failed: ${written.firstError ?? ''}`);
       await sleep(200); // the last deliveries
       const results = await held.stop();
-      const latencies = results.flatMap((r) => r.latenciesMs);
-      const sentAt = results.flatMap((r) => r.sentAtMs);
-      const latency = summarise(latencies);
       // Whether a backlog grows: the events sent in the last third of the window against the first.
-      const third = bench.plan.fanOutDurationMs / 3;
-      const sentIn = (from: number, to: number) => latencies.filter((_, i) => (sentAt[i] ?? 0) - started >= from && (sentAt[i] ?? 0) - started < to);
+      const latency = windowLatency(results, started, bench.plan.fanOutDurationMs);
       const figures = {
         p50: latency.p50,
         p99: latency.p99,
-        firstThirdP50: quantile(sentIn(0, third), 0.5),
-        lastThirdP50: quantile(sentIn(2 * third, Number.POSITIVE_INFINITY), 0.5),
+        firstThirdP50: latency.firstThirdP50,
+        lastThirdP50: latency.lastThirdP50,
         delivered: latency.count / (written.calls * subscribers),
         rate: fanOutCase.rate,
         appendsPerSecond: written.calls / (bench.plan.fanOutDurationMs / 1000),
