@@ -249,6 +249,8 @@ export class EventStoreCore {
       direction,
       limit,
       maxBytes: MAX_PAGE_BYTES,
+      // Each payload is opened into its message below and not kept.
+      transientPayloads: true,
       ...(signal ? { signal } : {}),
     });
     const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
@@ -322,6 +324,8 @@ export class EventStoreCore {
       direction: 'forward',
       limit,
       maxBytes: MAX_PAGE_BYTES,
+      // Each payload is opened into its message below and not kept.
+      transientPayloads: true,
       ...(signal ? { signal } : {}),
     });
     const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));

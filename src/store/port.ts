@@ -88,6 +88,13 @@ export interface ReadQuery {
   maxBytes: number;
   /** Fires when the caller gives up: a store that waits on the network may stop early. */
   signal?: CallSignal;
+  /**
+   * The caller copies out what it needs of the payloads at once (it encodes them into messages)
+   * and keeps none of them: the store may then give views into one buffer for the whole page,
+   * which costs less than a buffer per entry (the SQLite store's joined read). Whoever kept one
+   * such payload would keep the whole page in memory.
+   */
+  transientPayloads?: boolean;
 }
 
 export interface ReadPage {

@@ -20,7 +20,7 @@ import {
   StreamShreddedError,
   WrongExpectedVersionError,
 } from '../../src/core/errors';
-import type { EventStore, ReadQuery } from '../../src/store/port';
+import type { EventStore, ReadPage, ReadQuery } from '../../src/store/port';
 
 /** Whether one of a method's parameters has a `signal` (an AbortSignal the caller may fire). */
 type TakesSignal<Parameter> = Parameter extends object ? ('signal' extends keyof Parameter ? true : false) : false;
@@ -296,6 +296,41 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
 
       it('refuses a missing stream', async () => {
         await assert.rejects(store.read('/missing', forward()), StreamNotFoundError);
+      });
+
+      it('reads the same pages when the caller keeps no payload (transientPayloads), binary payloads byte for byte', async () => {
+        // Payloads of any bytes (NUL, invalid UTF-8) and sizes, so that a store joining a page's
+        // payloads (the SQLite store) is seen to split them where they were.
+        await create('/bin');
+        const written = new Map<bigint, Buffer>();
+        for (let i = 0; i < 30; i++) {
+          const payload = Buffer.alloc(1 + ((i * 37) % 300), i % 5 === 0 ? 0 : 0xff - i);
+          payload[0] = 0xc3; // a UTF-8 lead byte without its continuation
+          const { version } = await store.append({ stream: '/bin', payload: () => payload, recordedAt: new Date(at.getTime() + i) });
+          written.set(version, payload);
+        }
+        const queries: ReadQuery[] = [];
+        for (const direction of ['forward', 'backward'] as const) {
+          for (const fromVersion of [0n, 1n, 7n, 30n, 31n, 1n << 62n]) {
+            for (const [limit, maxBytes] of [[1, 1 << 20], [4, 1 << 20], [100, 1 << 20], [100, 500], [100, 1]]) {
+              queries.push({ fromVersion, direction, limit: limit as number, maxBytes: maxBytes as number });
+            }
+          }
+        }
+        const shape = (page: ReadPage) => ({
+          more: page.more,
+          headVersion: page.headVersion,
+          entries: page.entries.map((e) => ({ version: e.version, at: e.recordedAt.getTime(), payload: Buffer.from(e.payload).toString('hex') })),
+        });
+        for (const query of queries) {
+          const kept = await store.read('/bin', query);
+          const transient = await store.read('/bin', { ...query, transientPayloads: true });
+          assert.deepEqual(shape(transient), shape(kept), JSON.stringify({ ...query, fromVersion: String(query.fromVersion) }));
+          for (const entry of transient.entries) {
+            const expected = written.get(entry.version);
+            if (expected) assert.ok(Buffer.from(entry.payload).equals(expected), `payload of version ${entry.version}`);
+          }
+        }
       });
 
       it('reports a head version that agrees with its page while appends run', async function () {

@@ -23,12 +23,10 @@ import type {
   FeedQuery,
   Position,
   PutSnapshotResult,
-  ReadDirection,
   ReadPage,
   ReadQuery,
   SnapshotRecord,
   StoreFeatures,
-  StoredEntry,
   StreamInfo,
   StreamKeys,
   WrappedKey,
@@ -36,6 +34,7 @@ import type {
 import { SqliteConsumerGroups } from './consumer-groups';
 import { upgradeFeed, type UpgradeLog } from './feed-upgrade';
 import { SCHEMA } from './schema';
+import { StreamReads } from './stream-reads';
 import { WalSync } from './wal-sync';
 
 export interface SqliteStoreOptions {
@@ -64,13 +63,6 @@ interface EntryRow {
   payload: Buffer;
 }
 
-/**
- * An entry row as the reads of a stream fetch it: an array (better-sqlite3's `raw` mode), not an
- * object. Why: a page of single-event entries spent about 0.6 µs per row (of 2.9) making the row
- * object, a quarter of what reading a row costs (BENCHMARKS.md, target 4).
- */
-type RawEntryRow = [version: bigint, recordedAt: bigint, payload: Buffer];
-
 interface FeedRow extends EntryRow {
   position: bigint;
   path: string;
@@ -82,9 +74,6 @@ interface FeedRow extends EntryRow {
  * (FeedPage.reached) and the next read goes on from there.
  */
 const FEED_SCAN_POSITIONS = 10_000n;
-
-/** Page sizes per direction whose read statement is kept with the size written in (readRows). */
-const MAX_READ_LIMITS = 64;
 
 /** What one write of a group came to. */
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -125,11 +114,7 @@ export class SqliteStore implements EventStore {
   private readonly transactions;
   /** Makes commits durable off the event loop; undefined for an in-memory database. */
   private readonly walSync: WalSync | undefined;
-  /** Read statements with their LIMIT written in, by direction and limit (readRows). */
-  private readonly readsByLimit: Record<ReadDirection, Map<number, Database.Statement<[bigint, bigint], RawEntryRow>>> = {
-    forward: new Map(),
-    backward: new Map(),
-  };
+  private readonly streamReads: StreamReads;
   /**
    * The position of the next entry written, read at the start of each group commit (under the
    * write lock: another process may have written since) and given in commit order.
@@ -153,6 +138,7 @@ export class SqliteStore implements EventStore {
     this.db.exec(SCHEMA);
     upgradeFeed(this.db, options.log);
     this.statements = this.prepare();
+    this.streamReads = new StreamReads(this.db);
     this.transactions = this.prepareTransactions();
     this.groups = new SqliteConsumerGroups(this.db, (apply) => this.write(apply), () => this.ensureOpen());
   }
@@ -205,16 +191,6 @@ export class SqliteStore implements EventStore {
       entryByRequestId: db.prepare<[bigint, string], { version: bigint; recorded_at: bigint }>(
         'SELECT version, recorded_at FROM entries WHERE stream_id = ? AND request_id = ?',
       ),
-      readForward: db
-        .prepare<[bigint, bigint, number], RawEntryRow>(
-          'SELECT version, recorded_at, payload FROM entries WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?',
-        )
-        .raw(true),
-      readBackward: db
-        .prepare<[bigint, bigint, number], RawEntryRow>(
-          'SELECT version, recorded_at, payload FROM entries WHERE stream_id = ? AND version <= ? ORDER BY version DESC LIMIT ?',
-        )
-        .raw(true),
       children: db.prepare<[bigint, string, number], { path: string }>(
         'SELECT path FROM streams WHERE parent_id = ? AND path > ? ORDER BY path LIMIT ?',
       ),
@@ -332,20 +308,7 @@ export class SqliteStore implements EventStore {
   async read(stream: string, query: ReadQuery): Promise<ReadPage> {
     this.ensureOpen();
     const found = this.mustFind(stream);
-    // One row more than asked tells whether more exist without a second query. Iterated, not
-    // fetched whole: the page stops at its bytes bound without holding every row in memory.
-    const rows = this.readRows(found.id, query.fromVersion, query.direction, query.limit + 1);
-    const entries: StoredEntry[] = [];
-    let bytes = 0;
-    let more = false;
-    for (const [version, recordedAt, payload] of rows) {
-      if (entries.length === query.limit || (entries.length > 0 && bytes + payload.byteLength > query.maxBytes)) {
-        more = true;
-        break;
-      }
-      bytes += payload.byteLength;
-      entries.push({ version, recordedAt: new Date(Number(recordedAt)), payload });
-    }
+    const { entries, more } = this.streamReads.read(found.id, query);
     await this.durable();
     return { entries, more, headVersion: found.head };
   }
@@ -536,30 +499,6 @@ export class SqliteStore implements EventStore {
   /** Resolves once every commit so far is on disk (at once when none is waiting). */
   private durable(): Promise<void> | undefined {
     return this.walSync?.pending ? this.walSync.settled() : undefined;
-  }
-
-  /**
-   * Rows of one stream from `fromVersion` on. The LIMIT is written into the statement rather than
-   * bound: this SQLite (built with STAT4) prepares a statement with `LIMIT ?` again at every
-   * binding, 30 µs a read whatever it returns; with the limit written in, a one-row read takes
-   * 10 µs. Page sizes are few (the API's, catch-up's); past MAX_READ_LIMITS of them
-   * the bound statement serves.
-   */
-  private readRows(streamId: bigint, fromVersion: bigint, direction: ReadDirection, limit: number): IterableIterator<RawEntryRow> {
-    const cache = this.readsByLimit[direction];
-    let statement = cache.get(limit);
-    if (!statement && Number.isSafeInteger(limit) && limit > 0 && cache.size < MAX_READ_LIMITS) {
-      const order = direction === 'forward' ? '>= ? ORDER BY version' : '<= ? ORDER BY version DESC';
-      statement = this.db
-        .prepare<[bigint, bigint], RawEntryRow>(
-          `SELECT version, recorded_at, payload FROM entries WHERE stream_id = ? AND version ${order} LIMIT ${limit}`,
-        )
-        .raw(true);
-      cache.set(limit, statement);
-    }
-    if (statement) return statement.iterate(streamId, fromVersion);
-    const bound = direction === 'forward' ? this.statements.readForward : this.statements.readBackward;
-    return bound.iterate(streamId, fromVersion, limit);
   }
 
   /** The newest position committed, by any process. */
