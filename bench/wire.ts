@@ -99,17 +99,27 @@ export function scanSubscribeResponse(buffer: Uint8Array): { entries: number; ev
   return { entries, events, caughtUp };
 }
 
-/** What one encoded `ReadResponse` holds: events, whether more follow, where to continue. */
-export function scanReadResponse(buffer: Uint8Array): { events: number; more: boolean; nextVersion: number } {
+/** The events of one encoded `ReadResponse`. */
+export function readResponseEvents(buffer: Uint8Array): number {
   let events = 0;
+  forEachField(buffer, 0, buffer.length, (f) => {
+    if (f.field === 1) events += countEvents(buffer, f.start, f.end);
+  });
+  return events;
+}
+
+/**
+ * Whether more entries follow an encoded `ReadResponse`, and where to continue: its top-level
+ * fields only, the entries skipped by their length (what a reader needs to ask for the next page).
+ */
+export function readContinuation(buffer: Uint8Array): { more: boolean; nextVersion: number } {
   let more = false;
   let nextVersion = 0;
   forEachField(buffer, 0, buffer.length, (f) => {
-    if (f.field === 1) events += countEvents(buffer, f.start, f.end);
-    else if (f.field === 2) more = f.varint !== 0;
+    if (f.field === 2) more = f.varint !== 0;
     else if (f.field === 3) nextVersion = f.varint;
   });
-  return { events, more, nextVersion };
+  return { more, nextVersion };
 }
 
 function utf8(buffer: Uint8Array, start: number, end: number): string {

@@ -179,14 +179,24 @@ export class EventHorizon {
     return this.unary(this.raw.read, ReadRequest.fromPartial(request), settings);
   }
 
-  /** Reads every entry from `fromVersion` to the head, a page at a time. */
+  /**
+   * Reads every entry from `fromVersion` to the head, a page at a time. Each next page is asked
+   * for as soon as the page before it arrives, before that page's entries are handed over: the
+   * server reads it while they are processed. So at most two pages are held at once.
+   */
   async *readAll(stream: string, options: ReadAllOptions = {}): AsyncGenerator<Entry, void, undefined> {
-    let fromVersion = BigInt(options.fromVersion ?? 0);
-    for (;;) {
-      const page = await this.read({ stream, fromVersion, limit: options.pageSize ?? 0 }, options);
+    const limit = options.pageSize ?? 0;
+    const readFrom = (fromVersion: bigint) => {
+      const page = this.read({ stream, fromVersion, limit }, options);
+      // Left unawaited when the caller stops early: its failure then has nobody to reach.
+      page.catch(() => undefined);
+      return page;
+    };
+    let next: Promise<ReadResponse> | undefined = readFrom(BigInt(options.fromVersion ?? 0));
+    while (next) {
+      const page: ReadResponse = await next;
+      next = page.more && page.entries.length > 0 ? readFrom(page.nextVersion) : undefined;
       yield* page.entries;
-      if (!page.more || page.entries.length === 0) return;
-      fromVersion = page.nextVersion;
     }
   }
 
