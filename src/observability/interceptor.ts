@@ -60,8 +60,11 @@ export function observabilityInterceptor(options: { metrics: Metrics; logger: Lo
       metrics.rpcDuration.record(context.method, name, seconds);
       if (subscribe) metrics.subscriptions.dec();
       if (code === status.OK && appending) countAppend(metrics, request, response);
+      const fault = SERVER_FAULTS.has(code);
+      // The line is built only when it is logged: most calls end at a level nobody logs.
+      if (!fault && !logger.isLevelEnabled('debug')) return;
       const line = { ...context, code: name, ms: Math.round(seconds * 1000), ...(code === status.OK ? {} : { details }) };
-      if (SERVER_FAULTS.has(code)) logger.warn(line, 'call failed');
+      if (fault) logger.warn(line, 'call failed');
       else logger.debug(line, 'call finished');
     };
 
