@@ -66,31 +66,52 @@ export type EventsWriter = (allocate: Allocate) => void;
  * (negative timestamp fields) take BinaryWriter's path.
  */
 export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, events: Uint8Array | EventsWriter): Encoded {
-  const write: EventsWriter = typeof events === 'function' ? events : (allocate) => allocate(events.byteLength).set(events);
+  let bytes = EMPTY;
+  const end = writeStoredEntryMessage(version, recordedAt, events, (size) => {
+    bytes = Buffer.allocUnsafe(size);
+    return { bytes, at: 0 };
+  });
+  if (end === undefined) return encodeWithWriter(version, recordedAt, asWriter(events));
+  return new Encoded(bytes, recordedAt);
+}
+
+/** Where a message of `size` bytes is to be written: a buffer and the offset in it. */
+export type Reserve = (size: number) => { bytes: Buffer; at: number };
+
+/**
+ * Writes the message of `encodeStoredEntryMessage` at the place `reserve` gives for its size, once
+ * that size is known; answers the offset after it, or undefined (nothing reserved) for the values
+ * the hand-written encoding leaves to BinaryWriter.
+ */
+export function writeStoredEntryMessage(
+  version: bigint,
+  recordedAt: Date,
+  events: Uint8Array | EventsWriter,
+  reserve: Reserve,
+): number | undefined {
   const millis = recordedAt.getTime();
-  if (!(millis >= 0) || version < 0n || version > MAX_SAFE_VERSION) return encodeWithWriter(version, recordedAt, write);
+  if (!(millis >= 0) || version < 0n || version > MAX_SAFE_VERSION) return undefined;
   const seconds = Math.trunc(millis / 1000);
   const nanos = (millis % 1000) * 1_000_000;
   const timestampLength = (seconds !== 0 ? 1 + varintLength(seconds) : 0) + (nanos !== 0 ? 1 + varintLength(nanos) : 0);
   const versionNumber = Number(version);
   const versionLength = versionNumber !== 0 ? 1 + varintLength(versionNumber) : 0;
-  const out = { bytes: EMPTY, at: 0 };
-  write((size) => {
+  let bytes: Buffer = EMPTY;
+  let at = -1;
+  asWriter(events)((size) => {
     const entryLength = versionLength + size + 1 + varintLength(timestampLength) + timestampLength;
-    const bytes = Buffer.allocUnsafe(1 + varintLength(entryLength) + entryLength);
-    bytes[0] = SUBSCRIBE_RESPONSE_ENTRY;
-    let at = writeVarint(bytes, 1, entryLength);
+    const place = reserve(1 + varintLength(entryLength) + entryLength);
+    bytes = place.bytes;
+    bytes[place.at] = SUBSCRIBE_RESPONSE_ENTRY;
+    let offset = writeVarint(bytes, place.at + 1, entryLength);
     if (versionNumber !== 0) {
-      bytes[at++] = ENTRY_VERSION;
-      at = writeVarint(bytes, at, versionNumber);
+      bytes[offset++] = ENTRY_VERSION;
+      offset = writeVarint(bytes, offset, versionNumber);
     }
-    out.bytes = bytes;
-    out.at = at + size;
-    return bytes.subarray(at, at + size);
+    at = offset + size;
+    return bytes.subarray(offset, offset + size);
   });
-  const { bytes } = out;
-  if (bytes === EMPTY) throw new Error('the events writer wrote nothing');
-  let at = out.at;
+  if (at < 0) throw new Error('the events writer wrote nothing');
   bytes[at++] = ENTRY_RECORDED_AT;
   at = writeVarint(bytes, at, timestampLength);
   if (seconds !== 0) {
@@ -99,12 +120,16 @@ export function encodeStoredEntryMessage(version: bigint, recordedAt: Date, even
   }
   if (nanos !== 0) {
     bytes[at++] = TIMESTAMP_NANOS;
-    writeVarint(bytes, at, nanos);
+    at = writeVarint(bytes, at, nanos);
   }
-  return new Encoded(bytes, recordedAt);
+  return at;
 }
 
-const EMPTY = Buffer.alloc(0);
+function asWriter(events: Uint8Array | EventsWriter): EventsWriter {
+  return typeof events === 'function' ? events : (allocate) => allocate(events.byteLength).set(events);
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
 const MAX_SAFE_VERSION = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The bytes of a varint holding `value`, a non-negative safe integer. */
@@ -169,6 +194,63 @@ export function encodeReadResponse(entries: readonly Encoded[], more: boolean, n
   }
   bytes.set(trailer, at);
   return new Encoded(bytes);
+}
+
+/**
+ * A ReadResponse written as its entries are opened: each entry's message goes straight into the
+ * one buffer of the response, where `encodeReadResponse` gathers a buffer per entry into it at
+ * the end (the same bytes come out: a buffer, a copy and their garbage less per entry of a page).
+ */
+export class ReadResponseWriter {
+  private bytes: Buffer;
+  private length = 0;
+  private lastStart = 0;
+
+  /** `expectedBytes`: what the page will probably take; the buffer grows past it if need be. */
+  constructor(expectedBytes: number) {
+    this.bytes = Buffer.allocUnsafe(Math.max(64, expectedBytes));
+  }
+
+  /** Writes the message of an entry after the others (as `encodeStoredEntryMessage` makes it). */
+  addEntry(version: bigint, recordedAt: Date, events: EventsWriter): void {
+    this.lastStart = this.length;
+    const end = writeStoredEntryMessage(version, recordedAt, events, (size) => this.reserve(size));
+    if (end !== undefined) {
+      this.length = end;
+      return;
+    }
+    const message = encodeWithWriter(version, recordedAt, events).bytes;
+    const place = this.reserve(message.byteLength);
+    place.bytes.set(message, place.at);
+    this.length += message.byteLength;
+  }
+
+  /** Takes back the entry written last: it went over the page's bound. */
+  dropLast(): void {
+    this.length = this.lastStart;
+  }
+
+  /** The response: the entries written, then `more`, `next_version` and `head_version`. */
+  finish(more: boolean, nextVersion: bigint, headVersion: bigint): Encoded {
+    const tail = new BinaryWriter();
+    if (more) tail.uint32(READ_RESPONSE_MORE).bool(true);
+    if (nextVersion !== 0n) tail.uint32(READ_RESPONSE_NEXT_VERSION).int64(nextVersion);
+    if (headVersion !== 0n) tail.uint32(READ_RESPONSE_HEAD_VERSION).int64(headVersion);
+    const trailer = tail.finish();
+    const place = this.reserve(trailer.byteLength);
+    place.bytes.set(trailer, place.at);
+    return new Encoded(this.bytes.subarray(0, this.length + trailer.byteLength));
+  }
+
+  /** Room for `size` more bytes after those written: the buffer and where they go. */
+  private reserve(size: number): { bytes: Buffer; at: number } {
+    if (this.length + size > this.bytes.byteLength) {
+      const grown = Buffer.allocUnsafe(Math.max(this.bytes.byteLength * 2, this.length + size));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    return { bytes: this.bytes, at: this.length };
+  }
 }
 
 const SUBSCRIBE_RESPONSE_ENTRIES = (4 << 3) | 2; // field 4, length-delimited

@@ -1,7 +1,7 @@
 import type { Entry, Event, Snapshot } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import {
   MAX_ENTRIES_PER_MESSAGE,
-  encodeReadResponse,
+  ReadResponseWriter,
   encodeStoredEntryMessage,
   type Encoded,
   type OutgoingSubscribeMessage,
@@ -30,6 +30,10 @@ import { CHILD_CREATED, STREAM_STARTED, systemEvent } from './system-events';
  * maxEntryBytes of events).
  */
 const MAX_PAGE_BYTES = 3 * 1024 * 1024;
+/** An entry message's bytes around its events (tag, length, version, time), at most: a Read buffer's first guess. */
+const ENTRY_MESSAGE_OVERHEAD = 32;
+/** A ReadResponse's bytes after its entries (more, next_version, head_version), at most. */
+const READ_RESPONSE_OVERHEAD = 32;
 /** Entries per store read while a subscriber catches up. */
 const CATCH_UP_PAGE = 500;
 const LAST_VERSION = (1n << 63n) - 1n;
@@ -254,25 +258,32 @@ export class EventStoreCore {
       ...(signal ? { signal } : {}),
     });
     const codec = await this.codecs.forReading(stream, page.entries.map((stored) => stored.payload));
-    const messages: Encoded[] = [];
+    let storedBytes = 0;
+    for (const stored of page.entries) storedBytes += stored.payload.byteLength;
+    // Each entry's message is written into the response as its entry is opened.
+    const response = new ReadResponseWriter(storedBytes + page.entries.length * ENTRY_MESSAGE_OVERHEAD + READ_RESPONSE_OVERHEAD);
     // The size of each entry's events is known only once it is opened: the entry that would
     // pass the bound is opened, then left for the next page.
     const decoded = { bytes: 0, over: false };
+    let written = 0;
     for (const stored of page.entries) {
-      const message = encodeStoredEntryMessage(stored.version, stored.recordedAt, (allocate) =>
+      response.addEntry(stored.version, stored.recordedAt, (allocate) =>
         codec.openEntryInto(stored, (size) => {
-          decoded.over = messages.length > 0 && decoded.bytes + size > MAX_PAGE_BYTES;
+          decoded.over = written > 0 && decoded.bytes + size > MAX_PAGE_BYTES;
           decoded.bytes += size;
           return allocate(size);
         }),
       );
-      if (decoded.over) break;
-      messages.push(message);
+      if (decoded.over) {
+        response.dropLast();
+        break;
+      }
+      written++;
     }
-    const last = page.entries[messages.length - 1];
+    const last = page.entries[written - 1];
     const nextVersion = last ? last.version + (direction === 'forward' ? 1n : -1n) : from;
-    const more = page.more || messages.length < page.entries.length;
-    return encodeReadResponse(messages, more, nextVersion, page.headVersion);
+    const more = page.more || written < page.entries.length;
+    return response.finish(more, nextVersion, page.headVersion);
   }
 
   /**

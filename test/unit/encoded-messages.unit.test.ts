@@ -5,6 +5,7 @@ import {
   BATCH_BYTES,
   Encoded,
   EntryBatcher,
+  ReadResponseWriter,
   encodeEntryMessage,
   encodeReadResponse,
   encodeStoredEntryMessage,
@@ -83,6 +84,44 @@ describe('pre-encoded subscription messages', () => {
       assert.deepEqual(serialized.bytes, expected);
       assert.equal(serializeReadResponse(serialized), serialized.bytes, 'passed through by the serializer');
     }
+  });
+
+  it('writes a Read page entry by entry into one buffer exactly as ReadResponse.encode does, an entry taken back included', async () => {
+    const codec = new StreamCodec('/s', new PayloadCodec(await loadZstd(), 1 << 20), undefined);
+    const entry = fc.record({
+      version: fc.oneof(fc.constantFrom(0n, 1n, 2n ** 53n), fc.bigInt({ min: 0n, max: 2n ** 63n - 1n })),
+      // Before 1970 too: those take BinaryWriter's path into the same buffer.
+      millis: fc.integer({ min: -5_000_000_000_000, max: 5_000_000_000_000 }),
+      data: fc.oneof(
+        fc.uint8Array({ maxLength: 400 }).map((bytes) => Buffer.from(bytes)),
+        fc.integer({ min: 1, max: 3000 }).map((times) => Buffer.from('ab'.repeat(times))),
+      ),
+      takenBack: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(entry, { maxLength: 12 }),
+        fc.boolean(),
+        fc.bigInt({ min: -1n, max: 2n ** 63n - 1n }),
+        fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }),
+        // A first guess too small for the page as well: the buffer grows.
+        fc.integer({ min: 0, max: 5000 }),
+        (page, more, nextVersion, headVersion, expectedBytes) => {
+          const writer = new ReadResponseWriter(expectedBytes);
+          const kept: Entry[] = [];
+          for (const { version, millis, data, takenBack } of page) {
+            const recordedAt = new Date(millis);
+            const stored = { version, recordedAt, payload: codec.entryPayload([{ ...events[1], data } as Event])(version) };
+            writer.addEntry(version, recordedAt, (allocate) => codec.openEntryInto(stored, allocate));
+            if (takenBack) writer.dropLast();
+            else kept.push(codec.decodeEntry(stored));
+          }
+          const expected = Buffer.from(ReadResponse.encode({ entries: kept, more, nextVersion, headVersion }).finish());
+          assert.deepEqual(writer.finish(more, nextVersion, headVersion).bytes, expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('batches entry messages into the bytes SubscribeResponse.encode makes of an EntryBatch, and leaves one entry alone', () => {
