@@ -7,7 +7,7 @@ import {
   SubscribeFeedRequest,
   SubscribeRequest,
 } from '../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { connect } from '../clients/ts/src';
+import { connect, DEFAULT_FLOW_CONTROL_WINDOW } from '../clients/ts/src';
 import { OrderEvents } from './events';
 import type {
   AppendLoadJob,
@@ -38,8 +38,15 @@ export const SENT_AT = 'bench-sent-at';
 const SUBSCRIBE_PATH = '/eventhorizon.v1.EventHorizon/Subscribe';
 const READ_PATH = '/eventhorizon.v1.EventHorizon/Read';
 const SUBSCRIBE_FEED_PATH = '/eventhorizon.v1.EventHorizon/SubscribeFeed';
-/** Pages of 100-event entries exceed gRPC's default 4 MiB. */
-const CLIENT_OPTIONS = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
+/**
+ * The load workers' grpc-js connections: the TypeScript client's flow-control window (grpc-js's
+ * own, HTTP/2's 64 KiB, makes a catch-up wait for a window update every 64 KiB), and room for
+ * pages of 100-event entries, which exceed gRPC's default 4 MiB.
+ */
+const CLIENT_OPTIONS = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc-node.flow_control_window': DEFAULT_FLOW_CONTROL_WINDOW,
+};
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 function wallClockMs(): number {

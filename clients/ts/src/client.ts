@@ -125,6 +125,17 @@ export interface ReadAllOptions extends CallSettings {
 
 const DEFAULT_DEADLINE_MS = 10_000;
 
+/**
+ * The HTTP/2 flow-control window of the client's connections, in bytes (per stream, and per
+ * connection). grpc-js keeps HTTP/2's 64 KiB unless told otherwise and never grows it (grpc-go and
+ * the C core size theirs by estimating bandwidth × delay): a catch-up then waits for a window
+ * update every 64 KiB (slower even on loopback: BENCHMARKS.md, issue 14 target 4), and over a
+ * link with 50 ms of delay streams at most 1.3 MB/s. 1 MiB, grpc-java's default: also
+ * what a subscription whose loop stops pulling may hold in this process before the server waits.
+ * `channelOptions: { 'grpc-node.flow_control_window': n }` sets another.
+ */
+export const DEFAULT_FLOW_CONTROL_WINDOW = 1024 * 1024;
+
 type UnaryMethod<Req, Res> = (
   request: Req,
   metadata: Metadata,
@@ -155,6 +166,7 @@ export class EventHorizon {
       'grpc.keepalive_timeout_ms': options.keepalive?.timeoutMs ?? 20_000,
       'grpc.initial_reconnect_backoff_ms': options.reconnect?.initialMs ?? 1000,
       'grpc.max_reconnect_backoff_ms': options.reconnect?.maxMs ?? 10_000,
+      'grpc-node.flow_control_window': DEFAULT_FLOW_CONTROL_WINDOW,
       ...serverNameOptions(options),
       ...options.channelOptions,
       interceptors,

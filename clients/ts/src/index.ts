@@ -5,6 +5,7 @@
  */
 export {
   connect,
+  DEFAULT_FLOW_CONTROL_WINDOW,
   EventHorizon,
   type CallSettings,
   type ConnectOptions,
