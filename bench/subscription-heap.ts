@@ -1,3 +1,4 @@
+import path from 'node:path';
 import v8 from 'node:v8';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,22 +15,29 @@ import { Worker } from './processes';
  * worker processes; the V8 heap in use and RSS after forced GCs, before and with them, per
  * subscription. `--without-interceptor` replaces the observability interceptor by one that
  * returns the call as it is, to see what its layer costs. A diagnostic, not a BENCHMARKS.md
- * figure: `--only memory` measures the deployed server.
+ * figure: `--only memory` measures the deployed server. `--snapshots DIR` also writes a V8 heap
+ * snapshot before and with them (after the figures are taken), for bench/heap-diff.ts.
  */
 
 const { values } = parseArgs({
-  options: { subscriptions: { type: 'string', default: '10000' }, 'without-interceptor': { type: 'boolean', default: false } },
+  options: {
+    subscriptions: { type: 'string', default: '10000' },
+    'without-interceptor': { type: 'boolean', default: false },
+    snapshots: { type: 'string' },
+  },
 });
 const count = Number(values.subscriptions);
 const gc = (globalThis as { gc?: () => void }).gc;
 
-async function settled(): Promise<{ heap: number; rss: number }> {
+async function settled(snapshot?: string): Promise<{ heap: number; rss: number }> {
   if (!gc) throw new Error('run with node --expose-gc');
   for (let i = 0; i < 4; i++) {
     gc();
     await sleep(100);
   }
-  return { heap: v8.getHeapStatistics().used_heap_size, rss: process.memoryUsage().rss };
+  const figures = { heap: v8.getHeapStatistics().used_heap_size, rss: process.memoryUsage().rss };
+  if (snapshot) v8.writeHeapSnapshot(path.join(values.snapshots ?? '.', snapshot));
+  return figures;
 }
 
 async function main(): Promise<void> {
@@ -55,10 +63,10 @@ async function main(): Promise<void> {
     // Once first, so that code and pools warmed up by the first subscriptions do not count.
     await Promise.all((await hold(200)).map((held) => held.stop()));
     await sleep(500);
-    const before = await settled();
+    const before = await settled(values.snapshots && 'before.heapsnapshot');
     const held = await hold(count);
     await sleep(1000);
-    const after = await settled();
+    const after = await settled(values.snapshots && 'after.heapsnapshot');
     process.stdout.write(
       `${JSON.stringify({
         subscriptions: count,
