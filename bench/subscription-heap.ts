@@ -29,13 +29,28 @@ const { values } = parseArgs({
 const count = Number(values.subscriptions);
 const gc = (globalThis as { gc?: () => void }).gc;
 
-async function settled(snapshot?: string): Promise<{ heap: number; rss: number }> {
+interface Figures {
+  heap: number;
+  /** The V8 heap's committed pages: what of RSS the heap takes, its free room included. */
+  heapCommitted: number;
+  /** Off the V8 heap: buffers' memory and what V8 itself allocated with malloc. */
+  external: number;
+  rss: number;
+}
+
+async function settled(snapshot?: string): Promise<Figures> {
   if (!gc) throw new Error('run with node --expose-gc');
   for (let i = 0; i < 4; i++) {
     gc();
     await sleep(100);
   }
-  const figures = { heap: v8.getHeapStatistics().used_heap_size, rss: process.memoryUsage().rss };
+  const heap = v8.getHeapStatistics();
+  const figures = {
+    heap: heap.used_heap_size,
+    heapCommitted: heap.total_physical_size,
+    external: heap.external_memory + heap.malloced_memory,
+    rss: process.memoryUsage().rss,
+  };
   if (snapshot) v8.writeHeapSnapshot(path.join(values.snapshots ?? '.', snapshot));
   return figures;
 }
@@ -72,6 +87,8 @@ async function main(): Promise<void> {
         subscriptions: count,
         interceptor: !values['without-interceptor'],
         heapKBPerSubscription: Number(((after.heap - before.heap) / count / 1024).toFixed(2)),
+        heapCommittedKBPerSubscription: Number(((after.heapCommitted - before.heapCommitted) / count / 1024).toFixed(2)),
+        externalKBPerSubscription: Number(((after.external - before.external) / count / 1024).toFixed(2)),
         rssKBPerSubscription: Number(((after.rss - before.rss) / count / 1024).toFixed(2)),
       })}\n`,
     );
