@@ -3,18 +3,20 @@ import v8 from 'node:v8';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as observability from '../src/observability/interceptor';
-import { startTestServer } from '../test/helpers/server';
+import { startAuthTestServer } from '../test/helpers/auth-server';
+import { startTestServer, type TestServer } from '../test/helpers/server';
 import { SetupClient } from './api';
 import type { SubscribeResult } from './jobs';
 import { Worker } from './processes';
 
 /**
  * What one idle subscription costs the server, measured in process (issue 14, target 6):
- * `node --expose-gc dist/bench/subscription-heap.js [--subscriptions N] [--without-interceptor]`.
+ * `node --expose-gc dist/bench/subscription-heap.js [--subscriptions N] [--without-interceptor] [--auth]`.
  * A server in this process, N idle Subscribe calls (spread over 100 streams) from two load
  * worker processes; the V8 heap in use and RSS after forced GCs, before and with them, per
  * subscription. `--without-interceptor` replaces the observability interceptor by one that
- * returns the call as it is, to see what its layer costs. A diagnostic, not a BENCHMARKS.md
+ * returns the call as it is, to see what its layer costs; `--auth` serves with auth required,
+ * each call with a key. A diagnostic, not a BENCHMARKS.md
  * figure: `--only memory` measures the deployed server. `--snapshots DIR` also writes a V8 heap
  * snapshot before and with them (after the figures are taken), for bench/heap-diff.ts.
  */
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     subscriptions: { type: 'string', default: '10000' },
     'without-interceptor': { type: 'boolean', default: false },
     snapshots: { type: 'string' },
+    auth: { type: 'boolean', default: false },
   },
 });
 const count = Number(values.subscriptions);
@@ -60,10 +63,29 @@ async function main(): Promise<void> {
     // server.ts reads the export when it builds the server: a pass-through layer, no wrapper.
     Object.assign(observability, { observabilityInterceptor: () => (_method: unknown, call: unknown) => call });
   }
-  const server = await startTestServer();
-  const setup = new SetupClient(server.address);
   const streams = Array.from({ length: 100 }, (_, i) => `/heap/s${i}`);
-  await setup.createStreams(streams);
+  // With --auth, a server that requires auth (and encrypts at rest, as the auth test server
+  // does): each Subscribe passes the auth interceptor's layer too.
+  let server: TestServer;
+  let apiKey: string | undefined;
+  let closeSetup: () => Promise<void>;
+  if (values.auth) {
+    const auth = await startAuthTestServer();
+    const reader = await auth.grant('reader', { allow: ['*=/heap/**'] });
+    await auth.refresh();
+    for (const stream of streams) await auth.as(reader).createStream({ stream, createParents: true });
+    ({ test: server } = auth);
+    apiKey = reader.key;
+    closeSetup = () => auth.stop();
+  } else {
+    server = await startTestServer();
+    const setup = new SetupClient(server.address);
+    await setup.createStreams(streams);
+    closeSetup = async () => {
+      setup.close();
+      await server.stop();
+    };
+  }
   const workers = [new Worker(), new Worker()];
   const hold = (n: number) =>
     Promise.all(
@@ -71,6 +93,7 @@ async function main(): Promise<void> {
         worker.start<SubscribeResult>({
           kind: 'subscribe', address: server.address, connections: Math.ceil(n / 2 / 500),
           streams: Array.from({ length: n / 2 }, (_, i) => streams[i % streams.length] as string),
+          ...(apiKey !== undefined ? { apiKey } : {}),
         }),
       ),
     );
@@ -86,6 +109,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         subscriptions: count,
         interceptor: !values['without-interceptor'],
+        auth: values.auth,
         heapKBPerSubscription: Number(((after.heap - before.heap) / count / 1024).toFixed(2)),
         heapCommittedKBPerSubscription: Number(((after.heapCommitted - before.heapCommitted) / count / 1024).toFixed(2)),
         externalKBPerSubscription: Number(((after.external - before.external) / count / 1024).toFixed(2)),
@@ -95,8 +119,7 @@ async function main(): Promise<void> {
     await Promise.all(held.map((h) => h.stop()));
   } finally {
     await Promise.all(workers.map((worker) => worker.close()));
-    setup.close();
-    await server.stop();
+    await closeSetup();
   }
 }
 
