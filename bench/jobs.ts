@@ -54,6 +54,8 @@ export interface SubscribeJob {
    * message).
    */
   feed?: { maxEntriesPerMessage?: number };
+  /** Sent as `authorization: Bearer <key>` on each call, for a server that requires auth. */
+  apiKey?: string;
 }
 
 /** Appends single events at a fixed rate, stamping each with the time it was sent. */

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import {
   AppendRequest,
   EventHorizonClient,
@@ -259,6 +259,8 @@ async function subscribe(job: SubscribeJob): Promise<SubscribeResult> {
   let pending = job.streams.length;
   const { feed } = job;
   const calls: Array<ClientReadableStream<Buffer>> = [];
+  const metadata = new Metadata();
+  if (job.apiKey !== undefined) metadata.set('authorization', `Bearer ${job.apiKey}`);
   const cpu = cpuMeter();
   await new Promise<void>((resolve) => {
     if (pending === 0) resolve();
@@ -275,12 +277,14 @@ async function subscribe(job: SubscribeJob): Promise<SubscribeResult> {
               fromNow: true,
               ...(feed.maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage: feed.maxEntriesPerMessage } : {}),
             }),
+            metadata,
           )
         : client.makeServerStreamRequest(
             SUBSCRIBE_PATH,
             (request: SubscribeRequest) => Buffer.from(SubscribeRequest.encode(request).finish()),
             rawBytes,
             SubscribeRequest.fromPartial({ stream }),
+            metadata,
           );
       calls.push(call);
       const record = (sentAt: string) => {

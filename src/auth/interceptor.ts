@@ -1,4 +1,9 @@
-import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import {
+  ServerInterceptingCall,
+  type Metadata,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+} from '@grpc/grpc-js';
 import type { StreamReadCheck } from '../feed/feed-filter';
 import type { Logger } from 'pino';
 import { toStatus } from '../api/errors';
@@ -48,73 +53,13 @@ export class AuthInterceptor {
 
   readonly interceptor: ServerInterceptor = (method, call) => {
     if (isOpenMethod(method.path)) return new ServerInterceptingCall(call);
-    const streaming = method.requestStream || method.responseStream;
-    let keyHash: string | undefined;
-    let needed: Permission[] = [];
-    let context: RequestContext | undefined;
-    let refused = false;
-    let tracked: OpenCall | undefined;
-    const forget = () => {
-      if (tracked) this.open.delete(tracked);
-    };
-    const refuse = (error: Refusal, message = 'call refused') => {
-      if (refused) return;
-      refused = true;
-      forget();
-      this.options.logger.info({ ...context, reason: error.message }, message);
-      const { unexpected: _ignored, ...statusObject } = toStatus(error);
-      call.sendStatus(statusObject);
-    };
-
-    return new ServerInterceptingCall(call, {
-      start: (next) =>
-        next({
-          onReceiveMetadata: (metadata, next) => {
-            context = requestContextOf(metadata);
-            const caller = this.authenticate(metadata.get('authorization')[0]);
-            if (caller instanceof UnauthenticatedError) {
-              refuse(caller);
-              return;
-            }
-            keyHash = caller.keyHash;
-            if (context) context.principal = caller.principal;
-            next(metadata);
-          },
-          onReceiveMessage: (message, next) => {
-            if (refused || keyHash === undefined) return;
-            const hash = keyHash;
-            needed = this.permissionsNeeded(method.path, message);
-            const refusal = this.refusalOf(hash, needed);
-            if (refusal) {
-              refuse(refusal);
-              return;
-            }
-            if (streaming && !tracked) {
-              tracked = {
-                recheck: () => this.refusalOf(hash, needed),
-                end: (error) => refuse(error, 'open call ended: no longer authorized'),
-              };
-              this.open.add(tracked);
-            }
-            next(message);
-          },
-          onReceiveHalfClose: (next) => {
-            if (!refused) next();
-          },
-          onCancel: forget,
-        }),
-      // Once refused, the refusal is the call's status: what the handler still sends before it
-      // hears of the end (grpc-js tells it as a cancel) is dropped, or it would be written after
-      // the status and break the stream.
-      sendMessage: (message, next) => {
-        if (!refused) next(message);
-      },
-      sendStatus: (statusObject, next) => {
-        forget();
-        if (!refused) next(statusObject);
-      },
-    });
+    return new AuthorizedCall(call, method.path, method.requestStream || method.responseStream, this, this.open);
   };
+
+  /** Logs a refused call, or an open one ended, with its request context. */
+  logRefusal(context: RequestContext | undefined, error: Refusal, message: string): void {
+    this.options.logger.info({ ...context, reason: error.message }, message);
+  }
 
   /**
    * Which streams the caller of a call (by its metadata) may read, answered with the keys and
@@ -188,5 +133,124 @@ export class AuthInterceptor {
       if (!policy?.decide(action, resource).allowed) return new PermissionDeniedError(action, resource);
     }
     return undefined;
+  }
+}
+
+/** What grpc-js hands a call's `start`: the next layer's listener (not exported by grpc-js). */
+type CallListener = Parameters<ServerInterceptingCallInterface['start']>[0];
+/** A status as a layer sends it (grpc-js's PartialStatusObject, not exported by grpc-js). */
+type CallStatus = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
+
+/**
+ * One API call as the auth interceptor checks it: the layer, the listener of what arrives and,
+ * for a streaming call that passed, the open call checked again when auth changes, in one
+ * object with its methods on the class. grpc-js's generic layer (`new ServerInterceptingCall(call,
+ * responder)`) built a listener, a responder and a closure per hook for each call, and an open
+ * call two closures more; an idle subscription held them for as long as it is open (1.5 KB each
+ * of 10,000 with auth required, BENCHMARKS.md, "Memory"). Every hook here goes on at once or
+ * not at all, so the queueing of the generic layer had nothing to hold; it is subclassed only to
+ * be the type grpc-js's ServerInterceptor returns, the methods that use its hooks overridden.
+ */
+class AuthorizedCall extends ServerInterceptingCall implements CallListener, OpenCall {
+  private listener: CallListener | undefined;
+  private keyHash: string | undefined;
+  private needed: Permission[] = [];
+  private context: RequestContext | undefined;
+  private refused = false;
+  private tracked = false;
+  /** Once the call is cancelled, nothing more is passed on (as grpc-js's own layer does). */
+  private cancelled = false;
+
+  constructor(
+    private readonly next: ServerInterceptingCallInterface,
+    private readonly path: string,
+    private readonly streaming: boolean,
+    private readonly auth: AuthInterceptor,
+    private readonly open: Set<OpenCall>,
+  ) {
+    super(next);
+  }
+
+  override start(listener: CallListener): void {
+    this.listener = listener;
+    this.next.start(this);
+  }
+
+  onReceiveMetadata(metadata: Metadata): void {
+    if (this.cancelled) return;
+    this.context = requestContextOf(metadata);
+    const caller = this.auth.authenticate(metadata.get('authorization')[0]);
+    if (caller instanceof UnauthenticatedError) {
+      this.refuse(caller);
+      return;
+    }
+    this.keyHash = caller.keyHash;
+    if (this.context) this.context.principal = caller.principal;
+    this.listener?.onReceiveMetadata(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    if (this.cancelled || this.refused || this.keyHash === undefined) return;
+    this.needed = this.auth.permissionsNeeded(this.path, message);
+    const refusal = this.auth.refusalOf(this.keyHash, this.needed);
+    if (refusal) {
+      this.refuse(refusal);
+      return;
+    }
+    if (this.streaming && !this.tracked) {
+      this.tracked = true;
+      this.open.add(this);
+    }
+    this.listener?.onReceiveMessage(message);
+  }
+
+  onReceiveHalfClose(): void {
+    if (this.cancelled || this.refused) return;
+    this.listener?.onReceiveHalfClose();
+  }
+
+  onCancel(): void {
+    this.cancelled = true;
+    this.forget();
+    this.listener?.onCancel();
+  }
+
+  // Once refused, the refusal is the call's status: what the handler still sends before it
+  // hears of the end (grpc-js tells it as a cancel) is dropped, or it would be written after
+  // the status and break the stream.
+  override sendMessage(message: unknown, callback: () => void): void {
+    if (!this.refused) this.next.sendMessage(message, callback);
+  }
+
+  override sendMetadata(metadata: Metadata): void {
+    this.next.sendMetadata(metadata);
+  }
+
+  override sendStatus(statusObject: CallStatus): void {
+    this.forget();
+    if (!this.refused) this.next.sendStatus(statusObject);
+  }
+
+  /** The refusal the current keys and policies give this open call, if any. */
+  recheck(): Refusal | undefined {
+    return this.keyHash === undefined ? undefined : this.auth.refusalOf(this.keyHash, this.needed);
+  }
+
+  /** Ends the open call: no longer authorized. */
+  end(refusal: Refusal): void {
+    this.refuse(refusal, 'open call ended: no longer authorized');
+  }
+
+  private refuse(error: Refusal, message = 'call refused'): void {
+    if (this.refused) return;
+    this.refused = true;
+    this.forget();
+    this.auth.logRefusal(this.context, error, message);
+    const { unexpected: _ignored, ...statusObject } = toStatus(error);
+    this.next.sendStatus(statusObject);
+  }
+
+  private forget(): void {
+    if (this.tracked) this.open.delete(this);
   }
 }

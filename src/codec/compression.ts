@@ -1,7 +1,6 @@
 import { frameContentSize } from './zstd-frame';
 import { NativeZstd, requireZstdNapi, type ZstdNapiBinding } from './zstd-native';
 import { NodeZlibZstd, nodeZstd, type NodeZstd } from './zstd-node';
-import { wasmZstd } from './zstd-wasm';
 
 /** A compression method, as recorded in the low 4 bits of the payload header. */
 export const enum Compression {
@@ -74,6 +73,8 @@ export async function chooseZstd(options: ZstdOptions = {}): Promise<ZstdChoice>
       fallbackReason += `; node:zlib's zstd is not usable: ${message(error)}`;
     }
   }
+  // Loaded only as the fallback: where the native binding loads, zstd-codec is never used.
+  const { wasmZstd } = require('./zstd-wasm') as typeof import('./zstd-wasm');
   return { compressor: await wasmZstd(level), path: 'wasm', fallbackReason };
 }
 

@@ -44,6 +44,11 @@ export function encodeEntryMessage(entry: Entry): Encoded {
   return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: entry } }).finish()), entry.recordedAt);
 }
 
+/** A heartbeat serialized: the hub writes one message to every idle subscriber due at once. */
+export function encodeHeartbeatMessage(time: Date): Encoded {
+  return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'heartbeat', value: { time } } }).finish()));
+}
+
 const SUBSCRIBE_RESPONSE_ENTRY = (1 << 3) | 2; // field 1, length-delimited
 const ENTRY_VERSION = (1 << 3) | 0; // field 1, varint
 const ENTRY_RECORDED_AT = (3 << 3) | 2; // field 3, length-delimited

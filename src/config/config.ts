@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 
 /** The stores the server can run on (EH_STORE). */
 export type StoreKind = 'sqlite' | 'dynamodb';
@@ -671,7 +670,8 @@ function readConfigFile(file: string, problems: string[]): Record<string, string
   let parsed: unknown;
   try {
     const text = fs.readFileSync(file, 'utf8');
-    parsed = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text);
+    // yaml (72 modules) loads only for a YAML file: most servers are configured by flags and env.
+    parsed = /\.json$/i.test(file) ? JSON.parse(text) : (require('yaml') as typeof import('yaml')).parse(text);
   } catch (error) {
     problems.push(`config file ${file}: ${(error as Error).message.split('\n')[0]}`);
     return {};

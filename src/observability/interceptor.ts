@@ -3,6 +3,7 @@ import {
   Metadata,
   ServerInterceptingCall,
   status,
+  type ServerInterceptingCallInterface,
   type ServerInterceptor,
   type StatusObject,
 } from '@grpc/grpc-js';
@@ -37,70 +38,121 @@ export function codeName(code: number): string {
  * the call by method and status code, and logs its end.
  */
 export function observabilityInterceptor(options: { metrics: Metrics; logger: Logger }): ServerInterceptor {
-  const { metrics, logger } = options;
-  return (method, call) => {
-    const started = performance.now();
-    const context: RequestContext = { requestId: randomUUID(), method: method.path.slice(1) };
-    const subscribe = method.path === SUBSCRIBE;
-    const appending = APPENDING.has(method.path);
-    // Kept for counting appends only: a subscription would otherwise hold its request and the
-    // last message it was sent (maybe a large stored entry) for as long as it is open.
-    let request: unknown;
-    let response: unknown;
-    let headersSent = false;
-    let finished = false;
+  return (method, call) => new ObservedCall(call, method.path, options);
+}
 
-    /** Records the end of the call, once: by its status, or by the client's cancellation. */
-    const finish = (code: number, details: string): void => {
-      if (finished) return;
-      finished = true;
-      const name = codeName(code);
-      const seconds = (performance.now() - started) / 1000;
-      // Counted and timed at once, without prom-client's label lookups (tallied-histogram.ts).
-      metrics.rpcDuration.record(context.method, name, seconds);
-      if (subscribe) metrics.subscriptions.dec();
-      if (code === status.OK && appending) countAppend(metrics, request, response);
-      const fault = SERVER_FAULTS.has(code);
-      // The line is built only when it is logged: most calls end at a level nobody logs.
-      if (!fault && !logger.isLevelEnabled('debug')) return;
-      const line = { ...context, code: name, ms: Math.round(seconds * 1000), ...(code === status.OK ? {} : { details }) };
-      if (fault) logger.warn(line, 'call failed');
-      else logger.debug(line, 'call finished');
-    };
+/** A status as a layer sends it (grpc-js's PartialStatusObject, not exported by grpc-js). */
+type CallStatus = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
 
-    return new ServerInterceptingCall(call, {
-      start: (next) =>
-        next({
-          onReceiveMetadata: (metadata, next) => {
-            const given = metadata.get(REQUEST_ID_HEADER)[0];
-            if (typeof given === 'string' && ACCEPTABLE_REQUEST_ID.test(given)) context.requestId = given;
-            if (subscribe) metrics.subscriptions.inc();
-            bindRequestContext(metadata, context);
-            next(metadata);
-          },
-          onReceiveMessage: (message, next) => {
-            if (appending) request = message;
-            next(message);
-          },
-          onCancel: () => finish(status.CANCELLED, 'cancelled by the client'),
-        }),
-      sendMetadata: (metadata, next) => {
-        headersSent = true;
-        metadata.set(REQUEST_ID_HEADER, context.requestId);
-        next(metadata);
-      },
-      sendMessage: (message, next) => {
-        if (appending) response = message;
-        if (subscribe) observeDelivery(metrics, message);
-        next(message);
-      },
-      sendStatus: (statusObject, next) => {
-        finish(statusObject.code, statusObject.details);
-        // Without response headers the status travels alone: the request id goes with it.
-        next(headersSent ? statusObject : withRequestId(statusObject, context.requestId));
-      },
-    });
-  };
+/** What grpc-js hands a call's `start`: the next layer's listener (not exported by grpc-js). */
+type CallListener = Parameters<ServerInterceptingCallInterface['start']>[0];
+
+/**
+ * One call as the observability interceptor sees it: a layer between grpc-js's call and the next
+ * interceptor (or the handler), and the listener of what arrives, in one object with its methods
+ * on the class. grpc-js's generic layer (`new ServerInterceptingCall(call, responder)`) builds a
+ * listener, a responder and a closure per hook for each call, and an idle subscription holds them
+ * for as long as it is open: about 1 KB each of 10,000 (BENCHMARKS.md, "Memory"). Every hook
+ * here goes on at once (none waits), so the queueing of the generic layer has nothing to hold;
+ * it is subclassed only to be the type grpc-js's ServerInterceptor returns, its own hooks left
+ * to the defaults and the methods that use them overridden.
+ */
+class ObservedCall extends ServerInterceptingCall implements CallListener {
+  private readonly started = performance.now();
+  private readonly context: RequestContext;
+  private readonly subscribe: boolean;
+  private readonly appending: boolean;
+  /** The next layer's listener, once started. */
+  private listener: CallListener | undefined;
+  // Kept for counting appends only: a subscription would otherwise hold its request and the
+  // last message it was sent (maybe a large stored entry) for as long as it is open.
+  private request: unknown;
+  private response: unknown;
+  private headersSent = false;
+  private finished = false;
+  /** Once the call is cancelled, nothing more is passed on (as grpc-js's own layer does). */
+  private cancelled = false;
+
+  constructor(
+    private readonly next: ServerInterceptingCallInterface,
+    path: string,
+    private readonly observers: { metrics: Metrics; logger: Logger },
+  ) {
+    super(next);
+    this.context = { requestId: randomUUID(), method: path.slice(1) };
+    this.subscribe = path === SUBSCRIBE;
+    this.appending = APPENDING.has(path);
+  }
+
+  override start(listener: CallListener): void {
+    this.listener = listener;
+    this.next.start(this);
+  }
+
+  onReceiveMetadata(metadata: Metadata): void {
+    if (this.cancelled) return;
+    const given = metadata.get(REQUEST_ID_HEADER)[0];
+    if (typeof given === 'string' && ACCEPTABLE_REQUEST_ID.test(given)) this.context.requestId = given;
+    if (this.subscribe) this.observers.metrics.subscriptions.inc();
+    bindRequestContext(metadata, this.context);
+    this.listener?.onReceiveMetadata(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    if (this.cancelled) return;
+    if (this.appending) this.request = message;
+    this.listener?.onReceiveMessage(message);
+  }
+
+  onReceiveHalfClose(): void {
+    if (this.cancelled) return;
+    this.listener?.onReceiveHalfClose();
+  }
+
+  onCancel(): void {
+    this.cancelled = true;
+    this.finish(status.CANCELLED, 'cancelled by the client');
+    this.listener?.onCancel();
+  }
+
+  override sendMetadata(metadata: Metadata): void {
+    this.headersSent = true;
+    metadata.set(REQUEST_ID_HEADER, this.context.requestId);
+    this.next.sendMetadata(metadata);
+  }
+
+  override sendMessage(message: unknown, callback: () => void): void {
+    // The first message carries the response headers, and with them the request id.
+    if (!this.headersSent) this.sendMetadata(new Metadata());
+    if (this.appending) this.response = message;
+    if (this.subscribe) observeDelivery(this.observers.metrics, message);
+    this.next.sendMessage(message, callback);
+  }
+
+  override sendStatus(statusObject: CallStatus): void {
+    this.finish(statusObject.code, statusObject.details);
+    // Without response headers the status travels alone: the request id goes with it.
+    this.next.sendStatus(this.headersSent ? statusObject : withRequestId(statusObject, this.context.requestId));
+  }
+
+  /** Records the end of the call, once: by its status, or by the client's cancellation. */
+  private finish(code: number, details: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const { metrics, logger } = this.observers;
+    const name = codeName(code);
+    const seconds = (performance.now() - this.started) / 1000;
+    // Counted and timed at once, without prom-client's label lookups (tallied-histogram.ts).
+    metrics.rpcDuration.record(this.context.method, name, seconds);
+    if (this.subscribe) metrics.subscriptions.dec();
+    if (code === status.OK && this.appending) countAppend(metrics, this.request, this.response);
+    const fault = SERVER_FAULTS.has(code);
+    // The line is built only when it is logged: most calls end at a level nobody logs.
+    if (!fault && !logger.isLevelEnabled('debug')) return;
+    const line = { ...this.context, code: name, ms: Math.round(seconds * 1000), ...(code === status.OK ? {} : { details }) };
+    if (fault) logger.warn(line, 'call failed');
+    else logger.debug(line, 'call finished');
+  }
 }
 
 function withRequestId<S extends Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null | undefined }>(

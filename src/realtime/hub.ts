@@ -1,5 +1,5 @@
 import type { Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
-import { encodeEntryMessage, encodeStoredEntryMessage, type Encoded } from '../codec/encoded-messages';
+import { encodeEntryMessage, encodeHeartbeatMessage, encodeStoredEntryMessage, type Encoded } from '../codec/encoded-messages';
 import type { Lifetime } from './lifetime';
 
 /** A committed entry on its way to subscribers: serialized once for all of them. */
@@ -71,19 +71,7 @@ export class LiveFeed {
       if (entry.version < this.expected) return;
       if (entry.version === this.expected) {
         this.expected = entry.version + 1n;
-        // The heartbeat is due an interval after the last message, as when the subscriber writes.
-        this.heartbeats.add(this, this.writingTimeoutMs);
-        let accepted: boolean;
-        try {
-          accepted = writer.write(entry.message);
-        } catch (error) {
-          // Not the publisher's failure (its append is committed), nor the other subscribers':
-          // this subscription ends with it.
-          this.close(error instanceof Error ? error : new Error(String(error)));
-          return;
-        }
-        // A full buffer: the subscriber takes over, and waits for the call to drain.
-        if (!accepted) this.finishWait(true);
+        this.writeDirect(writer, entry.message);
         return;
       }
     }
@@ -155,8 +143,9 @@ export class LiveFeed {
    * idle subscriptions those timers were a measured part of their memory (BENCHMARKS.md).
    *
    * With `direct`, entries that arrive in order from `direct.next` on are written to its writer
-   * as they come, and the wait goes on (its timeout counted from the last of them); it resolves
-   * true when something needs the subscriber (a gap, an overflow, a full call buffer). The
+   * as they come, and so is a heartbeat when the timeout elapses, and the wait goes on (its
+   * timeout counted from the last of them); it resolves true when something needs the
+   * subscriber (a gap, an overflow, a full call buffer), false when `lifetime` ends. The
    * subscriber reads where it stands from `expected` afterwards. Only for a subscriber whose
    * earlier messages were all written to that call: the order of the call's messages is then
    * the order of the versions.
@@ -191,12 +180,40 @@ export class LiveFeed {
     resolve(arrived);
   }
 
+  /**
+   * Writes a message to the call of a subscriber that waits with a writer; the wait goes on. The
+   * heartbeat is due an interval after it, as when the subscriber writes.
+   */
+  private writeDirect(writer: CallWriter, message: Encoded): void {
+    this.heartbeats.add(this, this.writingTimeoutMs);
+    let accepted: boolean;
+    try {
+      accepted = writer.write(message);
+    } catch (error) {
+      // Not the publisher's failure (an entry's append is committed), nor the other
+      // subscribers': this subscription ends with it.
+      this.close(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    // A full buffer: the subscriber takes over, and waits for the call to drain.
+    if (!accepted) this.finishWait(true);
+  }
+
   /** One function per feed, not per wait: what push and close call. */
   private readonly arrived = (): void => this.finishWait(true);
 
-  /** Called by the heartbeat timer once the wait's timeout elapsed. */
-  timedOut(): void {
-    this.finishWait(false);
+  /**
+   * Called by the heartbeat timer once the wait's timeout elapsed, with the heartbeat of this
+   * turn. A subscriber waiting with a writer gets it written to its call from here, like a live
+   * entry, and keeps waiting: with 10,000 idle subscriptions, waking each subscriber to yield a
+   * heartbeat of its own (a generator step, a promise, the message and its serialization) left
+   * about 1 KB of garbage per subscription per interval, promoted to the old space by the burst
+   * (BENCHMARKS.md, "Memory"). Otherwise the wait ends, and the subscriber sends the heartbeat.
+   */
+  timedOut(heartbeat: () => Encoded): void {
+    const writer = this.writer;
+    if (writer && this.waitingFor?.ended === false) this.writeDirect(writer, heartbeat());
+    else this.finishWait(false);
   }
 
   /** Called by the lifetime when it ends during a wait. */
@@ -270,7 +287,10 @@ export class Heartbeats {
     }
     if (next !== Infinity) this.arm(next);
     // After the bookkeeping: a woken feed may wait again at once (through its subscriber, later).
-    for (const feed of due) feed.timedOut();
+    // The feeds that write their own heartbeat share one message: the same time, serialized once.
+    let heartbeat: Encoded | undefined;
+    const message = (): Encoded => (heartbeat ??= encodeHeartbeatMessage(new Date()));
+    for (const feed of due) feed.timedOut(message);
   }
 }
 

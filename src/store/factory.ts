@@ -1,5 +1,4 @@
 import type { DynamoDbConfig, StoreKind } from '../config/config';
-import { DynamoDbStore } from './dynamodb/dynamodb-store';
 import type { EventStore } from './port';
 import type { UpgradeLog } from './sqlite/feed-upgrade';
 import { SqliteStore } from './sqlite/sqlite-store';
@@ -14,12 +13,18 @@ export interface StoreConfig {
   log?: UpgradeLog;
 }
 
-/** Builds the configured store. The service only ever sees the `EventStore` port. */
+/**
+ * Builds the configured store. The service only ever sees the `EventStore` port. The DynamoDB
+ * store loads only when configured (a plain CommonJS require): the AWS SDK it brings would
+ * otherwise sit in every embedded server's memory, unused (BENCHMARKS.md, "Memory").
+ */
 export function createStore(config: StoreConfig): EventStore {
   switch (config.kind) {
     case 'sqlite':
       return new SqliteStore({ dataDir: config.dataDir, ...(config.log ? { log: config.log } : {}) });
-    case 'dynamodb':
+    case 'dynamodb': {
+      const { DynamoDbStore } = require('./dynamodb/dynamodb-store') as typeof import('./dynamodb/dynamodb-store');
       return new DynamoDbStore(config.dynamodb);
+    }
   }
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { status, type ClientReadableStream } from '@grpc/grpc-js';
+import { Writable } from 'node:stream';
+import { Metadata, status, type ClientReadableStream } from '@grpc/grpc-js';
+import pino from 'pino';
 import type { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { SubscribeRequest, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { startAuthTestServer, type AuthTestServer, type GrantedKey } from '../helpers/auth-server';
@@ -155,5 +157,56 @@ describe('open subscriptions when keys and policies change (gRPC)', function () 
     await eh.refresh();
     const ended = await within(5000, doomed.ended, 'the subscription ended');
     assert.equal(ended.code, status.PERMISSION_DENIED);
+  });
+});
+
+describe('refused and ended subscriptions in the logs and statuses', function () {
+  this.timeout(60_000);
+
+  it('name the call\'s request id and principal: a Subscribe without a key, and one whose key is revoked', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const eh = await startAuthTestServer({}, pino({ level: 'info' }, sink));
+    try {
+      const admin = await eh.grant('admin', { allow: ['*=/**'] });
+      const reader = await eh.grant('reader', { allow: ['stream:read=/logged/**'] });
+      await eh.refresh();
+      await eh.as(admin).createStream({ stream: '/logged/s', createParents: true });
+
+      // No key: refused before any message, the id travels with the status.
+      const anonymous = new Metadata();
+      anonymous.set('x-request-id', 'trace-anonymous');
+      const refused = eh.test.client.subscribe(SubscribeRequest.fromPartial({ stream: '/logged/s' }), anonymous);
+      refused.on('data', () => undefined);
+      const error = await new Promise<{ code?: number; metadata?: Metadata }>((resolve) => refused.on('error', resolve));
+      assert.equal(error.code, status.UNAUTHENTICATED);
+      assert.deepEqual(error.metadata?.get('x-request-id'), ['trace-anonymous']);
+      await eventually(() => assert.ok(lines.some((line) => line.msg === 'call refused' && line.requestId === 'trace-anonymous')));
+
+      // Open, then its key revoked: the id was in its headers, the line names it and the principal.
+      const metadata = new Metadata();
+      metadata.set('x-request-id', 'trace-reader');
+      const open = eh.client(reader).subscribe(SubscribeRequest.fromPartial({ stream: '/logged/s' }), metadata);
+      const ended = new Promise<{ code?: number }>((resolve) => open.on('error', resolve));
+      const headers = await new Promise<Metadata>((resolve) => open.on('metadata', resolve));
+      open.on('data', () => undefined);
+      assert.deepEqual(headers.get('x-request-id'), ['trace-reader']);
+      await eh.revoke(reader);
+      await eh.refresh();
+      assert.equal((await ended).code, status.UNAUTHENTICATED);
+      await eventually(() => {
+        const line = lines.find((l) => l.msg === 'open call ended: no longer authorized');
+        assert.equal(line?.requestId, 'trace-reader');
+        assert.equal(line.principal, 'reader');
+        assert.equal(line.method, 'eventhorizon.v1.EventHorizon/Subscribe');
+      });
+    } finally {
+      await eh.stop();
+    }
   });
 });

@@ -142,6 +142,52 @@ describe('health', () => {
 });
 
 describe('logs of a call', () => {
+  it('of a subscription: its request id is echoed in its headers, or in the status alone, and its end is logged and counted', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const server = await startTestServer({}, undefined, undefined, pino({ level: 'debug' }, sink));
+    try {
+      await api(server.client).createStream({ stream: '/watched' });
+      const metadata = new Metadata();
+      metadata.set('x-request-id', 'trace-sub');
+      const subscription = server.client.subscribe(SubscribeRequest.fromPartial({ stream: '/watched' }), metadata);
+      subscription.on('error', () => undefined);
+      const headers = await new Promise<Metadata>((resolve) => subscription.on('metadata', resolve));
+      assert.deepEqual(headers.get('x-request-id'), ['trace-sub']);
+      await eventually(async () => sample(await scrape(server), 'eventhorizon_subscriptions_active') === 1);
+      subscription.cancel();
+      const method = 'eventhorizon.v1.EventHorizon/Subscribe';
+      await eventually(
+        () => lines.some((line) => line.msg === 'call finished' && line.requestId === 'trace-sub'),
+        5000,
+        () => `no "call finished" line for trace-sub in ${JSON.stringify(lines)}`,
+      );
+      const finished = lines.find((line) => line.msg === 'call finished' && line.requestId === 'trace-sub');
+      assert.equal(finished?.method, method);
+      assert.equal(finished.code, 'CANCELLED');
+      const page = await scrape(server);
+      assert.equal(sample(page, 'eventhorizon_subscriptions_active'), 0);
+      assert.equal(sample(page, `eventhorizon_rpc_requests_total{method="${method}",code="CANCELLED"}`), 1);
+
+      // Refused before any message: the status travels without headers, and the id with it.
+      const refusedMetadata = new Metadata();
+      refusedMetadata.set('x-request-id', 'trace-refused');
+      const refused = server.client.subscribe(SubscribeRequest.fromPartial({ stream: 'no-slash' }), refusedMetadata);
+      refused.on('data', () => undefined);
+      const error = await new Promise<{ code?: number; metadata?: Metadata }>((resolve) => refused.on('error', resolve));
+      assert.equal(error.code, status.INVALID_ARGUMENT);
+      assert.deepEqual(error.metadata?.get('x-request-id'), ['trace-refused']);
+      await eventually(() => lines.some((line) => line.requestId === 'trace-refused' && line.code === 'INVALID_ARGUMENT'));
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('name its request id and method, in the unexpected error and in the end of the call', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({

@@ -53,6 +53,23 @@ describe('realtime building blocks', () => {
       lifetime.onEnd(() => calls.push('late'));
       assert.deepEqual(calls, ['a', 'late']);
     });
+
+    it('runs the others in the order they were added when the first is removed, and a listener object too', () => {
+      const lifetime = new Lifetime();
+      const calls: string[] = [];
+      const stopFirst = lifetime.onEnd(() => calls.push('first'));
+      lifetime.onEnd(() => calls.push('second'));
+      const feed = { lifetimeEnded: () => calls.push('feed') };
+      lifetime.listen(feed);
+      lifetime.onEnd(() => calls.push('fourth'));
+      stopFirst();
+      stopFirst();
+      const gone = { lifetimeEnded: () => calls.push('gone') };
+      lifetime.listen(gone);
+      lifetime.unlisten(gone);
+      lifetime.end();
+      assert.deepEqual(calls, ['second', 'feed', 'fourth']);
+    });
   });
 
   describe('LiveFeed.wait', () => {
