@@ -138,14 +138,14 @@ const EMPTY: Buffer = Buffer.alloc(0);
 const MAX_SAFE_VERSION = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The bytes of a varint holding `value`, a non-negative safe integer. */
-function varintLength(value: number): number {
+export function varintLength(value: number): number {
   let length = 1;
   for (let rest = value; rest >= 128; rest = Math.floor(rest / 128)) length++;
   return length;
 }
 
 /** Writes `value` (a non-negative safe integer) as a varint at `at`; answers the offset after it. */
-function writeVarint(bytes: Buffer, at: number, value: number): number {
+export function writeVarint(bytes: Buffer, at: number, value: number): number {
   let offset = at;
   let rest = value;
   while (rest >= 128) {

@@ -57,16 +57,11 @@ interface KeyRow {
   created_at: bigint;
 }
 
-interface EntryRow {
-  version: bigint;
-  recorded_at: bigint;
-  payload: Buffer;
-}
-
-interface FeedRow extends EntryRow {
-  position: bigint;
-  path: string;
-}
+/**
+ * A feed row as `readFeed` fetches it: an array (better-sqlite3's `raw` mode), not an object, as
+ * the stream reads fetch theirs (stream-reads.ts): 0.3-0.9 µs less per row, of about 3.5.
+ */
+type RawFeedRow = [position: bigint, path: string, version: bigint, recordedAt: bigint, payload: Buffer];
 
 /**
  * Positions one feed read looks through at most. A subtree that is a small part of the feed
@@ -182,12 +177,14 @@ export class SqliteStore implements EventStore {
         'INSERT INTO entries (stream_id, version, recorded_at, request_id, payload, position) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       // The subtree is the stream itself, or (prefix) the paths under it.
-      feed: db.prepare<[bigint, bigint, string, number, string, number], FeedRow>(
-        `SELECT e.position, s.path, e.version, e.recorded_at, e.payload
-         FROM entries AS e JOIN streams AS s ON s.id = e.stream_id
-         WHERE e.position > ? AND e.position <= ? AND (s.path = ? OR substr(s.path, 1, ?) = ?)
-         ORDER BY e.position LIMIT ?`,
-      ),
+      feed: db
+        .prepare<[bigint, bigint, string, number, string, number], RawFeedRow>(
+          `SELECT e.position, s.path, e.version, e.recorded_at, e.payload
+           FROM entries AS e JOIN streams AS s ON s.id = e.stream_id
+           WHERE e.position > ? AND e.position <= ? AND (s.path = ? OR substr(s.path, 1, ?) = ?)
+           ORDER BY e.position LIMIT ?`,
+        )
+        .raw(true),
       entryByRequestId: db.prepare<[bigint, string], { version: bigint; recorded_at: bigint }>(
         'SELECT version, recorded_at FROM entries WHERE stream_id = ? AND request_id = ?',
       ),
@@ -333,29 +330,23 @@ export class SqliteStore implements EventStore {
     let reached = until;
     let full = false;
     let scanned = 0;
-    let lastRow: FeedRow | undefined;
-    for (const row of rows) {
+    let lastPosition: bigint | undefined;
+    for (const [position, stream, version, recordedAt, payload] of rows) {
       scanned++;
-      lastRow = row;
+      lastPosition = position;
       // Read with the rest (the filter costs nothing here), so the page bounds stay in SQL's LIMIT.
-      if (query.only && !query.only(row.path)) continue;
-      if (entries.length === query.limit || (entries.length > 0 && bytes + row.payload.byteLength > query.maxBytes)) {
+      if (query.only && !query.only(stream)) continue;
+      if (entries.length === query.limit || (entries.length > 0 && bytes + payload.byteLength > query.maxBytes)) {
         // The page is full: it covers the feed up to its last entry.
         reached = entries[entries.length - 1]?.position ?? query.after;
         full = true;
         break;
       }
-      bytes += row.payload.byteLength;
-      entries.push({
-        stream: row.path,
-        position: row.position,
-        version: row.version,
-        recordedAt: new Date(Number(row.recorded_at)),
-        payload: row.payload,
-      });
+      bytes += payload.byteLength;
+      entries.push({ stream, position, version, recordedAt: new Date(Number(recordedAt)), payload });
     }
     // The LIMIT cut the rows, and `only` left fewer entries than it: the page covers what was read.
-    if (!full && scanned > query.limit && lastRow) reached = lastRow.position;
+    if (!full && scanned > query.limit && lastPosition !== undefined) reached = lastPosition;
     if (reached < query.after) reached = query.after;
     await this.durable();
     return { entries, reached, more: reached < head };
