@@ -27,8 +27,8 @@ export interface StreamPage {
  * caller may keep for as long as it likes. Joined (for callers that copy the payloads out at
  * once, `ReadQuery.transientPayloads`): the sizes first, then the page's payloads in one blob
  * (`group_concat`), each entry's payload a view into it. A Buffer per row is most of what a read
- * of small entries costs: measured alone on 1,000-row pages of ~300-byte entries, 2.3-3.4 µs per
- * row row by row against 1.3-1.7 joined (BENCHMARKS.md, issue 14 target 4).
+ * of small entries costs: measured alone on 1,000-row pages of ~300-byte entries, 2.3-3.7 µs per
+ * row fetched one by one against 1.3-1.7 joined (BENCHMARKS.md, issue 14 target 4).
  *
  * group_concat joins BLOBs byte for byte in a UTF-8 database (it takes their bytes as text and
  * keeps their length, NUL bytes included) and the CAST gives them back as a BLOB; its ORDER BY
