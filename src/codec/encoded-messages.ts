@@ -31,7 +31,7 @@ export function serializeSubscribeResponse(message: OutgoingSubscribeMessage): B
   return message instanceof Encoded ? message.bytes : Buffer.from(SubscribeResponse.encode(message).finish());
 }
 
-/** What Read answers: a response to serialize, or one serialized already (`encodeReadResponse`). */
+/** What Read answers: a response to serialize, or one serialized already (`ReadResponseWriter`). */
 export type OutgoingReadResponse = ReadResponse | Encoded;
 
 /** The grpc-js serializer of Read responses that passes `Encoded` ones through. */
@@ -178,33 +178,13 @@ const READ_RESPONSE_NEXT_VERSION = (3 << 3) | 0; // field 3, varint
 const READ_RESPONSE_HEAD_VERSION = (4 << 3) | 0; // field 4, varint
 
 /**
- * A serialized ReadResponse made of its entries' messages (`encodeStoredEntryMessage`) as they
- * are: ReadResponse.entries is field 1, length-delimited, as SubscribeResponse.entry is, so the
- * bytes of an entry message are those of one item of a ReadResponse's entries. The other fields
- * follow, as ReadResponse.encode writes them (left out when zero or false).
- */
-export function encodeReadResponse(entries: readonly Encoded[], more: boolean, nextVersion: bigint, headVersion: bigint): Encoded {
-  const tail = new BinaryWriter();
-  if (more) tail.uint32(READ_RESPONSE_MORE).bool(true);
-  if (nextVersion !== 0n) tail.uint32(READ_RESPONSE_NEXT_VERSION).int64(nextVersion);
-  if (headVersion !== 0n) tail.uint32(READ_RESPONSE_HEAD_VERSION).int64(headVersion);
-  const trailer = tail.finish();
-  let length = trailer.byteLength;
-  for (const entry of entries) length += entry.bytes.byteLength;
-  const bytes = Buffer.allocUnsafe(length);
-  let at = 0;
-  for (const entry of entries) {
-    bytes.set(entry.bytes, at);
-    at += entry.bytes.byteLength;
-  }
-  bytes.set(trailer, at);
-  return new Encoded(bytes);
-}
-
-/**
- * A ReadResponse written as its entries are opened: each entry's message goes straight into the
- * one buffer of the response, where `encodeReadResponse` gathers a buffer per entry into it at
- * the end (the same bytes come out: a buffer, a copy and their garbage less per entry of a page).
+ * A serialized ReadResponse written as its entries are opened: each entry's message goes straight
+ * into the one buffer of the response, around the stored events, which are neither decoded nor
+ * encoded again. ReadResponse.entries is field 1, length-delimited, as SubscribeResponse.entry
+ * is, so an entry's message is written as `encodeStoredEntryMessage` writes it; the other fields
+ * follow, as ReadResponse.encode writes them (left out when zero or false). Until 1 December the
+ * entries' messages were made one buffer each and gathered at the end: a buffer, a copy and their
+ * garbage more per entry of a page.
  */
 export class ReadResponseWriter {
   private bytes: Buffer;

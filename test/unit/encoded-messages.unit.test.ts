@@ -7,7 +7,6 @@ import {
   EntryBatcher,
   ReadResponseWriter,
   encodeEntryMessage,
-  encodeReadResponse,
   encodeStoredEntryMessage,
   serializeReadResponse,
   serializeSubscribeResponse,
@@ -70,9 +69,9 @@ describe('pre-encoded subscription messages', () => {
     assert.ok(compressed > 50, `${compressed} of the 500 payloads were compressed`);
   });
 
-  it('serializes a Read page from its entries\' messages exactly as ReadResponse.encode does', () => {
+  it('serializes a Read page exactly as ReadResponse.encode does, its trailer fields included, and the serializer passes it through', async () => {
+    const codec = new StreamCodec('/s', new PayloadCodec(await loadZstd(), 1 << 20), undefined);
     const entries: Entry[] = [5n, 4n, 0n].map((version) => ({ version, events, recordedAt: new Date(1_764_000_000_000 + Number(version)) }));
-    const messages = entries.map((entry) => encodeEntryMessage(entry));
     for (const [page, more, nextVersion, headVersion] of [
       [entries, true, -1n, 9n], // backwards to version 0: next_version -1
       [entries, false, 6n, 5n],
@@ -80,7 +79,12 @@ describe('pre-encoded subscription messages', () => {
       [entries.slice(0, 1), true, (1n << 62n) + 1n, 1n << 62n],
     ] as const) {
       const expected = Buffer.from(ReadResponse.encode({ entries: [...page], more, nextVersion, headVersion }).finish());
-      const serialized = encodeReadResponse(messages.slice(0, page.length), more, nextVersion, headVersion);
+      const writer = new ReadResponseWriter(0);
+      for (const entry of page) {
+        const stored = { version: entry.version, recordedAt: entry.recordedAt as Date, payload: codec.entryPayload(entry.events)(entry.version) };
+        writer.addEntry(entry.version, stored.recordedAt, (allocate) => codec.openEntryInto(stored, allocate));
+      }
+      const serialized = writer.finish(more, nextVersion, headVersion);
       assert.deepEqual(serialized.bytes, expected);
       assert.equal(serializeReadResponse(serialized), serialized.bytes, 'passed through by the serializer');
     }
