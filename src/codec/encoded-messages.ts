@@ -96,38 +96,23 @@ export function writeStoredEntryMessage(
 ): number | undefined {
   const millis = recordedAt.getTime();
   if (!(millis >= 0) || version < 0n || version > MAX_SAFE_VERSION) return undefined;
-  const seconds = Math.trunc(millis / 1000);
-  const nanos = (millis % 1000) * 1_000_000;
-  const timestampLength = (seconds !== 0 ? 1 + varintLength(seconds) : 0) + (nanos !== 0 ? 1 + varintLength(nanos) : 0);
+  const timestampLength = timestampBodyLength(millis);
   const versionNumber = Number(version);
-  const versionLength = versionNumber !== 0 ? 1 + varintLength(versionNumber) : 0;
   let bytes: Buffer = EMPTY;
   let at = -1;
   asWriter(events)((size) => {
-    const entryLength = versionLength + size + 1 + varintLength(timestampLength) + timestampLength;
+    const entryLength = varintFieldLength(versionNumber) + size + 1 + varintLength(timestampLength) + timestampLength;
     const place = reserve(1 + varintLength(entryLength) + entryLength);
     bytes = place.bytes;
     bytes[place.at] = SUBSCRIBE_RESPONSE_ENTRY;
-    let offset = writeVarint(bytes, place.at + 1, entryLength);
-    if (versionNumber !== 0) {
-      bytes[offset++] = ENTRY_VERSION;
-      offset = writeVarint(bytes, offset, versionNumber);
-    }
+    const offset = writeVarintField(bytes, writeVarint(bytes, place.at + 1, entryLength), ENTRY_VERSION, versionNumber);
     at = offset + size;
     return bytes.subarray(offset, offset + size);
   });
   if (at < 0) throw new Error('the events writer wrote nothing');
   bytes[at++] = ENTRY_RECORDED_AT;
   at = writeVarint(bytes, at, timestampLength);
-  if (seconds !== 0) {
-    bytes[at++] = TIMESTAMP_SECONDS;
-    at = writeVarint(bytes, at, seconds);
-  }
-  if (nanos !== 0) {
-    bytes[at++] = TIMESTAMP_NANOS;
-    at = writeVarint(bytes, at, nanos);
-  }
-  return at;
+  return writeTimestampBody(bytes, at, millis);
 }
 
 function asWriter(events: Uint8Array | EventsWriter): EventsWriter {
@@ -142,6 +127,29 @@ export function varintLength(value: number): number {
   let length = 1;
   for (let rest = value; rest >= 128; rest = Math.floor(rest / 128)) length++;
   return length;
+}
+
+/** The bytes of a varint field (a one-byte tag) holding `value`: none for 0, which proto3 leaves out. */
+export function varintFieldLength(value: number): number {
+  return value !== 0 ? 1 + varintLength(value) : 0;
+}
+
+/** Writes a varint field (a one-byte tag) unless `value` is 0; answers the offset after it. */
+export function writeVarintField(bytes: Buffer, at: number, tag: number, value: number): number {
+  if (value === 0) return at;
+  bytes[at] = tag;
+  return writeVarint(bytes, at + 1, value);
+}
+
+/** The bytes of the body of the google.protobuf.Timestamp of `millis`, a time at or after 1970. */
+export function timestampBodyLength(millis: number): number {
+  return varintFieldLength(Math.trunc(millis / 1000)) + varintFieldLength((millis % 1000) * 1_000_000);
+}
+
+/** Writes the body of the google.protobuf.Timestamp of `millis` (at or after 1970); answers the offset after it. */
+export function writeTimestampBody(bytes: Buffer, at: number, millis: number): number {
+  const afterSeconds = writeVarintField(bytes, at, TIMESTAMP_SECONDS, Math.trunc(millis / 1000));
+  return writeVarintField(bytes, afterSeconds, TIMESTAMP_NANOS, (millis % 1000) * 1_000_000);
 }
 
 /** Writes `value` (a non-negative safe integer) as a varint at `at`; answers the offset after it. */

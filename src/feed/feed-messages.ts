@@ -6,7 +6,15 @@ import {
   type FeedEntry as ApiFeedEntry,
 } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
-import { Encoded, varintLength, writeVarint } from '../codec/encoded-messages';
+import {
+  Encoded,
+  timestampBodyLength,
+  varintFieldLength,
+  varintLength,
+  writeTimestampBody,
+  writeVarint,
+  writeVarintField,
+} from '../codec/encoded-messages';
 import type { FeedEntry, Position } from '../store/port';
 import type { FeedFilter } from './feed-filter';
 
@@ -110,50 +118,31 @@ function encodeStoredFeedEntry(stored: FeedEntry, serializedEvents: Uint8Array):
   if (!(millis >= 0) || version < 0n || version > MAX_SAFE || position < 0n || position > MAX_SAFE) {
     return encodeStoredFeedEntryWithWriter(stored, serializedEvents);
   }
-  const seconds = Math.trunc(millis / 1000);
-  const nanos = (millis % 1000) * 1_000_000;
-  const timestampLength = (seconds !== 0 ? 1 + varintLength(seconds) : 0) + (nanos !== 0 ? 1 + varintLength(nanos) : 0);
+  const timestampLength = timestampBodyLength(millis);
   const versionNumber = Number(version);
   const positionNumber = Number(position);
   const streamBytes = Buffer.byteLength(stored.stream, 'utf8');
   const entryLength =
-    (versionNumber !== 0 ? 1 + varintLength(versionNumber) : 0) +
+    varintFieldLength(versionNumber) +
     serializedEvents.byteLength +
     (1 + varintLength(timestampLength) + timestampLength) +
     (1 + varintLength(streamBytes) + streamBytes) +
-    (positionNumber !== 0 ? 1 + varintLength(positionNumber) : 0);
+    varintFieldLength(positionNumber);
   const bytes = Buffer.allocUnsafe(1 + varintLength(entryLength) + entryLength);
   bytes[0] = RESPONSE_ENTRY;
-  let at = writeVarint(bytes, 1, entryLength);
-  if (versionNumber !== 0) {
-    bytes[at++] = ENTRY_VERSION;
-    at = writeVarint(bytes, at, versionNumber);
-  }
+  let at = writeVarintField(bytes, writeVarint(bytes, 1, entryLength), ENTRY_VERSION, versionNumber);
   bytes.set(serializedEvents, at);
   at += serializedEvents.byteLength;
   bytes[at++] = ENTRY_RECORDED_AT;
-  at = writeVarint(bytes, at, timestampLength);
-  if (seconds !== 0) {
-    bytes[at++] = TIMESTAMP_SECONDS;
-    at = writeVarint(bytes, at, seconds);
-  }
-  if (nanos !== 0) {
-    bytes[at++] = TIMESTAMP_NANOS;
-    at = writeVarint(bytes, at, nanos);
-  }
+  at = writeTimestampBody(bytes, writeVarint(bytes, at, timestampLength), millis);
   bytes[at++] = ENTRY_STREAM;
   at = writeVarint(bytes, at, streamBytes);
   at += bytes.write(stored.stream, at, 'utf8');
-  if (positionNumber !== 0) {
-    bytes[at++] = ENTRY_POSITION;
-    writeVarint(bytes, at, positionNumber);
-  }
+  writeVarintField(bytes, at, ENTRY_POSITION, positionNumber);
   return new Encoded(bytes, stored.recordedAt);
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const TIMESTAMP_SECONDS = (1 << 3) | 0; // Timestamp.seconds: field 1, varint
-const TIMESTAMP_NANOS = (2 << 3) | 0; // Timestamp.nanos: field 2, varint
 
 /** The same message through BinaryWriter, for the values the hand-written path leaves out. */
 function encodeStoredFeedEntryWithWriter(stored: FeedEntry, serializedEvents: Uint8Array): Encoded {
