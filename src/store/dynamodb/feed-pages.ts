@@ -1,5 +1,6 @@
 import { CorruptDataError } from '../../core/errors';
 import type { Position, Version } from '../port';
+import { encodeVarint, VarintReader } from '../varint';
 import { bigintOf, type Item } from './items';
 import { backfillJson, EntryAttr, FeedAttr, PAGES, readBackfillJson, stateKey, type BackfillMark } from './tables';
 
@@ -94,40 +95,18 @@ export function readPageItem(item: Item): FeedPageItem {
 /** A record: the path's UTF-8 length (varint), the path, the version (varint). */
 function encodeRecord(record: IndexRecord): Buffer {
   const path = Buffer.from(record.stream, 'utf8');
-  return Buffer.concat([varint(BigInt(path.byteLength)), path, varint(record.version)]);
+  return Buffer.concat([encodeVarint(BigInt(path.byteLength)), path, encodeVarint(record.version)]);
 }
 
 function decodeRecords(bytes: Uint8Array): IndexRecord[] {
   const records: IndexRecord[] = [];
-  let offset = 0;
-  const next = (): bigint => {
-    let value = 0n;
-    for (let shift = 0n; ; shift += 7n) {
-      const byte = bytes[offset++];
-      if (byte === undefined) throw new CorruptDataError('feed page records end mid-way');
-      value |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) return value;
-    }
-  };
-  while (offset < bytes.byteLength) {
-    const length = Number(next());
-    if (offset + length > bytes.byteLength) throw new CorruptDataError('feed page records end mid-way');
-    const stream = Buffer.from(bytes.subarray(offset, offset + length)).toString('utf8');
-    offset += length;
-    records.push({ stream, version: next() });
+  const reader = new VarintReader(bytes, 'feed page records');
+  while (!reader.done) {
+    const length = Number(reader.next());
+    const stream = Buffer.from(reader.take(length)).toString('utf8');
+    records.push({ stream, version: reader.next() });
   }
   return records;
-}
-
-function varint(value: bigint): Buffer {
-  const out: number[] = [];
-  let rest = value;
-  do {
-    const low = Number(rest & 0x7fn);
-    rest >>= 7n;
-    out.push(rest > 0n ? low | 0x80 : low);
-  } while (rest > 0n);
-  return Buffer.from(out);
 }
 
 /**
