@@ -279,6 +279,19 @@ export interface ConsumerGroupPartition {
   revision: bigint;
   owner?: string;
   leaseExpiresAt?: Date;
+  /** What is done past `position` (entries acked out of order); absent: nothing known. */
+  progress?: PartitionProgress;
+}
+
+/**
+ * A partition's progress past its position, so that the next server to hold it does not deliver
+ * again what was acked after an older entry still in flight: every entry of the partition after
+ * `position` and at or before `through` is done, except those at `notDone` (ascending, each
+ * after `position` and at or before `through`). JetStream keeps the same beside its ack floor.
+ */
+export interface PartitionProgress {
+  through: Position;
+  notDone: Position[];
 }
 
 /** A save of one partition, applied only if its stored revision is still `expectedRevision`. */
@@ -288,6 +301,8 @@ export interface ConsumerGroupPartitionUpdate {
   expectedRevision: bigint;
   owner?: string;
   leaseExpiresAt?: Date;
+  /** Stored with the position, replacing what was stored; absent: none. */
+  progress?: PartitionProgress;
 }
 
 /**

@@ -88,6 +88,24 @@ export function runGroupsConformance(name: string, factory: StoreFactory): void 
       await assert.rejects(groups.saveGroupPartitions('missing', [], []), ConsumerGroupNotFoundError);
     });
 
+    it("keeps a partition's progress past its position with it, replaced by each save, gone when a save has none", async () => {
+      await groups.createGroup(definition('g'));
+      // Positions past 2^53 too, and a long list of not-done positions.
+      const far = 2n ** 60n;
+      const notDone = Array.from({ length: 300 }, (_, i) => far + 2n + BigInt(i * i));
+      const progress = { through: far + 200_000n, notDone };
+      const [saved] = await groups.saveGroupPartitions('g', [{ partition: 0, position: far, expectedRevision: 1n, progress }], []);
+      assert.deepEqual(saved?.progress, progress);
+      assert.deepEqual((await groups.getGroupPartitions('g'))[0]?.progress, progress);
+      const [replaced] = await groups.saveGroupPartitions('g', [{ partition: 0, position: far + 5n, expectedRevision: 2n, owner: 'a', leaseExpiresAt: at, progress: { through: far + 9n, notDone: [far + 6n] } }], []);
+      assert.deepEqual(replaced?.progress, { through: far + 9n, notDone: [far + 6n] });
+      assert.deepEqual((await groups.getGroupPartitions('g'))[0]?.progress, { through: far + 9n, notDone: [far + 6n] });
+      await groups.saveGroupPartitions('g', [{ partition: 0, position: far + 10n, expectedRevision: 3n }], []);
+      const [cleared] = await groups.getGroupPartitions('g');
+      assert.equal(cleared?.position, far + 10n);
+      assert.equal(cleared?.progress, undefined);
+    });
+
     it('keeps parked entries in position order, once each, and counts them', async () => {
       await groups.createGroup(definition('g'));
       const parked = (position: bigint) => ({ position, stream: '/orders/1', version: position, deliveries: 5, reason: 'max-deliveries', parkedAt: at });

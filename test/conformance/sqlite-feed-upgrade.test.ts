@@ -143,3 +143,40 @@ describe('sqlite store: two handles on one database (the CLI next to a serving s
     }
   });
 });
+
+describe("sqlite store: upgrading a database written before partitions kept their progress", () => {
+  it('adds the column at start-up: stored positions stay, with no progress, and progress is kept from then on', async () => {
+    const dir = tempDir();
+    try {
+      const first = new SqliteStore({ dataDir: dir });
+      const groups = first.groups;
+      assert.ok(groups);
+      await groups.createGroup({
+        name: 'g',
+        subtree: { path: '/', descendants: true },
+        eventTypes: [],
+        settings: { partitions: 2, ackWaitMs: 30_000, maxDeliveries: 5, maxInFlight: 10 },
+        startPosition: 4n,
+        createdAt: new Date(),
+      });
+      await first.close();
+      // The table as it was before.
+      const db = new Database(path.join(dir, 'eventhorizon.sqlite'));
+      db.exec('ALTER TABLE consumer_group_partitions DROP COLUMN progress');
+      db.close();
+
+      const upgraded = new SqliteStore({ dataDir: dir });
+      try {
+        const partitions = await upgraded.groups?.getGroupPartitions('g');
+        assert.deepEqual(partitions?.map((p) => [p.position, p.progress]), [[4n, undefined], [4n, undefined]]);
+        const progress = { through: 9n, notDone: [6n] };
+        await upgraded.groups?.saveGroupPartitions('g', [{ partition: 1, position: 5n, expectedRevision: 1n, progress }], []);
+        assert.deepEqual((await upgraded.groups?.getGroupPartitions('g'))?.[1]?.progress, progress);
+      } finally {
+        await upgraded.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ConsumerGroupAlreadyExistsError, ConsumerGroupNotFoundError, CorruptDataError } from '../../core/errors';
 import { definitionFromJson, definitionToJson } from '../consumer-group-json';
+import { decodePartitionProgress, encodePartitionProgress } from '../partition-progress';
 import type {
   ConsumerGroupDefinition,
   ConsumerGroupPartition,
@@ -296,6 +297,7 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
             revision: update.expectedRevision + 1n,
             ...(update.owner !== undefined ? { owner: update.owner } : {}),
             ...(update.leaseExpiresAt !== undefined ? { leaseExpiresAt: update.leaseExpiresAt } : {}),
+            ...(update.progress ? { progress: update.progress } : {}),
           };
         }
         return;
@@ -323,18 +325,25 @@ export class DynamoDbConsumerGroups implements ConsumerGroupStore {
 
   private partitionUpdate(incarnation: string, name: string, update: ConsumerGroupPartitionUpdate): TransactWriteItem {
     const held = update.owner !== undefined && update.leaseExpiresAt !== undefined;
+    const set = ['#q = :q', '#r = :next'];
+    const remove: string[] = [];
+    if (held) set.push('#o = :o', '#x = :x');
+    else remove.push('#o', '#x');
+    if (update.progress) set.push('#g = :g');
+    else remove.push('#g');
     return {
       Update: {
         TableName: this.table,
         Key: { [SnapshotAttr.stream]: { S: stateKey(incarnation, name) }, [SnapshotAttr.perspective]: { S: partitionSortKey(update.partition) } },
-        UpdateExpression: held ? 'SET #q = :q, #r = :next, #o = :o, #x = :x' : 'SET #q = :q, #r = :next REMOVE #o, #x',
+        UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
         ConditionExpression: '#r = :expected',
-        ExpressionAttributeNames: { '#q': GroupAttr.position, '#r': GroupAttr.revision, '#o': GroupAttr.owner, '#x': GroupAttr.expiresAt },
+        ExpressionAttributeNames: { '#q': GroupAttr.position, '#r': GroupAttr.revision, '#o': GroupAttr.owner, '#x': GroupAttr.expiresAt, '#g': GroupAttr.progress },
         ExpressionAttributeValues: {
           ':q': { N: update.position.toString() },
           ':next': { N: (update.expectedRevision + 1n).toString() },
           ':expected': { N: update.expectedRevision.toString() },
           ...(held ? { ':o': { S: update.owner ?? '' }, ':x': { N: String(update.leaseExpiresAt?.getTime() ?? 0) } } : {}),
+          ...(update.progress ? { ':g': { B: encodePartitionProgress(update.position, update.progress) } } : {}),
         },
       },
     };
@@ -497,12 +506,15 @@ function readPartition(item: Item): ConsumerGroupPartition {
   const key = item[SnapshotAttr.perspective]?.S ?? '';
   const owner = item[GroupAttr.owner]?.S;
   const expiresAt = item[GroupAttr.expiresAt]?.N;
+  const progress = item[GroupAttr.progress]?.B;
+  const position = bigintOf(item, GroupAttr.position);
   return {
     partition: Number(key.slice(1)),
-    position: bigintOf(item, GroupAttr.position),
+    position,
     revision: bigintOf(item, GroupAttr.revision),
     ...(owner !== undefined ? { owner } : {}),
     ...(expiresAt !== undefined ? { leaseExpiresAt: new Date(Number(expiresAt)) } : {}),
+    ...(progress !== undefined ? { progress: decodePartitionProgress(position, progress) } : {}),
   };
 }
 

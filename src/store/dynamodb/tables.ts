@@ -90,6 +90,8 @@ export const GroupAttr = {
   owner: 'o',
   /** Partition: lease expiry; server record: record expiry (epoch ms of the writer's clock, number). */
   expiresAt: 'x',
+  /** Partition: what is done past its position (binary, partition-progress.ts; absent: nothing known). */
+  progress: 'g',
   /** Server record: its live members of the group (number). */
   members: 'n',
   /** Server record: its members and held partitions, for Describe on other servers (JSON string). */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ConsumerGroupAlreadyExistsError, ConsumerGroupNotFoundError } from '../../core/errors';
 import { definitionFromJson, definitionToJson } from '../consumer-group-json';
+import { decodePartitionProgress, encodePartitionProgress } from '../partition-progress';
 import type {
   ConsumerGroupDefinition,
   ConsumerGroupPartition,
@@ -26,6 +27,7 @@ interface PartitionRow {
   revision: bigint;
   owner: string | null;
   lease_expires_at: bigint | null;
+  progress: Buffer | null;
 }
 
 interface ParkedRow {
@@ -71,15 +73,15 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
         'INSERT INTO consumer_group_partitions (group_name, partition, position, revision) VALUES (?, ?, ?, 1)',
       ),
       partitions: db.prepare<[string], PartitionRow>(
-        `SELECT partition, position, revision, owner, lease_expires_at FROM consumer_group_partitions
+        `SELECT partition, position, revision, owner, lease_expires_at, progress FROM consumer_group_partitions
          WHERE group_name = ? ORDER BY partition`,
       ),
       partition: db.prepare<[string, number], PartitionRow>(
-        `SELECT partition, position, revision, owner, lease_expires_at FROM consumer_group_partitions
+        `SELECT partition, position, revision, owner, lease_expires_at, progress FROM consumer_group_partitions
          WHERE group_name = ? AND partition = ?`,
       ),
-      savePartition: db.prepare<[bigint, string | null, bigint | null, string, number, bigint]>(
-        `UPDATE consumer_group_partitions SET position = ?, owner = ?, lease_expires_at = ?, revision = revision + 1
+      savePartition: db.prepare<[bigint, string | null, bigint | null, Buffer | null, string, number, bigint]>(
+        `UPDATE consumer_group_partitions SET position = ?, owner = ?, lease_expires_at = ?, progress = ?, revision = revision + 1
          WHERE group_name = ? AND partition = ? AND revision = ?`,
       ),
       insertParked: db.prepare<[string, bigint, string, bigint, number, string, bigint]>(
@@ -168,6 +170,7 @@ export class SqliteConsumerGroups implements ConsumerGroupStore {
           update.position,
           update.owner ?? null,
           lease,
+          update.progress ? encodePartitionProgress(update.position, update.progress) : null,
           name,
           update.partition,
           update.expectedRevision,
@@ -236,5 +239,6 @@ function toPartition(row: PartitionRow): ConsumerGroupPartition {
     revision: row.revision,
     ...(row.owner !== null ? { owner: row.owner } : {}),
     ...(row.lease_expires_at !== null ? { leaseExpiresAt: new Date(Number(row.lease_expires_at)) } : {}),
+    ...(row.progress !== null ? { progress: decodePartitionProgress(row.position, row.progress) } : {}),
   };
 }

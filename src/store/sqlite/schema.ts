@@ -1,3 +1,5 @@
+import type Database from 'better-sqlite3';
+
 /** The embedded store's schema. Statements are idempotent so start-up can always run them. */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS streams (
@@ -70,6 +72,9 @@ CREATE TABLE IF NOT EXISTS consumer_group_partitions (
   revision         INTEGER NOT NULL,
   owner            TEXT,
   lease_expires_at INTEGER,
+  -- What is done past the position (partition-progress.ts); added by upgradeGroupPartitions
+  -- to a database written before it.
+  progress         BLOB,
   PRIMARY KEY (group_name, partition)
 ) WITHOUT ROWID;
 
@@ -84,3 +89,9 @@ CREATE TABLE IF NOT EXISTS consumer_group_parked (
   PRIMARY KEY (group_name, position)
 ) WITHOUT ROWID;
 `;
+
+/** Adds the partitions' `progress` column to a database written before it (NULL: nothing known past the position). */
+export function upgradeGroupPartitions(db: Database.Database): void {
+  const columns = db.prepare<[string], { name: string }>('SELECT name FROM pragma_table_info(?)').all('consumer_group_partitions');
+  if (!columns.some((column) => column.name === 'progress')) db.exec('ALTER TABLE consumer_group_partitions ADD COLUMN progress BLOB');
+}

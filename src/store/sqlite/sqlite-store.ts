@@ -33,7 +33,7 @@ import type {
 } from '../port';
 import { SqliteConsumerGroups } from './consumer-groups';
 import { upgradeFeed, type UpgradeLog } from './feed-upgrade';
-import { SCHEMA } from './schema';
+import { SCHEMA, upgradeGroupPartitions } from './schema';
 import { StreamReads } from './stream-reads';
 import { WalSync } from './wal-sync';
 
@@ -132,6 +132,7 @@ export class SqliteStore implements EventStore {
     this.db.defaultSafeIntegers(true);
     this.db.exec(SCHEMA);
     upgradeFeed(this.db, options.log);
+    upgradeGroupPartitions(this.db);
     this.statements = this.prepare();
     this.streamReads = new StreamReads(this.db);
     this.transactions = this.prepareTransactions();
