@@ -16,6 +16,7 @@ import type {
   ConsumerGroupStore,
   EventStore,
   ParkedEntry,
+  PartitionProgress,
   Position,
   StoredConsumerGroup,
 } from '../store/port';
@@ -29,8 +30,14 @@ const READ_AHEAD = 2000;
 const READ_PAGE = 500;
 /** A reader stopped by READ_AHEAD reads on once acks bring the read-ahead below this: pages, not a read per ack. */
 const REFILL_BELOW = READ_AHEAD / 2;
-/** Dirty positions are saved this often (a crash replays at most this much of acked work). */
-const CHECKPOINT_INTERVAL_MS = 1000;
+/** Dirty positions are saved this often (a crash replays at most this much of acked work; exported for the tests' bound). */
+export const CHECKPOINT_INTERVAL_MS = 1000;
+/**
+ * Not-done positions stored with a partition's position, at most: past the last of them, what
+ * was acked out of order is delivered again by the next server to hold the partition (a few KB
+ * per record at most: the positions are stored as small deltas).
+ */
+const MAX_STORED_NOT_DONE = 500;
 /** The reader looks at the feed this often even without a commit announced here. */
 const POLL_INTERVAL_MS = 1000;
 
@@ -123,7 +130,7 @@ interface OpenBatch {
 }
 
 /** An entry read from the feed and not done yet: waiting, or in flight to a member. */
-interface Work {
+export interface Work {
   entry: ApiFeedEntry;
   partition: number;
   /** Deliveries so far. */
@@ -220,7 +227,7 @@ class Member {
   }
 }
 
-class PartitionState {
+export class PartitionState {
   /** Every entry of the partition at or before it is done (as last computed). */
   position: Position;
   /** The stored revision (saves compare it). */
@@ -254,6 +261,11 @@ class PartitionState {
    * from further back for a partition taken meanwhile: one acked out of order would be delivered twice.
    */
   readUpTo: Position = 0n;
+  /**
+   * What the server that held the partition before knew done past its position (stored with it):
+   * the reader skips those entries, until it has read past `through`.
+   */
+  private carried: { through: Position; notDone: Set<Position> } | undefined;
 
   constructor(
     readonly index: number,
@@ -262,6 +274,48 @@ class PartitionState {
   ) {
     this.position = position;
     this.revision = revision;
+  }
+
+  /** Taken (or reset) at a stored position, with the progress stored past it. */
+  startAt(position: Position, progress: PartitionProgress | undefined): void {
+    this.position = position;
+    this.readUpTo = position;
+    this.dirty = false;
+    this.carried = progress && progress.through > position ? { through: progress.through, notDone: new Set(progress.notDone) } : undefined;
+  }
+
+  /** Whether the reader's entry was done before this server took the partition (acked out of order). */
+  doneBefore(position: Position): boolean {
+    const carried = this.carried;
+    return carried !== undefined && position <= carried.through && !carried.notDone.has(position);
+  }
+
+  /** The reader took every entry up to here. */
+  readTo(position: Position): void {
+    if (this.readUpTo < position) this.readUpTo = position;
+    if (this.carried && this.readUpTo >= this.carried.through) this.carried = undefined;
+  }
+
+  /**
+   * What to store with the position: every entry after it and up to `through` is done but those
+   * at `notDone`, the oldest MAX_STORED_NOT_DONE of them (with the entries not read yet here that
+   * the progress taken over names). Undefined when nothing past the position is known done.
+   */
+  progress(): PartitionProgress | undefined {
+    const notDone = this.pending.notDone(MAX_STORED_NOT_DONE + 1).map((work) => work.entry.position);
+    let through = this.readUpTo;
+    if (this.carried && this.carried.through > through) {
+      for (const at of this.carried.notDone) if (at > this.readUpTo) notDone.push(at);
+      notDone.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      through = this.carried.through;
+    }
+    const past = notDone.filter((at) => at > this.position);
+    if (past.length > MAX_STORED_NOT_DONE) {
+      // Known done no further than just before the first not-done position left out.
+      through = (past[MAX_STORED_NOT_DONE] as Position) - 1n;
+      past.length = MAX_STORED_NOT_DONE;
+    }
+    return through > this.position ? { through, notDone: past } : undefined;
   }
 
   /** An entry read from the feed (after every entry taken before: see readUpTo). */
@@ -469,10 +523,12 @@ class GroupRuntime {
   private done(work: Work): void {
     this.release(work);
     const partition = this.partitions[work.partition];
-    if (!work.stale) {
+    if (!work.stale && partition) {
       this.buffered--;
-      partition?.inFlight.delete(work.entry.position);
-      partition?.finish(work);
+      partition.inFlight.delete(work.entry.position);
+      partition.finish(work);
+      // Saved even when the position stays (an older entry still not done): its progress moved.
+      if (partition.held) partition.dirty = true;
       this.advance(work.partition);
     }
     // The stream's next entry may go.
@@ -643,12 +699,12 @@ class GroupRuntime {
         const index = partitionOf(entry.stream, this.partitions.length);
         const partition = this.partitions[index];
         // Only partitions held here, and what the reader has not taken yet (see readUpTo).
-        if (!partition?.held || entry.position <= partition.position || entry.position <= partition.readUpTo) continue;
+        if (!partition?.held || entry.position <= partition.position || entry.position <= partition.readUpTo || partition.doneBefore(entry.position)) continue;
         partition.add({ entry, partition: index, deliveries: 0 });
         this.buffered++;
       }
       this.readPosition = page.reached;
-      for (const partition of this.partitions) if (partition.held && partition.readUpTo < page.reached) partition.readUpTo = page.reached;
+      for (const partition of this.partitions) if (partition.held) partition.readTo(page.reached);
       for (const partition of this.partitions) this.advance(partition.index);
       this.dispatch();
       if (!page.more) return;
@@ -798,22 +854,33 @@ class GroupRuntime {
     for (const state of this.partitions) {
       if (!state.held) continue;
       const idle = !inFlight.has(state.index);
+      const saved = (): ConsumerGroupPartitionUpdate => {
+        const progress = state.progress();
+        return { partition: state.index, position: state.position, expectedRevision: state.revision, ...(progress ? { progress } : {}) };
+      };
       if ((state.releasing || this.stopping) && idle) {
         // Nothing of it in flight here: handed back at once, no wait for the next holder.
         state.handingBack = true;
-        planned.push({ state, kind: 'release', update: { partition: state.index, position: state.position, expectedRevision: state.revision } });
+        planned.push({ state, kind: 'release', update: saved() });
       } else if (this.stopping) {
         // Stopping with entries in flight: the lease ends now, and the next holder waits out their ack wait.
         state.handingBack = true;
-        planned.push({ state, kind: 'expire', update: { partition: state.index, position: state.position, expectedRevision: state.revision, owner: serverId, leaseExpiresAt: new Date() } });
+        planned.push({ state, kind: 'expire', update: { ...saved(), owner: serverId, leaseExpiresAt: new Date() } });
       } else if (state.dirty || now >= state.renewAt) {
-        planned.push({ state, kind: 'save', update: { partition: state.index, position: state.position, expectedRevision: state.revision, owner: serverId, leaseExpiresAt: lease } });
+        planned.push({ state, kind: 'save', update: { ...saved(), owner: serverId, leaseExpiresAt: lease } });
       }
     }
     for (const record of this.toAcquire.splice(0)) {
       const state = this.partitions[record.partition];
       if (!state || state.held) continue;
-      planned.push({ state, kind: 'acquire', stored: record, update: { partition: record.partition, position: record.position, expectedRevision: record.revision, owner: serverId, leaseExpiresAt: lease } });
+      // Its stored progress stays with it, for whoever holds it after this server.
+      const { progress } = record;
+      planned.push({
+        state,
+        kind: 'acquire',
+        stored: record,
+        update: { partition: record.partition, position: record.position, expectedRevision: record.revision, owner: serverId, leaseExpiresAt: lease, ...(progress ? { progress } : {}) },
+      });
     }
     return planned;
   }
@@ -866,9 +933,7 @@ class GroupRuntime {
         const previous = plannedUpdate.stored;
         state.held = true;
         state.releasing = false;
-        state.position = record.position;
-        state.readUpTo = record.position;
-        state.dirty = false;
+        state.startAt(record.position, record.progress);
         // Taken from another server whose lease expired: its members may still ack what it
         // delivered before then, until the ack wait ends; none of it goes out again before that.
         const waitMs =
@@ -922,9 +987,7 @@ class GroupRuntime {
         const state = this.partitions[record.partition];
         if (!state) return;
         state.revision = record.revision;
-        state.position = position;
-        state.readUpTo = position;
-        state.dirty = false;
+        state.startAt(position, undefined);
         if (!state.held) return;
         for (const work of state.inFlight.values()) work.stale = true;
         this.buffered -= state.inFlight.size + state.waiting.length;

@@ -48,6 +48,16 @@ class Queue<T> {
     return item;
   }
 
+  /** The first `limit` items `accept` accepts, in order. */
+  firstOf(limit: number, accept: (item: T) => boolean): T[] {
+    const found: T[] = [];
+    for (let i = this.head; i < this.items.length && found.length < limit; i++) {
+      const item = this.items[i] as T;
+      if (accept(item)) found.push(item);
+    }
+    return found;
+  }
+
   /** Keeps only the items `keep` accepts, in order. */
   retain(keep: (item: T) => boolean): void {
     this.items = this.items.slice(this.head).filter(keep);
@@ -244,6 +254,11 @@ export class PendingEntries<W extends Waitable> {
       this.queue.shift();
       this.doneInQueue--;
     }
+  }
+
+  /** The oldest `limit` entries not done, in position order. */
+  notDone(limit: number): W[] {
+    return this.queue.firstOf(limit, (w) => !w.done);
   }
 
   /** Keeps only the entries `keep` accepts (those still in flight, when the waiting ones are dropped). */

@@ -303,6 +303,57 @@ describe('consumer groups through the TypeScript client', function () {
     }
   });
 
+  it('after a server restart, delivers again only what was not acked: not what was acked after an older entry still in flight', async () => {
+    const dataDir = tempDir();
+    await server.stop();
+    server = await startTestServer({ dataDir });
+    client.close();
+    client = connect(server.address);
+    let release: () => void = () => undefined;
+    const slowHandled = new Promise<void>((resolve) => (release = resolve));
+    const before: string[] = [];
+    let member: GroupConsumer | undefined;
+    try {
+      await client.createStream({ stream: '/o/slow', createParents: true }, READY);
+      await client.createStream({ stream: '/o/fast' });
+      await client.createConsumerGroup({ name: 'o', selector: { stream: '/o' }, settings: { partitions: 1 } });
+      // The slow stream's entry comes first in the feed and is never acked by this member.
+      await client.append({ stream: '/o/slow', events: [jsonEvent('e', { slow: true })] });
+      for (let i = 0; i < 3; i++) await client.append({ stream: '/o/fast', events: [jsonEvent('e', { i })] });
+      member = client.consume('o', async (entry) => {
+        before.push(`${entry.stream}@${entry.version}`);
+        if (entry.stream === '/o/slow' && entry.version === 1n) await slowHandled;
+      }, { concurrency: 4 });
+      // Everything handled, and acked but /o/slow@1: the partition's position waits before it.
+      await eventually(async () => {
+        const [partition] = (await client.describeConsumerGroup('o')).partitions;
+        assert.ok(before.includes('/o/fast@3'), before.join(' '));
+        assert.equal(partition?.lagEntries, 1n, 'one entry not done');
+        assert.equal(partition?.inFlight, 1);
+      });
+      client.close();
+      await server.stop();
+
+      server = await startTestServer({ dataDir });
+      client = connect(server.address);
+      const after: string[] = [];
+      consumers.push(client.consume('o', async (entry) => void after.push(`${entry.stream}@${entry.version}`)));
+      await client.append({ stream: '/o/fast', events: [jsonEvent('e', { i: 3 })] }, READY);
+      await eventually(() => after.includes('/o/fast@4') && after.includes('/o/slow@1'));
+      // Not /o/fast@1..3 again: they were acked, after /o/slow@1.
+      assert.deepEqual(after.sort(), ['/o/fast@4', '/o/slow@1']);
+    } finally {
+      release();
+      await member?.stop().catch(() => undefined);
+      await Promise.all(consumers.splice(0).map((c) => c.stop()));
+      client.close();
+      await server.stop();
+      server = await startTestServer();
+      client = connect(server.address);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('carries on from the stored positions after a server restart, and a reset replays', async () => {
     const dataDir = tempDir();
     await server.stop();
