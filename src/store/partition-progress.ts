@@ -3,12 +3,13 @@ import type { PartitionProgress, Position } from './port';
 import { encodeVarint, VarintReader } from './varint';
 
 /**
- * A partition's progress as stored (port.ts, PartitionProgress), relative to its position so
- * that it stays small: varints of `through` − position, then of each not-done position minus the
- * one before it (the first minus the position). Both stores keep these bytes as they are.
+ * A partition's progress as stored (port.ts, PartitionProgress): varints of the position it was
+ * saved with, of `through` − that position, then of each not-done position minus the one before
+ * it (the first minus the position), so that it stays small. Both stores keep these bytes as
+ * they are, beside the position.
  */
 export function encodePartitionProgress(position: Position, progress: PartitionProgress): Buffer {
-  const parts = [encodeVarint(progress.through - position)];
+  const parts = [encodeVarint(position), encodeVarint(progress.through - position)];
   let previous = position;
   for (const at of progress.notDone) {
     if (at <= previous || at > progress.through) throw new RangeError(`not-done position ${at} out of order, or past ${progress.through}`);
@@ -18,8 +19,14 @@ export function encodePartitionProgress(position: Position, progress: PartitionP
   return Buffer.concat(parts);
 }
 
-export function decodePartitionProgress(position: Position, bytes: Uint8Array): PartitionProgress {
+/**
+ * The stored progress of a partition now at `position`; undefined when it was saved with another
+ * position: a server of a version that does not know progress moved the position and left the
+ * bytes as they were (a rolling upgrade), and they no longer describe what lies past it.
+ */
+export function decodePartitionProgress(position: Position, bytes: Uint8Array): PartitionProgress | undefined {
   const reader = new VarintReader(bytes, 'a partition\'s stored progress');
+  if (reader.next() !== position) return undefined;
   const through = position + reader.next();
   const notDone: Position[] = [];
   let previous = position;

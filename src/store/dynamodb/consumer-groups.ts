@@ -506,15 +506,16 @@ function readPartition(item: Item): ConsumerGroupPartition {
   const key = item[SnapshotAttr.perspective]?.S ?? '';
   const owner = item[GroupAttr.owner]?.S;
   const expiresAt = item[GroupAttr.expiresAt]?.N;
-  const progress = item[GroupAttr.progress]?.B;
   const position = bigintOf(item, GroupAttr.position);
+  const storedProgress = item[GroupAttr.progress]?.B;
+  const progress = storedProgress === undefined ? undefined : decodePartitionProgress(position, storedProgress);
   return {
     partition: Number(key.slice(1)),
     position,
     revision: bigintOf(item, GroupAttr.revision),
     ...(owner !== undefined ? { owner } : {}),
     ...(expiresAt !== undefined ? { leaseExpiresAt: new Date(Number(expiresAt)) } : {}),
-    ...(progress !== undefined ? { progress: decodePartitionProgress(position, progress) } : {}),
+    ...(progress ? { progress } : {}),
   };
 }
 

@@ -233,12 +233,13 @@ function fromRow(row: GroupRow): StoredConsumerGroup {
 }
 
 function toPartition(row: PartitionRow): ConsumerGroupPartition {
+  const progress = row.progress === null ? undefined : decodePartitionProgress(row.position, row.progress);
   return {
     partition: Number(row.partition),
     position: row.position,
     revision: row.revision,
     ...(row.owner !== null ? { owner: row.owner } : {}),
     ...(row.lease_expires_at !== null ? { leaseExpiresAt: new Date(Number(row.lease_expires_at)) } : {}),
-    ...(row.progress !== null ? { progress: decodePartitionProgress(row.position, row.progress) } : {}),
+    ...(progress ? { progress } : {}),
   };
 }
