@@ -126,9 +126,15 @@ export interface EventHorizonProcessOptions {
   env?: Record<string, string>;
 }
 
-/** The server's environment: the bench's, with the data folder and the keyring chosen. */
+/**
+ * The server's environment: the bench's, with the data folder and the keyring chosen.
+ * EH_BENCH_SERVER_NODE_OPTIONS becomes the server's NODE_OPTIONS alone (a V8 setting tried on the
+ * server without changing the load workers).
+ */
 function serverEnv(options: EventHorizonProcessOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, EH_DATA_DIR: options.dataDir, ...options.env };
+  const serverNodeOptions = process.env.EH_BENCH_SERVER_NODE_OPTIONS;
+  if (serverNodeOptions) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${serverNodeOptions}`.trim();
   if (options.keyringFile !== undefined) {
     delete env.EH_KEYRING;
     delete env.EH_KEYRING_FILE;
