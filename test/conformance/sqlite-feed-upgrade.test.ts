@@ -150,7 +150,6 @@ describe("sqlite store: upgrading a database written before partitions kept thei
     try {
       const first = new SqliteStore({ dataDir: dir });
       const groups = first.groups;
-      assert.ok(groups);
       await groups.createGroup({
         name: 'g',
         subtree: { path: '/', descendants: true },
@@ -167,11 +166,11 @@ describe("sqlite store: upgrading a database written before partitions kept thei
 
       const upgraded = new SqliteStore({ dataDir: dir });
       try {
-        const partitions = await upgraded.groups?.getGroupPartitions('g');
+        const partitions = await upgraded.groups.getGroupPartitions('g');
         assert.deepEqual(partitions?.map((p) => [p.position, p.progress]), [[4n, undefined], [4n, undefined]]);
         const progress = { through: 9n, notDone: [6n] };
-        await upgraded.groups?.saveGroupPartitions('g', [{ partition: 1, position: 5n, expectedRevision: 1n, progress }], []);
-        assert.deepEqual((await upgraded.groups?.getGroupPartitions('g'))?.[1]?.progress, progress);
+        await upgraded.groups.saveGroupPartitions('g', [{ partition: 1, position: 5n, expectedRevision: 1n, progress }], []);
+        assert.deepEqual((await upgraded.groups.getGroupPartitions('g'))?.[1]?.progress, progress);
       } finally {
         await upgraded.close();
       }
