@@ -303,48 +303,22 @@ describe('consumer groups through the TypeScript client', function () {
     }
   });
 
-  it('after a server restart, delivers again only what was not acked: not what was acked after an older entry still in flight', async () => {
+  /**
+   * Runs `body` with the suite's server on a data folder of its own, which `restart` stops and
+   * starts again on; the suite's usual server comes back after.
+   */
+  async function onDataFolder(body: (restart: () => Promise<void>) => Promise<void>): Promise<void> {
     const dataDir = tempDir();
-    await server.stop();
-    server = await startTestServer({ dataDir });
-    client.close();
-    client = connect(server.address);
-    let release: () => void = () => undefined;
-    const slowHandled = new Promise<void>((resolve) => (release = resolve));
-    const before: string[] = [];
-    let member: GroupConsumer | undefined;
-    try {
-      await client.createStream({ stream: '/o/slow', createParents: true }, READY);
-      await client.createStream({ stream: '/o/fast' });
-      await client.createConsumerGroup({ name: 'o', selector: { stream: '/o' }, settings: { partitions: 1 } });
-      // The slow stream's entry comes first in the feed and is never acked by this member.
-      await client.append({ stream: '/o/slow', events: [jsonEvent('e', { slow: true })] });
-      for (let i = 0; i < 3; i++) await client.append({ stream: '/o/fast', events: [jsonEvent('e', { i })] });
-      member = client.consume('o', async (entry) => {
-        before.push(`${entry.stream}@${entry.version}`);
-        if (entry.stream === '/o/slow' && entry.version === 1n) await slowHandled;
-      }, { concurrency: 4 });
-      // Everything handled, and acked but /o/slow@1: the partition's position waits before it.
-      await eventually(async () => {
-        const [partition] = (await client.describeConsumerGroup('o')).partitions;
-        assert.ok(before.includes('/o/fast@3'), before.join(' '));
-        assert.equal(partition?.lagEntries, 1n, 'one entry not done');
-        assert.equal(partition?.inFlight, 1);
-      });
+    const start = async () => {
       client.close();
       await server.stop();
-
       server = await startTestServer({ dataDir });
       client = connect(server.address);
-      const after: string[] = [];
-      consumers.push(client.consume('o', async (entry) => void after.push(`${entry.stream}@${entry.version}`)));
-      await client.append({ stream: '/o/fast', events: [jsonEvent('e', { i: 3 })] }, READY);
-      await eventually(() => after.includes('/o/fast@4') && after.includes('/o/slow@1'));
-      // Not /o/fast@1..3 again: they were acked, after /o/slow@1.
-      assert.deepEqual(after.sort(), ['/o/fast@4', '/o/slow@1']);
+    };
+    await start();
+    try {
+      await body(start);
     } finally {
-      release();
-      await member?.stop().catch(() => undefined);
       await Promise.all(consumers.splice(0).map((c) => c.stop()));
       client.close();
       await server.stop();
@@ -352,43 +326,66 @@ describe('consumer groups through the TypeScript client', function () {
       client = connect(server.address);
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
+  }
+
+  it('after a server restart, delivers again only what was not acked: not what was acked after an older entry still in flight', async () => {
+    let release: () => void = () => undefined;
+    const slowHandled = new Promise<void>((resolve) => (release = resolve));
+    let member: GroupConsumer | undefined;
+    try {
+      await onDataFolder(async (restart) => {
+        await client.createStream({ stream: '/o/slow', createParents: true }, READY);
+        await client.createStream({ stream: '/o/fast' });
+        await client.createConsumerGroup({ name: 'o', selector: { stream: '/o' }, settings: { partitions: 1 } });
+        // The slow stream's entry comes first in the feed and is never acked by this member.
+        await client.append({ stream: '/o/slow', events: [jsonEvent('e', { slow: true })] });
+        for (let i = 0; i < 3; i++) await client.append({ stream: '/o/fast', events: [jsonEvent('e', { i })] });
+        const before: string[] = [];
+        member = client.consume('o', async (entry) => {
+          before.push(`${entry.stream}@${entry.version}`);
+          if (entry.stream === '/o/slow' && entry.version === 1n) await slowHandled;
+        }, { concurrency: 4 });
+        // Everything handled, and acked but /o/slow@1: the partition's position waits before it.
+        await eventually(async () => {
+          const [partition] = (await client.describeConsumerGroup('o')).partitions;
+          assert.ok(before.includes('/o/fast@3'), before.join(' '));
+          assert.equal(partition?.lagEntries, 1n, 'one entry not done');
+          assert.equal(partition?.inFlight, 1);
+        });
+        await restart();
+
+        const after: string[] = [];
+        consumers.push(client.consume('o', async (entry) => void after.push(`${entry.stream}@${entry.version}`)));
+        await client.append({ stream: '/o/fast', events: [jsonEvent('e', { i: 3 })] }, READY);
+        await eventually(() => after.includes('/o/fast@4') && after.includes('/o/slow@1'));
+        // Not /o/fast@1..3 again: they were acked, after /o/slow@1.
+        assert.deepEqual(after.sort(), ['/o/fast@4', '/o/slow@1']);
+      });
+    } finally {
+      release();
+      await member?.stop().catch(() => undefined);
+    }
   });
 
   it('carries on from the stored positions after a server restart, and a reset replays', async () => {
-    const dataDir = tempDir();
-    await server.stop();
-    server = await startTestServer({ dataDir });
-    client.close();
-    client = connect(server.address);
-    try {
+    await onDataFolder(async (restart) => {
       await client.createStream({ stream: '/r/x', createParents: true }, READY);
       await client.createConsumerGroup({ name: 'r', selector: { stream: '/r/x' }, settings: { partitions: 1 } });
       const seen: string[] = [];
-      let member = client.consume('r', async (entry) => void seen.push(`${entry.stream}@${entry.version}`));
+      const member = client.consume('r', async (entry) => void seen.push(`${entry.stream}@${entry.version}`));
       for (let i = 0; i < 3; i++) await client.append({ stream: '/r/x', events: [jsonEvent('e', { i })] });
       await eventually(() => seen.length === 4);
       await member.stop();
-      client.close();
-      await server.stop();
+      await restart();
 
-      server = await startTestServer({ dataDir });
-      client = connect(server.address);
       await client.append({ stream: '/r/x', events: [jsonEvent('e', { i: 3 })] }, READY);
-      member = client.consume('r', async (entry) => void seen.push(`${entry.stream}@${entry.version}`));
-      consumers.push(member);
+      consumers.push(client.consume('r', async (entry) => void seen.push(`${entry.stream}@${entry.version}`)));
       await eventually(() => seen.length === 5);
       assert.deepEqual(seen, ['/r/x@0', '/r/x@1', '/r/x@2', '/r/x@3', '/r/x@4']);
 
       await client.resetConsumerGroup({ name: 'r', to: { $case: 'afterPosition', value: 0n } });
       await eventually(() => seen.length === 10);
       assert.deepEqual(seen.slice(5), ['/r/x@0', '/r/x@1', '/r/x@2', '/r/x@3', '/r/x@4']);
-    } finally {
-      await Promise.all(consumers.splice(0).map((c) => c.stop()));
-      client.close();
-      await server.stop();
-      server = await startTestServer();
-      client = connect(server.address);
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    }
+    });
   });
 });
