@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { Metadata, status, type ClientReadableStream } from '@grpc/grpc-js';
-import pino from 'pino';
 import type { EventHorizonClient } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { SubscribeRequest, type SubscribeResponse } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { startAuthTestServer, type AuthTestServer, type GrantedKey } from '../helpers/auth-server';
 import { detailsOf, jsonEvent } from '../helpers/server';
 import { eventually } from '../helpers/eventually';
+import { loggedLines } from '../helpers/log-lines';
 
 /** An open Subscribe call: what it received, and how it ended. */
 interface OpenSubscription {
@@ -164,14 +163,8 @@ describe('refused and ended subscriptions in the logs and statuses', function ()
   this.timeout(60_000);
 
   it('name the call\'s request id and principal: a Subscribe without a key, and one whose key is revoked', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    const eh = await startAuthTestServer({}, pino({ level: 'info' }, sink));
+    const { logger, lines } = loggedLines('info');
+    const eh = await startAuthTestServer({}, logger);
     try {
       const admin = await eh.grant('admin', { allow: ['*=/**'] });
       const reader = await eh.grant('reader', { allow: ['stream:read=/logged/**'] });

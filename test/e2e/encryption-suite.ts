@@ -17,6 +17,7 @@ import { ADMIN_KEY_CACHE, openEventStore } from '../../src/wiring';
 import type { EventStore } from '../../src/store/port';
 import { bearer } from '../helpers/auth-server';
 import { eventually } from '../helpers/eventually';
+import { loggedLines } from '../helpers/log-lines';
 import { api, dataOf, detailsOf, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
 import { recordSubscription } from '../helpers/subscriber';
 
@@ -241,8 +242,7 @@ export function runEncryptionSuite(name: string, freshData: () => EncryptedStore
       await eh.createStream({ stream: '/logged' });
       await stop();
 
-      const lines: Array<Record<string, unknown>> = [];
-      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+      const { logger, lines } = loggedLines('info');
       const server = await startServer({
         config: { ...DEFAULT_CONFIG, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', dataDir, keyring: JSON.stringify(keyring) },
         logger,

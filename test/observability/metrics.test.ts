@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
-import pino from 'pino';
 import { AppendRequest, SubscribeRequest } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { checkHealth } from '../../src/observability/health-client';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
 import { eventually } from '../helpers/eventually';
+import { loggedLines } from '../helpers/log-lines';
 import { api, jsonEvent, rejection, startTestServer, tempDir, type TestServer } from '../helpers/server';
 
 /** Reads the value of one series (name plus exact label set) from a Prometheus text page. */
@@ -143,14 +142,8 @@ describe('health', () => {
 
 describe('logs of a call', () => {
   it('of a subscription: its request id is echoed in its headers, or in the status alone, and its end is logged and counted', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    const server = await startTestServer({}, undefined, undefined, pino({ level: 'debug' }, sink));
+    const { logger, lines } = loggedLines('debug');
+    const server = await startTestServer({}, undefined, undefined, logger);
     try {
       await api(server.client).createStream({ stream: '/watched' });
       const metadata = new Metadata();
@@ -189,13 +182,7 @@ describe('logs of a call', () => {
   });
 
   it('name its request id and method, in the unexpected error and in the end of the call', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { logger, lines } = loggedLines('debug');
     const dataDir = tempDir();
     const server = await startTestServer(
       { dataDir },
@@ -206,7 +193,7 @@ describe('logs of a call', () => {
         return store;
       },
       undefined,
-      pino({ level: 'debug' }, sink),
+      logger,
     );
     try {
       await api(server.client).createStream({ stream: '/logged' });
