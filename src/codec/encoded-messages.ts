@@ -2,6 +2,7 @@ import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { ReadResponse, SubscribeResponse, type Entry } from '../../clients/ts/src/gen/eventhorizon/v1/eventhorizon';
 import { Timestamp } from '../../clients/ts/src/gen/google/protobuf/timestamp';
 import type { Allocate } from './compression';
+import { encodeMessage } from './message-writer';
 
 /**
  * Subscription messages serialized ahead of time. grpc-js serializes every message it writes;
@@ -28,7 +29,7 @@ export type OutgoingSubscribeMessage = SubscribeResponse | Encoded;
 
 /** The grpc-js serializer of Subscribe responses that passes `Encoded` messages through. */
 export function serializeSubscribeResponse(message: OutgoingSubscribeMessage): Buffer {
-  return message instanceof Encoded ? message.bytes : Buffer.from(SubscribeResponse.encode(message).finish());
+  return message instanceof Encoded ? message.bytes : encodeMessage(SubscribeResponse, message);
 }
 
 /** What Read answers: a response to serialize, or one serialized already (`ReadResponseWriter`). */
@@ -36,17 +37,17 @@ export type OutgoingReadResponse = ReadResponse | Encoded;
 
 /** The grpc-js serializer of Read responses that passes `Encoded` ones through. */
 export function serializeReadResponse(message: OutgoingReadResponse): Buffer {
-  return message instanceof Encoded ? message.bytes : Buffer.from(ReadResponse.encode(message).finish());
+  return message instanceof Encoded ? message.bytes : encodeMessage(ReadResponse, message);
 }
 
 /** An entry wrapped in a SubscribeResponse and serialized. */
 export function encodeEntryMessage(entry: Entry): Encoded {
-  return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'entry', value: entry } }).finish()), entry.recordedAt);
+  return new Encoded(encodeMessage(SubscribeResponse, { message: { $case: 'entry', value: entry } }), entry.recordedAt);
 }
 
 /** A heartbeat serialized: the hub writes one message to every idle subscriber due at once. */
 export function encodeHeartbeatMessage(time: Date): Encoded {
-  return new Encoded(Buffer.from(SubscribeResponse.encode({ message: { $case: 'heartbeat', value: { time } } }).finish()));
+  return new Encoded(encodeMessage(SubscribeResponse, { message: { $case: 'heartbeat', value: { time } } }));
 }
 
 const SUBSCRIBE_RESPONSE_ENTRY = (1 << 3) | 2; // field 1, length-delimited

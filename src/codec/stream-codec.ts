@@ -3,6 +3,7 @@ import type { DataKeys, StreamKeyManager } from '../crypto/stream-keys';
 import type { PayloadAt, StoredEntry, Version } from '../store/port';
 import type { Allocate } from './compression';
 import type { Lock, PayloadCodec } from './payload-codec';
+import { encodeMessage } from './message-writer';
 
 const ENCODER = new TextEncoder();
 
@@ -57,7 +58,7 @@ export class StreamCodec {
 
   /** The payload of an entry holding these events: serialized and compressed once, sealed per version. */
   entryPayload(events: Event[]): PayloadAt {
-    const compressed = this.payloads.compress(Entry.encode({ version: 0n, events }).finish());
+    const compressed = this.payloads.compress(encodeMessage(Entry, { version: 0n, events }));
     return (version) => this.payloads.frame(compressed, this.lock(this.entryContext(version)));
   }
 

@@ -17,13 +17,14 @@ import {
 } from '../codec/encoded-messages';
 import type { FeedEntry, Position } from '../store/port';
 import type { FeedFilter } from './feed-filter';
+import { encodeMessage } from '../codec/message-writer';
 
 /** What a feed subscription writes: a message to serialize, or one serialized already. */
 export type OutgoingFeedMessage = SubscribeFeedResponse | Encoded;
 
 /** The grpc-js serializer of SubscribeFeed responses that passes `Encoded` messages through. */
 export function serializeSubscribeFeedResponse(message: OutgoingFeedMessage): Buffer {
-  return message instanceof Encoded ? message.bytes : Buffer.from(SubscribeFeedResponse.encode(message).finish());
+  return message instanceof Encoded ? message.bytes : encodeMessage(SubscribeFeedResponse, message);
 }
 
 /**
@@ -64,7 +65,7 @@ export class OpenedFeedEntry {
     if (wanted.length === 0) return undefined;
     if (wanted.length === events.length) return this.wholeMessage();
     const entry: ApiFeedEntry = { ...this.apiEntry(), events: wanted };
-    return new Encoded(Buffer.from(SubscribeFeedResponse.encode({ message: { $case: 'entry', value: entry } }).finish()), this.stored.recordedAt);
+    return new Encoded(encodeMessage(SubscribeFeedResponse, { message: { $case: 'entry', value: entry } }), this.stored.recordedAt);
   }
 
   /** The API's FeedEntry with the wanted events, or undefined when none is (ReadFeed). */
@@ -84,7 +85,7 @@ export function checkpointMessage(position: Position, caughtUp = false): Encoded
   const message: SubscribeFeedResponse = {
     message: caughtUp ? { $case: 'caughtUp', value: { position } } : { $case: 'checkpoint', value: { position } },
   };
-  return new Encoded(Buffer.from(SubscribeFeedResponse.encode(message).finish()));
+  return new Encoded(encodeMessage(SubscribeFeedResponse, message));
 }
 
 const RESPONSE_ENTRY = (1 << 3) | 2; // SubscribeFeedResponse.entry: field 1, length-delimited
