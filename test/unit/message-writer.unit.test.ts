@@ -27,7 +27,7 @@ describe('encodeMessage: one writer shared by every encode', () => {
   });
 
   it('starts afresh after an encode that failed halfway', () => {
-    // A version that is not an integer fails inside the writer, after the fields before it.
+    // A version that is not an integer fails inside the writer, after the tag of the entry holding it.
     const broken = { message: { $case: 'entry', value: { ...entry(300, 3), version: 1.5 as unknown as bigint } } } as SubscribeResponse;
     assert.throws(() => encodeMessage(SubscribeResponse, broken));
     const message = entry(20, 4);
