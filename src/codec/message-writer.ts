@@ -13,10 +13,10 @@ const KEPT_WRITER_BYTES = 64 * 1024;
 
 /**
  * The writer every encode on the event loop shares. A new BinaryWriter starts at 128 bytes and
- * doubles, copying, until the message fits: a 300-byte event cost four allocations and three
- * copies before `finish` copied it once more, and `Buffer.from` of the result once again. This one
- * keeps the buffer it grew (`finish` resets the position and returns a copy of the bytes, so
- * nothing handed out shares it).
+ * doubles, copying, until the message fits: an entry of one 300-byte event took three allocations
+ * and two copies before `finish` copied it once more, and `Buffer.from` of the result once again.
+ * This one keeps the buffer it grew (`finish` resets the position and returns a copy of the bytes,
+ * so nothing handed out shares it).
  */
 let shared = new BinaryWriter();
 
